@@ -1,0 +1,3 @@
+"""lesson5: a tested companion to fast.ai 2018 Lesson 5 (collaborative filtering, optimizers)."""
+
+__version__ = "0.1.0"

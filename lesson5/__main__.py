@@ -1,0 +1,3 @@
+from lesson5.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""`python -m lesson5 <command>`: the lesson from the command line (README, quick start).
+
+Each subcommand is a small function taking the parsed arguments; its heavy imports happen
+inside it, so `lesson5 data` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """Fetch (or find) and verify the data, then print a summary."""
+    from lesson5 import data
+
+    try:
+        ds = data.load(args.source, seed=42)
+    except data.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(data.summary(ds))
+    old = data.release_2016()
+    if old is not None and args.source is None:
+        print(f"2016 release found at {old} (the one the lesson was taught on)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Execute every notebook in order in a fresh kernel."""
+    from lesson5 import runner
+
+    return runner.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lesson5", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="fetch/verify MovieLens and print a summary")
+    p.add_argument("--source", default=None,
+                   help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("run", help="run every notebook in order (the whole lesson)")
+    p.add_argument("--out", default="build/lesson", help="output folder for executed notebooks")
+    p.add_argument("--inplace", action="store_true", help="re-execute the committed notebooks in place")
+    p.add_argument("--only", nargs="*", default=None, help="notebook name prefixes to run (e.g. 00 03)")
+    p.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m lesson5` and the `lesson5` console script."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
