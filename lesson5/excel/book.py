@@ -50,6 +50,17 @@ FONTS = {
 NUMBER_FORMATS = {"rating": "0.0", "factor": "0.000", "prediction": "0.00", "loss": "0.000000", "id": "0"}
 
 
+def as_written(x):
+    """The number(s) a workbook will hold for `x`: openpyxl writes floats as "%.16g", dropping the 17th digit.
+
+    Compute with these, not the raw floats, and Python and the spreadsheet see the very same inputs.
+    """
+    import numpy as np
+
+    snap = np.vectorize(lambda v: float("%.16g" % v), otypes=[np.float64])
+    return float(snap(x)) if np.ndim(x) == 0 else snap(np.asarray(x, dtype=np.float64))
+
+
 def ref(ws: Worksheet | str, cell: str, absolute: bool = True) -> str:
     """`'sheet name'!$B$2` (or `!B2`): a cell or range reference usable in formulas and defined names."""
     title = ws if isinstance(ws, str) else ws.title
@@ -124,8 +135,8 @@ def _lock_files(path: Path) -> list[Path]:
     return [p for p in (path.with_name(f".~lock.{path.name}#"), path.with_name(f"~${path.name}")) if p.exists()]
 
 
-def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
-    """Save to a temporary file in the target's folder, then rename over `path` (never half-written)."""
+def check_writable(path: str | os.PathLike) -> Path:
+    """Raise WorkbookError unless `path` could be (over)written now: folder exists, not a folder, not open."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -139,6 +150,13 @@ def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
         )
     if path.exists() and not os.access(path, os.W_OK):
         raise WorkbookError(f"cannot write {path}: the file is read-only")
+    return path
+
+
+def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
+    """Save to a temporary file in the target's folder, then rename over `path` (never half-written)."""
+    path = check_writable(path)
+    folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".xlsx.tmp", dir=folder)
     except OSError as e:

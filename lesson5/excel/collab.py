@@ -10,7 +10,7 @@ the tests can compare them with what LibreOffice calculates.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +247,14 @@ def _titles_sheet(wb: Workbook, ct: Crosstab) -> None:
     book.freeze(ws, "A5")
 
 
+def as_written(f: Factors) -> Factors:
+    """The factors exactly as the workbook stores them (16 significant digits)."""
+    arrays = [book.as_written(a) for a in (f.user, f.movie)]
+    if f.has_bias:
+        arrays += [book.as_written(f.user_bias), book.as_written(f.movie_bias)]
+    return Factors(*arrays)
+
+
 def build(ct: Crosstab, dot: Factors, bias: Factors) -> Workbook:
     """The workbook with `dot` in the dotprod sheet and `bias` in the bias sheet (nothing saved)."""
     n_u, n_m = ct.ratings.shape
@@ -299,7 +307,11 @@ def write(ct: Crosstab, path: str | os.PathLike, dot: Factors | None = None, bia
 
 @dataclass(frozen=True)
 class Export:
-    """What `export` wrote: both workbooks, the starting factors and the two fits."""
+    """What `export` wrote: both workbooks, their starting factors and the two Solver fits.
+
+    All factors are as the workbooks hold them (`as_written`); each fit's `rmse` is recomputed
+    from those, so it is the number the fitted workbook's formulas give.
+    """
 
     initial_path: Path
     fitted_path: Path
@@ -313,16 +325,20 @@ def export(ct: Crosstab, out_dir: str | os.PathLike, seed: int = 42, method: str
            max_iter: int = 1000) -> Export:
     """Write collab_filter.xlsx (seeded start) and collab_filter_fitted.xlsx (after the Python Solver)."""
     out = Path(out_dir)
-    if not out.is_dir():
-        raise book.WorkbookError(f"cannot write the workbooks: the folder {out} does not exist")
+    for name in (FILENAME, FITTED_FILENAME):  # fail before any work or any write
+        book.check_writable(out / name)
     n_u, n_m = ct.ratings.shape
-    dot, bias = init_factors(n_u, n_m, seed=seed), init_factors(n_u, n_m, bias=True, seed=seed)
-    dot_fit = fit(ct.ratings, dot, method=method, max_iter=max_iter)
-    bias_fit = fit(ct.ratings, bias, method=method, max_iter=max_iter)
+    dot = as_written(init_factors(n_u, n_m, seed=seed))
+    bias = as_written(init_factors(n_u, n_m, bias=True, seed=seed))
+    fits = []
+    for start in (dot, bias):
+        res = fit(ct.ratings, start, method=method, max_iter=max_iter)
+        fitted = as_written(res.factors)
+        fits.append(replace(res, factors=fitted, rmse=rmse(ct.ratings, fitted)))
     # Build both before saving either, so a bad input leaves no workbook written.
-    initial, fitted = build(ct, dot, bias), build(ct, dot_fit.factors, bias_fit.factors)
-    return Export(book.save_atomic(initial, out / FILENAME), book.save_atomic(fitted, out / FITTED_FILENAME),
-                  dot, bias, dot_fit, bias_fit)
+    initial, fitted_wb = build(ct, dot, bias), build(ct, fits[0].factors, fits[1].factors)
+    return Export(book.save_atomic(initial, out / FILENAME), book.save_atomic(fitted_wb, out / FITTED_FILENAME),
+                  dot, bias, fits[0], fits[1])
 
 
 def export_for_cli(out_dir: Path, source: str | None = None, top_n: int = 15, seed: int = 42,
