@@ -9,6 +9,7 @@ import io
 import os
 import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
@@ -249,7 +250,7 @@ class IdMap:
     def __len__(self) -> int:
         return len(self.ids)
 
-    @property
+    @cached_property
     def _index(self) -> pd.Index:
         return pd.Index(self.ids)
 
@@ -258,7 +259,7 @@ class IdMap:
         arr = np.atleast_1d(np.asarray(raw))
         idx = self._index.get_indexer(arr)
         if (idx < 0).any():
-            bad = arr[int(np.argmax(idx < 0))]
+            bad = arr[int(np.argmax(idx < 0))].item()
             raise KeyError(f"unknown {self.name} {bad!r}: it is not among the {len(self)} {self.name}s seen in training")
         return idx
 
@@ -267,7 +268,7 @@ class IdMap:
         arr = np.atleast_1d(np.asarray(idx))
         bad = (arr < 0) | (arr >= len(self))
         if bad.any():
-            raise IndexError(f"{self.name} index {arr[int(np.argmax(bad))]} is out of range 0..{len(self) - 1}")
+            raise IndexError(f"{self.name} index {arr[int(np.argmax(bad))].item()} is out of range 0..{len(self) - 1}")
         return self.ids[arr]
 
 
@@ -297,11 +298,11 @@ class Ratings:
     source: str = ""
     truth: dict = field(default_factory=dict)
 
-    @property
+    @cached_property
     def user_idx(self) -> np.ndarray:
         return self.users_map.encode(self.ratings.userId.to_numpy())
 
-    @property
+    @cached_property
     def movie_idx(self) -> np.ndarray:
         return self.movies_map.encode(self.ratings.movieId.to_numpy())
 
@@ -354,7 +355,11 @@ def load(source: str | os.PathLike | None = None, *, valid_pct: float = 0.2, see
     """Load MovieLens (fetched, or from a zip/folder/ratings.csv) ready for training (notebook 00).
 
     `source="synthetic"` gives the synthetic data set instead (offline runs and fast tests).
+    With no `source`, $LESSON5_SOURCE (a path or "synthetic") decides, so `lesson5 run --data`
+    can switch every notebook at once; unset, the verified download is used.
     """
+    if source is None:
+        source = os.environ.get("LESSON5_SOURCE") or None
     if isinstance(source, str) and source == "synthetic":
         return synthetic()
     path = _resolve(source)

@@ -28,6 +28,11 @@ def setup(seed: int = 42, dpi: int = 72) -> dict:
     from lesson5.data import data_dir
     from lesson5.device import get_device
 
+    try:  # Inline figures even when MPLBACKEND=Agg is exported (CI does, for the unit tests).
+        ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+        ip.run_line_magic("matplotlib", "inline")
+    except NameError:
+        pass
     # Keep committed notebooks light and free of stray stderr output.
     matplotlib.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "figure.figsize": (6.4, 4.0)})
     warnings.filterwarnings("ignore", category=FutureWarning)

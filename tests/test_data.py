@@ -1,0 +1,211 @@
+"""lesson5.data: loading, validation, id maps, the lesson's split, synthetic data, the CLI."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lesson5 import cli, data
+
+GOOD = "userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n1,1029,3.0,1260759179\n2,31,4.0,1260759185\n"
+
+
+def write(tmp_path, text, name="ratings.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------- the real data
+
+
+def test_2018_release_counts(ml2018):
+    assert len(ml2018.ratings) == 100_836
+    assert ml2018.n_users == 610
+    assert ml2018.n_movies == 9_724
+    assert len(ml2018.movies) == 9_742
+    assert ml2018.rating_range == (0.5, 5.0)
+
+
+def test_2016_release_counts_folder_and_csv(movielens_2016):
+    for source in (movielens_2016, movielens_2016 / "ratings.csv"):
+        ds = data.load(source)
+        assert (len(ds.ratings), ds.n_users, ds.n_movies) == (100_004, 671, 9_066)
+    first = ds.ratings.iloc[0]
+    assert (first.userId, first.movieId, first.rating, first.timestamp) == (1, 31, 2.5, 1260759144)
+
+
+def test_zip_and_extracted_folder_load_the_same(movielens_zip, tmp_path):
+    with zipfile.ZipFile(movielens_zip) as zf:
+        zf.extractall(tmp_path)
+    a = data.load_ratings(movielens_zip)
+    b = data.load_ratings(tmp_path)  # the csv sits one folder down: ml-latest-small/ratings.csv
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_fetch_is_a_cache_hit_on_the_verified_copy(movielens_zip):
+    assert data.fetch(movielens_zip.parent, progress=False) == movielens_zip
+
+
+# ---------------------------------------------------------------- the split
+
+
+@pytest.mark.parametrize("n", [10, 1_001, 100_836])
+def test_split_is_the_lessons_pick_and_leaves_global_state_alone(n):
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    train, valid = data.split_indices(n)
+    assert (np.random.get_state()[1] == before).all(), "split_indices touched the global random state"
+    np.random.seed(42)
+    expected = np.random.permutation(n)[: int(0.2 * n)]  # fastai 0.7's get_cv_idxs
+    np.testing.assert_array_equal(valid, expected)
+    assert len(train) + len(valid) == n
+    assert not np.intersect1d(train, valid).size
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, valid])), np.arange(n))
+
+
+# ---------------------------------------------------------------- id maps
+
+
+def test_ids_indexed_in_order_of_first_appearance_and_round_trip(ml2018):
+    r = ml2018.ratings
+    u_uniq = r.userId.unique()  # the lesson's own construction
+    user2idx = {o: i for i, o in enumerate(u_uniq)}
+    np.testing.assert_array_equal(ml2018.user_idx, r.userId.map(user2idx).to_numpy())
+    m_uniq = r.movieId.unique()
+    movie2idx = {o: i for i, o in enumerate(m_uniq)}
+    np.testing.assert_array_equal(ml2018.movie_idx, r.movieId.map(movie2idx).to_numpy())
+    np.testing.assert_array_equal(ml2018.movies_map.decode(ml2018.movie_idx), r.movieId.to_numpy())
+    np.testing.assert_array_equal(ml2018.users_map.decode(ml2018.user_idx), r.userId.to_numpy())
+
+
+def test_unknown_ids_and_indices_are_named():
+    m = data.IdMap.from_values("movieId", [31, 1029, 31, 7])
+    assert list(m.encode([7, 31])) == [2, 0]
+    with pytest.raises(KeyError, match="unknown movieId 999"):
+        m.encode([31, 999])
+    with pytest.raises(IndexError, match="index 3 is out of range"):
+        m.decode([0, 3])
+
+
+def test_tensors_follow_the_split():
+    ds = data.synthetic(n_users=20, n_movies=30, n_ratings=200, seed=1)
+    u, m, y = ds.tensors("valid")
+    assert len(u) == len(ds.valid_idx) == 40
+    np.testing.assert_array_equal(y.numpy(), ds.ratings.rating.to_numpy()[ds.valid_idx])
+    np.testing.assert_array_equal(ds.users_map.decode(u.numpy()), ds.ratings.userId.to_numpy()[ds.valid_idx])
+
+
+# ---------------------------------------------------------------- validation errors
+
+
+@pytest.mark.parametrize(
+    "text, pattern",
+    [
+        ("userId,rating\n1,2.5\n", r"ratings.csv: missing required column\(s\) \['movieId'\]"),
+        ("userId,movieId,rating\n1,31,2.5\n1,x,3\n", r"ratings.csv, line 3, column 'movieId': value 'x' is not an integer"),
+        ("userId,movieId,rating\n1,31,2.5\n2.5,32,3\n", r"line 3, column 'userId': value '2.5' is not an integer"),
+        ("userId,movieId,rating\n1,31,2.5\n1,32,five\n", r"line 3, column 'rating': value 'five' is not a number"),
+        ("userId,movieId,rating\n1,31,2.5\n1,32,\n", r"line 3, column 'rating': value '' is missing"),
+        ("userId,movieId,rating\n1,31,2.5\n1,32,5.5\n", r"line 3, column 'rating': value '5.5' is outside \[0.5, 5.0\]"),
+        ("userId,movieId,rating\n1,31,0\n", r"line 2, column 'rating': value '0' is outside"),
+        ("userId,movieId,rating\n1,31,nan\n", r"line 2, column 'rating': value 'nan' is not a number"),
+        ("userId,movieId,rating\n1,31,2.5\n2,31,3\n1,31,4\n", r"line 4, columns \('userId', 'movieId'\): duplicate pair \(1, 31\), first seen on line 2"),
+        ("", r"ratings.csv is empty"),
+        ("userId,movieId,rating\n", r"ratings.csv has a header but no rows"),
+    ],
+)
+def test_malformed_ratings_name_file_column_line_and_value(tmp_path, text, pattern):
+    path = write(tmp_path, text)
+    with pytest.raises(data.DataError, match=pattern) as info:
+        data.load_ratings(path)
+    assert str(path) in str(info.value)
+
+
+def test_good_small_file_loads_with_types(tmp_path):
+    df = data.load_ratings(write(tmp_path, GOOD))
+    assert list(df.columns) == ["userId", "movieId", "rating", "timestamp"]
+    assert df.userId.dtype == np.int64 and df.rating.dtype == np.float32
+    assert df.rating.tolist() == [2.5, 3.0, 4.0]
+
+
+def test_movies_validation(tmp_path):
+    write(tmp_path, GOOD)
+    write(tmp_path, "movieId,title\n31,Dangerous Minds (1995)\n31,Again\n", "movies.csv")
+    with pytest.raises(data.DataError, match=r"movies.csv, line 3, column 'movieId': value '31' is a duplicate"):
+        data.load_movies(tmp_path)
+    write(tmp_path, "movieId,name\n31,x\n", "movies.csv")
+    with pytest.raises(data.DataError, match=r"missing required column\(s\) \['title'\]"):
+        data.load(tmp_path)
+
+
+def test_bare_ratings_csv_without_titles_still_loads(tmp_path):
+    ds = data.load(write(tmp_path, GOOD))
+    assert ds.title(1029) == "movie 1029"
+
+
+def test_bad_sources(tmp_path):
+    with pytest.raises(data.DataError, match="does not exist"):
+        data.load_ratings(tmp_path / "nope.zip")
+    bad = tmp_path / "broken.zip"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(data.DataError, match="broken.zip is not a valid zip file"):
+        data.load_ratings(bad)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(data.DataError, match="holds no ratings.csv"):
+        data.load_ratings(empty)
+
+
+# ---------------------------------------------------------------- synthetic data
+
+
+def test_synthetic_has_the_schema_and_is_seeded():
+    a = data.synthetic(seed=3)
+    b = data.synthetic(seed=3)
+    pd.testing.assert_frame_equal(a.ratings, b.ratings)
+    r = a.ratings
+    assert list(r.columns) == ["userId", "movieId", "rating", "timestamp"]
+    assert len(r) == 20_000 and not r.duplicated(["userId", "movieId"]).any()
+    assert r.rating.between(0.5, 5).all() and ((r.rating * 2) % 1 == 0).all()
+    assert a.truth["user_factors"].shape == (300, 5) and a.truth["movie_factors"].shape == (500, 5)
+    assert not (r.userId.unique() == np.arange(r.userId.nunique())).all()  # ids are not indices
+    # Skewed popularity, as in MovieLens: the top 10% of movies hold well over 10% of ratings.
+    counts = r.movieId.value_counts()
+    assert counts.iloc[: len(counts) // 10].sum() > 0.3 * len(r)
+
+
+def test_synthetic_planted_structure_is_recoverable():
+    # The planted mean + biases + factors explain ratings far better than the global mean.
+    ds = data.synthetic(seed=0)
+    t, r = ds.truth, ds.ratings
+    u = (r.userId.to_numpy() - 1) // 3
+    m = (r.movieId.to_numpy() - 10) // 7
+    clean = t["mean"] + t["user_bias"][u] + t["movie_bias"][m] + 1.5 * (t["user_factors"][u] * t["movie_factors"][m]).sum(1)
+    y = r.rating.to_numpy()
+    rmse_truth = np.sqrt(np.mean((np.clip(clean, 0.5, 5) - y) ** 2))
+    rmse_mean = np.sqrt(np.mean((y.mean() - y) ** 2))
+    assert rmse_truth < 0.5 * rmse_mean
+
+
+def test_synthetic_source_via_environment(monkeypatch):
+    monkeypatch.setenv("LESSON5_SOURCE", "synthetic")
+    assert data.load().source == "synthetic"
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def test_cli_data_prints_the_summary(movielens_zip, capsys):
+    assert cli.main(["data", "--source", str(movielens_zip)]) == 0
+    out = capsys.readouterr().out
+    assert "ratings: 100,836" in out and "users:   610" in out and "movies:  9,724 rated" in out
+    assert "  4.0  26,818 " in out  # the histogram's tallest bar
+
+
+def test_cli_data_reports_bad_input(tmp_path, capsys):
+    assert cli.main(["data", "--source", str(write(tmp_path, "userId,movieId\n1,2\n"))]) == 2
+    assert "missing required column(s) ['rating']" in capsys.readouterr().err

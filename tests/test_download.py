@@ -1,0 +1,124 @@
+"""The download path, for real, against a local HTTP server on 127.0.0.1.
+
+After every failure the cache folder must hold nothing that would be trusted: no zip under
+the expected name, and no leftover temporary file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from lesson5 import data
+
+pytestmark = pytest.mark.network
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def payload(movielens_zip) -> bytes:
+    return movielens_zip.read_bytes()
+
+
+@pytest.fixture
+def server(payload):
+    """Serves /good.zip, /cut.zip (Content-Length says all, half arrives) and 404 elsewhere."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            if self.path == "/good.zip":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            elif self.path == "/cut.zip":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+            else:
+                self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def assert_nothing_trusted(folder):
+    left = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    assert left == [], f"the cache holds {left} after a failed download"
+
+
+def test_good_download_then_cache_hit_without_network(server, tmp_path, payload):
+    path = data.fetch(tmp_path, url=f"{server}/good.zip", progress=False, timeout=10)
+    assert path == tmp_path / data.ZIP_NAME
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == data.SHA256
+    # The cached copy is verified again and used: a dead URL is never contacted.
+    dead = f"http://127.0.0.1:{free_port()}/good.zip"
+    assert data.fetch(tmp_path, url=dead, progress=False) == path
+    assert sorted(p.name for p in tmp_path.iterdir()) == [data.ZIP_NAME]
+
+
+def test_wrong_hash_is_rejected_and_removed(server, tmp_path):
+    with pytest.raises(data.DataError, match="content is wrong") as info:
+        data.fetch(tmp_path, url=f"{server}/good.zip", sha256="0" * 64, progress=False, timeout=10)
+    assert "by hand" in str(info.value)
+    assert_nothing_trusted(tmp_path)
+
+
+def test_response_cut_off_half_way(server, tmp_path):
+    with pytest.raises(data.DataError, match=r"could not download http://127.0.0.1:\d+/cut.zip: .*(IncompleteRead|Connection broken)"):
+        data.fetch(tmp_path, url=f"{server}/cut.zip", progress=False, timeout=10)
+    assert_nothing_trusted(tmp_path)
+
+
+def test_404(server, tmp_path):
+    with pytest.raises(data.DataError, match="404"):
+        data.fetch(tmp_path, url=f"{server}/missing.zip", progress=False, timeout=10)
+    assert_nothing_trusted(tmp_path)
+
+
+def test_server_not_running_says_where_to_put_the_zip(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/good.zip"
+    with pytest.raises(data.DataError) as info:
+        data.fetch(tmp_path, url=url, progress=False, timeout=5)
+    message = str(info.value)
+    assert f"could not download {url}" in message
+    assert f"put it at {tmp_path / data.ZIP_NAME}" in message and "LESSON5_DATA" in message
+    assert_nothing_trusted(tmp_path)
+
+
+def test_corrupt_cached_file_is_removed_then_replaced(server, tmp_path):
+    (tmp_path / data.ZIP_NAME).write_bytes(b"truncated")
+    dead = f"http://127.0.0.1:{free_port()}/good.zip"
+    with pytest.raises(data.DataError, match="could not download"):
+        data.fetch(tmp_path, url=dead, progress=False, timeout=5)
+    assert_nothing_trusted(tmp_path)  # the corrupt copy is gone, not trusted on the next call
+    (tmp_path / data.ZIP_NAME).write_bytes(b"truncated")
+    path = data.fetch(tmp_path, url=f"{server}/good.zip", progress=False, timeout=10)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == data.SHA256
+
+
+def test_cache_folder_from_argument_then_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("LESSON5_DATA", str(tmp_path / "env"))
+    assert data.data_dir() == tmp_path / "env"
+    assert data.data_dir(tmp_path / "arg") == tmp_path / "arg"
+    monkeypatch.delenv("LESSON5_DATA")
+    assert "lesson5" in str(data.data_dir())

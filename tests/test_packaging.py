@@ -1,0 +1,72 @@
+"""pyproject.toml is the single source of dependencies; everything else must agree with it."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
+
+
+def environment_yml() -> tuple[list[str], list[str]]:
+    """(conda dependencies, pip dependencies) of environment.yml, read without a YAML library."""
+    conda, pip, key, in_pip = [], [], None, False
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        top = re.match(r"^(\w+):", line)
+        item = re.match(r"^(\s*)- (.*)$", line)
+        if top:
+            key, in_pip = top.group(1), False
+        elif key != "dependencies" or not item:
+            continue
+        elif item.group(2).strip() == "pip:":
+            in_pip = True
+        elif in_pip and len(item.group(1)) > 2:
+            pip.append(item.group(2).strip())
+        else:
+            in_pip = False
+            conda.append(item.group(2).strip())
+    return conda, pip
+
+
+def test_environment_yml_installs_this_package_with_every_extra():
+    conda, pip = environment_yml()
+    assert pip, "environment.yml has no pip section"
+    match = [re.fullmatch(r"-e \.\[(.*)\]", p) for p in pip]
+    assert len(pip) == 1 and match[0], f"environment.yml's pip section must only install the package: {pip}"
+    assert set(match[0].group(1).split(",")) == set(PROJECT["optional-dependencies"])
+
+
+def test_environment_yml_adds_nothing_but_python_and_pip():
+    conda, _ = environment_yml()
+    names = {re.split(r"[=<>! ]", c)[0] for c in conda}
+    assert names == {"python", "pip"}, f"dependencies belong in pyproject.toml, not environment.yml: {conda}"
+    python = next(c for c in conda if c.startswith("python"))
+    version = python.split("=", 1)[1]
+    assert SpecifierSet(PROJECT["requires-python"]).contains(version + ".0"), (python, PROJECT["requires-python"])
+
+
+def test_torch_range_admits_the_cpu_build_that_ci_installs():
+    torch_req = next(Requirement(r) for r in PROJECT["dependencies"] if r.startswith("torch"))
+    ci = (ROOT / ".ci" / "run").read_text()
+    pinned = re.search(r"torch==([\d.]+)", ci).group(1)
+    assert torch_req.specifier.contains(pinned), (str(torch_req), pinned)
+
+
+def test_makefile_installs_the_same_extras():
+    makefile = (ROOT / "Makefile").read_text()
+    extras = re.search(r"pip install -e '\.\[(.*)\]'", makefile).group(1)
+    assert set(extras.split(",")) == set(PROJECT["optional-dependencies"])
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and ci.rstrip().endswith("make test")
