@@ -9,7 +9,6 @@ import pytest
 from lesson5 import data
 from lesson5.crosstab import CrosstabError, crosstab, rank_ids
 
-from _collab_helpers import ratings_2016, ratings_2018
 
 N = np.nan
 # The output of `pd.crosstab(top_r.userId, top_r.movieId, top_r.rating, aggfunc=np.sum)` as
@@ -36,8 +35,8 @@ LESSON_RATINGS = [
 ]
 
 
-def test_2016_release_reproduces_the_lessons_crosstab():
-    ds = ratings_2016()
+def test_2016_release_reproduces_the_lessons_crosstab(movielens_2016):
+    ds = data.load(movielens_2016)
     ct = crosstab(ds)
     assert ct.users.tolist() == LESSON_USERS
     assert ct.movies.tolist() == LESSON_MOVIES
@@ -60,8 +59,8 @@ def _stable_pandas_top(ratings: pd.DataFrame, column: str, n: int) -> list[int]:
 
 
 @pytest.mark.parametrize("which", ["2018", "synthetic"])
-def test_rule_agrees_with_a_stable_pandas_sort_and_values_with_pivot_table(which):
-    ds = ratings_2018() if which == "2018" else data.load("synthetic")
+def test_rule_agrees_with_a_stable_pandas_sort_and_values_with_pivot_table(which, request):
+    ds = request.getfixturevalue("ml2018") if which == "2018" else data.load("synthetic")
     for n in (15, 40):
         ct = crosstab(ds, top_n=n)
         assert ct.users.tolist() == _stable_pandas_top(ds.ratings, "userId", n)

@@ -14,7 +14,6 @@ from lesson5.excel import book, collab
 from lesson5.excel.recalc import read_formulas, recalculated_values
 from lesson5.solver import init_factors, rmse
 
-from _collab_helpers import ratings_2016, ratings_2018
 from _excel_helpers import assert_close, require_soffice
 
 # Functions both Excel (2007 on, no _xlfn. prefix needed) and LibreOffice know.
@@ -33,10 +32,10 @@ def _compare(got: dict, want: dict, label: str) -> int:
 
 
 @pytest.mark.libreoffice
-def test_libreoffice_recalculation_equals_python_for_every_cell(tmp_path):
+def test_libreoffice_recalculation_equals_python_for_every_cell(tmp_path, movielens_2016, ml2018):
     require_soffice()
-    ct16 = crosstab(ratings_2016())
-    ct18 = crosstab(ratings_2018())
+    ct16 = crosstab(data.load(movielens_2016))
+    ct18 = crosstab(ml2018)
     ex16 = collab.export(ct16, tmp_path)
     (tmp_path / "y2018").mkdir()
     ex18 = collab.export(ct18, tmp_path / "y2018", max_iter=100)

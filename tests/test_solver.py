@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from lesson5 import solver
+from lesson5 import data, solver
 from lesson5.crosstab import crosstab
 from lesson5.solver import Factors, fit, init_factors, loss_torch, predict, rmse
-
-from _collab_helpers import ratings_2016
 
 
 def _ratings(seed: int = 0, n_users: int = 7, n_movies: int = 6, p: float = 0.7) -> np.ndarray:
@@ -98,8 +96,8 @@ def test_lbfgs_recovers_an_exact_low_rank_matrix():
 
 
 @pytest.mark.parametrize("bias", [False, True])
-def test_fit_on_the_lessons_crosstab_reaches_a_stationary_point(bias):
-    ct = crosstab(ratings_2016())
+def test_fit_on_the_lessons_crosstab_reaches_a_stationary_point(bias, movielens_2016):
+    ct = crosstab(data.load(movielens_2016))
     f0 = init_factors(15, 15, bias=bias, seed=42)
     res = fit(ct.ratings, f0)
     h = np.array(res.history)
