@@ -77,15 +77,20 @@ def loss_torch(params: list[torch.Tensor], ratings: torch.Tensor, mask: torch.Te
 
 @dataclass(frozen=True)
 class FitResult:
-    """Fitted factors, the RMSE after each iteration (history[0] is the starting RMSE) and the final RMSE."""
+    """Fitted factors, the RMSE after each iteration (history[0] is the starting RMSE) and the final RMSE.
+
+    `converged` is True when L-BFGS stopped because an iteration no longer improved the loss
+    (False when it hit `max_iter`; always False for Adam, which runs a fixed number of steps).
+    """
 
     factors: Factors
     history: list[float]
     rmse: float
     method: str
+    converged: bool = False
 
 
-def fit(ratings: np.ndarray, init: Factors, method: str = "lbfgs", max_iter: int = 500, lr: float | None = None,
+def fit(ratings: np.ndarray, init: Factors, method: str = "lbfgs", max_iter: int = 1000, lr: float | None = None,
         tol: float = 1e-12) -> FitResult:
     """Minimise the sheet's RMSE over the factor cells in float64, full batch (notebook 01).
 
@@ -121,12 +126,14 @@ def fit(ratings: np.ndarray, init: Factors, method: str = "lbfgs", max_iter: int
         opt = torch.optim.Adam(params, lr=0.05 if lr is None else lr)
     else:
         raise ValueError(f"unknown method {method!r}: use 'lbfgs' or 'adam'")
+    converged = False
     for _ in range(max_iter):
         opt.step(closure)
         with torch.no_grad():
             history.append(float(loss_torch(params, y, mask)))
         if method == "lbfgs" and history[-2] - history[-1] <= tol * history[-2]:
+            converged = True
             break
     arrays = [p.detach().numpy().copy() for p in params]
     fitted = Factors(*arrays) if len(arrays) == 4 else replace(init, user=arrays[0], movie=arrays[1])
-    return FitResult(fitted, history, rmse(ratings, fitted), method)
+    return FitResult(fitted, history, rmse(ratings, fitted), method, converged)

@@ -351,5 +351,6 @@ def export_for_cli(out_dir: Path, source: str | None = None, top_n: int = 15, se
     ex = export(ct, out_dir, seed=seed)
     print(f"crosstab: {len(ct.users)} users x {len(ct.movies)} movies, {ct.n_rated} ratings")
     for name, r in (("dotprod", ex.dot_fit), ("bias", ex.bias_fit)):
-        print(f"{name}: RMSE {r.history[0]:.6f} -> {r.rmse:.6f} after {len(r.history) - 1} L-BFGS iterations")
+        stop = "converged" if r.converged else "stopped at the iteration cap"
+        print(f"{name}: RMSE {r.history[0]:.6f} -> {r.rmse:.6f} after {len(r.history) - 1} L-BFGS iterations ({stop})")
     return [ex.initial_path, ex.fitted_path]
