@@ -29,6 +29,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_excel(args: argparse.Namespace) -> int:
     """Write the lesson's workbooks (every entry of lesson5.excel.EXPORTS) into --out."""
     import importlib
+    import time
     from pathlib import Path
 
     from lesson5 import data
@@ -37,6 +38,7 @@ def cmd_excel(args: argparse.Namespace) -> int:
     from lesson5.excel.book import WorkbookError
 
     out = Path(args.out)
+    start, written = time.perf_counter(), []
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -52,6 +54,23 @@ def cmd_excel(args: argparse.Namespace) -> int:
             return 2
         for path in paths:
             print(f"wrote {path}")
+        written += paths
+    print(f"exported {len(written)} workbooks in {time.perf_counter() - start:.1f} s")
+    if args.check:
+        from lesson5.excel.recalc import RecalcError, find_problems, recalculate_many
+
+        t0 = time.perf_counter()
+        try:
+            copies = recalculate_many(written, out / "recalculated")
+        except RecalcError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        problems = [p for copy in copies for p in find_problems(copy)]
+        print(f"LibreOffice recalculated {len(copies)} workbooks in {time.perf_counter() - t0:.1f} s "
+              f"into {out / 'recalculated'}: {len(problems)} error values or empty results")
+        for p in problems[:20]:
+            print(f"  {p}", file=sys.stderr)
+        return 1 if problems else 0
     return 0
 
 
@@ -77,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)")
     p.add_argument("--top-n", type=int, default=15, help="users and movies in the crosstab (default 15)")
     p.add_argument("--seed", type=int, default=42, help="seed of the starting factors (default 42)")
+    p.add_argument("--check", action="store_true",
+                   help="recalculate the workbooks with LibreOffice headless and report any formula errors")
     p.set_defaults(func=cmd_excel)
 
     p = sub.add_parser("run", help="run every notebook in order (the whole lesson)")

@@ -151,3 +151,19 @@ def test_cli_writes_both_workbooks(tmp_path, capsys):
     assert wb["dotprod"]["B3"].value.startswith("=SQRT(SUMXMY2(B13:G18,")
     start = load_workbook(out / collab.FILENAME)["dotprod"]
     assert start.cell(13, 2 + 6 + 2).value == book.as_written(init_factors(6, 6, seed=3).user[0, 0])
+
+
+@pytest.mark.libreoffice
+def test_cli_check_recalculates_with_libreoffice(tmp_path, capsys):
+    require_soffice()
+    assert cli.main(["excel", "--out", str(tmp_path), "--source", "synthetic", "--top-n", "6", "--check"]) == 0
+    text = capsys.readouterr().out
+    assert "LibreOffice recalculated 2 workbooks" in text and ": 0 error values or empty results" in text
+    assert (tmp_path / "recalculated" / collab.FITTED_FILENAME).exists()
+
+
+def test_cli_check_without_libreoffice_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LESSON5_SOFFICE", str(tmp_path / "no-soffice"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert cli.main(["excel", "--out", str(tmp_path), "--source", "synthetic", "--top-n", "6", "--check"]) == 2
+    assert "LibreOffice (soffice) was not found" in capsys.readouterr().err
