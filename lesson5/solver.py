@@ -37,7 +37,7 @@ class Factors:
 
 def init_factors(n_users: int, n_movies: int, n_factors: int = N_FACTORS, bias: bool = False,
                  seed: int = 42) -> Factors:
-    """Uniform random numbers in [0, 1), like the lesson's sheet (`RAND()`), from a seeded generator.
+    """Uniform random numbers in [0, 1), like the lesson's sheet (`RAND()`), from a seeded generator (notebook 01).
 
     Draw order: user factors row by row, then movie factors, then user and movie biases, so the
     `dotprod` and `bias` sheets built from one seed start from the same factors.
@@ -51,7 +51,7 @@ def init_factors(n_users: int, n_movies: int, n_factors: int = N_FACTORS, bias: 
 
 
 def predict(f: Factors, mask: np.ndarray) -> np.ndarray:
-    """The prediction block in float64: dot product (+ biases) where rated, 0 elsewhere, as the sheet's IF."""
+    """The prediction block in float64: dot product (+ biases) where rated, else 0, like the sheet (notebook 01)."""
     pred = f.user @ f.movie.T
     if f.has_bias:
         pred = pred + f.user_bias[:, None] + f.movie_bias[None, :]
@@ -59,7 +59,7 @@ def predict(f: Factors, mask: np.ndarray) -> np.ndarray:
 
 
 def rmse(ratings: np.ndarray, f: Factors) -> float:
-    """The sheet's loss, SQRT(SUMXMY2(ratings, predictions) / COUNT(ratings)), over rated cells only."""
+    """The sheet's loss, SQRT(SUMXMY2(ratings, predictions) / COUNT(ratings)), over rated cells only (notebook 01)."""
     mask = ~np.isnan(ratings)
     err = (ratings - predict(f, mask))[mask]
     return float(np.sqrt(np.mean(err**2)))

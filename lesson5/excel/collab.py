@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 from openpyxl import Workbook
 
 from lesson5.crosstab import Crosstab
@@ -256,7 +255,7 @@ def as_written(f: Factors) -> Factors:
 
 
 def build(ct: Crosstab, dot: Factors, bias: Factors) -> Workbook:
-    """The workbook with `dot` in the dotprod sheet and `bias` in the bias sheet (nothing saved)."""
+    """The workbook with `dot` in the dotprod sheet and `bias` in the bias sheet, not yet saved (notebook 01)."""
     n_u, n_m = ct.ratings.shape
     for name, f, want_bias in (("dotprod", dot, False), ("bias", bias, True)):
         if f.user.shape[0] != n_u or f.movie.shape[0] != n_m or f.has_bias != want_bias:
@@ -272,7 +271,7 @@ def build(ct: Crosstab, dot: Factors, bias: Factors) -> Workbook:
 
 
 def python_values(ct: Crosstab, dot: Factors, bias: Factors) -> dict[str, dict[str, float]]:
-    """{sheet: {cell: value}} of every prediction, squared-error and loss formula, computed in float64."""
+    """{sheet: {cell: value}} of every formula cell of the factor and long_format sheets, in float64 (notebook 01)."""
     out: dict[str, dict[str, float]] = {}
     for name, f in (("dotprod", dot), ("bias", bias)):
         lay = Layout(*ct.ratings.shape, f.user.shape[1], f.has_bias)
@@ -323,7 +322,7 @@ class Export:
 
 def export(ct: Crosstab, out_dir: str | os.PathLike, seed: int = 42, method: str = "lbfgs",
            max_iter: int = 1000) -> Export:
-    """Write collab_filter.xlsx (seeded start) and collab_filter_fitted.xlsx (after the Python Solver)."""
+    """Write collab_filter.xlsx (seeded start) and collab_filter_fitted.xlsx (after the Python Solver) (notebook 01)."""
     out = Path(out_dir)
     for name in (FILENAME, FITTED_FILENAME):  # fail before any work or any write
         book.check_writable(out / name)

@@ -48,7 +48,7 @@ def find_soffice() -> str | None:
 
 def recalculate_many(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
                      timeout: float = 180.0) -> list[Path]:
-    """Recalculated xlsx copies of `paths`, all converted by one LibreOffice start (faster than one each)."""
+    """Recalculated xlsx copies of `paths`, all converted by one LibreOffice start (tests; notebook 01)."""
     soffice = find_soffice()
     if soffice is None:
         raise RecalcError("LibreOffice (soffice) was not found on PATH; install libreoffice-calc-nogui "
@@ -143,7 +143,7 @@ def find_problems(recalculated: str | os.PathLike) -> list[str]:
 
 def recalculated_values(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None = None
                         ) -> list[dict[str, dict[str, object]]]:
-    """Recalculate `paths` in one LibreOffice start and return their values; raise on any error or empty result."""
+    """Values of `paths` recalculated in one LibreOffice start; raises on an error value or empty result (notebook 01)."""
     copies = recalculate_many(list(paths), out_dir)
     out = []
     for copy in copies:
