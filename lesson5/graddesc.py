@@ -49,14 +49,14 @@ State = dict
 
 
 def row_grads(a: float, b: float, x: float, y: float) -> tuple[float, float, float, float]:
-    """One row: prediction b + a*x, squared error, de/db = 2(pred - y), de/da = x*de/db."""
+    """One row: prediction b + a*x, squared error, de/db = 2(pred - y), de/da = x*de/db (notebook 02)."""
     pred = b + a * x
     de_db = 2 * (pred - y)
     return pred, (pred - y) ** 2, de_db, x * de_db
 
 
 def finite_differences(a: float, b: float, x: float, y: float, h: float = FD_STEP) -> dict:
-    """Forward differences of the row's error: bump b, then a, by h (exceeding the truth by h, h*x**2)."""
+    """Forward differences of the row's error, bumping b then a by h: high by exactly h and h*x**2 (notebook 02)."""
     err = (b + a * x - y) ** 2
     errb1 = (b + h + a * x - y) ** 2
     erra1 = (b + (a + h) * x - y) ** 2
@@ -186,7 +186,7 @@ SHEETS: dict[str, Sheet] = {s.name: s for s in [
 
 
 def reset(name: str) -> State:
-    """A sheet's cells after its Reset button: a = b = 1, the sheet's lr and betas, empty averages."""
+    """A sheet's cells after its Reset button: a = b = 1, the sheet's lr and betas, empty averages (notebook 02)."""
     sheet = _sheet(name)
     return {"a": 1.0, "b": 1.0, **{k: (v.copy() if isinstance(v, np.ndarray) else v)
                                    for k, v in sheet.reset.items()}}
@@ -199,7 +199,7 @@ def _sheet(name: str) -> Sheet:
 
 
 def columns(name: str) -> list[str]:
-    """The row table's columns for a sheet, in the sheet's left-to-right order."""
+    """The row table's columns for a sheet, in the sheet's left-to-right order (notebook 02)."""
     sheet = _sheet(name)
     cols = ["epoch", "row", "x", "y", "b", "a", "y_pred", "err2"]
     if sheet.finite_differences:
@@ -257,10 +257,10 @@ def _copy(state: State) -> State:
 
 
 def epoch_losses(table: pd.DataFrame) -> pd.Series:
-    """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors."""
+    """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors (notebook 02)."""
     return np.sqrt(table.groupby("epoch")["err2"].sum()).rename("rmse")
 
 
 def run_all(epochs: int = 5) -> dict[str, tuple[pd.DataFrame, State]]:
-    """Every sheet from reset for `epochs` epochs (what the workbook lays out)."""
+    """Every sheet run from reset for `epochs` epochs, as the workbook lays them out (notebook 02)."""
     return {name: run(name, epochs) for name in SHEETS}
