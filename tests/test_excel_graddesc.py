@@ -70,3 +70,11 @@ def test_epoch_level_state_equals_python(values):
     assert_close(values["adam_ann"][xg.epoch_cell("adam_ann", "best", 5)], s["best"], "adam_ann best")
     tables = {n: graddesc.run(n, xg.EPOCHS)[0] for n in ("eve",)}
     assert np.isclose(values["eve"][xg.epoch_cell("eve", "d", 5)], tables["eve"].d.iloc[-1], rtol=1e-9)
+
+
+def test_cli_writes_the_workbook(tmp_path, capsys):
+    from lesson5 import cli
+
+    assert cli.main(["excel", "--out", str(tmp_path / "books")]) == 0
+    assert (tmp_path / "books" / "graddesc.xlsx").stat().st_size > 10_000
+    assert "graddesc.xlsx" in capsys.readouterr().out
