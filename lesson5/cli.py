@@ -26,6 +26,35 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_excel(args: argparse.Namespace) -> int:
+    """Write the lesson's workbooks (every entry of lesson5.excel.EXPORTS) into --out."""
+    import importlib
+    from pathlib import Path
+
+    from lesson5 import data
+    from lesson5.crosstab import CrosstabError
+    from lesson5.excel import EXPORTS
+    from lesson5.excel.book import WorkbookError
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"error: cannot create the output folder {out}: {e}", file=sys.stderr)
+        return 2
+    for entry in EXPORTS:
+        module, func = entry.split(":")
+        export = getattr(importlib.import_module(module), func)
+        try:
+            paths = export(out, source=args.source, top_n=args.top_n, seed=args.seed)
+        except (data.DataError, CrosstabError, WorkbookError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        for path in paths:
+            print(f"wrote {path}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Execute every notebook in order in a fresh kernel."""
     from lesson5 import runner
@@ -41,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None,
                    help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)")
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("excel", help="write the lesson's Excel workbooks (live formulas) into a folder")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--source", default=None,
+                   help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)")
+    p.add_argument("--top-n", type=int, default=15, help="users and movies in the crosstab (default 15)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the starting factors (default 42)")
+    p.set_defaults(func=cmd_excel)
 
     p = sub.add_parser("run", help="run every notebook in order (the whole lesson)")
     p.add_argument("--out", default="build/lesson", help="output folder for executed notebooks")
