@@ -231,3 +231,8 @@ def build() -> Workbook:
 def write(path: str | os.PathLike) -> Path:
     """Write graddesc.xlsx to `path` atomically; return the path (notebook 02, `lesson5 excel`)."""
     return book.save_atomic(build(), path)
+
+
+def export_for_cli(out_dir: Path, **_: object) -> list[Path]:
+    """`python -m lesson5 excel`: write graddesc.xlsx into `out_dir` (notebook 02)."""
+    return [write(Path(out_dir) / "graddesc.xlsx")]
