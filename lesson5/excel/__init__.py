@@ -9,4 +9,5 @@
 # takes **kwargs and ignores the options it does not use. Add a workbook by adding a line.
 EXPORTS: tuple[str, ...] = (
     "lesson5.excel.collab:export_for_cli",
+    "lesson5.excel.graddesc:export_for_cli",
 )
