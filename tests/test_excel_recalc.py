@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import math
 import re
 import stat
@@ -141,6 +143,9 @@ def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeyp
     target = tmp_path / "x.xlsx"
     book.save_atomic(wb, target)
     before = target.read_bytes()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as plain open() would make it, not 0600
     lock = tmp_path / ".~lock.x.xlsx#"
     lock.write_text("someone,host")
     with pytest.raises(book.WorkbookError, match="open in a spreadsheet program"):

@@ -164,6 +164,10 @@ def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         wb.save(tmp)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
