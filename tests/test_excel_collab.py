@@ -158,8 +158,11 @@ def test_cli_check_recalculates_with_libreoffice(tmp_path, capsys):
     require_soffice()
     assert cli.main(["excel", "--out", str(tmp_path), "--source", "synthetic", "--top-n", "6", "--check"]) == 0
     text = capsys.readouterr().out
-    assert "LibreOffice recalculated 2 workbooks" in text and ": 0 error values or empty results" in text
-    assert (tmp_path / "recalculated" / collab.FITTED_FILENAME).exists()
+    written = sorted(p.name for p in tmp_path.glob("*.xlsx"))
+    assert {collab.FILENAME, collab.FITTED_FILENAME, "graddesc.xlsx"} <= set(written)
+    assert f"LibreOffice recalculated {len(written)} workbooks" in text
+    assert ": 0 error values or empty results" in text
+    assert sorted(p.name for p in (tmp_path / "recalculated").glob("*.xlsx")) == written
 
 
 def test_cli_check_without_libreoffice_is_a_clear_error(tmp_path, capsys, monkeypatch):
