@@ -16,8 +16,11 @@ workbook in `lesson5.excel.graddesc`):
   gradients of the previous epoch|| / 29. At reset there is no previous epoch, so G is taken
   from the 29 gradients at the starting (a, b) (a zeroth epoch that stands still).
 * adagrad with annealing: the expected step of an epoch is sum_p G_p * (its step size), with
-  G_p from the epoch just run and the step size lr / G_p(previous); while it exceeds twice the
-  previous epoch's expected step, lr is halved (no test after the first epoch).
+  G_p from that epoch's own 29 gradients and the step size lr / G_p(previous epoch). In the
+  original the epoch is live formulas and the Run macro halves the lr cell, so halving lr
+  recomputes the epoch: while its expected step exceeds twice the previous epoch's, lr is
+  halved and the epoch run again from the same start (the first epoch is accepted as it is).
+  An epoch that overshoots is therefore never kept, and with lr 0.5 the sheet converges.
 * eve's loss per epoch is the epoch's "rmse" (square root of the summed squared errors).
 * adam with annealing compares sqrt(v_b) + sqrt(v_a) at the end of each epoch with the smallest
   value seen so far (the first epoch only records it).
@@ -41,6 +44,8 @@ Y = 2 * X + 30
 #: Step of the forward finite differences on the basic SGD sheet.
 FD_STEP = 0.01
 PARAMS = ("b", "a")  # the sheets put the intercept first
+#: A rerun epoch (adagrad with annealing) gives up after this many halvings of lr.
+MAX_HALVINGS = 60
 
 # A sheet's cells that carry from epoch to epoch: a, b, lr, the betas, the running averages
 # (m, v: arrays over (b, a); None until the first row seeds them), the epoch-level values
@@ -124,13 +129,18 @@ def _adagrad_epoch(s, grads, loss):
     s["G"] = _grad_norm(grads)
 
 
+def _expected_step(s, grads) -> float:
+    return float((_grad_norm(grads) * s["lr"] / s["G"]).sum())
+
+
+def _adagrad_ann_redo(s, grads):
+    # The epoch's expected step more than doubled the last accepted one: halve lr, run it again.
+    return s["expected"] is not None and _expected_step(s, grads) > 2 * s["expected"]
+
+
 def _adagrad_ann_epoch(s, grads, loss):
-    old, s["G"] = s["G"], _grad_norm(grads)
-    expected = lambda: float((s["G"] * s["lr"] / old).sum())  # noqa: E731
-    if s["expected"] is not None:
-        while expected() > 2 * s["expected"]:
-            s["lr"] /= 2
-    s["expected"] = expected()
+    s["expected"] = _expected_step(s, grads)
+    s["G"] = _grad_norm(grads)
 
 
 def _eve_epoch(s, grads, loss):
@@ -158,6 +168,7 @@ class Sheet:
     epoch_extras: tuple[str, ...] = ()  # scalars constant within an epoch (lr, d), shown per row
     end_epoch: Callable | None = None
     begin: Callable | None = None  # fills state the first epoch needs but reset cannot know
+    redo: Callable | None = None  # (state, the epoch's gradients) -> True: halve lr, rerun the epoch
     finite_differences: bool = False  # show the forward-difference columns beside de/db, de/da
     doc: str = field(default="", compare=False)
 
@@ -175,7 +186,8 @@ SHEETS: dict[str, Sheet] = {s.name: s for s in [
     Sheet("eve", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "m": None, "v": None, "d": 1.0, "f": None},
           _adam, ("m", "v"), ("d",), _eve_epoch, doc="adam divided by d, d tracking the loss's relative change"),
     Sheet("adagrad_ann", {"lr": 0.5, "G": None, "expected": None}, _adagrad, ("step",), ("lr",),
-          _adagrad_ann_epoch, _adagrad_begin, doc="adagrad, halving lr while the expected step more than doubles"),
+          _adagrad_ann_epoch, _adagrad_begin, _adagrad_ann_redo,
+          doc="adagrad, lr halved and the epoch rerun while its expected step more than doubles"),
     Sheet("adam_ann", {"lr": 1.0, "beta1": 0.9, "beta2": 0.95, "m": None, "v": None, "best": None},
           _adam, ("m", "v"), ("lr",), _adam_ann_epoch,
           doc="adam, lr / 4 when sqrt(v_b) + sqrt(v_a) more than doubles its best"),
@@ -228,28 +240,42 @@ def run(name: str, epochs: int = 1, state: State | None = None, *, a: float | No
     first = int(s.get("epochs_done", 0))
     rows = []
     for epoch in range(first + 1, first + epochs + 1):
-        grads, errs = [], []
-        for i, (x, y) in enumerate(zip(X, Y), start=1):
-            pred, err, de_db, de_da = row_grads(s["a"], s["b"], x, y)
-            g = np.array([de_db, de_da])
-            rec = {"epoch": epoch, "row": i, "x": x, "y": y, "b": s["b"], "a": s["a"],
-                   "y_pred": pred, "err2": err}
-            if sheet.finite_differences:
-                rec.update(finite_differences(s["a"], s["b"], x, y))
-            rec.update({"de_db": de_db, "de_da": de_da}, **{k: s[k] for k in sheet.epoch_extras})
-            step, extra = sheet.row(g, s)
-            for k, val in extra.items():
-                val = np.broadcast_to(val, 2)
-                rec[f"{k}_b"], rec[f"{k}_a"] = float(val[0]), float(val[1])
-            s["b"], s["a"] = s["b"] - float(step[0]), s["a"] - float(step[1])
-            rec["new_b"], rec["new_a"] = s["b"], s["a"]
-            rows.append(rec)
-            grads.append(g)
-            errs.append(err)
+        start = _copy(s)
+        for _ in range(MAX_HALVINGS + 1):
+            recs, grads, loss = _epoch(sheet, s, epoch)
+            if sheet.redo is None or not sheet.redo(s, grads):
+                break
+            s = {**_copy(start), "lr": s["lr"] / 2}
+        else:
+            raise RuntimeError(f"sheet {name!r}, epoch {epoch}: lr halved {MAX_HALVINGS} times and still rejected")
+        rows += recs
         if sheet.end_epoch is not None:
-            sheet.end_epoch(s, np.array(grads), math.sqrt(sum(errs)))
+            sheet.end_epoch(s, grads, loss)
         s["epochs_done"] = epoch
     return pd.DataFrame(rows, columns=columns(name)), s
+
+
+def _epoch(sheet: Sheet, s: State, epoch: int) -> tuple[list[dict], np.ndarray, float]:
+    # One pass over the 29 rows, updating s in place: the rows, their gradients (29, 2), the rmse.
+    rows, grads, errs = [], [], []
+    for i, (x, y) in enumerate(zip(X, Y), start=1):
+        pred, err, de_db, de_da = row_grads(s["a"], s["b"], x, y)
+        g = np.array([de_db, de_da])
+        rec = {"epoch": epoch, "row": i, "x": x, "y": y, "b": s["b"], "a": s["a"],
+               "y_pred": pred, "err2": err}
+        if sheet.finite_differences:
+            rec.update(finite_differences(s["a"], s["b"], x, y))
+        rec.update({"de_db": de_db, "de_da": de_da}, **{k: s[k] for k in sheet.epoch_extras})
+        step, extra = sheet.row(g, s)
+        for k, val in extra.items():
+            val = np.broadcast_to(val, 2)
+            rec[f"{k}_b"], rec[f"{k}_a"] = float(val[0]), float(val[1])
+        s["b"], s["a"] = s["b"] - float(step[0]), s["a"] - float(step[1])
+        rec["new_b"], rec["new_a"] = s["b"], s["a"]
+        rows.append(rec)
+        grads.append(g)
+        errs.append(err)
+    return rows, np.array(grads), math.sqrt(sum(errs))
 
 
 def _copy(state: State) -> State:

@@ -5,14 +5,18 @@ read the row above (so each epoch's first row reads the previous epoch's last: t
 the Run macro would have done lie one under the other). Learning rates, betas and the start
 (a, b) are named input cells (yellow), e.g. `adam_lr`, `adam_beta1`. To the right of the rows,
 a per-epoch table holds what changes once per epoch (loss, adagrad's G, annealed lr, eve's d)
-and a line chart of the loss. A last sheet, `losses`, puts every rule's loss on one chart.
+and a line chart of the loss. The one thing no formula can do is the annealed adagrad's rerun of
+an epoch after each halving of lr, so there the number of halvings per epoch is an input cell,
+next to the expected step and the limit it had to meet. A last sheet, `losses`, puts every rule's loss on one chart.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
+import pandas as pd
 from openpyxl import Workbook
 from openpyxl.chart import LineChart, Reference
 from openpyxl.utils import get_column_letter
@@ -44,7 +48,7 @@ EXTRA_INPUTS = {"h": graddesc.FD_STEP, "beta_d": 0.9}
 # Per-epoch table columns (after epoch and rmse) for the sheets with once-per-epoch rules.
 EPOCH_COLS = {
     "adagrad": ["G_b", "G_a", "G_new_b", "G_new_a"],
-    "adagrad_ann": ["G_b", "G_a", "G_new_b", "G_new_a", "lr", "ratio", "halvings", "expected"],
+    "adagrad_ann": ["G_b", "G_a", "G_new_b", "G_new_a", "halvings", "lr", "ratio", "expected", "limit"],
     "eve": ["d"],
     "adam_ann": ["lr", "size", "best"],
 }
@@ -81,6 +85,10 @@ def _sheet(wb: Workbook, name: str) -> None:
         book.header(ws, book.addr(i + 1, HEAD), c)
     for i, c in enumerate(ep_cols):
         book.header(ws, book.addr(E0 + i, HEAD), c)
+    if name == "adagrad_ann":
+        halvings = _halvings(graddesc.run(name, EPOCHS)[0])
+        book.note(ws, book.addr(E0, HEAD - 2), "halvings (yellow): how often the Run macro halved lr and "
+                  "reran the epoch until its expected step was at most the limit (twice the previous one's)")
 
     def e(col: str, epoch: int) -> str:  # a cell of the per-epoch table, absolute
         return f"${E[col]}${HEAD + epoch}"
@@ -152,14 +160,17 @@ def _sheet(wb: Workbook, name: str) -> None:
                 else:
                     ws[f"{E['G_' + pb]}{r}"] = f"={e('G_new_' + pb, epoch - 1)}"
         if name == "adagrad_ann":
-            ws[f"{E['lr']}{r}"] = (f"={nm['lr']}" if epoch == 1
-                                   else f"={e('lr', epoch - 1)}/2^{e('halvings', epoch - 1)}")
+            # The Run macro's "while the expected step > limit: halve lr" reruns the epoch each
+            # time, which no formula can do: its count of halvings is an input, the rest formulas.
+            ws[f"{E['halvings']}{r}"] = halvings[epoch - 1]
+            book.style(ws, f"{E['halvings']}{r}", "input")
+            prev_lr = nm["lr"] if epoch == 1 else e("lr", epoch - 1)
+            ws[f"{E['lr']}{r}"] = f"={prev_lr}/2^{e('halvings', epoch)}"
             ws[f"{E['ratio']}{r}"] = (f"={e('G_new_b', epoch)}/{e('G_b', epoch)}"
                                       f"+{e('G_new_a', epoch)}/{e('G_a', epoch)}")
-            # the sheet's "while expected step > 2 * previous: halve lr", counted in one go
-            grow = f"{e('lr', epoch)}*{e('ratio', epoch)}/(2*{e('expected', epoch - 1)})" if epoch > 1 else ""
-            ws[f"{E['halvings']}{r}"] = "=0" if epoch == 1 else f"=MAX(0,ROUNDUP(LOG({grow},2),0))"
-            ws[f"{E['expected']}{r}"] = f"={e('lr', epoch)}/2^{e('halvings', epoch)}*{e('ratio', epoch)}"
+            ws[f"{E['expected']}{r}"] = f"={e('lr', epoch)}*{e('ratio', epoch)}"
+            if epoch > 1:  # the first epoch has nothing to compare with
+                ws[f"{E['limit']}{r}"] = f"=2*{e('expected', epoch - 1)}"
         if name == "eve":
             if epoch <= 2:
                 ws[f"{E['d']}{r}"] = f"={nm['d']}" if epoch == 1 else f"={e('d', 1)}"
@@ -189,6 +200,12 @@ def _sheet(wb: Workbook, name: str) -> None:
     ws.add_chart(chart, book.addr(E0, HEAD + EPOCHS + 3))
     book.freeze(ws, book.addr(1, FIRST))
     book.widths(ws, 11, range(1, E0 + len(ep_cols)))
+
+
+def _halvings(table: pd.DataFrame) -> list[int]:
+    # How often lr was halved before each epoch was accepted (each epoch's lr is the last one / 2^k).
+    lrs = [graddesc.reset("adagrad_ann")["lr"]] + table.groupby("epoch").lr.first().tolist()
+    return [round(math.log2(prev / cur)) for prev, cur in zip(lrs, lrs[1:])]
 
 
 def epoch_cell(name: str, column: str, epoch: int) -> str:
