@@ -55,7 +55,7 @@ class Crosstab:
 
 
 def rank_ids(ids: np.ndarray, top_n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, counts) of the `top_n` most frequent values: count descending, then id ascending."""
+    """(ids, counts) of the `top_n` most frequent values: count descending, then id ascending (notebook 01)."""
     values, counts = np.unique(np.asarray(ids), return_counts=True)  # ids ascending
     if len(values) < top_n:
         raise CrosstabError(f"asked for the top {top_n} {what}s but the ratings hold only {len(values)} {what}s")

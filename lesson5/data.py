@@ -11,10 +11,13 @@ import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # torch is imported only when tensors are asked for
+    import torch
 
 URL = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
 ZIP_NAME = "ml-latest-small.zip"
@@ -323,8 +326,8 @@ class Ratings:
         hit = self.movies.loc[self.movies.movieId == movie_id, "title"]
         return str(hit.iloc[0]) if len(hit) else f"movie {movie_id}"
 
-    def tensors(self, part: str, device="cpu"):
-        """(users, movies, ratings) tensors of the 'train', 'valid' or 'all' rows, on `device`."""
+    def tensors(self, part: str, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(users, movies, ratings) tensors of the 'train', 'valid' or 'all' rows, on `device` (notebook 03)."""
         import torch
 
         rows = {"train": self.train_idx, "valid": self.valid_idx, "all": np.arange(len(self.ratings))}[part]

@@ -66,7 +66,7 @@ def rmse(ratings: np.ndarray, f: Factors) -> float:
 
 
 def loss_torch(params: list[torch.Tensor], ratings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The same RMSE as a differentiable torch expression of the factor tensors."""
+    """The same RMSE as a differentiable torch expression of the factor tensors (notebook 01)."""
     user, movie = params[0], params[1]
     pred = user @ movie.T
     if len(params) == 4:

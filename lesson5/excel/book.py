@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.worksheet import Worksheet
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class WorkbookError(OSError):
@@ -50,7 +53,7 @@ FONTS = {
 NUMBER_FORMATS = {"rating": "0.0", "factor": "0.000", "prediction": "0.00", "loss": "0.000000", "id": "0"}
 
 
-def as_written(x):
+def as_written(x: float | np.ndarray) -> float | np.ndarray:
     """The number(s) a workbook will hold for `x`: openpyxl writes floats as "%.16g", dropping the 17th digit.
 
     Compute with these, not the raw floats, and Python and the spreadsheet see the very same inputs.

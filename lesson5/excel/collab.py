@@ -247,7 +247,7 @@ def _titles_sheet(wb: Workbook, ct: Crosstab) -> None:
 
 
 def as_written(f: Factors) -> Factors:
-    """The factors exactly as the workbook stores them (16 significant digits)."""
+    """The factors exactly as the workbook stores them (16 significant digits) (notebook 01)."""
     arrays = [book.as_written(a) for a in (f.user, f.movie)]
     if f.has_bias:
         arrays += [book.as_written(f.user_bias), book.as_written(f.movie_bias)]
@@ -342,7 +342,7 @@ def export(ct: Crosstab, out_dir: str | os.PathLike, seed: int = 42, method: str
 
 def export_for_cli(out_dir: Path, source: str | None = None, top_n: int = 15, seed: int = 42,
                    **_: object) -> list[Path]:
-    """`python -m lesson5 excel`: load the data, build the crosstab, write both workbooks, print the fits."""
+    """`python -m lesson5 excel`: load the data, build the crosstab, write both workbooks, print the fits (notebook 01)."""
     from lesson5 import data
     from lesson5.crosstab import crosstab
 
