@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -285,6 +285,29 @@ def _copy(state: State) -> State:
 def epoch_losses(table: pd.DataFrame) -> pd.Series:
     """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors (notebook 02)."""
     return np.sqrt(table.groupby("epoch")["err2"].sum()).rename("rmse")
+
+
+def torch_rows(make: Callable, epochs: int = 5, state: Sequence[dict] | None = None) -> np.ndarray:
+    """The sheet's rows fed to a torch optimizer, one step per row from a = b = 1: (a, b) after each row (notebook 02).
+
+    `make([b, a])` builds the optimizer; `state`, one dict per parameter (b, then a), seeds its
+    per-parameter state (e.g. a momentum buffer), so torch can start where a sheet starts.
+    """
+    import torch
+
+    b = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    a = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    opt = make([b, a])
+    for p, st in zip((b, a), state or ()):
+        opt.state[p].update(st)
+    out = []
+    for _ in range(epochs):
+        for x, y in zip(X, Y):
+            opt.zero_grad()
+            ((b + a * float(x) - float(y)) ** 2).backward()
+            opt.step()
+            out.append((a.item(), b.item()))
+    return np.array(out)
 
 
 def run_all(epochs: int = 5) -> dict[str, tuple[pd.DataFrame, State]]:

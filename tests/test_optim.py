@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lesson5 import graddesc, optim
+from lesson5.graddesc import torch_rows
 
 STEPS = 100
 SEEDS = (0, 1, 2)
@@ -151,24 +152,6 @@ def test_adamw_is_decay_then_adam_step():
 
 
 # ---- the spreadsheet's sheets against torch.optim (exact equivalences) -------------------------
-
-def torch_rows(make, epochs, state=None):
-    """Run torch on the sheet's 29 rows, one step per row; return (a, b) after every row."""
-    b = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-    a = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-    opt = make([b, a])
-    if state:
-        for p, st in zip((b, a), state):
-            opt.state[p].update(st)
-    out = []
-    for _ in range(epochs):
-        for x, y in zip(graddesc.X, graddesc.Y):
-            opt.zero_grad()
-            ((b + a * float(x) - float(y)) ** 2).backward()
-            opt.step()
-            out.append((a.item(), b.item()))
-    return np.array(out)
-
 
 def sheet_rows(name, epochs, state=None):
     table, _ = graddesc.run(name, epochs, state)
