@@ -29,6 +29,7 @@ class Recipe:
     decay_biases: bool = True  # False: biases get no weight decay (train.param_groups)
     one_cycle: bool = False
     bs: int = 64
+    beta2: float = 0.999  # Adam's second-moment decay
     model_kwargs: dict = field(default_factory=dict)
     note: str = ""
 
@@ -58,9 +59,9 @@ class Recipe:
             cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
             params = list(params)
             try:  # the fused kernel updates all tensors in one pass: ~3x faster here than the default loop
-                opt = cls(params, lr, weight_decay=self.wd, fused=True)
+                opt = cls(params, lr, betas=(0.9, self.beta2), weight_decay=self.wd, fused=True)
             except (RuntimeError, TypeError, ValueError):  # torch < 2.4 has no fused CPU Adam
-                opt = cls(params, lr, weight_decay=self.wd)
+                opt = cls(params, lr, betas=(0.9, self.beta2), weight_decay=self.wd)
         else:
             raise ValueError(f"unknown optimizer {self.optimizer!r}")
         return model, opt
@@ -88,7 +89,9 @@ RECIPES: dict[str, Recipe] = {
     "onecycle-bias": Recipe("EmbeddingDotBias", "adamw", ((5, 3e-3),), wd=0.2, decay_biases=False, one_cycle=True,
                             note="AdamW 3e-3, wd 0.2 on factors only, one-cycle, 5 epochs"),
     "onecycle-net": Recipe("EmbeddingNet", "adamw", ((5, 3e-3),), wd=0.2, decay_biases=False, one_cycle=True,
-                           note="AdamW 3e-3, wd 0.2 on weights only, one-cycle, 5 epochs"),
+                           beta2=0.99, model_kwargs=dict(nh=500, p1=0.5, p2=0.5),
+                           note="nh 500, dropouts 0.5/0.5; AdamW 3e-3 (beta2 0.99), wd 0.2 on weights only, "
+                                "one-cycle, 5 epochs"),
 }
 
 
