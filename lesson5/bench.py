@@ -3,7 +3,10 @@
 Every row runs in a fresh Python process, so its peak memory is its own: on CPU the peak
 resident set size of that process (Python, torch and the data included), on CUDA the peak
 of `torch.cuda.max_memory_allocated`. Epoch time is training only (no validation), the
-median over the row's epochs.
+median over the row's epochs; "to 0.870 s" sums epoch times up to the first epoch whose
+validation RMSE is at most 0.870; "data s" is the time to load (or generate) the ratings.
+On a machine shared with other busy processes, `--threads 1` gives steadier numbers: two
+intra-op threads fighting for one free core can make these small steps many times slower.
 """
 
 from __future__ import annotations
@@ -171,12 +174,12 @@ def default_rows(device: str | None, scale: bool, threads: int | None) -> list[t
 def format_table(results: list[dict]) -> str:
     """A fixed-width text table of the results."""
     head = f"{'row':<27} {'model':<17} {'bs':>6} {'device':<6} {'thr':>3} {'epoch s':>8} {'peak MB':>8} " \
-           f"{'valid RMSE':>10} {'to 0.870 s':>10}"
+           f"{'valid RMSE':>10} {'to 0.870 s':>10} {'data s':>7}"
     lines = [head, "-" * len(head)]
     for r in results:
         to_target = "-" if math.isnan(r.get("to_target_s", math.nan)) else f"{r['to_target_s']:.2f}"
         lines.append(f"{r['label']:<27} {r['model']:<17} {r['bs']:>6} {r['device']:<6} {r['threads']:>3} "
-                     f"{r['epoch_s']:>8.3f} {r['peak_mb']:>8.0f} {r['valid_rmse']:>10.4f} {to_target:>10}")
+                     f"{r['epoch_s']:>8.3f} {r['peak_mb']:>8.0f} {r['valid_rmse']:>10.4f} {to_target:>10} {r['load_s']:>7.1f}")
     return "\n".join(lines)
 
 
