@@ -34,8 +34,9 @@ def test_unknown_row_kind_is_named():
 def test_cli_has_the_bench_subcommand():
     from lesson5 import cli
 
-    args = cli.build_parser().parse_args(["bench", "--threads", "1", "--scale"])
+    args = cli.build_parser().parse_args(["bench", "--threads", "1"])
     assert args.func is cli.cmd_bench and args.threads == 1 and args.scale and args.device is None
+    assert not cli.build_parser().parse_args(["bench", "--no-scale"]).scale
 
 
 def test_default_rows_cover_the_issue():
