@@ -26,6 +26,26 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+# Every workbook `lesson5 excel` writes: file name -> "module:function(path)". Add yours here.
+EXCEL_WORKBOOKS = {
+    "graddesc.xlsx": "lesson5.excel.graddesc:write",
+}
+
+
+def cmd_excel(args: argparse.Namespace) -> int:
+    """Write the lesson's workbooks (live formulas) into --out."""
+    import importlib
+    from pathlib import Path
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for filename, target in EXCEL_WORKBOOKS.items():
+        module, func = target.split(":")
+        path = getattr(importlib.import_module(module), func)(out / filename)
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Execute every notebook in order in a fresh kernel; HTML copies, workbooks, figures, summary table."""
     from lesson5 import runner
@@ -41,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None,
                    help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)")
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("excel", help="write the lesson's Excel workbooks (live formulas)")
+    p.add_argument("--out", default="build/excel", help="output folder")
+    p.set_defaults(func=cmd_excel)
 
     p = sub.add_parser("run", help="run every notebook in order (the whole lesson)")
     p.add_argument("--out", default="build/lesson", help="output folder for executed notebooks")

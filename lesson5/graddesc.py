@@ -1,0 +1,256 @@
+"""The lesson's gradient-descent spreadsheet, sheet by sheet and row by row (notebook 02).
+
+A line y = a*x + b is learnt by online gradient descent: one update per row of 29 points, one
+epoch per pass. Every sheet shares the same row (prediction, squared error, analytic
+derivatives) and differs only in its *rule*: how a gradient becomes a step, and what it does
+once per epoch. So the whole spreadsheet is one loop (`run`) and a table of rules (`SHEETS`).
+
+Choices the original sheets leave open, made here once and used everywhere (also by the
+workbook in `lesson5.excel.graddesc`):
+
+* At reset every moving average starts at the first row's own value (m = g, v = g**2), the way
+  a spreadsheet seeds the first cell of a running average. For momentum this makes the sheet
+  exactly PyTorch's SGD(momentum=beta, dampening=beta), whose buffer also starts at g.
+* rmsprop divides by the previous row's v; on the very first row that is the seed g**2.
+* adagrad's per-parameter step size for an epoch is lr / G, G = ||that parameter's 29
+  gradients of the previous epoch|| / 29. At reset there is no previous epoch, so G is taken
+  from the 29 gradients at the starting (a, b) (a zeroth epoch that stands still).
+* adagrad with annealing: the expected step of an epoch is sum_p G_p * (its step size), with
+  G_p from the epoch just run and the step size lr / G_p(previous); while it exceeds twice the
+  previous epoch's expected step, lr is halved (no test after the first epoch).
+* eve's loss per epoch is the epoch's "rmse" (square root of the summed squared errors).
+* adam with annealing compares sqrt(v_b) + sqrt(v_a) at the end of each epoch with the smallest
+  value seen so far (the first epoch only records it).
+* The original adam-with-annealing sheet read a wrong cell in row 5, which zeroed one of that
+  row's gradients; here every row uses its own gradients (bug fixed, not copied).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+#: The sheets' 29 x values, in the sheets' order; y = 2x + 30 exactly.
+X = np.array([14, 86, 28, 51, 28, 29, 72, 62, 84, 15, 42, 62, 47, 35, 9, 38,
+              44, 99, 13, 21, 28, 20, 8, 64, 99, 70, 27, 17, 8], dtype=float)
+Y = 2 * X + 30
+#: Step of the forward finite differences on the basic SGD sheet.
+FD_STEP = 0.01
+PARAMS = ("b", "a")  # the sheets put the intercept first
+
+State = dict  # a sheet's cells that carry from epoch to epoch: a, b, lr, betas, averages
+
+
+def row_grads(a: float, b: float, x: float, y: float) -> tuple[float, float, float, float]:
+    """One row: prediction b + a*x, squared error, de/db = 2(pred - y), de/da = x*de/db."""
+    pred = b + a * x
+    de_db = 2 * (pred - y)
+    return pred, (pred - y) ** 2, de_db, x * de_db
+
+
+def finite_differences(a: float, b: float, x: float, y: float, h: float = FD_STEP) -> dict:
+    """Forward differences of the row's error: bump b, then a, by h (exceeding the truth by h, h*x**2)."""
+    err = (b + a * x - y) ** 2
+    errb1 = (b + h + a * x - y) ** 2
+    erra1 = (b + (a + h) * x - y) ** 2
+    return {"errb1": errb1, "est_de_db": (errb1 - err) / h,
+            "erra1": erra1, "est_de_da": (erra1 - err) / h}
+
+
+# ---- per-row rules: (g, state) -> (step to subtract, extra columns); state is updated in place
+
+def _ewma(prev, new, beta):
+    # A running average seeded with its first observation (see the module docstring).
+    return new if prev is None else beta * prev + (1 - beta) * new
+
+
+def _sgd(g, s):
+    return s["lr"] * g, {}
+
+
+def _momentum(g, s):
+    s["m"] = _ewma(s["m"], g, s["beta1"])
+    return s["lr"] * s["m"], {"m": s["m"]}
+
+
+def _adagrad(g, s):
+    step = s["lr"] / s["G"]
+    return step * g, {"step": step}
+
+
+def _rmsprop(g, s):
+    prev = g * g if s["v"] is None else s["v"]  # the sheet divides by the row above's v
+    s["v"] = _ewma(s["v"], g * g, s["beta2"])
+    return s["lr"] * g / np.sqrt(prev), {"v": s["v"]}
+
+
+def _adam(g, s):
+    s["m"] = _ewma(s["m"], g, s["beta1"])
+    s["v"] = _ewma(s["v"], g * g, s["beta2"])
+    return s["lr"] * s["m"] / np.sqrt(s["v"]) / s.get("d", 1.0), {"m": s["m"], "v": s["v"]}
+
+
+def _adamw(g, s):
+    # PyTorch's AdamW, written out: decay the weights, then a bias-corrected Adam step with eps.
+    s["t"] += 1
+    b1, b2, t = s["beta1"], s["beta2"], s["t"]
+    s["m"] = b1 * s["m"] + (1 - b1) * g
+    s["v"] = b2 * s["v"] + (1 - b2) * g * g
+    p = np.array([s["b"], s["a"]])
+    mhat, vhat = s["m"] / (1 - b1**t), s["v"] / (1 - b2**t)
+    step = s["lr"] * s["wd"] * p + s["lr"] * mhat / (np.sqrt(vhat) + s["eps"])
+    return step, {"m": s["m"], "v": s["v"]}
+
+
+# ---- once-per-epoch rules: (state, the epoch's gradients (29, 2), the epoch's rmse) -> None
+
+def _grad_norm(grads: np.ndarray) -> np.ndarray:
+    return np.sqrt((grads**2).sum(axis=0)) / len(grads)
+
+
+def _adagrad_epoch(s, grads, loss):
+    s["G"] = _grad_norm(grads)
+
+
+def _adagrad_ann_epoch(s, grads, loss):
+    old, s["G"] = s["G"], _grad_norm(grads)
+    expected = lambda: float((s["G"] * s["lr"] / old).sum())  # noqa: E731
+    if s["expected"] is not None:
+        while expected() > 2 * s["expected"]:
+            s["lr"] /= 2
+    s["expected"] = expected()
+
+
+def _eve_epoch(s, grads, loss):
+    if s["f"] is not None:
+        r = abs(loss - s["f"]) / min(loss, s["f"])
+        s["d"] = 0.9 * s["d"] + 0.1 * r
+    s["f"] = loss
+
+
+def _adam_ann_epoch(s, grads, loss):
+    size = float(np.sqrt(s["v"]).sum())
+    if s["best"] is not None and size > 2 * s["best"]:
+        s["lr"] /= 4
+    s["best"] = size if s["best"] is None else min(s["best"], size)
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet: its reset cells, its per-row rule, its extra columns, its once-per-epoch rule."""
+
+    name: str
+    reset: dict
+    row: Callable
+    extras: tuple[str, ...] = ()  # per-parameter columns, written <name>_b and <name>_a
+    epoch_extras: tuple[str, ...] = ()  # scalars constant within an epoch (lr, d), shown per row
+    end_epoch: Callable | None = None
+    doc: str = field(default="", compare=False)
+
+
+SHEETS: dict[str, Sheet] = {s.name: s for s in [
+    Sheet("basic", {"lr": 1e-4}, _sgd, doc="a <- a - lr * de/da"),
+    Sheet("momentum", {"lr": 1e-4, "beta1": 0.9, "m": None}, _momentum, ("m",),
+          doc="m <- beta m + (1-beta) g; a <- a - lr m"),
+    Sheet("adagrad", {"lr": 1e-3, "G": None}, _adagrad, ("step",), end_epoch=_adagrad_epoch,
+          doc="a <- a - lr / G * g, G = ||last epoch's g|| / 29"),
+    Sheet("rmsprop", {"lr": 0.02, "beta2": 0.9, "v": None}, _rmsprop, ("v",),
+          doc="v <- beta v + (1-beta) g^2; a <- a - lr g / sqrt(previous v)"),
+    Sheet("adam", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "m": None, "v": None}, _adam, ("m", "v"),
+          doc="a <- a - lr m / sqrt(v), no bias correction, no eps"),
+    Sheet("eve", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "m": None, "v": None, "d": 1.0, "f": None},
+          _adam, ("m", "v"), ("d",), _eve_epoch, doc="adam divided by d, d tracking the loss's relative change"),
+    Sheet("adagrad_ann", {"lr": 0.5, "G": None, "expected": None}, _adagrad, ("step",), ("lr",),
+          _adagrad_ann_epoch, doc="adagrad, halving lr while the expected step more than doubles"),
+    Sheet("adam_ann", {"lr": 1.0, "beta1": 0.9, "beta2": 0.95, "m": None, "v": None, "best": None},
+          _adam, ("m", "v"), ("lr",), _adam_ann_epoch,
+          doc="adam, lr / 4 when sqrt(v_b) + sqrt(v_a) more than doubles its best"),
+    Sheet("adamw", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "eps": 1e-8, "wd": 0.01, "t": 0,
+                    "m": np.zeros(2), "v": np.zeros(2)}, _adamw, ("m", "v"),
+          doc="torch.optim.AdamW, one row at a time"),
+]}
+
+
+def reset(name: str) -> State:
+    """A sheet's cells after its Reset button: a = b = 1, the sheet's lr and betas, empty averages."""
+    sheet = _sheet(name)
+    return {"a": 1.0, "b": 1.0, **{k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                   for k, v in sheet.reset.items()}}
+
+
+def _sheet(name: str) -> Sheet:
+    if name not in SHEETS:
+        raise ValueError(f"unknown sheet {name!r}; the sheets are {', '.join(SHEETS)}")
+    return SHEETS[name]
+
+
+def columns(name: str) -> list[str]:
+    """The row table's columns for a sheet, in the sheet's left-to-right order."""
+    sheet = _sheet(name)
+    cols = ["epoch", "row", "x", "y", "b", "a", "y_pred", "err2"]
+    if name == "basic":
+        cols += ["errb1", "est_de_db", "erra1", "est_de_da"]
+    cols += ["de_db", "de_da"] + list(sheet.epoch_extras)
+    cols += [f"{e}_{p}" for e in sheet.extras for p in PARAMS]
+    return cols + ["new_b", "new_a"]
+
+
+def run(name: str, epochs: int = 1, state: State | None = None, *, a: float | None = None,
+        b: float | None = None, lr: float | None = None) -> tuple[pd.DataFrame, State]:
+    """Run a sheet for `epochs` passes from `state` (default: reset); return the row table and the state to carry.
+
+    `a`, `b` and `lr` override the state's values. Notebook 02.
+    """
+    sheet = _sheet(name)
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    s = reset(name) if state is None else _copy(state)
+    missing = set(reset(name)) - set(s)
+    if missing:
+        raise ValueError(f"state for sheet {name!r} lacks {sorted(missing)}")
+    s.update({k: float(v) for k, v in (("a", a), ("b", b), ("lr", lr)) if v is not None})
+    if sheet.row is _adagrad and s["G"] is None:
+        s["G"] = _grad_norm(np.array([row_grads(s["a"], s["b"], x, y)[2:] for x, y in zip(X, Y)]))
+    first = int(s.get("epochs_done", 0))
+    rows = []
+    for epoch in range(first + 1, first + epochs + 1):
+        grads, errs = [], []
+        for i, (x, y) in enumerate(zip(X, Y), start=1):
+            pred, err, de_db, de_da = row_grads(s["a"], s["b"], x, y)
+            g = np.array([de_db, de_da])
+            rec = {"epoch": epoch, "row": i, "x": x, "y": y, "b": s["b"], "a": s["a"],
+                   "y_pred": pred, "err2": err}
+            if name == "basic":
+                rec.update(finite_differences(s["a"], s["b"], x, y))
+            rec.update({"de_db": de_db, "de_da": de_da}, **{k: s[k] for k in sheet.epoch_extras})
+            step, extra = sheet.row(g, s)
+            for k, val in extra.items():
+                val = np.broadcast_to(val, 2)
+                rec[f"{k}_b"], rec[f"{k}_a"] = float(val[0]), float(val[1])
+            s["b"], s["a"] = s["b"] - float(step[0]), s["a"] - float(step[1])
+            rec["new_b"], rec["new_a"] = s["b"], s["a"]
+            rows.append(rec)
+            grads.append(g)
+            errs.append(err)
+        if sheet.end_epoch is not None:
+            sheet.end_epoch(s, np.array(grads), math.sqrt(sum(errs)))
+        s["epochs_done"] = epoch
+    return pd.DataFrame(rows, columns=columns(name)), s
+
+
+def _copy(state: State) -> State:
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items()}
+
+
+def epoch_losses(table: pd.DataFrame) -> pd.Series:
+    """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors."""
+    return np.sqrt(table.groupby("epoch")["err2"].sum()).rename("rmse")
+
+
+def run_all(epochs: int = 5) -> dict[str, tuple[pd.DataFrame, State]]:
+    """Every sheet from reset for `epochs` epochs (what the workbook lays out)."""
+    return {name: run(name, epochs) for name in SHEETS}

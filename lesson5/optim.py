@@ -1,0 +1,170 @@
+"""PyTorch's optimizers written from scratch, a few lines each (notebooks 02 and 05).
+
+Each class takes the same constructor arguments, with the same defaults, as its `torch.optim`
+namesake (the core ones: no foreach/fused/capturable kernels), keeps its state in `self.state`
+under the same names, and follows the update rules in PyTorch's documentation, so the tests can
+hold it to `torch.optim` step for step.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch.optim import Optimizer
+
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "l2_penalty"]
+
+
+class _Scratch(Optimizer):
+    """Loops over the parameters that have gradients and hands each to `update`."""
+
+    def __init__(self, params, defaults: dict):
+        for key in ("lr", "eps", "weight_decay", "momentum", "lr_decay", "initial_accumulator_value"):
+            if key in defaults and defaults[key] < 0:
+                raise ValueError(f"invalid {key}: {defaults[key]} (must be >= 0)")
+        for beta in defaults.get("betas", ()):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"invalid beta: {beta} (must be in [0, 1))")
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update of every parameter from its `.grad`; `closure` re-evaluates the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = -p.grad if group.get("maximize", False) else p.grad
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                state["step"] += 1
+                self.update(p, g, state, group)
+        return loss
+
+    def update(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+
+class SGD(_Scratch):
+    """p -= lr * buf, buf = momentum * buf + (1 - dampening) * g (buf = g at first); Nesterov looks ahead."""
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+
+    def update(self, p, g, state, group):
+        g = g.add(p, alpha=group["weight_decay"])  # L2 in the loss, as a gradient term
+        mu = group["momentum"]
+        if mu:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = g.clone()
+            else:
+                state["momentum_buffer"].mul_(mu).add_(g, alpha=1 - group["dampening"])
+            buf = state["momentum_buffer"]
+            g = g.add(buf, alpha=mu) if group["nesterov"] else buf
+        p.add_(g, alpha=-group["lr"])
+
+
+class Adagrad(_Scratch):
+    """p -= lr_t * g / (sqrt(sum of g^2 so far) + eps), lr_t = lr / (1 + (t - 1) * lr_decay)."""
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      maximize=maximize))
+
+    def update(self, p, g, state, group):
+        g = g.add(p, alpha=group["weight_decay"])
+        if "sum" not in state:
+            state["sum"] = torch.full_like(p, group["initial_accumulator_value"])
+        state["sum"].addcmul_(g, g)
+        lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        p.addcdiv_(g, state["sum"].sqrt().add_(group["eps"]), value=-lr)
+
+
+class RMSprop(_Scratch):
+    """v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v - mean(g)^2 if centered) + eps), optionally with momentum."""
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
+                 maximize: bool = False):
+        if not 0.0 <= alpha:
+            raise ValueError(f"invalid alpha: {alpha} (must be >= 0)")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    def update(self, p, g, state, group):
+        g = g.add(p, alpha=group["weight_decay"])
+        alpha = group["alpha"]
+        if "square_avg" not in state:
+            state["square_avg"] = torch.zeros_like(p)
+            if group["centered"]:
+                state["grad_avg"] = torch.zeros_like(p)
+            if group["momentum"] > 0:
+                state["momentum_buffer"] = torch.zeros_like(p)
+        v = state["square_avg"].mul_(alpha).addcmul_(g, g, value=1 - alpha)
+        if group["centered"]:  # divide by the standard deviation instead of the root mean square
+            mean = state["grad_avg"].lerp_(g, 1 - alpha)
+            v = v.addcmul(mean, mean, value=-1)
+        denom = v.sqrt().add_(group["eps"])
+        if group["momentum"] > 0:
+            buf = state["momentum_buffer"].mul_(group["momentum"]).addcdiv_(g, denom)
+            p.add_(buf, alpha=-group["lr"])
+        else:
+            p.addcdiv_(g, denom, value=-group["lr"])
+
+
+class Adam(_Scratch):
+    """m, v = EWMAs of g and g^2 from zero; p -= lr * m_hat / (sqrt(v_hat) + eps), hats undoing the zero start."""
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
+                 maximize: bool = False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def update(self, p, g, state, group):
+        lr, wd, (b1, b2) = group["lr"], group["weight_decay"], group["betas"]
+        if self.decoupled:
+            p.mul_(1 - lr * wd)  # AdamW: shrink the weights directly, outside the averages
+        else:
+            g = g.add(p, alpha=wd)  # Adam: L2 in the loss, so it flows through m and v
+        if "exp_avg" not in state:
+            state["exp_avg"], state["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = torch.zeros_like(p)
+        t = state["step"]
+        m = state["exp_avg"].lerp_(g, 1 - b1)
+        v = state["exp_avg_sq"].mul_(b2).addcmul_(g, g, value=1 - b2)
+        if group["amsgrad"]:  # never let the denominator shrink
+            v = torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        denom = (v.sqrt() / (1 - b2**t) ** 0.5).add_(group["eps"])
+        p.addcdiv_(m, denom, value=-lr / (1 - b1**t))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay, then the Adam step without decay."""
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+
+
+def l2_penalty(params: Iterable[torch.Tensor], weight_decay: float) -> torch.Tensor:
+    """weight_decay / 2 * sum of squared weights: added to a loss, its gradient is weight_decay * p (notebook 02)."""
+    return weight_decay / 2 * sum((p**2).sum() for p in params)

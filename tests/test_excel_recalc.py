@@ -1,0 +1,184 @@
+"""The Excel layer: atomic saves, defined names, and LibreOffice recalculation against closed forms."""
+
+from __future__ import annotations
+
+import math
+import re
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from lesson5.excel import book
+from lesson5.excel.recalc import (RecalcError, find_problems, read_values, recalculate, recalculate_many,
+                                  recalculated_values)
+
+from _excel_helpers import assert_close, require_soffice
+
+
+def _closed_form_book(path: Path) -> Path:
+    """Formulas whose answers are known in closed form (sqrt(12.5), 32, ...)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "my sheet"  # a space: references must be quoted
+    for r, (a, b) in enumerate([(3, 0), (4, 0), (None, 7)], start=1):
+        ws.cell(r, 1, a)
+        ws.cell(r, 2, b)
+    ws["C1"] = "=SQRT(SUMXMY2(A1:A2,B1:B2)/COUNT(A1:A3))"          # sqrt((9+16)/2)
+    ws["C2"] = '=IF(A3="",0,A3*B3)'                                  # blank -> 0
+    ws["C3"] = "=SUMPRODUCT(A1:A2,{1;2})"                           # 3 + 8
+    ws["D1"] = 0.25
+    book.define_name(wb, "lr", book.ref(ws, "D1"))
+    ws["D2"] = "=lr*A2"                                              # 1
+    ws["D3"] = "=INDEX(A1:B3,MATCH(7,B1:B3,0),2)"                     # 7
+    other = wb.create_sheet("other")
+    other["A1"] = f"={book.ref(ws, 'C1')}^2"                         # 12.5
+    other["A2"] = f"=SUMPRODUCT({book.ref(ws, 'A1:A2')},{book.ref(ws, 'A1:A2')})"  # 25
+    return book.save_atomic(wb, path)
+
+
+def _broken_book(path: Path) -> Path:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "bad"
+    ws["A1"] = "=NOSUCHFUNCTION(1)"
+    ws["A2"] = "=1/0"
+    ws["A3"] = '=""'
+    ws["A4"] = "=SQRT(-1)"
+    ws["A5"] = 1.5  # a constant is never a problem
+    return book.save_atomic(wb, path)
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_recalculates_closed_forms_and_reports_errors(tmp_path):
+    require_soffice()
+    good = _closed_form_book(tmp_path / "good.xlsx")
+    bad = _broken_book(tmp_path / "bad.xlsx")
+    # openpyxl stores no results: without a recalculation there is nothing to read.
+    assert read_values(good)["my sheet"].get("C1") is None
+    out = tmp_path / "out"
+    good_copy, bad_copy = recalculate_many([good, bad], out)  # one LibreOffice start for both
+    assert good_copy.parent == out.resolve() and good_copy.name == "good.xlsx"
+    v = read_values(good_copy)
+    assert_close(v["my sheet"]["C1"], math.sqrt(12.5), "C1")
+    assert_close(v["my sheet"]["C2"], 0.0, "C2")
+    assert_close(v["my sheet"]["C3"], 11.0, "C3")
+    assert_close(v["my sheet"]["D2"], 1.0, "D2")
+    assert_close(v["my sheet"]["D3"], 7.0, "D3")
+    assert_close(v["other"]["A1"], 12.5, "other!A1")
+    assert_close(v["other"]["A2"], 25.0, "other!A2")
+    assert find_problems(good_copy) == []
+    # The recalculated copy keeps its formulas and defined names (a student can still edit it).
+    wb = load_workbook(good_copy)
+    assert wb["my sheet"]["D2"].value == "=lr*A2"
+    assert "lr" in wb.defined_names
+    problems = find_problems(bad_copy)
+    cells = sorted(p.split(":")[0] for p in problems)
+    assert cells == ["bad!A1", "bad!A2", "bad!A3", "bad!A4"], problems
+    assert any("#NAME?" in p for p in problems) and any("#DIV/0!" in p for p in problems)
+    assert any("has no result" in p for p in problems)
+
+    # A file that carries stale cached results (A1 changed behind LibreOffice's back): the
+    # private profile makes LibreOffice recalculate on load instead of trusting the cache.
+    stale = tmp_path / "stale.xlsx"
+    with zipfile.ZipFile(good_copy) as src, zipfile.ZipFile(stale, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data, n = re.subn(rb'(<c r="A1"[^>]*>)<v>3</v>', rb"\g<1><v>6</v>", data)
+                assert n == 1
+            dst.writestr(item, data)
+    assert_close(read_values(stale)["my sheet"]["C1"], math.sqrt(12.5), "stale cache")
+    v = read_values(recalculate(stale, tmp_path / "out2"))
+    assert_close(v["my sheet"]["C1"], math.sqrt(26.0), "C1 after the edit")
+    assert_close(v["other"]["A1"], 26.0, "other!A1 after the edit")
+
+
+def test_recalculated_values_raises_on_problems(tmp_path, monkeypatch):
+    """The one-call helper refuses a workbook with errors (checked without LibreOffice: a stand-in copies files)."""
+    bad = _broken_book(tmp_path / "bad.xlsx")
+    fake = tmp_path / "fake-soffice"
+    # A stand-in "soffice" that copies the inputs unchanged: every formula is then without a result.
+    fake.write_text('#!/bin/sh\nout=""\nwhile [ $# -gt 0 ]; do case "$1" in --outdir) out="$2"; shift;; '
+                    '*.xlsx) cp "$1" "$out/";; esac; shift; done\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("LESSON5_SOFFICE", str(fake))
+    with pytest.raises(RecalcError, match=r"bad\.xlsx: 4 formula problem\(s\)"):
+        recalculated_values([bad], tmp_path / "out")
+
+
+def test_recalculate_errors_are_clear(tmp_path, monkeypatch):
+    good = _closed_form_book(tmp_path / "good.xlsx")
+    monkeypatch.setenv("LESSON5_SOFFICE", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RecalcError, match="soffice.*not found"):
+        recalculate(good)
+    slow = tmp_path / "slow-soffice"
+    slow.write_text("#!/bin/sh\nexec /bin/sleep 30\n")
+    slow.chmod(slow.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("LESSON5_SOFFICE", str(slow))
+    with pytest.raises(RecalcError, match="more than 1 s"):
+        recalculate(good, tmp_path / "out", timeout=1)
+    failing = tmp_path / "failing-soffice"
+    failing.write_text("#!/bin/sh\necho 'no display' >&2\nexit 3\n")
+    failing.chmod(failing.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("LESSON5_SOFFICE", str(failing))
+    with pytest.raises(RecalcError, match=r"exit 3\): no display"):
+        recalculate(good, tmp_path / "out")
+    with pytest.raises(RecalcError, match="no such file"):
+        recalculate(tmp_path / "missing.xlsx", tmp_path / "out")
+    with pytest.raises(RecalcError, match="must differ"):
+        recalculate(good, tmp_path)
+
+
+def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeypatch):
+    wb = Workbook()
+    wb.active["A1"] = 1
+    with pytest.raises(book.WorkbookError, match="folder .*missing.* does not exist"):
+        book.save_atomic(wb, tmp_path / "missing" / "x.xlsx")
+    target = tmp_path / "x.xlsx"
+    book.save_atomic(wb, target)
+    before = target.read_bytes()
+    lock = tmp_path / ".~lock.x.xlsx#"
+    lock.write_text("someone,host")
+    with pytest.raises(book.WorkbookError, match="open in a spreadsheet program"):
+        book.save_atomic(wb, target)
+    lock.unlink()
+    (tmp_path / "dir.xlsx").mkdir()
+    with pytest.raises(book.WorkbookError, match="is a folder"):
+        book.save_atomic(wb, tmp_path / "dir.xlsx")
+
+    def crash(self, filename):  # writes half a file, then fails (disk full, killed, ...)
+        Path(filename).write_bytes(b"PK\x03\x04half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Workbook, "save", crash)
+    wb2 = Workbook()
+    with pytest.raises(book.WorkbookError, match="No space left"):
+        book.save_atomic(wb2, target)
+    assert target.read_bytes() == before  # the old workbook is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.xlsx", "x.xlsx"]  # no temp file left
+
+
+def test_define_name_ref_and_styles_round_trip(tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "grad desc"
+    ws["B2"] = 0.1
+    book.define_name(wb, "lr", book.ref(ws, "B2"))
+    assert book.ref(ws, "A1:C3") == "'grad desc'!$A$1:$C$3"
+    assert book.ref("s", "B2", absolute=False) == "'s'!B2"
+    assert book.addr(28, 5) == "AB5"
+    book.style(ws, "A1:B2", "prediction", book.NUMBER_FORMATS["prediction"])
+    book.header(ws, "C1", 2571)
+    book.note(ws, "D1", "a note")
+    book.freeze(ws, "B2")
+    book.widths(ws, 9, [1, 2])
+    back = load_workbook(book.save_atomic(wb, tmp_path / "n.xlsx"))
+    assert back.defined_names["lr"].attr_text == "'grad desc'!$B$2"
+    ws2 = back["grad desc"]
+    assert ws2["B2"].fill.start_color.rgb.endswith(book.FILLS["prediction"].start_color.rgb[-6:])
+    assert ws2["A1"].number_format == "0.00" and ws2.freeze_panes == "B2"
+    assert ws2["C1"].value == 2571 and ws2.column_dimensions["A"].width == 9
