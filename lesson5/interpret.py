@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lesson5.data import Ratings
+from lesson5.data import Ratings, build
 
 
 # ---------------------------------------------------------------- the model's parts
@@ -264,3 +264,43 @@ def recommend(model, data: Ratings, rated, n: int = 10, among: int | None = 3000
     order = np.lexsort((data.movies_map.decode(cand), -pred))[:n]
     ids = data.movies_map.decode(cand[order])
     return pd.DataFrame({"movieId": ids, "title": _titles(data, ids), "predicted": pred[order]})
+
+
+# ---------------------------------------------------------------- does folding in help?
+
+
+def hold_out_users(data: Ratings, n_users: int, min_ratings: int, seed: int = 0) -> tuple[Ratings, dict]:
+    """(the data without `n_users` random users of >= min_ratings ratings, {userId: their ratings}) (notebook 06).
+
+    The held-out users' ratings keep only movies still present in the rest, since the model
+    trained on the rest knows only those.
+    """
+    r = data.ratings
+    counts = r.userId.value_counts()
+    pool = np.sort(counts[counts >= min_ratings].index.to_numpy())
+    if len(pool) < n_users:
+        raise ValueError(f"only {len(pool)} users have >= {min_ratings} ratings; cannot hold out {n_users}")
+    chosen = np.random.default_rng(seed).choice(pool, n_users, replace=False)
+    kept = build(r[~r.userId.isin(chosen)], data.movies, source=data.source)
+    known = r.movieId.isin(set(kept.movies_map.ids.tolist()))
+    held = {int(uid): r[(r.userId == uid) & known].reset_index(drop=True) for uid in chosen}
+    return kept, held
+
+
+def fold_in_rmse(model, data: Ratings, held: dict, n_fold: int = 10, seed: int = 0) -> dict[str, float]:
+    """RMSE on held-out users' other ratings after folding in `n_fold` random ones, and of the fallback (notebook 06)."""
+    rng = np.random.default_rng(seed)
+    fallback = fold_in(model, data, [])
+    noise_var = residual_variance(model, data)  # once, not once per user
+    se_fold, se_base = [], []
+    for df in held.values():
+        perm = rng.permutation(len(df))
+        given, rest = df.iloc[perm[:n_fold]], df.iloc[perm[n_fold:]]
+        user = fold_in(model, data, list(zip(given.movieId, given.rating)), noise_var=noise_var)
+        idx = data.movies_map.encode(rest.movieId.to_numpy())
+        y = rest.rating.to_numpy(dtype=np.float64)
+        se_fold.append((predict_new_user(model, user, idx).numpy() - y) ** 2)
+        se_base.append((predict_new_user(model, fallback, idx).numpy() - y) ** 2)
+    return {"fold_in": float(np.sqrt(np.concatenate(se_fold).mean())),
+            "fallback": float(np.sqrt(np.concatenate(se_base).mean())),
+            "users": len(held), "ratings": int(sum(len(s) for s in se_fold))}

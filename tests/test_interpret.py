@@ -12,17 +12,15 @@ import torch
 from lesson5 import data as D
 from lesson5 import interpret as I
 
-from _interpret_helpers import TinyDotBias, fold_in_vs_fallback, hold_out_users, train
+from _interpret_helpers import trained_model
 
 
 @pytest.fixture(scope="module")
 def held_out():
     """Synthetic ratings with planted structure; 40 users held out of training; a model trained on the rest."""
     ds = D.synthetic(n_users=300, n_movies=400, n_ratings=24_000, seed=2)
-    kept, held = hold_out_users(ds, n_users=40, min_ratings=40)
-    torch.manual_seed(0)
-    model = train(TinyDotBias(kept.n_users, kept.n_movies, 5, ds.rating_range), kept, epochs=10, lr=0.05)
-    return kept, held, model
+    kept, held = I.hold_out_users(ds, n_users=40, min_ratings=40)
+    return kept, held, trained_model(kept, n_factors=5, epochs=10, lr=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +137,8 @@ def test_fold_in_is_a_stationary_point_by_finite_differences(trained):
 
 def test_fold_in_beats_the_bias_only_fallback_on_held_out_synthetic_users(held_out):
     kept, held, model = held_out
-    rmse_fold, rmse_base = fold_in_vs_fallback(model, kept, held, n_fold=10)
+    res = I.fold_in_rmse(model, kept, held, n_fold=10)
+    rmse_fold, rmse_base = res["fold_in"], res["fallback"]
     assert rmse_fold < 0.9 * rmse_base, (rmse_fold, rmse_base)
 
 
@@ -149,10 +148,10 @@ def test_fold_in_beats_the_fallback_on_held_out_movielens_users():
             pytest.fail(f"CI is set but {D.data_dir() / D.ZIP_NAME} is missing (set LESSON5_DATA)")
         pytest.skip(f"MovieLens zip not found in {D.data_dir()} (set LESSON5_DATA)")
     ds = D.load(D.data_dir() / D.ZIP_NAME)
-    kept, held = hold_out_users(ds, n_users=60, min_ratings=60)
-    torch.manual_seed(0)
-    model = train(TinyDotBias(kept.n_users, kept.n_movies, 20, (0.0, 5.5)), kept, epochs=3, lr=0.02)
-    rmse_fold, rmse_base = fold_in_vs_fallback(model, kept, held, n_fold=10)
+    kept, held = I.hold_out_users(ds, n_users=60, min_ratings=60)
+    model = trained_model(kept, n_factors=20, epochs=3, lr=0.02, y_range=(0.0, 5.5))
+    res = I.fold_in_rmse(model, kept, held, n_fold=10)
+    rmse_fold, rmse_base = res["fold_in"], res["fallback"]
     assert rmse_fold < rmse_base, (rmse_fold, rmse_base)
 
 
@@ -181,3 +180,12 @@ def test_bad_new_user_input_gives_a_clear_error(trained, rated, error, match):
     ds, model = trained
     with pytest.raises(error, match=match):
         I.fold_in(model, ds, rated)
+
+
+def test_hold_out_users_removes_them_and_keeps_only_known_movies(held_out):
+    kept, held, _ = held_out
+    assert len(held) == 40 and not set(held) & set(kept.ratings.userId)
+    for uid, df in held.items():
+        assert (df.userId == uid).all() and df.movieId.isin(kept.movies_map.ids).all()
+    with pytest.raises(ValueError, match="only .* users have >= 10000 ratings"):
+        I.hold_out_users(kept, n_users=1, min_ratings=10_000)
