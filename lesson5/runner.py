@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import time
 from pathlib import Path
 
@@ -40,21 +41,37 @@ def execute(path: Path, out: Path, timeout: int = 1800, html: Path | None = None
     A cell that fails still leaves the executed-so-far notebook (with the traceback) at `out`,
     then the error is raised again.
     """
+    import tempfile
+
     import nbformat
+    from jupyter_client import KernelManager
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     # "python3" is the native kernel: the interpreter running this code, whatever the
-    # notebook's metadata names, so a missing kernelspec cannot stop the run.
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    try:
-        client.execute()
-    finally:
-        _write_atomic(nbformat.writes(nb), out)
-        if html is not None:
-            _write_atomic(to_html(nb), html)
+    # notebook's metadata names, so a missing kernelspec cannot stop the run. IPC sockets in
+    # a private folder instead of TCP: nothing listens on the network, and the kernel has
+    # no reason to print its unencrypted-TCP warning into the run's output.
+    with tempfile.TemporaryDirectory(prefix="lesson5-kernel-") as sockets:
+        ipc = os.name == "posix"  # Windows has no IPC transport; TCP on localhost there
+        km = KernelManager(kernel_name="python3", transport="ipc" if ipc else "tcp",
+                           **({"ip": str(Path(sockets) / "kernel")} if ipc else {}))
+        client = NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
+        client.owns_km = True  # so it stops the kernel and its channels at the end, as with its own manager
+        try:
+            client.execute()
+        finally:
+            _save(nb, out, html)
     return nb
+
+
+def _save(nb, out: Path, html: Path | None) -> None:
+    """Write the executed (or partly executed) notebook and its HTML copy."""
+    import nbformat
+
+    _write_atomic(nbformat.writes(nb), out)
+    if html is not None:
+        _write_atomic(to_html(nb), html)
 
 
 def to_html(nb) -> str:
@@ -100,6 +117,23 @@ def check_data(source: str | None) -> str | None:
                 "To run the whole lesson anyway, on a small synthetic data set with the same "
                 "shape (no download needed):\n    python -m lesson5 run --data synthetic")
     return None
+
+
+def _failure(e: Exception, executed: Path) -> str:
+    """'code cell N, line L: Error: message' for a failed notebook cell (N counts code cells from 1)."""
+    import nbformat
+
+    plain = lambda text: re.sub(r"\x1b\[[0-9;]*m", "", text)  # noqa: E731 - drop terminal colours
+    try:
+        cells = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+        where, err = next((i, o) for i, c in enumerate(cells, 1) for o in c.get("outputs", [])
+                          if o.output_type == "error")
+    except (OSError, StopIteration, ValueError):
+        return plain(f"{type(e).__name__}: {e}").strip().splitlines()[-1]
+    # IPython marks the failing line of the cell with an arrow: "----> 4 assert x < y".
+    arrows = [ln for ln in plain("\n".join(err.traceback)).splitlines() if ln.startswith("---->")]
+    line = re.sub(r"^---->\s*\d*\s*", "", arrows[-1]) if arrows else ""
+    return f"code cell {where}: {err.ename}: {err.evalue or line}".strip()
 
 
 def _fmt(value, spec: str) -> str:
@@ -157,9 +191,8 @@ def main(args: argparse.Namespace) -> int:
                 execute(path, target, timeout=args.timeout, html=html)
             except Exception as e:  # noqa: BLE001 - report any failure and go on to the next notebook
                 failed.append(path.name)
-                first = str(e).strip().splitlines()
-                print(f" FAILED after {time.perf_counter() - t0:.1f} s ({type(e).__name__}: "
-                      f"{first[-1] if first else ''}); see {target}", flush=True)
+                print(f" FAILED after {time.perf_counter() - t0:.1f} s ({_failure(e, target)}); see {target}",
+                      flush=True)
                 continue
         print(f" done in {time.perf_counter() - t0:.1f} s -> {target}", flush=True)
     print(f"\n{len(paths) - len(failed)} of {len(paths)} notebooks ran in {time.perf_counter() - start:.1f} s "

@@ -31,16 +31,18 @@ def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, caps
     nbs.mkdir()
     _notebook(nbs / "00_toy.ipynb", TOY)
     _notebook(nbs / "01_broken.ipynb", ["raise RuntimeError('boom in cell 1')", "print('never')"])
-    _notebook(nbs / "02_after.ipynb", ["print('still ran')"])
+    _notebook(nbs / "02_assert.ipynb", ["x = 1", "y = 2\nassert x > y  # the claim\nprint('never')"])
+    _notebook(nbs / "03_after.ipynb", ["print('still ran')"])
     (nbs / "notes.ipynb").write_text("not numbered, so not run")
     monkeypatch.delenv(report.OUT_ENV, raising=False)
     rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic"])
     text = capsys.readouterr().out
-    assert rc == 1  # one notebook failed
-    assert "[1/3] 00_toy.ipynb ... done in" in text
-    assert "[2/3] 01_broken.ipynb ... FAILED" in text and "boom in cell 1" in text
-    assert "[3/3] 02_after.ipynb ... done in" in text
-    assert "2 of 3 notebooks ran" in text and "failed: 01_broken.ipynb" in text
+    assert rc == 1  # two notebooks failed
+    assert "[1/4] 00_toy.ipynb ... done in" in text
+    assert "[2/4] 01_broken.ipynb ... FAILED" in text and "(code cell 1: RuntimeError: boom in cell 1)" in text
+    assert "(code cell 2: AssertionError: assert x > y  # the claim)" in text
+    assert "[4/4] 03_after.ipynb ... done in" in text
+    assert "2 of 4 notebooks ran" in text and "failed: 01_broken.ipynb, 02_assert.ipynb" in text
     # Executed copies (the failing one keeps its traceback), HTML copies, figure, workbook.
     executed = nbformat.read(out / "00_toy.ipynb", as_version=4)
     assert "source: synthetic 300" in executed.cells[0].outputs[0]["text"]
