@@ -131,8 +131,8 @@ def _failure(e: Exception, executed: Path) -> str:
     except (OSError, StopIteration, ValueError):
         return plain(f"{type(e).__name__}: {e}").strip().splitlines()[-1]
     # IPython marks the failing line of the cell with an arrow: "----> 4 assert x < y".
-    arrows = [ln for ln in plain("\n".join(err.traceback)).splitlines() if ln.startswith("---->")]
-    line = re.sub(r"^---->\s*\d*\s*", "", arrows[-1]) if arrows else ""
+    arrows = [ln for ln in plain("\n".join(err.traceback)).splitlines() if re.match(r"-+> ", ln)]
+    line = re.sub(r"^-+>\s*\d*\s*", "", arrows[-1]) if arrows else ""
     return f"code cell {where}: {err.ename}: {err.evalue or line}".strip()
 
 
@@ -155,6 +155,11 @@ def summary(rows: list[dict], out_dir: Path) -> str:
         lines.append("no model results were recorded")
     for r in files:
         lines.append(f"workbook  {r['name']:<22} {r.get('path', '')}")
+    for r in rows:  # anything else a notebook reported: its fields as they are
+        if r.get("kind", "model") not in ("model", "workbook"):
+            fields = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in r.items() if k not in ("name", "notebook", "kind"))
+            lines.append(f"{r['kind']:<9} {r['name']}: {fields}")
     figures = sorted((out_dir / "figures").glob("*.png"))
     lines.append(f"figures   {len(figures)} in {out_dir / 'figures'}")
     return "\n".join(lines)

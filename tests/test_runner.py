@@ -16,7 +16,8 @@ TOY = [
     "fig, ax = plt.subplots()\nax.plot([1, 2, 3])\nreport.save_figure(fig, 'toy_curve')",
     "report.record('ToyModel', valid_rmse=0.81234, seconds=1.25, epochs=2)\n"
     "p = report.output_path('toy.xlsx')\np.write_bytes(b'not really a workbook')\n"
-    "report.record('toy.xlsx', kind='workbook', path=p)",
+    "report.record('toy.xlsx', kind='workbook', path=p)\n"
+    "report.record('toy check', kind='check', fold_in=0.912345, users=50)",
 ]
 
 
@@ -58,6 +59,7 @@ def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, caps
     line = next(ln for ln in text.splitlines() if "ToyModel" in ln)
     assert line.split() == ["00_toy", "ToyModel", "0.8123", "1.2", "2"]
     assert "workbook  toy.xlsx" in text and str(out / "toy.xlsx") in text
+    assert "check     toy check: fold_in=0.9123, users=50" in text
     assert f"figures   1 in {out / 'figures'}" in text
     assert report.OUT_ENV not in __import__("os").environ  # the runner restored the environment
 
