@@ -53,6 +53,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return runner.main(args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Time the training loop against a DataLoader loop (and fastai/Surprise when installed)."""
+    from lesson5 import bench
+
+    return bench.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lesson5", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="'synthetic' (no download), or a MovieLens zip/folder (default: the cached download)")
     p.add_argument("--notebooks", default=None, metavar="DIR", help="folder of NN_*.ipynb (default: notebooks/)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("bench", help="benchmark training speed, memory and accuracy; prints a table")
+    from lesson5.bench import build_parser as bench_parser  # stdlib-only module: cheap to import
+
+    bench_parser(p)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -27,7 +27,7 @@ from lesson5.data import IdMap, Ratings
 from lesson5.device import get_device
 from lesson5.smooth import EWMA
 
-__all__ = ["History", "DivergenceError", "fit", "evaluate", "set_lr", "predict", "save", "load", "split_data"]
+__all__ = ["History", "DivergenceError", "fit", "param_groups", "evaluate", "set_lr", "predict", "save", "load", "split_data"]
 
 Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 EPOCH_COLUMNS = ["epoch", "train_loss", "valid_mse", "valid_rmse", "lr", "seconds"]
@@ -97,7 +97,21 @@ def _model_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-# ---------------------------------------------------------------- learning rates
+# ---------------------------------------------------------------- learning rates and weight decay
+
+
+def param_groups(model: nn.Module, wd: float) -> list[dict]:
+    """Two optimizer groups: weights with decay `wd`, biases (`ub`, `mb`, linear biases) without (notebook 03).
+
+    Decaying the biases pulls every prediction toward the middle of the rating range, which
+    the biases exist to move away from; decaying the factors is what fights overfitting.
+    """
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        is_bias = name.split(".")[0] in ("ub", "mb") or name.endswith(".bias")
+        (no_decay if is_bias else decay).append(p)
+    return [dict(params=decay, weight_decay=wd), dict(params=no_decay, weight_decay=0.0)]
+
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:

@@ -1,0 +1,226 @@
+"""The speed and accuracy benchmark behind `python -m lesson5 bench` and `benchmarks/bench.py` (README).
+
+Every row runs in a fresh Python process, so its peak memory is its own: on CPU the peak
+resident set size of that process (Python, torch and the data included), on CUDA the peak
+of `torch.cuda.max_memory_allocated`. Epoch time is training only (no validation), the
+median over the row's epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+
+TARGET_RMSE = 0.870  # "time to 0.870": fastai's and Surprise's accuracy on this split
+
+INSTALL_HINTS = {
+    "fastai": "pip install fastai  (adds a fastai collab_learner row: EmbeddingDotBias, fit_one_cycle(5, 5e-3, wd=0.1))",
+    "surprise": "pip install scikit-surprise  (adds a Surprise SVD row: 50 factors, 30 epochs)",
+}
+
+
+# ---------------------------------------------------------------- one row, in its own process
+
+
+def _peak_memory_mb(device) -> float:
+    import resource
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _time_to_target(epochs) -> float:
+    """Training seconds until the first epoch at or below TARGET_RMSE (nan if never)."""
+    total = 0.0
+    for seconds, rmse in zip(epochs.seconds, epochs.valid_rmse):
+        total += seconds
+        if rmse <= TARGET_RMSE:
+            return total
+    return float("nan")
+
+
+def _naive_loop(recipe, ds, bs: int, device, seed: int):
+    """The in-project baseline: the same model and optimizer fed by a shuffling DataLoader."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lesson5 import schedules, train
+
+    model, opt = recipe.build(ds.n_users, ds.n_movies, seed)
+    model.to(device)
+    loader = DataLoader(TensorDataset(*ds.tensors("train")), batch_size=bs, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    valid = ds.tensors("valid", device)
+    mult = schedules.resolve(schedules.OneCycle() if recipe.one_cycle else None, len(loader), recipe.epochs)
+    base = [g["lr"] for g in opt.param_groups]
+    rows, step = [], 0
+    for epoch in range(recipe.epochs):
+        model.train()
+        start = time.perf_counter()
+        for u, m, y in loader:
+            for g, lr in zip(opt.param_groups, base):
+                g["lr"] = lr * mult(step)
+            u, m, y = u.to(device), m.to(device), y.to(device)
+            loss = F.mse_loss(model(u, m), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - start
+        rows.append(dict(seconds=seconds, valid_rmse=math.sqrt(train.evaluate(model, *valid))))
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def run_row(spec: dict) -> dict:
+    """Train one row of the table and measure it (runs inside the child process)."""
+    import torch
+
+    from lesson5 import data, recipes
+    from lesson5.device import get_device
+
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    device = get_device(spec.get("device"))
+    seed = spec.get("seed", 42)
+    kind = spec["kind"]
+    t0 = time.perf_counter()
+    if spec.get("synthetic"):
+        n = spec["synthetic"]
+        ds = data.synthetic(n_users=70_000, n_movies=10_000, n_ratings=n, seed=0)
+    else:
+        ds = data.load(spec.get("source"))
+    load_s = time.perf_counter() - t0
+    recipe = recipes.get(spec["recipe"])
+    if spec.get("epochs"):
+        recipe = recipes.Recipe(**{**recipe.__dict__, "stages": ((spec["epochs"], recipe.stages[0][1]),)})
+    bs = spec["bs"]
+    if kind == "lesson5":
+        _, hist = recipe.run(ds, seed=seed, bs=bs, lr_scale=spec.get("lr_scale", 1.0), progress=False,
+                             device=device)
+        epochs = hist.epochs
+    elif kind == "dataloader":
+        epochs = _naive_loop(recipe, ds, bs, device, seed)
+    elif kind in ("fastai", "surprise"):
+        import pandas as pd
+
+        from lesson5 import bench_external
+
+        res = bench_external.fastai_row(ds, bs) if kind == "fastai" else bench_external.surprise_row(ds)
+        epochs = pd.DataFrame({"seconds": res["seconds"], "valid_rmse": math.nan})
+        epochs.loc[len(epochs) - 1, "valid_rmse"] = res["valid_rmse"]
+        out = dict(model=res["model"], bs=bs, device="cpu", threads=torch.get_num_threads(),
+                   epoch_s=statistics.median(epochs.seconds), epochs=len(epochs), peak_mb=_peak_memory_mb(torch.device("cpu")),
+                   valid_rmse=res["valid_rmse"], load_s=load_s,
+                   # Only the final accuracy is known, so the time to target is the whole run's, if reached.
+                   to_target_s=sum(res["seconds"]) if res["valid_rmse"] <= TARGET_RMSE else math.nan)
+        return out
+    else:
+        raise ValueError(f"unknown row kind {kind!r}")
+    return dict(
+        model=recipe.model, bs=bs, device=str(device), threads=torch.get_num_threads(),
+        epoch_s=statistics.median(epochs.seconds), epochs=len(epochs),
+        peak_mb=_peak_memory_mb(device), valid_rmse=float(epochs.valid_rmse.iloc[-1]),
+        to_target_s=_time_to_target(epochs), load_s=load_s,
+    )
+
+
+def _run_in_child(spec: dict, timeout: float) -> dict:
+    cmd = [sys.executable, "-m", "lesson5.bench", "--row", json.dumps(spec)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark row {spec} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- the table
+
+
+def default_rows(device: str | None, scale: bool, threads: int | None) -> list[tuple[str, dict]]:
+    """(label, spec) of every row: the fast loop, the DataLoader baseline, and optionally the 10M scale row."""
+    common = dict(device=device, threads=threads)
+    rows = []
+    for bs, lr_scale in ((64, 1.0), (1024, 4.0)):
+        rows.append(("lesson5 fit", dict(kind="lesson5", recipe="onecycle-bias", bs=bs, lr_scale=lr_scale, **common)))
+        rows.append(("DataLoader loop", dict(kind="dataloader", recipe="onecycle-bias", bs=bs, **common)))
+    rows.append(("lesson5 fit", dict(kind="lesson5", recipe="onecycle-net", bs=64, **common)))
+    rows.append(("lesson5 fit", dict(kind="lesson5", recipe="onecycle-net", bs=1024, lr_scale=4.0, **common)))
+    if scale:
+        rows.append(("lesson5 fit, 10M synthetic",
+                     dict(kind="lesson5", recipe="onecycle-bias", bs=65_536, synthetic=10_000_000, epochs=3,
+                          lr_scale=10.0, **common)))
+    return rows
+
+
+def format_table(results: list[dict]) -> str:
+    """A fixed-width text table of the results."""
+    head = f"{'row':<27} {'model':<17} {'bs':>6} {'device':<6} {'thr':>3} {'epoch s':>8} {'peak MB':>8} " \
+           f"{'valid RMSE':>10} {'to 0.870 s':>10}"
+    lines = [head, "-" * len(head)]
+    for r in results:
+        to_target = "-" if math.isnan(r.get("to_target_s", math.nan)) else f"{r['to_target_s']:.2f}"
+        lines.append(f"{r['label']:<27} {r['model']:<17} {r['bs']:>6} {r['device']:<6} {r['threads']:>3} "
+                     f"{r['epoch_s']:>8.3f} {r['peak_mb']:>8.0f} {r['valid_rmse']:>10.4f} {to_target:>10}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its table (README); `--row JSON` runs a single row (internal)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.row:
+        print(json.dumps(run_row(json.loads(args.row))))
+        return 0
+    return run(args)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="lesson5 bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per row (default: torch's)")
+    parser.add_argument("--scale", action="store_true",
+                        help="add the 10M-rating synthetic row at batch size 65,536 (building the data takes minutes)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per row")
+    parser.add_argument("--row", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run every row, print the table and the install hints for the optional comparisons."""
+    results = []
+    for label, spec in default_rows(args.device, args.scale, args.threads):
+        print(f"running: {label} ({spec['recipe']}, bs {spec['bs']}) ...", file=sys.stderr, flush=True)
+        res = _run_in_child(spec, args.timeout)
+        results.append({"label": label, **res})
+    external = [("fastai collab_learner", dict(kind="fastai", recipe="onecycle-bias", bs=bs)) for bs in (64, 1024)]
+    external.append(("Surprise SVD", dict(kind="surprise", recipe="onecycle-bias", bs=0)))
+    for label, spec in external:
+        if importlib.util.find_spec(spec["kind"]) is None:
+            continue
+        print(f"running: {label} ...", file=sys.stderr, flush=True)
+        spec.update(device="cpu", threads=args.threads)
+        results.append({"label": label, **_run_in_child(spec, args.timeout)})
+    print(format_table(results))
+    missing = [n for n in INSTALL_HINTS if importlib.util.find_spec(n) is None]
+    for name in missing:
+        print(f"{name} is not installed, so its row is missing; to add it: {INSTALL_HINTS[name]}")
+    if not args.scale:
+        print("the 10M-rating scale row is off; add --scale to run it")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

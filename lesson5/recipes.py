@@ -1,0 +1,86 @@
+"""Named training recipes: the lesson's own (SGD/Adam, 3 + 3 epochs with `set_lrs`) and faster modern ones.
+
+Notebooks 03 and 04 and the benchmark (`python -m lesson5 bench`) train through these, so a
+recipe's numbers are written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from lesson5 import models, schedules, train
+
+__all__ = ["Recipe", "RECIPES", "get"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A model, an optimizer and a list of (epochs, learning rate) stages with `set_lr` between them."""
+
+    model: str
+    optimizer: str  # "sgd" (momentum 0.9), "adam" or "adamw"
+    stages: tuple[tuple[int, float], ...]
+    wd: float = 0.0
+    decay_biases: bool = True  # False: biases get no weight decay (train.param_groups)
+    one_cycle: bool = False
+    bs: int = 64
+    model_kwargs: dict = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def epochs(self) -> int:
+        return sum(e for e, _ in self.stages)
+
+    def build(self, n_users: int, n_movies: int, seed: int = 42) -> tuple[nn.Module, torch.optim.Optimizer]:
+        """A freshly initialised model (seeded) and its optimizer at the first stage's rate."""
+        torch.manual_seed(seed)
+        model = models.MODELS[self.model](n_users, n_movies, **self.model_kwargs)
+        params = model.parameters() if self.decay_biases else train.param_groups(model, self.wd)
+        lr = self.stages[0][1]
+        if self.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr, momentum=0.9, weight_decay=self.wd)
+        elif self.optimizer == "adam":
+            opt = torch.optim.Adam(params, lr, weight_decay=self.wd)
+        elif self.optimizer == "adamw":
+            opt = torch.optim.AdamW(params, lr, weight_decay=self.wd)
+        else:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}")
+        return model, opt
+
+    def run(self, data, *, seed: int = 42, bs: int | None = None, lr_scale: float = 1.0,
+            **fit_kwargs) -> tuple[nn.Module, train.History]:
+        """Build and train on `data` (a Ratings), stage by stage; returns (model, history)."""
+        model, opt = self.build(data.n_users, data.n_movies, seed)
+        hist = None
+        for i, (epochs, lr) in enumerate(self.stages):
+            train.set_lr(opt, lr * lr_scale)
+            hist = train.fit(model, data, epochs, opt, bs=bs or self.bs, seed=seed + i, history=hist,
+                             sched=schedules.OneCycle() if self.one_cycle else None, **fit_kwargs)
+        return model, hist
+
+
+RECIPES: dict[str, Recipe] = {
+    # The lesson's cells, as taught on the 2016 release (batch size 64).
+    "lesson-dot": Recipe("EmbeddingDot", "sgd", ((3, 0.1), (3, 0.01)), wd=1e-5,
+                         note="SGD momentum 0.9, wd 1e-5, 3 epochs at 0.1 then 3 at 0.01"),
+    "lesson-bias": Recipe("EmbeddingDotBias", "sgd", ((3, 0.1), (3, 0.01)), wd=2e-4,
+                          note="SGD momentum 0.9, wd 2e-4, 3 epochs at 0.1 then 3 at 0.01"),
+    "lesson-net": Recipe("EmbeddingNet", "adam", ((3, 1e-3), (3, 1e-3)), wd=1e-5,
+                         note="Adam, wd 1e-5, 3 + 3 epochs at 1e-3"),
+    # Faster and better: decoupled weight decay on the factors only, one cycle of the learning rate.
+    "onecycle-bias": Recipe("EmbeddingDotBias", "adamw", ((5, 3e-3),), wd=0.2, decay_biases=False, one_cycle=True,
+                            note="AdamW 3e-3, wd 0.2 on factors only, one-cycle, 5 epochs"),
+    "onecycle-net": Recipe("EmbeddingNet", "adamw", ((5, 3e-3),), wd=0.2, decay_biases=False, one_cycle=True,
+                           note="AdamW 3e-3, wd 0.2 on weights only, one-cycle, 5 epochs"),
+}
+
+
+def get(name: str) -> Recipe:
+    """The recipe called `name`, or a KeyError listing the known ones."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise KeyError(f"unknown recipe {name!r}; known: {sorted(RECIPES)}") from None

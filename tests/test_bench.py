@@ -1,0 +1,31 @@
+"""lesson5.bench: a row runs end to end on synthetic data and the table prints every column."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lesson5 import bench
+
+
+@pytest.mark.parametrize("kind", ["lesson5", "dataloader"])
+def test_a_row_runs_on_synthetic_data(kind):
+    res = bench.run_row(dict(kind=kind, recipe="onecycle-bias", bs=512, source="synthetic", epochs=3, device="cpu"))
+    assert res["model"] == "EmbeddingDotBias" and res["bs"] == 512 and res["epochs"] == 3
+    assert res["epoch_s"] > 0 and res["peak_mb"] > 0 and 0 < res["valid_rmse"] < 2
+    table = bench.format_table([{"label": kind, **res}])
+    assert "valid RMSE" in table and f"{res['valid_rmse']:.4f}" in table
+
+
+def test_time_to_target_counts_training_seconds_until_the_first_hit():
+    import pandas as pd
+
+    ep = pd.DataFrame({"seconds": [1.0, 2.0, 4.0], "valid_rmse": [0.9, 0.86, 0.85]})
+    assert bench._time_to_target(ep) == 3.0
+    assert math.isnan(bench._time_to_target(ep.assign(valid_rmse=0.9)))
+
+
+def test_unknown_row_kind_is_named():
+    with pytest.raises(ValueError, match="unknown row kind 'nope'"):
+        bench.run_row(dict(kind="nope", recipe="onecycle-bias", bs=64, source="synthetic"))

@@ -1,0 +1,158 @@
+"""lesson5.models: shapes, call forms, initialisation, output ranges, float64 gradient checks, tiny fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from lesson5 import data, models, train
+
+N_USERS, N_MOVIES, K = 6, 7, 4
+
+
+def make(name: str, **kw) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return models.MODELS[name](N_USERS, N_MOVIES, K, **kw)
+
+
+def batch(n: int = 9, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, N_USERS, (n,), generator=g), torch.randint(0, N_MOVIES, (n,), generator=g)
+
+
+ALL = sorted(models.MODELS)
+
+
+def test_dot_product_matches_einsum():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    got = models.DotProduct()(a, b)
+    assert got.shape == (5,)
+    np.testing.assert_allclose(got.numpy(), np.einsum("ij,ij->i", a.double().numpy(), b.double().numpy()), rtol=1e-6)
+    # The lesson's worked example: [[1,2],[3,4]] . [[2,2],[10,10]] = [6, 70].
+    assert models.DotProduct()(torch.tensor([[1.0, 2], [3, 4]]), torch.tensor([[2.0, 2], [10, 10]])).tolist() == [6, 70]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_shapes_and_both_call_forms(name):
+    model = make(name).eval()
+    u, m = batch()
+    out = model(u, m)
+    assert out.shape == (9,) and out.dtype == torch.float32
+    cats = torch.stack([u, m], dim=1)
+    conts = torch.empty(9, 0)
+    assert torch.equal(model(cats, conts), out)  # the lesson's forward(cats, conts)
+    assert torch.equal(model(cats), out)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bad_calls_are_named(name):
+    model = make(name)
+    u, m = batch()
+    with pytest.raises(TypeError, match="model\\(users, movies\\)"):
+        model(u)
+    with pytest.raises(ValueError, match="same shape"):
+        model(u, m[:3])
+    with pytest.raises(ValueError, match="2 columns"):
+        model(u[:, None], None)
+
+
+def test_initialisation_ranges():
+    dot = make("EmbeddingDot")
+    for e in (dot.u, dot.m):
+        assert e.weight.shape[1] == K and e.weight.min() >= 0 and e.weight.max() <= 0.05
+    bias = make("EmbeddingDotBias")
+    assert bias.u.weight.shape == (N_USERS, K) and bias.m.weight.shape == (N_MOVIES, K)
+    assert bias.ub.weight.shape == (N_USERS, 1) and bias.mb.weight.shape == (N_MOVIES, 1)
+    net = make("EmbeddingNet")
+    assert net.lin1.in_features == 2 * K and net.lin1.out_features == 10 and net.lin2.out_features == 1
+    assert net.drop1.p == 0.05 and net.drop2.p == 0.5  # the lesson's defaults
+    for e in (bias.u, bias.m, bias.ub, bias.mb, net.u, net.m):
+        assert e.weight.abs().max() <= 0.01
+
+
+@pytest.mark.parametrize(
+    "name, default",
+    [("EmbeddingDotBias", (0.5, 5.0)), ("EmbeddingNet", (0.0, 5.5))],
+)
+def test_output_stays_in_y_range(name, default):
+    model = make(name).eval()
+    assert model.y_range == default
+    u, m = batch(50)
+    with torch.no_grad():
+        for p in model.parameters():  # push the pre-activation far out both ways
+            p.mul_(0).add_(torch.randn_like(p) * 30)
+        out = model(u, m)
+    lo, hi = default
+    assert out.min() >= lo and out.max() <= hi
+    assert out.min() < lo + 0.1 and out.max() > hi - 0.1  # saturates at both ends, so the range is really used
+    wide = models.MODELS[name](N_USERS, N_MOVIES, K, y_range=(-1.0, 9.0))
+    assert wide.y_range == (-1.0, 9.0)
+    with pytest.raises(ValueError, match="low < high"):
+        models.MODELS[name](N_USERS, N_MOVIES, K, y_range=(5.0, 1.0))
+
+
+def test_dot_bias_is_sigmoid_of_dot_plus_biases():
+    model = make("EmbeddingDotBias")
+    u, m = batch()
+    w = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
+    z = (w["u.weight"][u] * w["m.weight"][m]).sum(1) + w["ub.weight"][u, 0] + w["mb.weight"][m, 0]
+    want = 0.5 + 4.5 / (1 + np.exp(-z))
+    np.testing.assert_allclose(model(u, m).detach().numpy(), want, rtol=1e-6)
+
+
+def test_net_dropout_only_in_training():
+    model = make("EmbeddingNet", p1=0.5, p2=0.5)
+    u, m = batch(200)
+    model.eval()
+    assert torch.equal(model(u, m), model(u, m))
+    model.train()
+    torch.manual_seed(3)
+    a = model(u, m)
+    torch.manual_seed(4)
+    assert not torch.equal(a, model(u, m))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_gradients_match_float64_finite_differences(name):
+    """torch.autograd.gradcheck compares autograd with central differences, all in float64."""
+    model = make(name).double().eval()  # eval: dropout would change between the evaluations
+    u, m = batch(12)
+    y = torch.linspace(0.5, 5.0, 12, dtype=torch.float64)
+    names = [n for n, _ in model.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
+    with torch.no_grad():  # move the embeddings off their tiny initial values so every term matters
+        for p in params:
+            p.add_(torch.randn(p.shape, dtype=p.dtype, generator=torch.Generator().manual_seed(5)) * 0.3)
+
+    def loss(*ps):
+        return F.mse_loss(functional_call(model, dict(zip(names, ps)), (u, m)), y)
+
+    assert torch.autograd.gradcheck(loss, params, eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+TINY = dict(EmbeddingDot=dict(lr=0.05, epochs=30), EmbeddingDotBias=dict(lr=0.05, epochs=30),
+            EmbeddingNet=dict(lr=0.02, epochs=30))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return data.synthetic(n_users=40, n_movies=50, n_ratings=1500, n_factors=3, noise=0.1, seed=3)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_each_model_fits_a_tiny_planted_problem(tiny, name):
+    cfg = TINY[name]
+    torch.manual_seed(0)
+    kw = dict(p1=0.0, p2=0.0, nh=32) if name == "EmbeddingNet" else {}
+    model = models.MODELS[name](tiny.n_users, tiny.n_movies, 8, **kw)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    train.fit(model, tiny, cfg["epochs"], opt, bs=64, seed=0, progress=False, device="cpu")
+    u, m, y = tiny.tensors("train")
+    variance = float(y.var(unbiased=False))
+    mse = train.evaluate(model, u, m, y)
+    # Memorising the training set well below the variance shows the model and loop learn.
+    assert mse < 0.1 * variance, (name, mse, variance)

@@ -1,0 +1,313 @@
+"""lesson5.train and lesson5.schedules: the loop against a hand-written oracle, history, schedules,
+seeding, divergence, predict/save/load, and a CUDA run when a GPU is present."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lesson5 import data, models, schedules, train
+
+
+@pytest.fixture(scope="module")
+def ds() -> data.Ratings:
+    return data.synthetic(n_users=30, n_movies=40, n_ratings=700, n_factors=3, noise=0.2, seed=1)
+
+
+def bias_model(d: data.Ratings, seed: int = 0) -> models.EmbeddingDotBias:
+    torch.manual_seed(seed)
+    return models.EmbeddingDotBias(d.n_users, d.n_movies, 5)
+
+
+def run(d, seed=0, epochs=2, bs=32, **kw):
+    model = bias_model(d)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    hist = train.fit(model, d, epochs, opt, bs=bs, seed=seed, progress=False, device="cpu", **kw)
+    return model, opt, hist
+
+
+# ---------------------------------------------------------------- the loop itself
+
+
+def test_fit_equals_a_hand_written_loop(ds):
+    """Oracle: the textbook loop over the same permutation (one randperm per epoch from a seeded generator)."""
+    model, _, hist = run(ds, seed=7, epochs=2, bs=50)
+    ref = bias_model(ds)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.5, momentum=0.9)
+    u, m, y = ds.tensors("train")
+    torch.manual_seed(7)
+    gen = torch.Generator().manual_seed(7)
+    losses = []
+    for _ in range(2):
+        perm = torch.randperm(len(y), generator=gen)
+        for i in range(0, len(y), 50):
+            idx = perm[i:i + 50]
+            loss = F.mse_loss(ref(u[idx], m[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    for a, b in zip(model.parameters(), ref.parameters()):
+        assert torch.equal(a, b)
+    assert hist.steps.loss.tolist() == losses
+    assert len(losses) == 2 * math.ceil(len(y) / 50)  # the last, short batch is kept
+
+
+def test_history_columns_and_oracles(ds):
+    model, _, hist = run(ds, epochs=3)
+    ep, st = hist.epochs, hist.steps
+    assert list(ep.columns) == ["epoch", "train_loss", "valid_mse", "valid_rmse", "lr", "seconds"]
+    assert list(st.columns) == ["step", "epoch", "loss", "smooth_loss", "lr"]
+    assert ep.epoch.tolist() == [0, 1, 2] and st.step.tolist() == list(range(len(st)))
+    # Debiased EWMA, written out in closed form: sum b^(n-i) (1-b) x_i / (1 - b^n).
+    x = st.loss.to_numpy()
+    w = 0.02 * 0.98 ** np.arange(len(x) - 1, -1, -1)
+    assert math.isclose(ep.train_loss.iloc[-1], (w * x).sum() / (1 - 0.98 ** len(x)), rel_tol=1e-9)
+    assert ep.train_loss.tolist() == st.groupby("epoch").smooth_loss.last().tolist()
+    # Validation MSE: the last epoch's equals a float64 NumPy computation with the final model.
+    u, m, y = ds.tensors("valid")
+    with torch.no_grad():
+        pred = model.eval()(u, m).double().numpy()
+    assert math.isclose(ep.valid_mse.iloc[-1], float(((pred - y.double().numpy()) ** 2).mean()), rel_tol=1e-12)
+    assert np.allclose(ep.valid_rmse, np.sqrt(ep.valid_mse), rtol=1e-15)
+    assert (ep.seconds > 0).all()
+
+
+def test_evaluate_matches_numpy_and_batches_do_not_matter(ds):
+    model = bias_model(ds)
+    u, m, y = ds.tensors("valid")
+    with torch.no_grad():
+        pred = model(u, m).double().numpy()
+    want = float(((pred - y.double().numpy()) ** 2).mean())
+    assert math.isclose(train.evaluate(model, u, m, y), want, rel_tol=1e-12)
+    assert math.isclose(train.evaluate(model, u, m, y, bs=7), want, rel_tol=1e-12)
+    with pytest.raises(ValueError, match="empty"):
+        train.evaluate(model, u[:0], m[:0], y[:0])
+
+
+def test_tuple_data_equals_ratings(ds):
+    a, _, ha = run(ds, seed=3)
+    model = bias_model(ds)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    hb = train.fit(model, (ds.tensors("train"), ds.tensors("valid")), 2, opt, bs=32, seed=3, progress=False,
+                   device="cpu")
+    assert ha.steps.loss.tolist() == hb.steps.loss.tolist()
+    assert ha.epochs.valid_mse.tolist() == hb.epochs.valid_mse.tolist()
+    with pytest.raises(TypeError, match="Ratings"):
+        train.fit(model, "ratings.csv", 1, opt, progress=False)
+    u, m, y = ds.tensors("train")
+    with pytest.raises(ValueError, match="train tensors differ in length"):
+        train.fit(model, ((u, m[:-1], y), ds.tensors("valid")), 1, opt, progress=False)
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(ds):
+    m1, _, h1 = run(ds, seed=11)
+    m2, _, h2 = run(ds, seed=11)
+    m3, _, h3 = run(ds, seed=12)
+    assert h1.steps.loss.tolist() == h2.steps.loss.tolist()
+    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
+    assert h1.steps.loss.tolist() != h3.steps.loss.tolist()
+
+
+def test_seed_also_fixes_dropout(ds):
+    def go():
+        torch.manual_seed(0)
+        net = models.EmbeddingNet(ds.n_users, ds.n_movies, 4, p1=0.3, p2=0.5)
+        opt = torch.optim.Adam(net.parameters(), 1e-2)
+        return train.fit(net, ds, 1, opt, bs=64, seed=5, progress=False, device="cpu").steps.loss.tolist()
+
+    torch.manual_seed(123)  # global state differs between the two calls; the seed must win
+    a = go()
+    torch.manual_seed(456)
+    assert a == go()
+
+
+def test_continuing_with_set_lr_like_the_lesson(ds):
+    model, opt, hist = run(ds, epochs=2)
+    steps_per_epoch = len(hist.steps) // 2
+    train.set_lr(opt, 0.01)
+    hist = train.fit(model, ds, 2, opt, bs=32, seed=1, progress=False, device="cpu", history=hist)
+    assert hist.epochs.epoch.tolist() == [0, 1, 2, 3]
+    assert hist.epochs.lr.tolist() == [0.5, 0.5, 0.01, 0.01]
+    assert hist.steps.step.tolist() == list(range(4 * steps_per_epoch))
+    with pytest.raises(ValueError, match="2 learning rates for 1"):
+        train.set_lr(opt, [0.1, 0.2])
+
+
+def test_on_step_sees_every_step_after_the_update(ds):
+    model = bias_model(ds)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    seen = []
+
+    def on_step(step, mdl, o, loss):
+        state = o.state[mdl.ub.weight]
+        seen.append((step, int(state["step"]), loss))
+
+    hist = train.fit(model, ds, 2, opt, bs=100, seed=0, progress=False, device="cpu", on_step=on_step)
+    assert [s for s, _, _ in seen] == hist.steps.step.tolist()
+    assert [n for _, n, _ in seen] == [s + 1 for s in hist.steps.step]  # Adam has already stepped
+    assert [x for _, _, x in seen] == hist.steps.loss.tolist()
+
+
+def test_divergence_names_epoch_and_batch(ds):
+    model = bias_model(ds)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    calls = {"n": 0}
+    per_epoch = math.ceil(len(ds.train_idx) / 32)
+
+    def poisoned(pred, y):
+        calls["n"] += 1
+        loss = F.mse_loss(pred, y)
+        return loss * float("nan") if calls["n"] == per_epoch + 4 else loss
+
+    with pytest.raises(train.DivergenceError, match=r"loss is nan at epoch 1 \(0-based\), batch 3 of"):
+        train.fit(model, ds, 3, opt, loss_fn=poisoned, bs=32, seed=0, progress=False, device="cpu")
+    # A learning rate far too high blows up the plain dot product on its own.
+    torch.manual_seed(0)
+    dot = models.EmbeddingDot(ds.n_users, ds.n_movies, 5)
+    with pytest.raises(train.DivergenceError, match="epoch 0.*lower the learning rate"):
+        train.fit(dot, ds, 2, torch.optim.SGD(dot.parameters(), lr=1e6), bs=32, seed=0, progress=False,
+                  device="cpu")
+
+
+def test_bad_arguments(ds):
+    model = bias_model(ds)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="epochs >= 1"):
+        train.fit(model, ds, 0, opt, progress=False)
+    with pytest.raises(TypeError, match="sched must be"):
+        train.fit(model, ds, 1, opt, sched="cosine", progress=False, device="cpu")
+
+
+def test_progress_bar_runs(ds, capsys):
+    model = bias_model(ds)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    train.fit(model, ds, 1, opt, bs=64, seed=0, progress=True, device="cpu")
+    out = capsys.readouterr()
+    assert "epoch 0: train_loss" in out.out + out.err
+
+
+# ---------------------------------------------------------------- schedules
+
+
+def test_constant_and_callable_schedules(ds):
+    _, opt, hist = run(ds, epochs=1, sched=lambda step: 0.5 ** step)
+    st = hist.steps
+    assert np.allclose(st.lr, 0.5 * 0.5 ** st.step, rtol=1e-15, atol=0)
+    assert opt.param_groups[0]["lr"] == 0.5  # the caller's rate comes back after the call
+    _, _, hist = run(ds, epochs=1, sched=schedules.Constant())
+    assert (hist.steps.lr == 0.5).all()
+
+
+def test_cosine_restarts_closed_form():
+    f = schedules.CosineRestarts(cycle_len=1, cycle_mult=2).bind(steps_per_epoch=10, epochs=7)
+    # Cycles of 10, 20, 40 steps start at 0, 10, 30 and restart at the top.
+    assert [f(s) for s in (0, 10, 30)] == [1.0, 1.0, 1.0]
+    for s, start, length in [(3, 0, 10), (17, 10, 20), (45, 30, 40)]:
+        assert math.isclose(f(s), (1 + math.cos(math.pi * (s - start) / length)) / 2, rel_tol=1e-15)
+    assert math.isclose(f(5), 0.5, rel_tol=1e-12) and f(9) < 0.03 and f(29) < 0.01
+    g = schedules.CosineRestarts(cycle_len=2, min_mult=0.1).bind(steps_per_epoch=5, epochs=4)
+    assert math.isclose(g(5), 0.1 + 0.9 * 0.5, rel_tol=1e-12) and g(10) == 1.0
+    with pytest.raises(ValueError):
+        schedules.CosineRestarts(cycle_len=0)
+
+
+def test_one_cycle_shape():
+    c = schedules.OneCycle(pct_start=0.25, div=25, final_div=1e5)
+    f = c.bind(steps_per_epoch=100, epochs=2)  # 200 steps, 50 of warm-up
+    assert math.isclose(f(0), 1 / 25) and f(50) == 1.0 and math.isclose(f(199), 1 / 25 / 1e5)
+    assert math.isclose(f(25), (1 + 1 / 25) / 2)  # half-way up the cosine
+    values = [f(s) for s in range(200)]
+    assert values.index(max(values)) == 50
+    assert all(a <= b for a, b in zip(values[:50], values[1:51]))
+    assert all(a >= b for a, b in zip(values[50:], values[51:]))
+    assert f.momentum(0) == 0.95 and f.momentum(50) == 0.85 and math.isclose(f.momentum(199), 0.95)
+    assert schedules.OneCycle(moms=None).bind(10, 1).momentum(3) is None
+
+
+def test_one_cycle_drives_adam_beta1_and_restores_it(ds):
+    model = bias_model(ds)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2, betas=(0.9, 0.99))
+    betas = []
+    hist = train.fit(model, ds, 1, opt, bs=64, sched=schedules.OneCycle(), seed=0, progress=False, device="cpu",
+                     on_step=lambda s, m, o, l: betas.append(o.param_groups[0]["betas"]))
+    f = schedules.OneCycle().bind(len(hist.steps), 1)
+    assert [b[0] for b in betas] == [f.momentum(s) for s in range(len(betas))]
+    assert all(b[1] == 0.99 for b in betas)
+    assert opt.param_groups[0]["betas"] == (0.9, 0.99) and opt.param_groups[0]["lr"] == 1e-2
+
+
+# ---------------------------------------------------------------- raw ids, save and load
+
+
+def test_predict_raw_ids_and_unknowns(ds):
+    model, _, _ = run(ds, epochs=1)
+    raw_u = ds.ratings.userId.to_numpy()[:5]
+    raw_m = ds.ratings.movieId.to_numpy()[:5]
+    got = train.predict(model, ds, raw_u, raw_m)
+    with torch.no_grad():
+        want = model.eval()(torch.as_tensor(ds.user_idx[:5]), torch.as_tensor(ds.movie_idx[:5])).double().numpy()
+    assert np.array_equal(got, want)
+    u2, m2 = np.append(raw_u, 999_999), np.append(raw_m, raw_m[0])
+    with pytest.raises(KeyError, match=r"unknown userId .*999999"):
+        train.predict(model, ds, u2, m2)
+    assert np.isnan(train.predict(model, ds, u2, m2, unknown="nan")[-1])
+    train_mean = float(ds.ratings.rating.to_numpy()[ds.train_idx].mean())
+    out = train.predict(model, ds, u2, m2, unknown="mean")
+    assert out[-1] == train_mean and np.array_equal(out[:5], want)
+    assert train.predict(model, (ds.users_map, ds.movies_map), u2, m2, unknown=3.0)[-1] == 3.0
+    with pytest.raises(ValueError, match='needs a Ratings'):
+        train.predict(model, (ds.users_map, ds.movies_map), u2, m2, unknown="mean")
+    with pytest.raises(ValueError, match="unknown must be"):
+        train.predict(model, ds, u2, m2, unknown="zero")
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_save_load_round_trip(ds, tmp_path, name):
+    torch.manual_seed(0)
+    model = models.MODELS[name](ds.n_users, ds.n_movies, 6)
+    train.fit(model, ds, 1, torch.optim.Adam(model.parameters(), 1e-2), seed=0, progress=False, device="cpu")
+    path = train.save(tmp_path / "sub" / "model.pt", model, ds)
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary file left behind
+    loaded, users_map, movies_map = train.load(path)
+    assert type(loaded) is type(model) and not loaded.training
+    assert np.array_equal(users_map.ids, ds.users_map.ids) and np.array_equal(movies_map.ids, ds.movies_map.ids)
+    raw_u, raw_m = ds.ratings.userId.to_numpy(), ds.ratings.movieId.to_numpy()
+    assert np.array_equal(train.predict(loaded, (users_map, movies_map), raw_u, raw_m),
+                          train.predict(model, ds, raw_u, raw_m))
+    assert loaded.mean_rating == float(ds.ratings.rating.to_numpy()[ds.train_idx].mean())
+
+
+def test_load_rejects_other_files(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="junk.pt is not a lesson5 model file"):
+        train.load(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(ValueError, match="format tag"):
+        train.load(other)
+    with pytest.raises(TypeError, match="can only save"):
+        train.save(tmp_path / "x.pt", torch.nn.Linear(2, 1), (None, None))
+
+
+# ---------------------------------------------------------------- CUDA
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_matches_cpu(ds):
+    out = {}
+    for device in ("cpu", "cuda"):
+        model = bias_model(ds)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        hist = train.fit(model, (ds.tensors("train"), ds.tensors("valid")), 2, opt, bs=len(ds.train_idx),
+                         seed=0, progress=False, device=device)
+        assert next(model.parameters()).device.type == device
+        out[device] = hist.epochs.valid_mse.to_numpy()
+    # One full batch per epoch: no shuffling differences, only float rounding.
+    np.testing.assert_allclose(out["cuda"], out["cpu"], rtol=1e-4)
