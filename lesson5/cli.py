@@ -26,23 +26,32 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-# Every workbook `lesson5 excel` writes: file name -> "module:function(path)". Add yours here.
-EXCEL_WORKBOOKS = {
-    "graddesc.xlsx": "lesson5.excel.graddesc:write",
-}
-
-
 def cmd_excel(args: argparse.Namespace) -> int:
-    """Write the lesson's workbooks (live formulas) into --out."""
+    """Write the lesson's workbooks (every entry of lesson5.excel.EXPORTS) into --out."""
     import importlib
     from pathlib import Path
 
+    from lesson5 import data
+    from lesson5.crosstab import CrosstabError
+    from lesson5.excel import EXPORTS
+    from lesson5.excel.book import WorkbookError
+
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for filename, target in EXCEL_WORKBOOKS.items():
-        module, func = target.split(":")
-        path = getattr(importlib.import_module(module), func)(out / filename)
-        print(f"wrote {path}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"error: cannot create the output folder {out}: {e}", file=sys.stderr)
+        return 2
+    for entry in EXPORTS:
+        module, func = entry.split(":")
+        export = getattr(importlib.import_module(module), func)
+        try:
+            paths = export(out, source=args.source, top_n=args.top_n, seed=args.seed)
+        except (data.DataError, CrosstabError, WorkbookError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        for path in paths:
+            print(f"wrote {path}")
     return 0
 
 
@@ -69,8 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("excel", help="write the lesson's Excel workbooks (live formulas)")
-    p.add_argument("--out", default="build/excel", help="output folder")
+    p = sub.add_parser("excel", help="write the lesson's Excel workbooks (live formulas) into a folder")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--source", default=None,
+                   help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)")
+    p.add_argument("--top-n", type=int, default=15, help="users and movies in the crosstab (default 15)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the starting factors (default 42)")
     p.set_defaults(func=cmd_excel)
 
     p = sub.add_parser("run", help="run every notebook in order (the whole lesson)")

@@ -42,18 +42,21 @@ Y = 2 * X + 30
 FD_STEP = 0.01
 PARAMS = ("b", "a")  # the sheets put the intercept first
 
-State = dict  # a sheet's cells that carry from epoch to epoch: a, b, lr, betas, averages
+# A sheet's cells that carry from epoch to epoch: a, b, lr, the betas, the running averages
+# (m, v: arrays over (b, a); None until the first row seeds them), the epoch-level values
+# (G, d, best, ...) and epochs_done, so a continued run numbers its epochs on.
+State = dict
 
 
 def row_grads(a: float, b: float, x: float, y: float) -> tuple[float, float, float, float]:
-    """One row: prediction b + a*x, squared error, de/db = 2(pred - y), de/da = x*de/db."""
+    """One row: prediction b + a*x, squared error, de/db = 2(pred - y), de/da = x*de/db (notebook 02)."""
     pred = b + a * x
     de_db = 2 * (pred - y)
     return pred, (pred - y) ** 2, de_db, x * de_db
 
 
 def finite_differences(a: float, b: float, x: float, y: float, h: float = FD_STEP) -> dict:
-    """Forward differences of the row's error: bump b, then a, by h (exceeding the truth by h, h*x**2)."""
+    """Forward differences of the row's error, bumping b then a by h: high by exactly h and h*x**2 (notebook 02)."""
     err = (b + a * x - y) ** 2
     errb1 = (b + h + a * x - y) ** 2
     erra1 = (b + (a + h) * x - y) ** 2
@@ -112,6 +115,11 @@ def _grad_norm(grads: np.ndarray) -> np.ndarray:
     return np.sqrt((grads**2).sum(axis=0)) / len(grads)
 
 
+def _adagrad_begin(s):
+    if s["G"] is None:  # no previous epoch: a zeroth one standing still at the start point
+        s["G"] = _grad_norm(np.array([row_grads(s["a"], s["b"], x, y)[2:] for x, y in zip(X, Y)]))
+
+
 def _adagrad_epoch(s, grads, loss):
     s["G"] = _grad_norm(grads)
 
@@ -149,15 +157,17 @@ class Sheet:
     extras: tuple[str, ...] = ()  # per-parameter columns, written <name>_b and <name>_a
     epoch_extras: tuple[str, ...] = ()  # scalars constant within an epoch (lr, d), shown per row
     end_epoch: Callable | None = None
+    begin: Callable | None = None  # fills state the first epoch needs but reset cannot know
+    finite_differences: bool = False  # show the forward-difference columns beside de/db, de/da
     doc: str = field(default="", compare=False)
 
 
 SHEETS: dict[str, Sheet] = {s.name: s for s in [
-    Sheet("basic", {"lr": 1e-4}, _sgd, doc="a <- a - lr * de/da"),
+    Sheet("basic", {"lr": 1e-4}, _sgd, finite_differences=True, doc="a <- a - lr * de/da"),
     Sheet("momentum", {"lr": 1e-4, "beta1": 0.9, "m": None}, _momentum, ("m",),
           doc="m <- beta m + (1-beta) g; a <- a - lr m"),
     Sheet("adagrad", {"lr": 1e-3, "G": None}, _adagrad, ("step",), end_epoch=_adagrad_epoch,
-          doc="a <- a - lr / G * g, G = ||last epoch's g|| / 29"),
+          begin=_adagrad_begin, doc="a <- a - lr / G * g, G = ||last epoch's g|| / 29"),
     Sheet("rmsprop", {"lr": 0.02, "beta2": 0.9, "v": None}, _rmsprop, ("v",),
           doc="v <- beta v + (1-beta) g^2; a <- a - lr g / sqrt(previous v)"),
     Sheet("adam", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "m": None, "v": None}, _adam, ("m", "v"),
@@ -165,7 +175,7 @@ SHEETS: dict[str, Sheet] = {s.name: s for s in [
     Sheet("eve", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "m": None, "v": None, "d": 1.0, "f": None},
           _adam, ("m", "v"), ("d",), _eve_epoch, doc="adam divided by d, d tracking the loss's relative change"),
     Sheet("adagrad_ann", {"lr": 0.5, "G": None, "expected": None}, _adagrad, ("step",), ("lr",),
-          _adagrad_ann_epoch, doc="adagrad, halving lr while the expected step more than doubles"),
+          _adagrad_ann_epoch, _adagrad_begin, doc="adagrad, halving lr while the expected step more than doubles"),
     Sheet("adam_ann", {"lr": 1.0, "beta1": 0.9, "beta2": 0.95, "m": None, "v": None, "best": None},
           _adam, ("m", "v"), ("lr",), _adam_ann_epoch,
           doc="adam, lr / 4 when sqrt(v_b) + sqrt(v_a) more than doubles its best"),
@@ -176,7 +186,7 @@ SHEETS: dict[str, Sheet] = {s.name: s for s in [
 
 
 def reset(name: str) -> State:
-    """A sheet's cells after its Reset button: a = b = 1, the sheet's lr and betas, empty averages."""
+    """A sheet's cells after its Reset button: a = b = 1, the sheet's lr and betas, empty averages (notebook 02)."""
     sheet = _sheet(name)
     return {"a": 1.0, "b": 1.0, **{k: (v.copy() if isinstance(v, np.ndarray) else v)
                                    for k, v in sheet.reset.items()}}
@@ -189,10 +199,10 @@ def _sheet(name: str) -> Sheet:
 
 
 def columns(name: str) -> list[str]:
-    """The row table's columns for a sheet, in the sheet's left-to-right order."""
+    """The row table's columns for a sheet, in the sheet's left-to-right order (notebook 02)."""
     sheet = _sheet(name)
     cols = ["epoch", "row", "x", "y", "b", "a", "y_pred", "err2"]
-    if name == "basic":
+    if sheet.finite_differences:
         cols += ["errb1", "est_de_db", "erra1", "est_de_da"]
     cols += ["de_db", "de_da"] + list(sheet.epoch_extras)
     cols += [f"{e}_{p}" for e in sheet.extras for p in PARAMS]
@@ -213,8 +223,8 @@ def run(name: str, epochs: int = 1, state: State | None = None, *, a: float | No
     if missing:
         raise ValueError(f"state for sheet {name!r} lacks {sorted(missing)}")
     s.update({k: float(v) for k, v in (("a", a), ("b", b), ("lr", lr)) if v is not None})
-    if sheet.row is _adagrad and s["G"] is None:
-        s["G"] = _grad_norm(np.array([row_grads(s["a"], s["b"], x, y)[2:] for x, y in zip(X, Y)]))
+    if sheet.begin is not None:
+        sheet.begin(s)
     first = int(s.get("epochs_done", 0))
     rows = []
     for epoch in range(first + 1, first + epochs + 1):
@@ -224,7 +234,7 @@ def run(name: str, epochs: int = 1, state: State | None = None, *, a: float | No
             g = np.array([de_db, de_da])
             rec = {"epoch": epoch, "row": i, "x": x, "y": y, "b": s["b"], "a": s["a"],
                    "y_pred": pred, "err2": err}
-            if name == "basic":
+            if sheet.finite_differences:
                 rec.update(finite_differences(s["a"], s["b"], x, y))
             rec.update({"de_db": de_db, "de_da": de_da}, **{k: s[k] for k in sheet.epoch_extras})
             step, extra = sheet.row(g, s)
@@ -247,10 +257,10 @@ def _copy(state: State) -> State:
 
 
 def epoch_losses(table: pd.DataFrame) -> pd.Series:
-    """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors."""
+    """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors (notebook 02)."""
     return np.sqrt(table.groupby("epoch")["err2"].sum()).rename("rmse")
 
 
 def run_all(epochs: int = 5) -> dict[str, tuple[pd.DataFrame, State]]:
-    """Every sheet from reset for `epochs` epochs (what the workbook lays out)."""
+    """Every sheet run from reset for `epochs` epochs, as the workbook lays them out (notebook 02)."""
     return {name: run(name, epochs) for name in SHEETS}

@@ -70,3 +70,12 @@ def test_epoch_level_state_equals_python(values):
     assert_close(values["adam_ann"][xg.epoch_cell("adam_ann", "best", 5)], s["best"], "adam_ann best")
     tables = {n: graddesc.run(n, xg.EPOCHS)[0] for n in ("eve",)}
     assert np.isclose(values["eve"][xg.epoch_cell("eve", "d", 5)], tables["eve"].d.iloc[-1], rtol=1e-9)
+
+
+def test_the_excel_command_exports_it(tmp_path):
+    # `python -m lesson5 excel` calls every EXPORTS entry with its options; ours ignores them.
+    from lesson5.excel import EXPORTS
+
+    assert "lesson5.excel.graddesc:export_for_cli" in EXPORTS
+    paths = xg.export_for_cli(tmp_path, source=None, top_n=15, seed=42)
+    assert paths == [tmp_path / "graddesc.xlsx"] and paths[0].stat().st_size > 10_000

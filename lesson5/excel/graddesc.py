@@ -192,19 +192,19 @@ def _sheet(wb: Workbook, name: str) -> None:
 
 
 def epoch_cell(name: str, column: str, epoch: int) -> str:
-    """Address of a per-epoch table cell (e.g. 'rmse') on a sheet: what the tests read back."""
+    """Address of a per-epoch table cell (e.g. 'rmse') on a sheet: what the tests read back (notebook 02)."""
     cols = graddesc.columns(name)
     ep_cols = ["epoch", "rmse"] + EPOCH_COLS.get(name, [])
     return book.addr(len(cols) + 2 + ep_cols.index(column), HEAD + epoch)
 
 
 def row_cell(name: str, column: str, index: int) -> str:
-    """Address of the row table's `column` for the 0-based row `index` (epoch-major)."""
+    """Address of the row table's `column` for the 0-based row `index` (epoch-major) (notebook 02)."""
     return book.addr(graddesc.columns(name).index(column) + 1, FIRST + index)
 
 
 def build() -> Workbook:
-    """The whole workbook in memory: one sheet per rule, then `losses` with every rule's loss."""
+    """The whole workbook in memory: one sheet per rule, then `losses` with every rule's loss (notebook 02)."""
     wb = Workbook()
     wb.remove(wb.active)
     for name in graddesc.SHEETS:
@@ -231,3 +231,8 @@ def build() -> Workbook:
 def write(path: str | os.PathLike) -> Path:
     """Write graddesc.xlsx to `path` atomically; return the path (notebook 02, `lesson5 excel`)."""
     return book.save_atomic(build(), path)
+
+
+def export_for_cli(out_dir: Path, **_: object) -> list[Path]:
+    """`python -m lesson5 excel`: write graddesc.xlsx into `out_dir` (notebook 02)."""
+    return [write(Path(out_dir) / "graddesc.xlsx")]

@@ -1,0 +1,93 @@
+"""The lesson's Excel subset: the most active users x the most rated movies, ratings inside (notebook 01).
+
+Tie rule: users (movies) are ranked by number of ratings, descending, and ties go to the
+smaller id. This is what the lesson's `groupby(...).rating.count().sort_values(ascending=False)[:15]`
+produced in 2018: `groupby` returns ids in ascending order and the sort kept that order among
+equal counts. Today's pandas sorts with an unstable quicksort, which on the 2016 release
+picks movie 2858 instead of 1198 for the 15th place (both have 220 ratings); the lesson shows
+1198. Rows and columns are then shown in ascending id order, as `pd.crosstab` shows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lesson5.data import Ratings
+
+
+class CrosstabError(ValueError):
+    """The ratings cannot give the requested crosstab (too few users or movies, no ratings)."""
+
+
+@dataclass(frozen=True)
+class Crosstab:
+    """Ratings of `users` (rows) x `movies` (columns), NaN where unrated; ids in ascending order."""
+
+    users: np.ndarray
+    movies: np.ndarray
+    ratings: np.ndarray
+    titles: tuple[str, ...]
+    user_counts: np.ndarray
+    movie_counts: np.ndarray
+
+    @property
+    def mask(self) -> np.ndarray:
+        """True where a rating exists."""
+        return ~np.isnan(self.ratings)
+
+    @property
+    def n_rated(self) -> int:
+        return int(self.mask.sum())
+
+    def frame(self) -> pd.DataFrame:
+        """The crosstab as a DataFrame (index userId, columns movieId), like the lesson's `pd.crosstab`."""
+        return pd.DataFrame(self.ratings, index=pd.Index(self.users, name="userId"),
+                            columns=pd.Index(self.movies, name="movieId"))
+
+    def long(self) -> pd.DataFrame:
+        """One row per rating (userId, movieId, rating, row, col), ordered by user then movie."""
+        rows, cols = np.nonzero(self.mask)
+        return pd.DataFrame({"userId": self.users[rows], "movieId": self.movies[cols],
+                             "rating": self.ratings[rows, cols], "row": rows, "col": cols})
+
+
+def rank_ids(ids: np.ndarray, top_n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, counts) of the `top_n` most frequent values: count descending, then id ascending."""
+    values, counts = np.unique(np.asarray(ids), return_counts=True)  # ids ascending
+    if len(values) < top_n:
+        raise CrosstabError(f"asked for the top {top_n} {what}s but the ratings hold only {len(values)} {what}s")
+    order = np.lexsort((values, -counts))  # last key is primary: count descending, then id
+    keep = order[:top_n]
+    return values[keep], counts[keep]
+
+
+def crosstab(data: Ratings | pd.DataFrame, top_n: int = 15, movies: pd.DataFrame | None = None) -> Crosstab:
+    """The top `top_n` users x top `top_n` movies by number of ratings, with the tie rule above (notebook 01)."""
+    if top_n < 1:
+        raise CrosstabError(f"top_n must be at least 1, got {top_n}")
+    if isinstance(data, Ratings):
+        ratings, movies = data.ratings, data.movies if movies is None else movies
+    else:
+        ratings = data
+    missing = [c for c in ("userId", "movieId", "rating") if c not in ratings.columns]
+    if missing:
+        raise CrosstabError(f"the ratings table lacks column(s) {missing}; found {list(ratings.columns)}")
+    users, user_counts = rank_ids(ratings.userId.to_numpy(), top_n, "user")
+    movie_ids, movie_counts = rank_ids(ratings.movieId.to_numpy(), top_n, "movie")
+    u_order, m_order = np.argsort(users), np.argsort(movie_ids)
+    users, user_counts = users[u_order], user_counts[u_order]
+    movie_ids, movie_counts = movie_ids[m_order], movie_counts[m_order]
+    grid = np.full((top_n, top_n), np.nan)
+    sub = ratings[ratings.userId.isin(users) & ratings.movieId.isin(movie_ids)]
+    rows = np.searchsorted(users, sub.userId.to_numpy())
+    cols = np.searchsorted(movie_ids, sub.movieId.to_numpy())
+    grid[rows, cols] = sub.rating.to_numpy(dtype=np.float64)
+    if np.isnan(grid).all():
+        raise CrosstabError(f"the top {top_n} users rated none of the top {top_n} movies")
+    titles = dict(zip(movies.movieId, movies.title)) if movies is not None else {}
+    return Crosstab(users=users, movies=movie_ids, ratings=grid,
+                    titles=tuple(str(titles.get(m, f"movie {m}")) for m in movie_ids),
+                    user_counts=user_counts, movie_counts=movie_counts)
