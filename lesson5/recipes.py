@@ -6,6 +6,8 @@ recipe's numbers are written once.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -27,12 +29,23 @@ class Recipe:
     decay_biases: bool = True  # False: biases get no weight decay (train.param_groups)
     one_cycle: bool = False
     bs: int = 64
+    beta2: float = 0.999  # Adam's second-moment decay
     model_kwargs: dict = field(default_factory=dict)
     note: str = ""
 
     @property
     def epochs(self) -> int:
         return sum(e for e, _ in self.stages)
+
+    def for_batch_size(self, bs: int) -> "Recipe":
+        """This recipe moved to batch size `bs`: rates times sqrt(bs / self.bs) and, for AdamW, a weight decay
+        that keeps the decay per epoch (lr x wd x steps) unchanged. Tested from 64 to 4,096 (README)."""
+        if bs == self.bs:
+            return self
+        k = bs / self.bs
+        stages = tuple((e, lr * math.sqrt(k)) for e, lr in self.stages)
+        wd = self.wd * math.sqrt(k) if self.optimizer == "adamw" else self.wd
+        return dataclasses.replace(self, bs=bs, stages=stages, wd=wd)
 
     def build(self, n_users: int, n_movies: int, seed: int = 42) -> tuple[nn.Module, torch.optim.Optimizer]:
         """A freshly initialised model (seeded) and its optimizer at the first stage's rate."""
@@ -42,22 +55,24 @@ class Recipe:
         lr = self.stages[0][1]
         if self.optimizer == "sgd":
             opt = torch.optim.SGD(params, lr, momentum=0.9, weight_decay=self.wd)
-        elif self.optimizer == "adam":
-            opt = torch.optim.Adam(params, lr, weight_decay=self.wd)
-        elif self.optimizer == "adamw":
-            opt = torch.optim.AdamW(params, lr, weight_decay=self.wd)
+        elif self.optimizer in ("adam", "adamw"):
+            cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
+            params = list(params)
+            try:  # the fused kernel updates all tensors in one pass: ~3x faster here than the default loop
+                opt = cls(params, lr, betas=(0.9, self.beta2), weight_decay=self.wd, fused=True)
+            except (RuntimeError, TypeError, ValueError):  # torch < 2.4 has no fused CPU Adam
+                opt = cls(params, lr, betas=(0.9, self.beta2), weight_decay=self.wd)
         else:
             raise ValueError(f"unknown optimizer {self.optimizer!r}")
         return model, opt
 
-    def run(self, data, *, seed: int = 42, bs: int | None = None, lr_scale: float = 1.0,
-            **fit_kwargs) -> tuple[nn.Module, train.History]:
-        """Build and train on `data` (a Ratings), stage by stage; returns (model, history)."""
+    def run(self, data, *, seed: int = 42, **fit_kwargs) -> tuple[nn.Module, train.History]:
+        """Build and train on `data` (a Ratings), stage by stage with `set_lr` between; returns (model, history)."""
         model, opt = self.build(data.n_users, data.n_movies, seed)
         hist = None
         for i, (epochs, lr) in enumerate(self.stages):
-            train.set_lr(opt, lr * lr_scale)
-            hist = train.fit(model, data, epochs, opt, bs=bs or self.bs, seed=seed + i, history=hist,
+            train.set_lr(opt, lr)
+            hist = train.fit(model, data, epochs, opt, bs=self.bs, seed=seed + i, history=hist,
                              sched=schedules.OneCycle() if self.one_cycle else None, **fit_kwargs)
         return model, hist
 
@@ -74,7 +89,9 @@ RECIPES: dict[str, Recipe] = {
     "onecycle-bias": Recipe("EmbeddingDotBias", "adamw", ((5, 3e-3),), wd=0.2, decay_biases=False, one_cycle=True,
                             note="AdamW 3e-3, wd 0.2 on factors only, one-cycle, 5 epochs"),
     "onecycle-net": Recipe("EmbeddingNet", "adamw", ((5, 3e-3),), wd=0.2, decay_biases=False, one_cycle=True,
-                           note="AdamW 3e-3, wd 0.2 on weights only, one-cycle, 5 epochs"),
+                           beta2=0.99, model_kwargs=dict(nh=500, p1=0.5, p2=0.5),
+                           note="nh 500, dropouts 0.5/0.5; AdamW 3e-3 (beta2 0.99), wd 0.2 on weights only, "
+                                "one-cycle, 5 epochs"),
 }
 
 
