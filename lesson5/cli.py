@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, metavar="SOURCE",
                    help="'synthetic' (no download), or a MovieLens zip/folder (default: the cached download)")
     p.add_argument("--notebooks", default=None, metavar="DIR", help="folder of NN_*.ipynb (default: notebooks/)")
+    p.add_argument("--no-workbooks", dest="workbooks", action="store_false",
+                   help="do not write the Excel workbooks (they are skipped anyway with --only)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", help="benchmark training speed, memory and accuracy; prints a table")

@@ -165,6 +165,36 @@ def summary(rows: list[dict], out_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def write_workbooks(folder: Path, source: str | None) -> list[str]:
+    """Write every workbook of `lesson5.excel.EXPORTS` into `folder` and record each; names of those that failed.
+
+    The notebooks build the workbooks to teach them (and may remove them again); the run
+    writes its own copies with the same package functions as `python -m lesson5 excel`.
+    """
+    import importlib
+    import io
+
+    from lesson5.excel import EXPORTS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    failed = []
+    for entry in EXPORTS:
+        module, func = entry.split(":")
+        t0 = time.perf_counter()
+        print(f"[workbooks] {entry} ...", end="", flush=True)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the exporters' own chatter
+                paths = getattr(importlib.import_module(module), func)(folder, source=source)
+        except Exception as e:  # noqa: BLE001 - report it, write the others, fail the run at the end
+            failed.append(entry)
+            print(f" FAILED ({type(e).__name__}: {e})", flush=True)
+            continue
+        for path in paths:
+            report.record(Path(path).name, kind="workbook", path=str(path))
+        print(f" done in {time.perf_counter() - t0:.1f} s -> {', '.join(Path(p).name for p in paths)}", flush=True)
+    return failed
+
+
 def main(args: argparse.Namespace) -> int:
     """`lesson5 run`: execute the notebooks into --out (or in place) with a line per notebook, then a summary."""
     folder = Path(getattr(args, "notebooks", None) or NOTEBOOKS)
@@ -200,7 +230,11 @@ def main(args: argparse.Namespace) -> int:
                       flush=True)
                 continue
         print(f" done in {time.perf_counter() - t0:.1f} s -> {target}", flush=True)
-    print(f"\n{len(paths) - len(failed)} of {len(paths)} notebooks ran in {time.perf_counter() - start:.1f} s "
+    if getattr(args, "workbooks", True) and not args.only:
+        with environment(**{report.OUT_ENV: str(out_dir), report.NOTEBOOK_ENV: "lesson5 excel"}):
+            failed += write_workbooks(out_dir / "workbooks", source)
+    ran = len(paths) - sum(f.endswith(".ipynb") for f in failed)
+    print(f"\n{ran} of {len(paths)} notebooks ran; the run took {time.perf_counter() - start:.1f} s "
           f"(HTML copies in {out_dir / 'html'})\n")
     print(summary(report.read_results(out_dir), out_dir))
     if failed:

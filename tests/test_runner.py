@@ -36,14 +36,14 @@ def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, caps
     _notebook(nbs / "03_after.ipynb", ["print('still ran')"])
     (nbs / "notes.ipynb").write_text("not numbered, so not run")
     monkeypatch.delenv(report.OUT_ENV, raising=False)
-    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic"])
+    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic", "--no-workbooks"])
     text = capsys.readouterr().out
     assert rc == 1  # two notebooks failed
     assert "[1/4] 00_toy.ipynb ... done in" in text
     assert "[2/4] 01_broken.ipynb ... FAILED" in text and "(code cell 1: RuntimeError: boom in cell 1)" in text
     assert "(code cell 2: AssertionError: assert x > y  # the claim)" in text
     assert "[4/4] 03_after.ipynb ... done in" in text
-    assert "2 of 4 notebooks ran" in text and "failed: 01_broken.ipynb, 02_assert.ipynb" in text
+    assert "2 of 4 notebooks ran; the run took" in text and "failed: 01_broken.ipynb, 02_assert.ipynb" in text
     # Executed copies (the failing one keeps its traceback), HTML copies, figure, workbook.
     executed = nbformat.read(out / "00_toy.ipynb", as_version=4)
     assert "source: synthetic 300" in executed.cells[0].outputs[0]["text"]
@@ -115,3 +115,35 @@ def test_load_honours_the_source_environment_variable(monkeypatch):
     monkeypatch.setenv(D.SOURCE_ENV, "synthetic")
     ds = D.load()
     assert ds.source == "synthetic" and ds.n_users == 300
+
+
+def fake_export(out_dir, source=None, **_):
+    """A stand-in for a lesson5.excel.EXPORTS entry: writes one file, as the real ones do."""
+    path = out_dir / f"fake_{source}.xlsx"
+    path.write_bytes(b"PK")
+    print("exporter chatter that the run hides")
+    return [path]
+
+
+def broken_export(out_dir, **_):
+    raise RuntimeError("no LibreOffice today")
+
+
+def test_run_writes_the_workbooks_of_the_excel_exports(tmp_path, capsys, monkeypatch):
+    import lesson5.excel
+
+    monkeypatch.setattr(lesson5.excel, "EXPORTS", (f"{__name__}:broken_export", f"{__name__}:fake_export"))
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    nbs.mkdir()
+    _notebook(nbs / "00_x.ipynb", ["print(1)"])
+    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic"])
+    text = capsys.readouterr().out
+    assert rc == 1 and "failed: " in text and "broken_export" in text.splitlines()[-1]
+    assert "(RuntimeError: no LibreOffice today)" in text
+    assert (out / "workbooks" / "fake_synthetic.xlsx").read_bytes() == b"PK"
+    assert "exporter chatter" not in text
+    assert "workbook  fake_synthetic.xlsx" in text and str(out / "workbooks" / "fake_synthetic.xlsx") in text
+    # --only runs a part of the lesson: no workbooks then.
+    (out / "workbooks" / "fake_synthetic.xlsx").unlink()
+    assert cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic", "--only", "00"]) == 0
+    assert not (out / "workbooks" / "fake_synthetic.xlsx").exists()
