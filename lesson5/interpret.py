@@ -28,6 +28,8 @@ import torch
 
 from lesson5.data import Ratings, build
 
+Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rating) pairs
+
 
 # ---------------------------------------------------------------- the model's parts
 
@@ -174,7 +176,7 @@ class NewUser:
     ratings: np.ndarray
 
 
-def _rated_pairs(data: Ratings, rated, y_range) -> tuple[np.ndarray, np.ndarray]:
+def _rated_pairs(data: Ratings, rated: "Rated", y_range) -> tuple[np.ndarray, np.ndarray]:
     """Validate (movieId, rating) pairs; return (movie indices, ratings)."""
     pairs = list(rated.itertuples(index=False, name=None)) if isinstance(rated, pd.DataFrame) else list(rated)
     idx, ys, seen = [], [], {}
@@ -200,7 +202,7 @@ def _rated_pairs(data: Ratings, rated, y_range) -> tuple[np.ndarray, np.ndarray]
 
 
 def residual_variance(model, data: Ratings) -> float:
-    """Mean squared error of the model on its training ratings: the noise variance in the fold-in prior."""
+    """Mean squared error of the model on its training ratings: the fold-in prior's noise variance (notebook 06)."""
     u, m, y = data.tensors("train")
     w = _weights(model)
     with torch.no_grad():
@@ -208,7 +210,7 @@ def residual_variance(model, data: Ratings) -> float:
     return float(((pred - y.double()) ** 2).mean())
 
 
-def fold_in(model, data: Ratings, rated, *, noise_var: float | None = None, max_iter: int = 200) -> NewUser:
+def fold_in(model, data: Ratings, rated: "Rated", *, noise_var: float | None = None, max_iter: int = 200) -> NewUser:
     """Fit a new user's factors and bias to their (movieId, rating) pairs, movies frozen (notebook 06).
 
     See the module docstring for the objective. An empty list returns the prior mean (the
@@ -237,21 +239,22 @@ def fold_in(model, data: Ratings, rated, *, noise_var: float | None = None, max_
     return NewUser(theta[:-1], float(theta[-1]), idx, y)
 
 
-def fold_in_objective(theta, movie_factors, movie_bias, ratings, mu, var, noise_var, y_range) -> torch.Tensor:
-    """Squared error of a user (factors theta[:-1], bias theta[-1]) plus the Gaussian-prior penalty."""
+def fold_in_objective(theta: torch.Tensor, movie_factors: torch.Tensor, movie_bias: torch.Tensor, ratings: torch.Tensor,
+                      mu: torch.Tensor, var: torch.Tensor, noise_var: float, y_range) -> torch.Tensor:
+    """Squared error of a user (factors theta[:-1], bias theta[-1]) plus the Gaussian-prior penalty (notebook 06)."""
     pred = _squash(movie_factors @ theta[:-1] + theta[-1] + movie_bias, y_range)
     return ((ratings - pred) ** 2).sum() + noise_var * (((theta - mu) ** 2) / var).sum()
 
 
-def predict_new_user(model, user: NewUser, movie_idx=None) -> torch.Tensor:
-    """Predicted ratings (float64) of a folded-in user for movie indices (default: every movie)."""
+def predict_new_user(model, user: NewUser, movie_idx: np.ndarray | None = None) -> torch.Tensor:
+    """Predicted ratings (float64) of a folded-in user for movie indices, default every movie (notebook 06)."""
     w = _weights(model)
     m = w["m"] if movie_idx is None else w["m"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
     mb = w["mb"] if movie_idx is None else w["mb"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
     return _squash(m @ user.factors + user.bias + mb, model.y_range)
 
 
-def recommend(model, data: Ratings, rated, n: int = 10, among: int | None = 3000, **fold_kw) -> pd.DataFrame:
+def recommend(model, data: Ratings, rated: "Rated", n: int = 10, among: int | None = 3000, **fold_kw) -> pd.DataFrame:
     """Top-`n` predicted movies for a new user, excluding those they rated (notebook 06).
 
     `rated` is a list of (movieId, rating) pairs (empty: the bias-only fallback); candidates
