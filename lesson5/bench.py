@@ -71,6 +71,8 @@ def _naive_loop(recipe, ds, bs: int, device, seed: int):
         for u, m, y in loader:
             for g, lr in zip(opt.param_groups, base):
                 g["lr"] = lr * mult(step)
+            if hasattr(mult, "momentum") and (mom := mult.momentum(step)) is not None:
+                train._set_momentum(opt, mom)
             u, m, y = u.to(device), m.to(device), y.to(device)
             loss = F.mse_loss(model(u, m), y)
             opt.zero_grad()
