@@ -148,7 +148,7 @@ def test_fold_in_beats_the_fallback_on_held_out_movielens_users():
             pytest.fail(f"CI is set but {D.data_dir() / D.ZIP_NAME} is missing (set LESSON5_DATA)")
         pytest.skip(f"MovieLens zip not found in {D.data_dir()} (set LESSON5_DATA)")
     ds = D.load(D.data_dir() / D.ZIP_NAME)
-    kept, held = I.hold_out_users(ds, n_users=60, min_ratings=60)
+    kept, held = I.hold_out_users(ds, n_users=40, min_ratings=60)
     model = trained_model(kept, n_factors=20, epochs=3, lr=0.02, y_range=(0.0, 5.5))
     res = I.fold_in_rmse(model, kept, held, n_fold=10)
     rmse_fold, rmse_base = res["fold_in"], res["fallback"]
