@@ -1,4 +1,4 @@
-"""Benchmark the training loop: `python benchmarks/bench.py [--scale] [--device cpu|cuda] [--threads N]`.
+"""Benchmark the training loop: `python benchmarks/bench.py [--no-scale] [--device cpu|cuda] [--threads N]`.
 
 The same as `python -m lesson5 bench`; the code lives in `lesson5.bench` so the command line can reach it.
 """

@@ -29,3 +29,21 @@ def test_time_to_target_counts_training_seconds_until_the_first_hit():
 def test_unknown_row_kind_is_named():
     with pytest.raises(ValueError, match="unknown row kind 'nope'"):
         bench.run_row(dict(kind="nope", recipe="onecycle-bias", bs=64, source="synthetic"))
+
+
+def test_cli_has_the_bench_subcommand():
+    from lesson5 import cli
+
+    args = cli.build_parser().parse_args(["bench", "--threads", "1"])
+    assert args.func is cli.cmd_bench and args.threads == 1 and args.scale and args.device is None
+    assert not cli.build_parser().parse_args(["bench", "--no-scale"]).scale
+
+
+def test_default_rows_cover_the_issue():
+    rows = bench.default_rows(device="cpu", scale=True, threads=2)
+    kinds = {(spec["kind"], spec["recipe"], spec["bs"]) for _, spec in rows}
+    assert ("dataloader", "onecycle-bias", 64) in kinds and ("lesson5", "onecycle-bias", 1024) in kinds
+    assert ("lesson5", "onecycle-net", 64) in kinds
+    scale = [spec for label, spec in rows if "10M" in label]
+    assert scale and scale[0]["synthetic"] == 10_000_000 and scale[0]["bs"] == 65_536
+    assert not any("10M" in label for label, _ in bench.default_rows(device="cpu", scale=False, threads=None))
