@@ -75,7 +75,7 @@ def cmd_excel(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Execute every notebook in order in a fresh kernel."""
+    """Execute every notebook in order in a fresh kernel; HTML copies, workbooks, figures, summary table."""
     from lesson5 import runner
 
     return runner.main(args)
@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inplace", action="store_true", help="re-execute the committed notebooks in place")
     p.add_argument("--only", nargs="*", default=None, help="notebook name prefixes to run (e.g. 00 03)")
     p.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
+    p.add_argument("--data", default=None, metavar="SOURCE",
+                   help="'synthetic' (no download), or a MovieLens zip/folder (default: the cached download)")
+    p.add_argument("--notebooks", default=None, metavar="DIR", help="folder of NN_*.ipynb (default: notebooks/)")
+    p.add_argument("--no-workbooks", dest="workbooks", action="store_false",
+                   help="do not write the Excel workbooks (they are skipped anyway with --only)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", help="benchmark training speed, memory and accuracy; prints a table")

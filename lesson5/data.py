@@ -28,6 +28,7 @@ RELEASE_2016_DIR = "ml-latest-small-2016"
 MIN_RATING, MAX_RATING = 0.5, 5.0
 RATING_COLUMNS = ("userId", "movieId", "rating")
 MOVIE_COLUMNS = ("movieId", "title")
+SOURCE_ENV = "LESSON5_SOURCE"  # what load() reads when no source is given (set by `lesson5 run --data`)
 
 
 class DataError(ValueError):
@@ -358,11 +359,11 @@ def load(source: str | os.PathLike | None = None, *, valid_pct: float = 0.2, see
     """Load MovieLens (fetched, or from a zip/folder/ratings.csv) ready for training (notebook 00).
 
     `source="synthetic"` gives the synthetic data set instead (offline runs and fast tests).
-    With no `source`, $LESSON5_SOURCE (a path or "synthetic") decides, so `lesson5 run --data`
-    can switch every notebook at once; unset, the verified download is used.
+    With no `source`, $LESSON5_SOURCE decides (a path or "synthetic"): that is how
+    `lesson5 run --data synthetic` switches every notebook at once.
     """
     if source is None:
-        source = os.environ.get("LESSON5_SOURCE") or None
+        source = os.environ.get(SOURCE_ENV) or None
     if isinstance(source, str) and source == "synthetic":
         return synthetic()
     path = _resolve(source)

@@ -1,0 +1,309 @@
+"""What a trained EmbeddingDotBias learned: biases, PCA of factors, neighbours, new-user fold-in.
+
+Notebook 06 teaches all of it. The model is used through its parts only (`u`, `m`, `ub`,
+`mb` embeddings and `y_range`), so anything shaped like the lesson's EmbeddingDotBias works.
+
+Fold-in choice (the lesson's open question "what about a new user?"): the movie side is
+frozen and only the new user's factors and bias are fitted, by minimising
+
+    sum_i (r_i - f(w, b; movie_i))**2  +  s2 * (sum_j (w_j - mu_j)**2 / v_j  +  (b - mu_b)**2 / v_b)
+
+where f is the model's own sigmoid prediction, mu and v are the mean and variance of the
+trained users' factors and biases, and s2 is the model's residual variance on its training
+ratings. That is the MAP estimate under the prior "a new user looks like a random trained
+user" and Gaussian rating noise, so the penalty is not a free knob. It is solved with L-BFGS
+in float64 (k + 1 unknowns, deterministic). With no ratings the answer is the prior mean, the
+average trained user: that is the fallback, and its predictions depend on the movie alone,
+i.e. a bias-only recommender (movie bias plus the movie's affinity with the average user).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lesson5.data import Ratings, build
+
+Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rating) pairs
+
+
+# ---------------------------------------------------------------- the model's parts
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    """The four embedding tables as float64 CPU tensors (biases flattened)."""
+    return {
+        "u": model.u.weight.detach().cpu().double(),
+        "m": model.m.weight.detach().cpu().double(),
+        "ub": model.ub.weight.detach().cpu().double().reshape(-1),
+        "mb": model.mb.weight.detach().cpu().double().reshape(-1),
+    }
+
+
+def _squash(logit: torch.Tensor, y_range: tuple[float, float]) -> torch.Tensor:
+    """The model's output layer: sigmoid scaled into y_range."""
+    lo, hi = float(y_range[0]), float(y_range[1])
+    return torch.sigmoid(logit) * (hi - lo) + lo
+
+
+def most_rated(data: Ratings, n: int | None = None) -> np.ndarray:
+    """Movie indices by number of ratings, most rated first (ties: smaller movieId first); notebook 06."""
+    counts = pd.Series(data.movie_idx).value_counts()
+    order = pd.DataFrame({"idx": counts.index.to_numpy(), "n": counts.to_numpy()})
+    order["movieId"] = data.movies_map.decode(order.idx.to_numpy())
+    order = order.sort_values(["n", "movieId"], ascending=[False, True], kind="stable")
+    idx = order.idx.to_numpy().copy()  # writable, so torch can index with it without a warning
+    return idx if n is None else idx[:n]
+
+
+def _titles(data: Ratings, movie_ids: np.ndarray) -> list[str]:
+    titles = data.movies.set_index("movieId")["title"]
+    return [str(titles.get(int(m), f"movie {int(m)}")) for m in movie_ids]
+
+
+# ---------------------------------------------------------------- biases
+
+
+def movie_bias_table(model, data: Ratings, top: int = 1000) -> pd.DataFrame:
+    """Bias, mean rating and raters' mean bias of the `top` most-rated movies, sorted by bias (notebook 06).
+
+    `raters_bias` is the average learned bias of the users who rated the movie: a movie
+    watched mostly by generous raters has a high mean rating but a lower bias, which is
+    the main reason a movie's bias is not its average rating.
+    """
+    w = _weights(model)
+    idx = most_rated(data, top)
+    r = pd.DataFrame({"m": data.movie_idx, "u": data.user_idx, "rating": data.ratings.rating.to_numpy()})
+    r["ub"] = w["ub"].numpy()[r.u.to_numpy()]
+    g = r.groupby("m").agg(n_ratings=("rating", "size"), mean_rating=("rating", "mean"), raters_bias=("ub", "mean"))
+    ids = data.movies_map.decode(idx)
+    table = pd.DataFrame({
+        "movieId": ids,
+        "title": _titles(data, ids),
+        "bias": w["mb"].numpy()[idx],
+        "n_ratings": g.n_ratings.reindex(idx).to_numpy(),
+        "mean_rating": g.mean_rating.reindex(idx).to_numpy(),
+        "raters_bias": g.raters_bias.reindex(idx).to_numpy(),
+    })
+    return table.sort_values(["bias", "movieId"], kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- PCA of movie factors
+
+
+@dataclass
+class PCA:
+    """Principal components of a set of factor vectors: scores (n x k), axes (k x d), explained variance."""
+
+    scores: torch.Tensor
+    components: torch.Tensor
+    explained_variance: torch.Tensor
+    explained_ratio: torch.Tensor
+    mean: torch.Tensor
+
+
+def pca(x: torch.Tensor, k: int = 3) -> PCA:
+    """PCA by SVD of the centred rows of `x` in float64 (notebook 06).
+
+    Each axis's sign is fixed so that its largest-magnitude loading is positive, so the
+    result does not depend on the SVD routine's arbitrary signs.
+    """
+    x = torch.as_tensor(x).detach().cpu().double()
+    if x.ndim != 2 or not 1 <= k <= min(x.shape):
+        raise ValueError(f"pca needs a 2-D tensor and 1 <= k <= min(shape); got shape {tuple(x.shape)}, k={k}")
+    mean = x.mean(0)
+    xc = x - mean
+    _, s, vh = torch.linalg.svd(xc, full_matrices=False)
+    vh = vh[:k]
+    sign = torch.sign(vh.gather(1, vh.abs().argmax(1, keepdim=True)))
+    vh = vh * sign
+    var = s**2 / (x.shape[0] - 1)
+    return PCA(scores=xc @ vh.T, components=vh, explained_variance=var[:k],
+               explained_ratio=var[:k] / var.sum(), mean=mean)
+
+
+def movie_pca(model, data: Ratings, top: int = 2000, k: int = 3) -> tuple[pd.DataFrame, PCA]:
+    """PCA of the movie factors of the `top` most-rated movies: a table movieId, title, PC1..PCk (notebook 06)."""
+    idx = most_rated(data, top)
+    p = pca(_weights(model)["m"][idx], k)
+    ids = data.movies_map.decode(idx)
+    table = pd.DataFrame({"movieId": ids, "title": _titles(data, ids)})
+    for j in range(k):
+        table[f"PC{j + 1}"] = p.scores[:, j].numpy()
+    return table, p
+
+
+def component_ends(table: pd.DataFrame, component: str, n: int = 10) -> pd.DataFrame:
+    """The `n` titles at the low and at the high end of one component column (notebook 06)."""
+    s = table.sort_values([component, "movieId"], kind="stable")
+    return pd.DataFrame({"low": s.title.head(n).to_list(), "high": s.title.tail(n).to_list()[::-1]})
+
+
+# ---------------------------------------------------------------- neighbours
+
+
+def cosine_neighbours(model, data: Ratings, movie_id: int, n: int = 10, among: int | None = 3000) -> pd.DataFrame:
+    """The `n` movies whose factor vectors are closest in cosine to `movie_id`'s (notebook 06).
+
+    Candidates are the `among` most-rated movies (None: all), so rarely rated movies with
+    barely trained factors do not crowd the list; the movie itself is excluded.
+    """
+    m = _weights(model)["m"]
+    target = int(data.movies_map.encode([movie_id])[0])
+    cand = most_rated(data, among)
+    cand = cand[cand != target]
+    unit = torch.nn.functional.normalize(m, dim=1)
+    sim = unit[cand] @ unit[target]
+    top = torch.topk(sim, min(n, len(cand)))
+    ids = data.movies_map.decode(cand[top.indices.numpy()])
+    return pd.DataFrame({"movieId": ids, "title": _titles(data, ids), "cosine": top.values.numpy()})
+
+
+# ---------------------------------------------------------------- new users
+
+
+@dataclass
+class NewUser:
+    """A folded-in user: factors and bias fitted with the movie side frozen, and what they rated."""
+
+    factors: torch.Tensor
+    bias: float
+    movie_idx: np.ndarray
+    ratings: np.ndarray
+
+
+def _rated_pairs(data: Ratings, rated: "Rated", y_range) -> tuple[np.ndarray, np.ndarray]:
+    """Validate (movieId, rating) pairs; return (movie indices, ratings)."""
+    pairs = list(rated.itertuples(index=False, name=None)) if isinstance(rated, pd.DataFrame) else list(rated)
+    idx, ys, seen = [], [], {}
+    known = set(data.movies_map.ids.tolist())
+    for pos, pair in enumerate(pairs):
+        try:
+            movie_id, rating = pair
+        except (TypeError, ValueError):
+            raise ValueError(f"new user's rating #{pos}: expected a (movieId, rating) pair, got {pair!r}") from None
+        if movie_id not in known:
+            raise KeyError(f"new user's rating #{pos}: movieId {movie_id!r} is not among the "
+                           f"{data.n_movies} movies the model was trained on")
+        if movie_id in seen:
+            raise ValueError(f"new user's rating #{pos}: movieId {movie_id} is rated twice (first as #{seen[movie_id]})")
+        seen[movie_id] = pos
+        r = float(rating)
+        if not np.isfinite(r) or not y_range[0] <= r <= y_range[1]:
+            raise ValueError(f"new user's rating #{pos} (movieId {movie_id}): rating {rating!r} "
+                             f"is outside the model's range {tuple(y_range)}")
+        idx.append(int(data.movies_map.encode([movie_id])[0]))
+        ys.append(r)
+    return np.asarray(idx, dtype=np.int64), np.asarray(ys, dtype=np.float64)
+
+
+def residual_variance(model, data: Ratings) -> float:
+    """Mean squared error of the model on its training ratings: the fold-in prior's noise variance (notebook 06)."""
+    u, m, y = data.tensors("train")
+    w = _weights(model)
+    with torch.no_grad():
+        pred = _squash((w["u"][u] * w["m"][m]).sum(1) + w["ub"][u] + w["mb"][m], model.y_range)
+    return float(((pred - y.double()) ** 2).mean())
+
+
+def fold_in(model, data: Ratings, rated: "Rated", *, noise_var: float | None = None, max_iter: int = 200) -> NewUser:
+    """Fit a new user's factors and bias to their (movieId, rating) pairs, movies frozen (notebook 06).
+
+    See the module docstring for the objective. An empty list returns the prior mean (the
+    average trained user), which is the bias-only fallback.
+    """
+    w = _weights(model)
+    idx, y = _rated_pairs(data, rated, model.y_range)
+    mu = torch.cat([w["u"].mean(0), w["ub"].mean().reshape(1)])
+    var = torch.cat([w["u"].var(0), w["ub"].var().reshape(1)]).clamp_min(1e-12)
+    if len(idx) == 0:
+        return NewUser(mu[:-1].clone(), float(mu[-1]), idx, y)
+    s2 = residual_variance(model, data) if noise_var is None else float(noise_var)
+    mf, mb, target = w["m"][idx], w["mb"][idx], torch.as_tensor(y)
+    theta = mu.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([theta], lr=1, max_iter=max_iter, tolerance_grad=1e-10,
+                            tolerance_change=1e-14, line_search_fn="strong_wolfe")
+
+    def objective() -> torch.Tensor:
+        opt.zero_grad()
+        loss = fold_in_objective(theta, mf, mb, target, mu, var, s2, model.y_range)
+        loss.backward()
+        return loss
+
+    opt.step(objective)
+    theta = theta.detach()
+    return NewUser(theta[:-1], float(theta[-1]), idx, y)
+
+
+def fold_in_objective(theta: torch.Tensor, movie_factors: torch.Tensor, movie_bias: torch.Tensor, ratings: torch.Tensor,
+                      mu: torch.Tensor, var: torch.Tensor, noise_var: float, y_range) -> torch.Tensor:
+    """Squared error of a user (factors theta[:-1], bias theta[-1]) plus the Gaussian-prior penalty (notebook 06)."""
+    pred = _squash(movie_factors @ theta[:-1] + theta[-1] + movie_bias, y_range)
+    return ((ratings - pred) ** 2).sum() + noise_var * (((theta - mu) ** 2) / var).sum()
+
+
+def predict_new_user(model, user: NewUser, movie_idx: np.ndarray | None = None) -> torch.Tensor:
+    """Predicted ratings (float64) of a folded-in user for movie indices, default every movie (notebook 06)."""
+    w = _weights(model)
+    m = w["m"] if movie_idx is None else w["m"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
+    mb = w["mb"] if movie_idx is None else w["mb"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
+    return _squash(m @ user.factors + user.bias + mb, model.y_range)
+
+
+def recommend(model, data: Ratings, rated: "Rated", n: int = 10, among: int | None = 3000, **fold_kw) -> pd.DataFrame:
+    """Top-`n` predicted movies for a new user, excluding those they rated (notebook 06).
+
+    `rated` is a list of (movieId, rating) pairs (empty: the bias-only fallback); candidates
+    are the `among` most-rated movies (None: all).
+    """
+    user = fold_in(model, data, rated, **fold_kw)
+    cand = most_rated(data, among)
+    cand = cand[~np.isin(cand, user.movie_idx)]
+    pred = predict_new_user(model, user, cand).numpy()
+    order = np.lexsort((data.movies_map.decode(cand), -pred))[:n]
+    ids = data.movies_map.decode(cand[order])
+    return pd.DataFrame({"movieId": ids, "title": _titles(data, ids), "predicted": pred[order]})
+
+
+# ---------------------------------------------------------------- does folding in help?
+
+
+def hold_out_users(data: Ratings, n_users: int, min_ratings: int, seed: int = 0) -> tuple[Ratings, dict]:
+    """(the data without `n_users` random users of >= min_ratings ratings, {userId: their ratings}) (notebook 06).
+
+    The held-out users' ratings keep only movies still present in the rest, since the model
+    trained on the rest knows only those.
+    """
+    r = data.ratings
+    counts = r.userId.value_counts()
+    pool = np.sort(counts[counts >= min_ratings].index.to_numpy())
+    if len(pool) < n_users:
+        raise ValueError(f"only {len(pool)} users have >= {min_ratings} ratings; cannot hold out {n_users}")
+    chosen = np.random.default_rng(seed).choice(pool, n_users, replace=False)
+    kept = build(r[~r.userId.isin(chosen)], data.movies, source=data.source)
+    known = r.movieId.isin(set(kept.movies_map.ids.tolist()))
+    held = {int(uid): r[(r.userId == uid) & known].reset_index(drop=True) for uid in chosen}
+    return kept, held
+
+
+def fold_in_rmse(model, data: Ratings, held: dict, n_fold: int = 10, seed: int = 0) -> dict[str, float]:
+    """RMSE on held-out users' other ratings after folding in `n_fold` random ones, and of the fallback (notebook 06)."""
+    rng = np.random.default_rng(seed)
+    fallback = fold_in(model, data, [])
+    noise_var = residual_variance(model, data)  # once, not once per user
+    se_fold, se_base = [], []
+    for df in held.values():
+        perm = rng.permutation(len(df))
+        given, rest = df.iloc[perm[:n_fold]], df.iloc[perm[n_fold:]]
+        user = fold_in(model, data, list(zip(given.movieId, given.rating)), noise_var=noise_var)
+        idx = data.movies_map.encode(rest.movieId.to_numpy())
+        y = rest.rating.to_numpy(dtype=np.float64)
+        se_fold.append((predict_new_user(model, user, idx).numpy() - y) ** 2)
+        se_base.append((predict_new_user(model, fallback, idx).numpy() - y) ** 2)
+    return {"fold_in": float(np.sqrt(np.concatenate(se_fold).mean())),
+            "fallback": float(np.sqrt(np.concatenate(se_base).mean())),
+            "users": len(held), "ratings": int(sum(len(s) for s in se_fold))}

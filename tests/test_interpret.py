@@ -1,0 +1,191 @@
+"""lesson5.interpret: PCA, cosine neighbours, bias table and new-user fold-in, each against an independent oracle."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lesson5 import data as D
+from lesson5 import interpret as I
+
+from _interpret_helpers import trained_model
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    """Synthetic ratings with planted structure; 40 users held out of training; a model trained on the rest."""
+    ds = D.synthetic(n_users=300, n_movies=400, n_ratings=24_000, seed=2)
+    kept, held = I.hold_out_users(ds, n_users=40, min_ratings=40)
+    return kept, held, trained_model(kept, n_factors=5, epochs=10, lr=0.05)
+
+
+@pytest.fixture(scope="module")
+def trained(held_out):
+    kept, _, model = held_out
+    return kept, model
+
+
+# ---------------------------------------------------------------- PCA
+
+
+def test_pca_matches_eigendecomposition_of_covariance():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(500, 6)) @ np.diag([5.0, 3.0, 2.0, 1.0, 0.5, 0.1]) @ np.linalg.qr(rng.normal(size=(6, 6)))[0]
+    x += 7.0  # an offset PCA must remove
+    p = I.pca(torch.tensor(x), k=3)
+    evals, evecs = np.linalg.eigh(np.cov(x, rowvar=False))
+    evals, evecs = evals[::-1], evecs[:, ::-1]
+    np.testing.assert_allclose(p.explained_variance.numpy(), evals[:3], rtol=1e-10)
+    np.testing.assert_allclose(p.explained_ratio.numpy(), evals[:3] / evals.sum(), rtol=1e-10)
+    for j in range(3):
+        v = evecs[:, j] * np.sign(evecs[np.abs(evecs[:, j]).argmax(), j])  # largest loading positive
+        np.testing.assert_allclose(p.components[j].numpy(), v, atol=1e-10)
+        np.testing.assert_allclose(p.scores[:, j].numpy(), (x - x.mean(0)) @ v, atol=1e-9)
+
+
+def test_pca_rejects_bad_k():
+    with pytest.raises(ValueError, match="k=7"):
+        I.pca(torch.zeros(10, 6), k=7)
+
+
+def test_movie_pca_uses_the_most_rated_movies(trained):
+    ds, model = trained
+    table, p = I.movie_pca(model, ds, top=100, k=3)
+    counts = ds.ratings.movieId.value_counts()
+    # Brute force: rank by (-count, movieId).
+    expected = sorted(counts.index, key=lambda mid: (-counts[mid], mid))[:100]
+    assert table.movieId.tolist() == expected
+    f = model.m.weight.detach().double().numpy()[ds.movies_map.encode(expected)]
+    evals, evecs = np.linalg.eigh(np.cov(f, rowvar=False))
+    v = evecs[:, -1] * np.sign(evecs[np.abs(evecs[:, -1]).argmax(), -1])
+    np.testing.assert_allclose(table.PC1.to_numpy(), (f - f.mean(0)) @ v, atol=1e-9)
+    ends = I.component_ends(table, "PC1", n=5)
+    s = table.sort_values("PC1")
+    assert ends.low.tolist() == s.title.head(5).tolist()
+    assert ends.high.tolist() == s.title.tail(5).tolist()[::-1]
+
+
+# ---------------------------------------------------------------- neighbours and biases
+
+
+def test_cosine_neighbours_match_brute_force(trained):
+    ds, model = trained
+    f = model.m.weight.detach().double().numpy()
+    target_id = int(ds.ratings.movieId.value_counts().index[0])
+    got = I.cosine_neighbours(model, ds, target_id, n=8, among=None)
+    t = ds.movies_map.encode([target_id])[0]
+    sims = []
+    for j in range(len(f)):
+        if j != t:
+            sims.append((-(f[j] @ f[t]) / (np.linalg.norm(f[j]) * np.linalg.norm(f[t])), ds.movies_map.ids[j]))
+    best = sorted(sims)[:8]
+    assert got.movieId.tolist() == [mid for _, mid in best]
+    np.testing.assert_allclose(got.cosine.to_numpy(), [-s for s, _ in best], atol=1e-12)
+    assert target_id not in got.movieId.tolist()
+
+
+def test_movie_bias_table_against_pandas(trained):
+    ds, model = trained
+    table = I.movie_bias_table(model, ds, top=50)
+    assert len(table) == 50 and table.bias.is_monotonic_increasing
+    ub = model.ub.weight.detach().double().numpy().ravel()
+    mb = model.mb.weight.detach().double().numpy().ravel()
+    for row in table.sample(10, random_state=0).itertuples():
+        mine = ds.ratings[ds.ratings.movieId == row.movieId]
+        assert row.n_ratings == len(mine)
+        assert row.mean_rating == pytest.approx(mine.rating.astype(float).mean(), abs=1e-6)
+        assert row.raters_bias == pytest.approx(ub[ds.users_map.encode(mine.userId.to_numpy())].mean(), abs=1e-12)
+        assert row.bias == pytest.approx(mb[ds.movies_map.encode([row.movieId])[0]], abs=1e-12)
+        assert row.title == ds.title(row.movieId)
+
+
+# ---------------------------------------------------------------- new users
+
+
+def test_prediction_for_a_known_user_equals_the_model_forward(trained):
+    ds, model = trained
+    users, movies, _ = ds.tensors("valid")
+    uid = int(users[0])
+    w = I._weights(model)
+    user = I.NewUser(w["u"][uid], float(w["ub"][uid]), np.array([]), np.array([]))
+    sel = users == uid
+    with torch.no_grad():
+        expected = model(users[sel], movies[sel]).double()
+    np.testing.assert_allclose(I.predict_new_user(model, user, movies[sel].numpy()).numpy(), expected.numpy(), atol=1e-6)
+
+
+def test_fold_in_is_a_stationary_point_by_finite_differences(trained):
+    ds, model = trained
+    r = ds.ratings[ds.ratings.userId == ds.ratings.userId.iloc[0]].head(10)
+    user = I.fold_in(model, ds, list(zip(r.movieId, r.rating)), noise_var=0.3)
+    w = I._weights(model)
+    mu = torch.cat([w["u"].mean(0), w["ub"].mean().reshape(1)])
+    var = torch.cat([w["u"].var(0), w["ub"].var().reshape(1)])
+    idx = torch.as_tensor(user.movie_idx)
+    args = (w["m"][idx], w["mb"][idx], torch.as_tensor(user.ratings), mu, var, 0.3, model.y_range)
+    theta = torch.cat([user.factors, torch.tensor([user.bias], dtype=torch.float64)])
+    f = lambda t: float(I.fold_in_objective(t, *args))  # noqa: E731
+    h = 1e-6
+    grad = [(f(theta + h * e) - f(theta - h * e)) / (2 * h) for e in torch.eye(len(theta), dtype=torch.float64)]
+    assert max(abs(g) for g in grad) < 1e-5
+    assert f(theta) < f(mu)  # it moved away from the prior because the ratings say so
+
+
+def test_fold_in_beats_the_bias_only_fallback_on_held_out_synthetic_users(held_out):
+    kept, held, model = held_out
+    res = I.fold_in_rmse(model, kept, held, n_fold=10)
+    rmse_fold, rmse_base = res["fold_in"], res["fallback"]
+    assert rmse_fold < 0.9 * rmse_base, (rmse_fold, rmse_base)
+
+
+def test_fold_in_beats_the_fallback_on_held_out_movielens_users():
+    if not (D.data_dir() / D.ZIP_NAME).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {D.data_dir() / D.ZIP_NAME} is missing (set LESSON5_DATA)")
+        pytest.skip(f"MovieLens zip not found in {D.data_dir()} (set LESSON5_DATA)")
+    ds = D.load(D.data_dir() / D.ZIP_NAME)
+    kept, held = I.hold_out_users(ds, n_users=40, min_ratings=60)
+    model = trained_model(kept, n_factors=20, epochs=3, lr=0.02, y_range=(0.0, 5.5))
+    res = I.fold_in_rmse(model, kept, held, n_fold=10)
+    rmse_fold, rmse_base = res["fold_in"], res["fallback"]
+    assert rmse_fold < rmse_base, (rmse_fold, rmse_base)
+
+
+def test_fallback_is_the_average_user_and_recommend_excludes_rated(trained):
+    ds, model = trained
+    empty = I.fold_in(model, ds, [])
+    np.testing.assert_allclose(empty.factors.numpy(), model.u.weight.detach().double().mean(0).numpy(), atol=1e-12)
+    assert empty.bias == pytest.approx(float(model.ub.weight.detach().double().mean()), abs=1e-12)
+    base = I.recommend(model, ds, [], n=5, among=None)
+    # Brute force: score every movie with the average user, best first.
+    score = I.predict_new_user(model, empty).numpy()
+    assert base.movieId.tolist() == ds.movies_map.decode(np.argsort(-score, kind="stable")[:5]).tolist()
+    rated = [(int(base.movieId[0]), 1.0), (int(base.movieId[1]), 0.5)]
+    recs = I.recommend(model, ds, rated, n=20, among=None)
+    assert not set(recs.movieId) & {m for m, _ in rated}
+    assert recs.predicted.is_monotonic_decreasing
+
+
+@pytest.mark.parametrize("rated, error, match", [
+    ([(999_999, 4.0)], KeyError, "movieId 999999 is not among"),
+    ([(10, 4.0), (10, 3.0)], ValueError, "rated twice"),
+    ([(10, 9.0)], ValueError, "rating 9.0 is outside"),
+    ([(10,)], ValueError, "expected a \\(movieId, rating\\) pair"),
+])
+def test_bad_new_user_input_gives_a_clear_error(trained, rated, error, match):
+    ds, model = trained
+    with pytest.raises(error, match=match):
+        I.fold_in(model, ds, rated)
+
+
+def test_hold_out_users_removes_them_and_keeps_only_known_movies(held_out):
+    kept, held, _ = held_out
+    assert len(held) == 40 and not set(held) & set(kept.ratings.userId)
+    for uid, df in held.items():
+        assert (df.userId == uid).all() and df.movieId.isin(kept.movies_map.ids).all()
+    with pytest.raises(ValueError, match="only .* users have >= 10000 ratings"):
+        I.hold_out_users(kept, n_users=1, min_ratings=10_000)
