@@ -113,7 +113,12 @@ def fetch(
 
 
 def release_2016(directory: str | os.PathLike | None = None) -> Path | None:
-    """The folder of the 2016 release if someone put it in the data folder, else None (notebook 01)."""
+    """The folder of the 2016 release if someone put it in the data folder, else None (notebook 01).
+
+    Also None while $LESSON5_SOURCE says "synthetic": an offline run then touches no MovieLens file.
+    """
+    if directory is None and os.environ.get(SOURCE_ENV) == "synthetic":
+        return None
     folder = data_dir(directory) / RELEASE_2016_DIR
     return folder if (folder / "ratings.csv").exists() else None
 

@@ -191,9 +191,11 @@ def test_synthetic_planted_structure_is_recoverable():
     assert rmse_truth < 0.5 * rmse_mean
 
 
-def test_synthetic_source_via_environment(monkeypatch):
+def test_synthetic_source_via_environment(monkeypatch, movielens_2016):
     monkeypatch.setenv("LESSON5_SOURCE", "synthetic")
     assert data.load().source == "synthetic"
+    assert data.release_2016() is None  # an offline run touches no MovieLens file
+    assert data.release_2016(movielens_2016.parent) == movielens_2016
 
 
 # ---------------------------------------------------------------- the CLI
