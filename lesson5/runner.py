@@ -205,6 +205,9 @@ def main(args: argparse.Namespace) -> int:
     from lesson5.data import SOURCE_ENV
 
     source = getattr(args, "data", None) or os.environ.get(SOURCE_ENV) or None
+    if source not in (None, "synthetic"):
+        # Each kernel runs in its notebook's folder: a path relative to here would point elsewhere there.
+        source = str(Path(source).expanduser().resolve())
     problem = check_data(source)
     if problem:
         print(f"error: {problem}")

@@ -147,3 +147,20 @@ def test_run_writes_the_workbooks_of_the_excel_exports(tmp_path, capsys, monkeyp
     (out / "workbooks" / "fake_synthetic.xlsx").unlink()
     assert cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic", "--only", "00"]) == 0
     assert not (out / "workbooks" / "fake_synthetic.xlsx").exists()
+
+
+def test_a_relative_data_path_reaches_the_kernels(tmp_path, capsys, monkeypatch):
+    """Kernels run in the notebooks' folder, so --data given relative to the caller's folder must be made absolute."""
+    ds = D.synthetic(n_users=20, n_movies=15, n_ratings=200, seed=1)
+    (tmp_path / "ml").mkdir()
+    ds.ratings.to_csv(tmp_path / "ml" / "ratings.csv", index=False)
+    ds.movies.to_csv(tmp_path / "ml" / "movies.csv", index=False)
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    nbs.mkdir()
+    _notebook(nbs / "00_x.ipynb", ["from lesson5 import data\nds = data.load()\nprint('users:', ds.n_users)"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(D.SOURCE_ENV, raising=False)
+    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "ml", "--no-workbooks"])
+    assert rc == 0, capsys.readouterr().out
+    executed = nbformat.read(out / "00_x.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == f"users: {ds.n_users}\n"
