@@ -344,6 +344,10 @@ def save(path: str | os.PathLike, model: nn.Module, data_or_maps) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

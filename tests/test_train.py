@@ -4,6 +4,7 @@ seeding, divergence, predict/save/load, and a CUDA run when a GPU is present."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -273,6 +274,9 @@ def test_save_load_round_trip(ds, tmp_path, name):
     train.fit(model, ds, 1, torch.optim.Adam(model.parameters(), 1e-2), seed=0, progress=False, device="cpu")
     path = train.save(tmp_path / "sub" / "model.pt", model, ds)
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not mkstemp's 0600
     loaded, users_map, movies_map = train.load(path)
     assert type(loaded) is type(model) and not loaded.training
     assert np.array_equal(users_map.ids, ds.users_map.ids) and np.array_equal(movies_map.ids, ds.movies_map.ids)
