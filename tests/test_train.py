@@ -242,6 +242,37 @@ def test_one_cycle_drives_adam_beta1_and_restores_it(ds):
     assert opt.param_groups[0]["betas"] == (0.9, 0.99) and opt.param_groups[0]["lr"] == 1e-2
 
 
+@pytest.mark.parametrize("name, kw", [("SGD", dict(lr=0.5, momentum=0.9, weight_decay=1e-3)),
+                                      ("Adam", dict(lr=1e-2, weight_decay=1e-3)),
+                                      ("AdamW", dict(lr=1e-2, weight_decay=0.2))])
+def test_fit_with_the_from_scratch_optimizers_equals_torch_optim(ds, name, kw):
+    """Oracle: torch.optim. Two parameter groups (decay on the factors only) and one-cycle driving the
+    momentum / beta1, so coupled and decoupled decay and the schedule's momentum reach both alike."""
+    from lesson5 import optim
+
+    out = []
+    for module in (optim, torch.optim):
+        model = bias_model(ds)
+        opt = getattr(module, name)(train.param_groups(model, kw["weight_decay"]),
+                                    **{k: v for k, v in kw.items() if k != "weight_decay"})
+        hist = train.fit(model, ds, 2, opt, bs=64, sched=schedules.OneCycle(), seed=0, progress=False,
+                         device="cpu")
+        out.append((hist.steps.loss.to_numpy(), [p.detach().clone() for p in model.parameters()]))
+    (loss_a, params_a), (loss_b, params_b) = out
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
+    for a, b in zip(params_a, params_b):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_param_groups_leave_every_bias_undecayed():
+    net = models.EmbeddingNet(5, 6, 3)
+    decayed, plain = train.param_groups(net, 0.1)
+    names = {id(p): n for n, p in net.named_parameters()}
+    assert sorted(names[id(p)] for p in decayed["params"]) == ["lin1.weight", "lin2.weight", "m.weight", "u.weight"]
+    assert sorted(names[id(p)] for p in plain["params"]) == ["lin1.bias", "lin2.bias"]
+    assert (decayed["weight_decay"], plain["weight_decay"]) == (0.1, 0.0)
+
+
 # ---------------------------------------------------------------- raw ids, save and load
 
 
