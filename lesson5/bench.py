@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The benchmark's options, added to `parser` (the `lesson5 bench` subparser) or a new one (README)."""
     parser = parser or argparse.ArgumentParser(prog="lesson5 bench", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per row (default: torch's)")

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas and torch load only in the row's child process
+    from lesson5.data import Ratings
 
 
-def fastai_row(ds, bs: int, epochs: int = 5) -> dict:
+def fastai_row(ds: Ratings, bs: int, epochs: int = 5) -> dict:
     """fastai 2's collab_learner (EmbeddingDotBias, 50 factors), fit_one_cycle(5, 5e-3, wd=0.1)."""
     from fastai.callback.core import Callback
     from fastai.collab import TabularCollab, collab_learner
@@ -40,7 +44,7 @@ def fastai_row(ds, bs: int, epochs: int = 5) -> dict:
     return dict(model="EmbeddingDotBias", seconds=timer.times, valid_rmse=math.sqrt(mse))
 
 
-def surprise_row(ds) -> dict:
+def surprise_row(ds: Ratings) -> dict:
     """Surprise's SVD (biased matrix factorisation, SGD in Cython): 50 factors, 30 epochs."""
     import numpy as np
     from surprise import SVD, Dataset, Reader

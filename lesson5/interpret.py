@@ -25,6 +25,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from lesson5.data import Ratings, build
 
@@ -34,7 +35,7 @@ Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rat
 # ---------------------------------------------------------------- the model's parts
 
 
-def _weights(model) -> dict[str, torch.Tensor]:
+def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """The four embedding tables as float64 CPU tensors (biases flattened)."""
     return {
         "u": model.u.weight.detach().cpu().double(),
@@ -68,7 +69,7 @@ def _titles(data: Ratings, movie_ids: np.ndarray) -> list[str]:
 # ---------------------------------------------------------------- biases
 
 
-def movie_bias_table(model, data: Ratings, top: int = 1000) -> pd.DataFrame:
+def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.DataFrame:
     """Bias, mean rating and raters' mean bias of the `top` most-rated movies, sorted by bias (notebook 06).
 
     `raters_bias` is the average learned bias of the users who rated the movie: a movie
@@ -126,7 +127,7 @@ def pca(x: torch.Tensor, k: int = 3) -> PCA:
                explained_ratio=var[:k] / var.sum(), mean=mean)
 
 
-def movie_pca(model, data: Ratings, top: int = 2000, k: int = 3) -> tuple[pd.DataFrame, PCA]:
+def movie_pca(model: nn.Module, data: Ratings, top: int = 2000, k: int = 3) -> tuple[pd.DataFrame, PCA]:
     """PCA of the movie factors of the `top` most-rated movies: a table movieId, title, PC1..PCk (notebook 06)."""
     idx = most_rated(data, top)
     p = pca(_weights(model)["m"][idx], k)
@@ -146,7 +147,7 @@ def component_ends(table: pd.DataFrame, component: str, n: int = 10) -> pd.DataF
 # ---------------------------------------------------------------- neighbours
 
 
-def cosine_neighbours(model, data: Ratings, movie_id: int, n: int = 10, among: int | None = 3000) -> pd.DataFrame:
+def cosine_neighbours(model: nn.Module, data: Ratings, movie_id: int, n: int = 10, among: int | None = 3000) -> pd.DataFrame:
     """The `n` movies whose factor vectors are closest in cosine to `movie_id`'s (notebook 06).
 
     Candidates are the `among` most-rated movies (None: all), so rarely rated movies with
@@ -201,7 +202,7 @@ def _rated_pairs(data: Ratings, rated: "Rated", y_range) -> tuple[np.ndarray, np
     return np.asarray(idx, dtype=np.int64), np.asarray(ys, dtype=np.float64)
 
 
-def residual_variance(model, data: Ratings) -> float:
+def residual_variance(model: nn.Module, data: Ratings) -> float:
     """Mean squared error of the model on its training ratings: the fold-in prior's noise variance (notebook 06)."""
     u, m, y = data.tensors("train")
     w = _weights(model)
@@ -210,7 +211,7 @@ def residual_variance(model, data: Ratings) -> float:
     return float(((pred - y.double()) ** 2).mean())
 
 
-def fold_in(model, data: Ratings, rated: "Rated", *, noise_var: float | None = None, max_iter: int = 200) -> NewUser:
+def fold_in(model: nn.Module, data: Ratings, rated: "Rated", *, noise_var: float | None = None, max_iter: int = 200) -> NewUser:
     """Fit a new user's factors and bias to their (movieId, rating) pairs, movies frozen (notebook 06).
 
     See the module docstring for the objective. An empty list returns the prior mean (the
@@ -240,13 +241,14 @@ def fold_in(model, data: Ratings, rated: "Rated", *, noise_var: float | None = N
 
 
 def fold_in_objective(theta: torch.Tensor, movie_factors: torch.Tensor, movie_bias: torch.Tensor, ratings: torch.Tensor,
-                      mu: torch.Tensor, var: torch.Tensor, noise_var: float, y_range) -> torch.Tensor:
+                      mu: torch.Tensor, var: torch.Tensor, noise_var: float,
+                      y_range: tuple[float, float]) -> torch.Tensor:
     """Squared error of a user (factors theta[:-1], bias theta[-1]) plus the Gaussian-prior penalty (notebook 06)."""
     pred = _squash(movie_factors @ theta[:-1] + theta[-1] + movie_bias, y_range)
     return ((ratings - pred) ** 2).sum() + noise_var * (((theta - mu) ** 2) / var).sum()
 
 
-def predict_new_user(model, user: NewUser, movie_idx: np.ndarray | None = None) -> torch.Tensor:
+def predict_new_user(model: nn.Module, user: NewUser, movie_idx: np.ndarray | None = None) -> torch.Tensor:
     """Predicted ratings (float64) of a folded-in user for movie indices, default every movie (notebook 06)."""
     w = _weights(model)
     m = w["m"] if movie_idx is None else w["m"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
@@ -254,7 +256,7 @@ def predict_new_user(model, user: NewUser, movie_idx: np.ndarray | None = None) 
     return _squash(m @ user.factors + user.bias + mb, model.y_range)
 
 
-def recommend(model, data: Ratings, rated: "Rated", n: int = 10, among: int | None = 3000, **fold_kw) -> pd.DataFrame:
+def recommend(model: nn.Module, data: Ratings, rated: "Rated", n: int = 10, among: int | None = 3000, **fold_kw) -> pd.DataFrame:
     """Top-`n` predicted movies for a new user, excluding those they rated (notebook 06).
 
     `rated` is a list of (movieId, rating) pairs (empty: the bias-only fallback); candidates
@@ -290,7 +292,7 @@ def hold_out_users(data: Ratings, n_users: int, min_ratings: int, seed: int = 0)
     return kept, held
 
 
-def fold_in_rmse(model, data: Ratings, held: dict, n_fold: int = 10, seed: int = 0) -> dict[str, float]:
+def fold_in_rmse(model: nn.Module, data: Ratings, held: dict, n_fold: int = 10, seed: int = 0) -> dict[str, float]:
     """RMSE on held-out users' other ratings after folding in `n_fold` random ones, and of the fallback (notebook 06)."""
     rng = np.random.default_rng(seed)
     fallback = fold_in(model, data, [])

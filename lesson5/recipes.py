@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from lesson5 import models, schedules, train
+from lesson5.data import Ratings
 
 __all__ = ["Recipe", "RECIPES", "get"]
 
@@ -66,7 +67,7 @@ class Recipe:
             raise ValueError(f"unknown optimizer {self.optimizer!r}")
         return model, opt
 
-    def run(self, data, *, seed: int = 42, **fit_kwargs) -> tuple[nn.Module, train.History]:
+    def run(self, data: Ratings, *, seed: int = 42, **fit_kwargs) -> tuple[nn.Module, train.History]:
         """Build and train on `data` (a Ratings), stage by stage with `set_lr` between; returns (model, history)."""
         model, opt = self.build(data.n_users, data.n_movies, seed)
         hist = None

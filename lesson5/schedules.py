@@ -113,7 +113,10 @@ class BoundOneCycle:
         return c._cos(hi, lo, t) if warming else c._cos(lo, hi, t)
 
 
-def resolve(sched, steps_per_epoch: int, epochs: int) -> StepFn:
+Schedule = Constant | CosineRestarts | OneCycle | StepFn  # what `fit(sched=...)` takes
+
+
+def resolve(sched: Schedule | None, steps_per_epoch: int, epochs: int) -> StepFn:
     """A `step -> multiplier` function from None, a schedule object with `bind`, or a callable."""
     if sched is None:
         return Constant().bind(steps_per_epoch, epochs)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
 from torch import nn
 
 from lesson5 import schedules
@@ -30,6 +31,8 @@ from lesson5.smooth import EWMA
 __all__ = ["History", "DivergenceError", "fit", "param_groups", "evaluate", "set_lr", "predict", "save", "load", "split_data"]
 
 Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+Data = Ratings | tuple[Triple, Triple]  # what fit trains on: the lesson split, or (train, valid) tensors
+Maps = Ratings | tuple[IdMap, IdMap] | tuple[IdMap, IdMap, float | None]  # raw-id maps (and mean rating)
 EPOCH_COLUMNS = ["epoch", "train_loss", "valid_mse", "valid_rmse", "lr", "seconds"]
 STEP_COLUMNS = ["step", "epoch", "loss", "smooth_loss", "lr"]
 
@@ -70,7 +73,7 @@ class History:
 # ---------------------------------------------------------------- data as tensors
 
 
-def split_data(data, device: torch.device | str = "cpu") -> tuple[Triple, Triple]:
+def split_data(data: Data, device: torch.device | str = "cpu") -> tuple[Triple, Triple]:
     """((users, movies, ratings) train, (...) valid) on `device`, from a Ratings or a tuple of two triples."""
     if isinstance(data, Ratings):
         return data.tensors("train", device), data.tensors("valid", device)
@@ -163,13 +166,13 @@ def _progress_bar(total: int, enabled: bool):
 
 def fit(
     model: nn.Module,
-    data,
+    data: Data,
     epochs: int,
     opt: torch.optim.Optimizer,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.mse_loss,
     *,
     bs: int = 64,
-    sched=None,
+    sched: schedules.Schedule | None = None,
     seed: int | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
@@ -264,7 +267,7 @@ def fit(
 # ---------------------------------------------------------------- raw ids, saving and loading
 
 
-def _maps(data_or_maps) -> tuple[IdMap, IdMap, float | None]:
+def _maps(data_or_maps: Maps) -> tuple[IdMap, IdMap, float | None]:
     if isinstance(data_or_maps, Ratings):
         mean = float(data_or_maps.ratings.rating.to_numpy()[data_or_maps.train_idx].mean())
         return data_or_maps.users_map, data_or_maps.movies_map, mean
@@ -275,8 +278,8 @@ def _maps(data_or_maps) -> tuple[IdMap, IdMap, float | None]:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data_or_maps, user_ids, movie_ids, *, unknown: str | float = "error",
-            bs: int = 65_536) -> np.ndarray:
+def predict(model: nn.Module, data_or_maps: Maps, user_ids: ArrayLike, movie_ids: ArrayLike, *,
+            unknown: str | float = "error", bs: int = 65_536) -> np.ndarray:
     """Predicted ratings for raw (userId, movieId) pairs (notebook 03).
 
     An id not seen in training raises KeyError naming it (`unknown="error"`), or its pairs get
@@ -321,7 +324,7 @@ def predict(model: nn.Module, data_or_maps, user_ids, movie_ids, *, unknown: str
     return out
 
 
-def save(path: str | os.PathLike, model: nn.Module, data_or_maps) -> Path:
+def save(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) -> Path:
     """Write a trained model with its id maps to `path` atomically (temp file, then rename) (notebook 03)."""
     from lesson5 import models
 
