@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -142,13 +140,8 @@ def test_fold_in_beats_the_bias_only_fallback_on_held_out_synthetic_users(held_o
     assert rmse_fold < 0.9 * rmse_base, (rmse_fold, rmse_base)
 
 
-def test_fold_in_beats_the_fallback_on_held_out_movielens_users():
-    if not (D.data_dir() / D.ZIP_NAME).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but {D.data_dir() / D.ZIP_NAME} is missing (set LESSON5_DATA)")
-        pytest.skip(f"MovieLens zip not found in {D.data_dir()} (set LESSON5_DATA)")
-    ds = D.load(D.data_dir() / D.ZIP_NAME)
-    kept, held = I.hold_out_users(ds, n_users=40, min_ratings=60)
+def test_fold_in_beats_the_fallback_on_held_out_movielens_users(ml2018):
+    kept, held = I.hold_out_users(ml2018, n_users=40, min_ratings=60)
     model = trained_model(kept, n_factors=20, epochs=3, lr=0.02, y_range=(0.0, 5.5))
     res = I.fold_in_rmse(model, kept, held, n_fold=10)
     rmse_fold, rmse_base = res["fold_in"], res["fallback"]
