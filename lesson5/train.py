@@ -195,6 +195,8 @@ def fit(
     n = len(y_tr)
     if n == 0:
         raise ValueError("the training set is empty")
+    if len(valid[2]) == 0:  # say so now, not after a whole epoch of training
+        raise ValueError("the validation set is empty: fit reports validation MSE/RMSE every epoch")
     steps_per_epoch = math.ceil(n / bs)
     mult = schedules.resolve(sched, steps_per_epoch, epochs)
     momentum = getattr(mult, "momentum", None)

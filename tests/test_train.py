@@ -182,6 +182,11 @@ def test_bad_arguments(ds):
         train.fit(model, ds, 0, opt, progress=False)
     with pytest.raises(TypeError, match="sched must be"):
         train.fit(model, ds, 1, opt, sched="cosine", progress=False, device="cpu")
+    u, m, y = ds.tensors("valid")
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match="validation set is empty"):
+        train.fit(model, (ds.tensors("train"), (u[:0], m[:0], y[:0])), 1, opt, progress=False, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # before any training
 
 
 def test_progress_bar_runs(ds, capsys):
