@@ -60,9 +60,11 @@ class CosineRestarts:
 class OneCycle:
     """One cycle over the whole `fit` call: warm up from base/div to base, then anneal to base/(div*final_div).
 
-    Both halves follow half a cosine, as in fastai 1+ `fit_one_cycle` (pct_start 0.25,
-    div 25, final_div 1e5 there). `momentum(step)` gives the matching momentum (beta1) cycle,
-    high -> low -> high, which `fit` applies when `moms` is set (notebook 05).
+    Both halves follow half a cosine, as in fastai 2's `fit_one_cycle` (pct_start 0.25, div 25
+    there too). fastai ends at base/div_final (1e5); here the end is base/(div*final_div), 25x
+    lower; both are effectively zero for the last steps. `momentum(step)`
+    gives the matching momentum (beta1) cycle, high -> low -> high, which `fit` applies when
+    `moms` is set (notebook 05).
     """
 
     pct_start: float = 0.25
