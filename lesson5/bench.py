@@ -60,7 +60,7 @@ def _naive_loop(recipe, ds, bs: int, device, seed: int):
 
     from lesson5 import schedules, train
 
-    model, opt = recipe.build(ds.n_users, ds.n_movies, seed)
+    model, opt = recipe.build(ds.n_users, ds.n_movies, seed, ds.rating_range)
     model.to(device)
     loader = DataLoader(TensorDataset(*ds.tensors("train")), batch_size=bs, shuffle=True,
                         generator=torch.Generator().manual_seed(seed))

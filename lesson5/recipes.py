@@ -48,10 +48,20 @@ class Recipe:
         wd = self.wd * math.sqrt(k) if self.optimizer == "adamw" else self.wd
         return dataclasses.replace(self, bs=bs, stages=stages, wd=wd)
 
-    def build(self, n_users: int, n_movies: int, seed: int = 42) -> tuple[nn.Module, torch.optim.Optimizer]:
-        """A freshly initialised model (seeded) and its optimizer at the first stage's rate."""
+    def build(self, n_users: int, n_movies: int, seed: int = 42,
+              rating_range: tuple[float, float] | None = None) -> tuple[nn.Module, torch.optim.Optimizer]:
+        """A freshly initialised model (seeded) and its optimizer at the first stage's rate.
+
+        With `rating_range` (the data's min and max rating) the model's `y_range` follows the data, as
+        the lesson's models do: that range for EmbeddingDotBias, half a star wider each side for
+        EmbeddingNet; without it, the models' MovieLens defaults.
+        """
+        kwargs = dict(self.model_kwargs)
+        if rating_range is not None and "y_range" not in kwargs and self.model != "EmbeddingDot":
+            lo, hi = rating_range
+            kwargs["y_range"] = (lo - 0.5, hi + 0.5) if self.model == "EmbeddingNet" else (lo, hi)
         torch.manual_seed(seed)
-        model = models.MODELS[self.model](n_users, n_movies, **self.model_kwargs)
+        model = models.MODELS[self.model](n_users, n_movies, **kwargs)
         params = model.parameters() if self.decay_biases else train.param_groups(model, self.wd)
         lr = self.stages[0][1]
         if self.optimizer == "sgd":
@@ -69,7 +79,7 @@ class Recipe:
 
     def run(self, data: Ratings, *, seed: int = 42, **fit_kwargs) -> tuple[nn.Module, train.History]:
         """Build and train on `data` (a Ratings), stage by stage with `set_lr` between; returns (model, history)."""
-        model, opt = self.build(data.n_users, data.n_movies, seed)
+        model, opt = self.build(data.n_users, data.n_movies, seed, data.rating_range)
         hist = None
         for i, (epochs, lr) in enumerate(self.stages):
             train.set_lr(opt, lr)

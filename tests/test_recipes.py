@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -48,3 +49,16 @@ def test_run_trains_stage_by_stage():
     assert hist.epochs.lr.tolist() == [0.1] * 3 + [0.01] * 3
     with pytest.raises(KeyError, match="known: "):
         recipes.get("nope")
+
+
+@pytest.mark.parametrize("name, y_range", [("lesson-bias", (1.0, 5.0)), ("onecycle-net", (0.5, 5.5))])
+def test_the_models_rating_range_follows_the_data(name, y_range):
+    d = data.synthetic(n_users=20, n_movies=25, n_ratings=300, seed=2)
+    ratings = d.ratings.assign(rating=d.ratings.rating.clip(1.0, 5.0))  # a 1-to-5-star data set
+    d15 = data.build(ratings, d.movies)
+    assert d15.rating_range == (1.0, 5.0)
+    recipe = dataclasses.replace(recipes.get(name), stages=((1, 1e-3),))
+    model, _ = recipe.run(d15, progress=False, device="cpu")
+    assert model.y_range == y_range
+    default, _ = recipe.build(20, 25)  # without the data: the MovieLens defaults
+    assert default.y_range == {"lesson-bias": (0.5, 5.0), "onecycle-net": (0.0, 5.5)}[name]
