@@ -47,3 +47,32 @@ def test_default_rows_cover_the_issue():
     scale = [spec for label, spec in rows if "10M" in label]
     assert scale and scale[0]["synthetic"] == 10_000_000 and scale[0]["bs"] == 65_536
     assert not any("10M" in label for label, _ in bench.default_rows(device="cpu", scale=False, threads=None))
+
+
+def test_missing_comparisons_say_how_to_install_them(monkeypatch, capsys):
+    import argparse
+
+    monkeypatch.setattr(bench, "default_rows", lambda *a: [])
+    monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name, *a: None)
+    assert bench.run(argparse.Namespace(device="cpu", scale=False, threads=1, timeout=60)) == 0
+    out = capsys.readouterr().out
+    assert "fastai is not installed" in out and "pip install fastai" in out
+    assert "surprise is not installed" in out and "pip install scikit-surprise" in out
+
+
+# The external rows run only where fastai / Surprise are installed (neither is a dependency): see README.
+@pytest.mark.parametrize("use_nn", [False, True])
+def test_fastai_row_on_synthetic_data(use_nn):
+    pytest.importorskip("fastai")
+    spec = dict(kind="fastai", recipe="onecycle-bias", bs=512, source="synthetic", device="cpu", use_nn=use_nn)
+    res = bench.run_row(spec)
+    assert res["model"] == ("EmbeddingNN" if use_nn else "EmbeddingDotBias") and res["epochs"] == 5
+    assert 0 < res["epoch_s"] <= res["fit_s"] and 0 < res["valid_rmse"] < 2
+    assert bench.run_row(spec)["valid_rmse"] == res["valid_rmse"]  # seeded
+
+
+def test_surprise_row_on_synthetic_data():
+    pytest.importorskip("surprise")
+    res = bench.run_row(dict(kind="surprise", recipe="onecycle-bias", bs=1, source="synthetic", device="cpu"))
+    assert res["model"] == "SVD (Surprise)" and res["epochs"] == 30
+    assert res["fit_s"] == pytest.approx(30 * res["epoch_s"]) and 0 < res["valid_rmse"] < 2
