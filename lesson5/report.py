@@ -17,6 +17,8 @@ import math
 import os
 from pathlib import Path
 
+from lesson5.atomic import atomic_write
+
 OUT_ENV, NOTEBOOK_ENV, RESULTS = "LESSON5_OUT", "LESSON5_NOTEBOOK", "results.jsonl"
 
 
@@ -70,10 +72,8 @@ def save_figure(fig, name: str) -> Path | None:
     if not os.environ.get(OUT_ENV):
         return None
     path = output_path(f"figures/{name}.png")
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, bbox_inches="tight")
-    tmp.replace(path)
-    return path
+    # savefig picks the format from the name's suffix; the temporary name ends in .tmp.
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"))
 
 
 def read_results(folder: str | os.PathLike) -> list[dict]:

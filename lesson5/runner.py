@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from lesson5 import report
+from lesson5.atomic import atomic_write
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -30,9 +31,7 @@ def notebook_paths(only: list[str] | None = None, folder: Path = NOTEBOOKS) -> l
 
 def _write_atomic(text: str, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def execute(path: Path, out: Path, timeout: int = 1800, html: Path | None = None):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from numpy.typing import ArrayLike
 from torch import nn
 
 from lesson5 import schedules
+from lesson5.atomic import atomic_write
 from lesson5.data import IdMap, Ratings
 from lesson5.device import get_device
 from lesson5.smooth import EWMA
@@ -345,19 +345,7 @@ def save(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) -> Path:
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, IdMap, IdMap]:

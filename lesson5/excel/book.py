@@ -7,7 +7,6 @@ movie factors green, user factors orange; inputs a student may edit are yellow.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -16,6 +15,8 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.worksheet import Worksheet
+
+from lesson5.atomic import atomic_write
 
 if TYPE_CHECKING:
     import numpy as np
@@ -159,22 +160,7 @@ def check_writable(path: str | os.PathLike) -> Path:
 def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
     """Save to a temporary file in the target's folder, then rename over `path` (never half-written)."""
     path = check_writable(path)
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".xlsx.tmp", dir=folder)
+        return atomic_write(path, wb.save)
     except OSError as e:
-        raise WorkbookError(f"cannot write {path}: cannot create a temporary file in {folder} ({e})") from e
-    os.close(fd)
-    try:
-        wb.save(tmp)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise WorkbookError(f"cannot write {path}: {e}") from e
-        raise
-    return path
+        raise WorkbookError(f"cannot write {path}: {e}") from e
