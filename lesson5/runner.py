@@ -1,17 +1,21 @@
 """`python -m lesson5 run`: the whole lesson, each notebook in a fresh kernel (README: `make lesson`).
 
-For each numbered notebook, in order: execute it (nbclient), write the executed copy and an
-HTML copy into the output folder, print one progress line. Notebooks write workbooks and
-figures there too and report their numbers with `lesson5.report.record`; the run ends with a
-summary table built from those records.
+Each numbered notebook runs through papermill with its parameters (`source`, `out`) injected
+after the cell tagged `parameters`. The executed copy (partial, with the traceback, when a
+cell fails), an HTML copy and every figure it showed land in the output folder; the run ends
+with a summary table built from what the notebooks recorded (`lesson5.report`).
+With `--inplace` the committed notebooks are re-executed with their default parameters and
+written back clean: no widget state, no papermill bookkeeping.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +23,11 @@ from lesson5 import report
 from lesson5.atomic import atomic_write
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook cell raised; the message is 'code cell N: Error: message' (N counts the notebook's code cells)."""
 
 
 def notebook_paths(only: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
@@ -34,43 +43,90 @@ def _write_atomic(text: str, out: Path) -> None:
     atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def execute(path: Path, out: Path, timeout: int = 1800, html: Path | None = None):
-    """Run one notebook top to bottom in a fresh kernel (cwd = its folder); write it to `out` (and `html`).
-
-    A cell that fails still leaves the executed-so-far notebook (with the traceback) at `out`,
-    then the error is raised again.
-    """
-    import tempfile
-
-    import nbformat
-    from jupyter_client import KernelManager
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    # "python3" is the native kernel: the interpreter running this code, whatever the
-    # notebook's metadata names, so a missing kernelspec cannot stop the run. IPC sockets in
-    # a private folder instead of TCP: nothing listens on the network, and the kernel has
-    # no reason to print its unencrypted-TCP warning into the run's output.
-    with tempfile.TemporaryDirectory(prefix="lesson5-kernel-") as sockets:
-        ipc = os.name == "posix"  # Windows has no IPC transport; TCP on localhost there
-        km = KernelManager(kernel_name="python3", transport="ipc" if ipc else "tcp",
-                           **({"ip": str(Path(sockets) / "kernel")} if ipc else {}))
-        client = NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
-        client.owns_km = True  # so it stops the kernel and its channels at the end, as with its own manager
-        try:
-            client.execute()
-        finally:
-            _save(nb, out, html)
+def clean(nb, *, keep_run_metadata: bool = True):
+    """Drop widget state (a stale '0%' bar when opened untrusted) and, unless kept, papermill's bookkeeping."""
+    nb.metadata.pop("widgets", None)
+    if not keep_run_metadata:
+        nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        if not keep_run_metadata:
+            cell.metadata.pop("papermill", None)
+            cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})]
     return nb
 
 
-def _save(nb, out: Path, html: Path | None) -> None:
-    """Write the executed (or partly executed) notebook and its HTML copy."""
-    import nbformat
+def save_figures(nb, folder: Path, stem: str) -> list[Path]:
+    """Write every PNG the notebook shows to folder/<stem>_fig<N>.png, in order."""
+    paths = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            png = o.get("data", {}).get("image/png")
+            if png:
+                path = folder / f"{stem}_fig{len(paths) + 1:02d}.png"
+                folder.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, lambda tmp, b=base64.b64decode(png): tmp.write_bytes(b))
+                paths.append(path)
+    return paths
 
-    _write_atomic(nbformat.writes(nb), out)
-    if html is not None:
-        _write_atomic(to_html(nb), html)
+
+def _plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)  # drop terminal colours
+
+
+def _failure(nb, ename: str, evalue: str, traceback: list[str]) -> str:
+    """'code cell N: Error: message' for the failed cell (N counts the notebook's own code cells from 1)."""
+    code = [c for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+    n = next((i for i, c in enumerate(code, 1) if any(o.output_type == "error" for o in c.outputs)), "?")
+    # IPython marks the failing line of the cell with an arrow: "----> 4 assert x < y".
+    arrows = [ln for ln in _plain("\n".join(traceback)).splitlines() if re.match(r"-+> ", ln)]
+    line = re.sub(r"^-+>\s*\d*\s*", "", arrows[-1]) if arrows else ""
+    return f"code cell {n}: {ename}: {evalue or line}".strip()
+
+
+def execute(path: Path, out: Path, parameters: dict | None = None, *, timeout: int = 1800,
+            html: Path | None = None, figures: Path | None = None, inplace: bool = False):
+    """Run one notebook top to bottom in a fresh kernel (cwd = its folder) with papermill; write it to `out`.
+
+    A failing cell still leaves the executed-so-far notebook (with its traceback) at `out`;
+    then NotebookFailed names the cell. Returns the executed notebook.
+    """
+    import logging
+
+    import nbformat
+    import papermill as pm
+    from jupyter_client import KernelManager
+
+    logging.getLogger("papermill").setLevel(logging.ERROR)  # its per-cell chatter; failures are raised
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lesson5-kernel-") as private:
+        # IPC sockets in a private folder instead of TCP: nothing listens on the network, and
+        # the kernel has no reason to print its unencrypted-TCP warning into the output.
+        ipc = os.name == "posix"
+        km = KernelManager(kernel_name="python3", transport="ipc" if ipc else "tcp",
+                           **({"ip": str(Path(private) / "kernel")} if ipc else {}))
+        partial = Path(private) / path.name  # papermill saves after every cell; only whole files reach `out`
+        error = None
+        try:
+            pm.execute_notebook(str(path), str(partial), parameters=parameters or None, kernel_name="python3", language="python",
+                                cwd=str(path.parent), progress_bar=False, execution_timeout=timeout, km=km,
+                                store_widget_state=False)
+        except pm.PapermillExecutionError as e:
+            error = e
+        nb = clean(nbformat.read(partial, as_version=4), keep_run_metadata=not inplace)
+        if error is not None and inplace:
+            raise NotebookFailed(f"{_failure(nb, error.ename, error.evalue, error.traceback)}"
+                                 f" (the committed notebook was left as it was)")
+        _write_atomic(nbformat.writes(nb), out)
+        if html is not None:
+            _write_atomic(to_html(nb), html)
+        if figures is not None:
+            save_figures(nb, figures, path.stem)
+        if error is not None:
+            raise NotebookFailed(_failure(nb, error.ename, error.evalue, error.traceback))
+    return nb
 
 
 def to_html(nb) -> str:
@@ -79,25 +135,6 @@ def to_html(nb) -> str:
 
     body, _ = HTMLExporter().from_notebook_node(nb)
     return body
-
-
-@contextlib.contextmanager
-def environment(**values: str | None):
-    """Set (or, with None, unset) environment variables for the kernels started inside; restore after."""
-    old = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def check_data(source: str | None) -> str | None:
@@ -116,23 +153,6 @@ def check_data(source: str | None) -> str | None:
                 "To run the whole lesson anyway, on a small synthetic data set with the same "
                 "shape (no download needed):\n    python -m lesson5 run --data synthetic")
     return None
-
-
-def _failure(e: Exception, executed: Path) -> str:
-    """'code cell N, line L: Error: message' for a failed notebook cell (N counts code cells from 1)."""
-    import nbformat
-
-    plain = lambda text: re.sub(r"\x1b\[[0-9;]*m", "", text)  # noqa: E731 - drop terminal colours
-    try:
-        cells = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
-        where, err = next((i, o) for i, c in enumerate(cells, 1) for o in c.get("outputs", [])
-                          if o.output_type == "error")
-    except (OSError, StopIteration, ValueError):
-        return plain(f"{type(e).__name__}: {e}").strip().splitlines()[-1]
-    # IPython marks the failing line of the cell with an arrow: "----> 4 assert x < y".
-    arrows = [ln for ln in plain("\n".join(err.traceback)).splitlines() if re.match(r"-+> ", ln)]
-    line = re.sub(r"^-+>\s*\d*\s*", "", arrows[-1]) if arrows else ""
-    return f"code cell {where}: {err.ename}: {err.evalue or line}".strip()
 
 
 def _fmt(value, spec: str) -> str:
@@ -164,7 +184,7 @@ def summary(rows: list[dict], out_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def write_workbooks(folder: Path, source: str | None) -> list[str]:
+def write_workbooks(folder: Path, source: str | None, out_dir: Path) -> list[str]:
     """Write every workbook of `lesson5.excel.EXPORTS` into `folder` and record each; names of those that failed.
 
     The notebooks build the workbooks to teach them (and may remove them again); the run
@@ -189,7 +209,7 @@ def write_workbooks(folder: Path, source: str | None) -> list[str]:
             print(f" FAILED ({type(e).__name__}: {e})", flush=True)
             continue
         for path in paths:
-            report.record(Path(path).name, kind="workbook", path=str(path))
+            report.record(out_dir, Path(path).name, notebook="lesson5 excel", kind="workbook", path=str(path))
         print(f" done in {time.perf_counter() - t0:.1f} s -> {', '.join(Path(p).name for p in paths)}", flush=True)
     return failed
 
@@ -201,9 +221,7 @@ def main(args: argparse.Namespace) -> int:
     if not paths:
         print(f"no notebooks found in {folder}")
         return 1
-    from lesson5.data import SOURCE_ENV
-
-    source = getattr(args, "data", None) or os.environ.get(SOURCE_ENV) or None
+    source = getattr(args, "data", None) or None
     if source not in (None, "synthetic"):
         # Each kernel runs in its notebook's folder: a path relative to here would point elsewhere there.
         source = str(Path(source).expanduser().resolve())
@@ -216,25 +234,24 @@ def main(args: argparse.Namespace) -> int:
     (out_dir / report.RESULTS).unlink(missing_ok=True)  # the summary is about this run only
     print(f"running {len(paths)} notebooks on {'the synthetic data set' if source == 'synthetic' else source or 'MovieLens'}"
           f"; outputs in {out_dir}", flush=True)
+    # In place, the committed notebooks keep their default parameters (a student's run).
+    parameters = None if args.inplace else {"source": source, "out": str(out_dir)}
     start, failed = time.perf_counter(), []
     for i, path in enumerate(paths, 1):
         target = path if args.inplace else out_dir / path.name
         html = out_dir / "html" / path.with_suffix(".html").name
         t0 = time.perf_counter()
         print(f"[{i}/{len(paths)}] {path.name} ...", end="", flush=True)
-        with environment(**{report.OUT_ENV: str(out_dir), report.NOTEBOOK_ENV: path.stem,
-                            SOURCE_ENV: source}):
-            try:
-                execute(path, target, timeout=args.timeout, html=html)
-            except Exception as e:  # noqa: BLE001 - report any failure and go on to the next notebook
-                failed.append(path.name)
-                print(f" FAILED after {time.perf_counter() - t0:.1f} s ({_failure(e, target)}); see {target}",
-                      flush=True)
-                continue
+        try:
+            execute(path, target, parameters, timeout=args.timeout, html=html, figures=out_dir / "figures",
+                    inplace=args.inplace)
+        except Exception as e:  # noqa: BLE001 - report any failure and go on to the next notebook
+            failed.append(path.name)
+            print(f" FAILED after {time.perf_counter() - t0:.1f} s ({e}); see {target}", flush=True)
+            continue
         print(f" done in {time.perf_counter() - t0:.1f} s -> {target}", flush=True)
     if getattr(args, "workbooks", True) and not args.only:
-        with environment(**{report.OUT_ENV: str(out_dir), report.NOTEBOOK_ENV: "lesson5 excel"}):
-            failed += write_workbooks(out_dir / "workbooks", source)
+        failed += write_workbooks(out_dir / "workbooks", source, out_dir)
     ran = len(paths) - sum(f.endswith(".ipynb") for f in failed)
     print(f"\n{ran} of {len(paths)} notebooks ran; the run took {time.perf_counter() - start:.1f} s "
           f"(HTML copies in {out_dir / 'html'})\n")

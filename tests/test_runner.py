@@ -10,20 +10,23 @@ import pytest
 from lesson5 import cli, report
 from lesson5 import data as D
 
+PARAMS = "source = None\nout = None"
 TOY = [
-    "from lesson5 import data, report\nds = data.load()\nprint('source:', ds.source, ds.n_users)",
-    "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
-    "fig, ax = plt.subplots()\nax.plot([1, 2, 3])\nreport.save_figure(fig, 'toy_curve')",
-    "report.record('ToyModel', valid_rmse=0.81234, seconds=1.25, epochs=2)\n"
-    "p = report.output_path('toy.xlsx')\np.write_bytes(b'not really a workbook')\n"
-    "report.record('toy.xlsx', kind='workbook', path=p)\n"
-    "report.record('toy check', kind='check', fold_in=0.912345, users=50)",
+    PARAMS,
+    "from lesson5 import data, report\nds = data.load(source)\nprint('source:', ds.source, ds.n_users)",
+    "%matplotlib inline\nimport matplotlib.pyplot as plt\n"
+    "fig, ax = plt.subplots()\nax.plot([1, 2, 3])\nplt.show()",
+    "report.record(out, 'ToyModel', notebook='00_toy', valid_rmse=0.81234, seconds=1.25, epochs=2)\n"
+    "report.record(out, 'toy check', notebook='00_toy', kind='check', fold_in=0.912345, users=50)",
 ]
 
 
 def _notebook(path, sources):
+    """A notebook of code cells; a first cell that assigns `source` and `out` is tagged `parameters`."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    if sources and sources[0] == PARAMS:
+        nb.cells[0].metadata["tags"] = ["parameters"]
     nbformat.write(nb, path)
 
 
@@ -35,7 +38,6 @@ def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, caps
     _notebook(nbs / "02_assert.ipynb", ["x = 1", "y = 2\nassert x > y  # the claim\nprint('never')"])
     _notebook(nbs / "03_after.ipynb", ["print('still ran')"])
     (nbs / "notes.ipynb").write_text("not numbered, so not run")
-    monkeypatch.delenv(report.OUT_ENV, raising=False)
     rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic", "--no-workbooks"])
     text = capsys.readouterr().out
     assert rc == 1  # two notebooks failed
@@ -46,22 +48,23 @@ def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, caps
     assert "2 of 4 notebooks ran; the run took" in text and "failed: 01_broken.ipynb, 02_assert.ipynb" in text
     # Executed copies (the failing one keeps its traceback), HTML copies, figure, workbook.
     executed = nbformat.read(out / "00_toy.ipynb", as_version=4)
-    assert "source: synthetic 300" in executed.cells[0].outputs[0]["text"]
+    # The parameters arrive as papermill's injected cell right after the one tagged `parameters`.
+    assert executed.cells[1].metadata.tags == ["injected-parameters"]
+    assert f'out = "{out}"' in executed.cells[1].source
+    assert "source: synthetic 300" in executed.cells[2].outputs[0]["text"]
     broken = nbformat.read(out / "01_broken.ipynb", as_version=4)
-    assert broken.cells[0].outputs[0]["ename"] == "RuntimeError"
+    first = next(c for c in broken.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.tags)
+    assert first.outputs[0]["ename"] == "RuntimeError"
     html = (out / "html" / "00_toy.html").read_text()
     assert html.lstrip().lower().startswith("<!doctype html") and "source: synthetic 300" in html
-    assert (out / "figures" / "toy_curve.png").read_bytes()[:4] == b"\x89PNG"
-    assert (out / "toy.xlsx").exists()
+    assert (out / "figures" / "00_toy_fig01.png").read_bytes()[:4] == b"\x89PNG"
     # The records, tagged with their notebook, and the table printed from them.
     rows = report.read_results(out)
     assert rows[0] == {"name": "ToyModel", "notebook": "00_toy", "valid_rmse": 0.81234, "seconds": 1.25, "epochs": 2}
     line = next(ln for ln in text.splitlines() if "ToyModel" in ln)
     assert line.split() == ["00_toy", "ToyModel", "0.8123", "1.2", "2"]
-    assert "workbook  toy.xlsx" in text and str(out / "toy.xlsx") in text
     assert "check     toy check: fold_in=0.9123, users=50" in text
     assert f"figures   1 in {out / 'figures'}" in text
-    assert report.OUT_ENV not in __import__("os").environ  # the runner restored the environment
 
 
 def test_run_without_data_says_so_and_offers_synthetic(tmp_path, capsys, monkeypatch):
@@ -86,23 +89,37 @@ def test_run_without_data_says_so_and_offers_synthetic(tmp_path, capsys, monkeyp
     assert not (tmp_path / "out" / "00_x.ipynb").exists()  # nothing was run
 
 
-def test_record_is_a_no_op_outside_a_run_and_appends_inside(tmp_path, monkeypatch):
+def test_record_is_a_no_op_without_out_and_appends_with_it(tmp_path):
     import numpy as np
 
-    monkeypatch.delenv(report.OUT_ENV, raising=False)
-    assert report.record("m", valid_rmse=1.0) is None
-    assert report.save_figure(object(), "never") is None  # not even touched
-    monkeypatch.setenv(report.OUT_ENV, str(tmp_path))
-    monkeypatch.setenv(report.NOTEBOOK_ENV, "05_x")
-    report.record("a", valid_rmse=np.float32(0.5), epochs=np.int64(3), path=tmp_path / "f", bad=float("nan"))
-    report.record("b", seconds=2)
+    assert report.record(None, "m", valid_rmse=1.0) is None
+    assert not (tmp_path / report.RESULTS).exists()
+    report.record(tmp_path, "a", notebook="05_x", valid_rmse=np.float32(0.5), epochs=np.int64(3),
+                  path=tmp_path / "f", bad=float("nan"))
+    report.record(str(tmp_path), "b", notebook="05_x", seconds=2)
     lines = (tmp_path / report.RESULTS).read_text().splitlines()
     assert [json.loads(x) for x in lines] == [
         {"name": "a", "notebook": "05_x", "valid_rmse": 0.5, "epochs": 3, "path": str(tmp_path / "f"), "bad": None},
         {"name": "b", "notebook": "05_x", "seconds": 2},
     ]
     with pytest.raises(TypeError, match="list"):
-        report.record("c", values=[1, 2])
+        report.record(tmp_path, "c", values=[1, 2])
+
+
+def test_inplace_writes_back_clean_and_leaves_a_failing_notebook_alone(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "00_ok.ipynb", [PARAMS, "print('source is', source)"])
+    _notebook(nbs / "01_bad.ipynb", [PARAMS, "1 / 0"])
+    before = (nbs / "01_bad.ipynb").read_text()
+    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(tmp_path / "out"), "--inplace", "--no-workbooks"])
+    assert rc == 1
+    assert "code cell 2: ZeroDivisionError" in capsys.readouterr().out
+    nb = nbformat.read(nbs / "00_ok.ipynb", as_version=4)
+    assert len(nb.cells) == 2  # no injected parameters: a student's defaults
+    assert nb.cells[1].outputs[0]["text"] == "source is None\n"
+    assert "papermill" not in nb.metadata and all("papermill" not in c.metadata for c in nb.cells)
+    assert (nbs / "01_bad.ipynb").read_text() == before
 
 
 def test_read_results_names_a_corrupt_line(tmp_path):
@@ -157,10 +174,9 @@ def test_a_relative_data_path_reaches_the_kernels(tmp_path, capsys, monkeypatch)
     ds.movies.to_csv(tmp_path / "ml" / "movies.csv", index=False)
     nbs, out = tmp_path / "nbs", tmp_path / "out"
     nbs.mkdir()
-    _notebook(nbs / "00_x.ipynb", ["from lesson5 import data\nds = data.load()\nprint('users:', ds.n_users)"])
+    _notebook(nbs / "00_x.ipynb", [PARAMS, "from lesson5 import data\nds = data.load(source)\nprint('users:', ds.n_users)"])
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(D.SOURCE_ENV, raising=False)
     rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "ml", "--no-workbooks"])
     assert rc == 0, capsys.readouterr().out
     executed = nbformat.read(out / "00_x.ipynb", as_version=4)
-    assert executed.cells[0].outputs[0]["text"] == f"users: {ds.n_users}\n"
+    assert executed.cells[2].outputs[0]["text"] == f"users: {ds.n_users}\n"
