@@ -28,7 +28,7 @@ from lesson5.data import IdMap, Ratings
 from lesson5.device import get_device
 from lesson5.smooth import EWMA
 
-__all__ = ["History", "DivergenceError", "fit", "param_groups", "evaluate", "set_lr", "predict", "save", "load", "split_data"]
+__all__ = ["History", "DivergenceError", "fit", "Run", "check_model_and_data", "param_groups", "evaluate", "set_lr", "predict", "save", "load", "split_data"]
 
 Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 Data = Ratings | tuple[Triple, Triple]  # what fit trains on: the lesson split, or (train, valid) tensors
@@ -156,6 +156,120 @@ def evaluate(model: nn.Module, users: torch.Tensor, movies: torch.Tensor, rating
     return float(total) / len(ratings)
 
 
+def check_model_and_data(model: nn.Module, train: Triple, valid: Triple) -> None:
+    """Refuse an empty validation set, an empty parameter or row numbers beyond the embeddings, before training."""
+    if len(valid[2]) == 0:  # say so now, not after a whole epoch of training
+        raise ValueError("the validation set is empty: fit reports validation MSE/RMSE every epoch")
+    for name, p in model.named_parameters():
+        if p.numel() == 0:
+            raise ValueError(f"parameter {name} has no elements (shape {tuple(p.shape)}): is n_factors 0?")
+    for what, k, emb in (("user", 0, getattr(model, "u", None)), ("movie", 1, getattr(model, "m", None))):
+        idx = torch.cat([train[k], valid[k]])
+        if isinstance(emb, nn.Embedding) and len(idx):
+            lo, hi = int(idx.min()), int(idx.max())
+            if lo < 0 or hi >= emb.num_embeddings:
+                bad = lo if lo < 0 else hi
+                raise IndexError(f"{what} row number {bad} is outside the model's {emb.num_embeddings} {what}s "
+                                 f"(0..{emb.num_embeddings - 1}): build the model with the data's n_{what}s")
+
+
+class Run:
+    """Everything `fit` does around the six lines of a training step: batches, schedule, log, progress.
+
+    Kept out of the loop so that `fit` reads like the lesson (notebook 03). The learning rates
+    (and momenta) the caller set are handed back when the run ends, so `set_lr` between two
+    `fit` calls works as the lesson's `set_lrs` did.
+    """
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, ratings: torch.Tensor, epochs: int, *,
+                 bs: int, sched=None, seed: int | None = None, history: History | None = None,
+                 progress: bool = True, on_step: Callable | None = None):
+        n, device = len(ratings), ratings.device
+        if epochs < 1 or bs < 1:
+            raise ValueError(f"need epochs >= 1 and bs >= 1; got epochs={epochs}, bs={bs}")
+        if n == 0:
+            raise ValueError("the training set is empty")
+        self.model, self.opt, self.on_step = model, opt, on_step
+        self.n, self.n_epochs, self.bs, self.device = n, epochs, bs, device
+        self.steps_per_epoch = math.ceil(n / bs)
+        self.mult = schedules.resolve(sched, self.steps_per_epoch, epochs)
+        self.momentum = getattr(self.mult, "momentum", None)
+        self.base_lrs = [g["lr"] for g in opt.param_groups]
+        self.base_moms = [(g.get("betas"), g.get("momentum")) for g in opt.param_groups]
+        if seed is not None:
+            torch.manual_seed(seed)  # dropout draws from the global generator
+        self.gen = torch.Generator(device=device)
+        self.gen.manual_seed(int(torch.randint(0, 2**62, (1,))) if seed is None else seed)
+        self.history = history if history is not None else History()
+        self.epoch = self.history.n_epochs - 1
+        self.step = self.history.n_steps
+        self.local = 0  # steps taken in this call: what the schedule counts
+        self.smooth = EWMA(0.98)
+        self.bar = _progress_bar(epochs * self.steps_per_epoch, progress)
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        for g, lr, (betas, mom) in zip(self.opt.param_groups, self.base_lrs, self.base_moms):
+            g["lr"] = lr
+            if betas is not None:
+                g["betas"] = betas
+            if mom is not None:
+                g["momentum"] = mom
+
+    def epochs(self):
+        """The epoch numbers of this call (continuing a history's count)."""
+        first = self.epoch + 1
+        for self.epoch in range(first, first + self.n_epochs):
+            self.start, self.losses, self.lrs = time.perf_counter(), [], []
+            yield self.epoch
+
+    def batches(self):
+        """Row numbers of each mini-batch of a fresh shuffle; sets the scheduled learning rate first."""
+        perm = torch.randperm(self.n, generator=self.gen, device=self.device)
+        for i in range(0, self.n, self.bs):
+            lr_mult = self.mult(self.local)
+            for g, lr in zip(self.opt.param_groups, self.base_lrs):
+                g["lr"] = lr * lr_mult
+            if self.momentum is not None and (mom := self.momentum(self.local)) is not None:
+                _set_momentum(self.opt, mom)
+            yield perm[i:i + self.bs]
+
+    def after_step(self, loss: torch.Tensor) -> None:
+        """Keep the batch's loss (as a tensor: no wait for the device) and the rate it was trained at."""
+        self.losses.append(loss.detach())
+        self.lrs.append(self.opt.param_groups[0]["lr"])
+        if self.on_step is not None:
+            self.on_step(self.step + len(self.losses) - 1, self.model, self.opt, loss.item())
+        self.local += 1
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def after_epoch(self, valid_mse: float) -> None:
+        """Log the epoch's steps and validation error; stop with DivergenceError on a NaN or infinite loss."""
+        seconds = time.perf_counter() - self.start
+        losses = torch.stack(self.losses).tolist()  # one transfer per epoch
+        for batch, (value, lr) in enumerate(zip(losses, self.lrs)):
+            if not math.isfinite(value):
+                raise DivergenceError(
+                    f"loss is {value} at epoch {self.epoch} (0-based), batch {batch} of {self.steps_per_epoch} "
+                    f"(step {self.step}, lr {lr:.3g}): lower the learning rate")
+            self.history.step_rows.append((self.step, self.epoch, value, self.smooth.update(value), lr))
+            self.step += 1
+        if not math.isfinite(valid_mse):
+            raise DivergenceError(f"validation MSE is {valid_mse} after epoch {self.epoch} (0-based): "
+                                  "lower the learning rate")
+        row = dict(epoch=self.epoch, train_loss=self.smooth.value, valid_mse=valid_mse,
+                   valid_rmse=math.sqrt(valid_mse), lr=self.lrs[-1], seconds=seconds)
+        self.history.epoch_rows.append(row)
+        if self.bar is not None:
+            self.bar.write(f"epoch {self.epoch}: train_loss {row['train_loss']:.5f}  valid_mse {valid_mse:.5f}"
+                           f"  valid_rmse {row['valid_rmse']:.5f}")
+
+
 def _progress_bar(total: int, enabled: bool):
     if not enabled:
         return None
@@ -164,106 +278,28 @@ def _progress_bar(total: int, enabled: bool):
     return tqdm(total=total, unit="batch", leave=True, mininterval=0.5)
 
 
-def fit(
-    model: nn.Module,
-    data: Data,
-    epochs: int,
-    opt: torch.optim.Optimizer,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.mse_loss,
-    *,
-    bs: int = 64,
-    sched: schedules.Schedule | None = None,
-    seed: int | None = None,
-    device: torch.device | str | None = None,
-    progress: bool = True,
-    on_step: Callable[[int, nn.Module, torch.optim.Optimizer, float], None] | None = None,
-    history: History | None = None,
-) -> History:
-    """Train for `epochs` epochs, report the smoothed train loss and validation MSE/RMSE per epoch (notebook 03).
-
-    `data` is a `Ratings` (its lesson split) or `((u, m, y) train, (u, m, y) valid)`. `sched`
-    multiplies each group's current learning rate per step (see `lesson5.schedules`); the base
-    rates are restored when the call ends, so `set_lr` between calls works as `set_lrs` did.
-    Pass the returned `history` back in to continue its epoch and step counts. `seed` fixes
-    the shuffling and dropout; without it both follow torch's global seed.
-    """
-    if epochs < 1 or bs < 1:
-        raise ValueError(f"need epochs >= 1 and bs >= 1; got epochs={epochs}, bs={bs}")
-    device = torch.device(device) if device is not None else get_device()
-    model.to(device)
-    (u_tr, m_tr, y_tr), valid = split_data(data, device)
-    n = len(y_tr)
-    if n == 0:
-        raise ValueError("the training set is empty")
-    if len(valid[2]) == 0:  # say so now, not after a whole epoch of training
-        raise ValueError("the validation set is empty: fit reports validation MSE/RMSE every epoch")
-    steps_per_epoch = math.ceil(n / bs)
-    mult = schedules.resolve(sched, steps_per_epoch, epochs)
-    momentum = getattr(mult, "momentum", None)
-    base_lrs = [g["lr"] for g in opt.param_groups]
-    base_moms = [(g.get("betas"), g.get("momentum")) for g in opt.param_groups]
-
-    if seed is not None:
-        torch.manual_seed(seed)  # dropout draws from the global generator
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(torch.randint(0, 2**62, (1,))) if seed is None else seed)
-
-    hist = history if history is not None else History()
-    first_epoch, step = hist.n_epochs, hist.n_steps
-    smooth = EWMA(0.98)
-    bar = _progress_bar(epochs * steps_per_epoch, progress)
-    local = 0
-    try:
-        for epoch in range(first_epoch, first_epoch + epochs):
-            model.train()
-            start = time.perf_counter()
-            perm = torch.randperm(n, generator=gen, device=device)
-            for batch, i in enumerate(range(0, n, bs)):
-                idx = perm[i:i + bs]
-                lr_mult = mult(local)
-                for g, lr in zip(opt.param_groups, base_lrs):
-                    g["lr"] = lr * lr_mult
-                if momentum is not None and (mom := momentum(local)) is not None:
-                    _set_momentum(opt, mom)
-                loss = loss_fn(model(u_tr[idx], m_tr[idx]), y_tr[idx])
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise DivergenceError(
-                        f"loss is {value} at epoch {epoch} (0-based), batch {batch} of {steps_per_epoch} "
-                        f"(step {step}, lr {opt.param_groups[0]['lr']:.3g}): lower the learning rate"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sm = smooth.update(value)
-                hist.step_rows.append((step, epoch, value, sm, opt.param_groups[0]["lr"]))
-                if on_step is not None:
-                    on_step(step, model, opt, value)
-                step += 1
-                local += 1
-                if bar is not None:
-                    bar.update(1)
-                    if batch % 50 == 0:
-                        bar.set_postfix(epoch=epoch, loss=f"{sm:.4f}", refresh=False)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - start
-            mse = evaluate(model, *valid)
-            hist.epoch_rows.append(dict(epoch=epoch, train_loss=sm, valid_mse=mse, valid_rmse=math.sqrt(mse),
-                                        lr=opt.param_groups[0]["lr"], seconds=seconds))
-            if bar is not None:
-                bar.write(f"epoch {epoch}: train_loss {sm:.5f}  valid_mse {mse:.5f}  valid_rmse {math.sqrt(mse):.5f}")
-    finally:
-        if bar is not None:
-            bar.close()
-        # Hand back the optimizer with the rates the caller set, ready for set_lr and another fit.
-        for g, lr, (betas, mom) in zip(opt.param_groups, base_lrs, base_moms):
-            g["lr"] = lr
-            if betas is not None:
-                g["betas"] = betas
-            if mom is not None:
-                g["momentum"] = mom
-    return hist
+def fit(model: nn.Module, data: Data, epochs: int, opt: torch.optim.Optimizer,
+        loss_fn: Callable = F.mse_loss, *, bs: int = 64, sched: schedules.Schedule | None = None,
+        seed: int | None = None, device: torch.device | str | None = None, progress: bool = True,
+        on_step: Callable | None = None, history: History | None = None) -> History:
+    """Train `model` for `epochs` epochs of mini-batches; validation error after each epoch (notebook 03)."""
+    device = get_device(device)
+    model.to(device)  # the parameters go to the GPU when there is one...
+    (users, movies, ratings), valid = split_data(data, device)  # ...and so does the data, once
+    check_model_and_data(model, (users, movies, ratings), valid)
+    with Run(model, opt, ratings, epochs, bs=bs, sched=sched, seed=seed, history=history, progress=progress,
+             on_step=on_step) as run:
+        for epoch in run.epochs():
+            model.train()  # dropout on
+            for idx in run.batches():  # a shuffled mini-batch of row numbers
+                preds = model(users[idx], movies[idx])  # forward: the whole mini-batch at once
+                loss = loss_fn(preds, ratings[idx])
+                opt.zero_grad()
+                loss.backward()  # the gradient of the loss for every parameter
+                opt.step()  # the optimizer moves each parameter
+                run.after_step(loss)
+            run.after_epoch(evaluate(model, *valid))  # dropout off
+    return run.history
 
 
 # ---------------------------------------------------------------- raw ids, saving and loading
@@ -331,13 +367,13 @@ def save(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) -> Path:
     from lesson5 import models
 
     name = type(model).__name__
-    if name not in models.MODELS or not hasattr(model, "hparams"):
+    if name not in models.MODELS:
         raise TypeError(f"can only save the lesson's models {sorted(models.MODELS)}; got {name}")
     users_map, movies_map, mean = _maps(data_or_maps)
     payload = {
         "format": "lesson5-model-1",
         "class": name,
-        "hparams": dict(model.hparams),
+        "hparams": models.hparams(model),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "user_ids": torch.as_tensor(np.asarray(users_map.ids, dtype=np.int64)),
         "movie_ids": torch.as_tensor(np.asarray(movies_map.ids, dtype=np.int64)),

@@ -189,6 +189,39 @@ def test_bad_arguments(ds):
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # before any training
 
 
+def test_a_divergence_on_the_last_step_is_not_returned_as_a_result(ds):
+    """The last update can blow the weights up after the last finite loss: the validation error catches it."""
+    model = bias_model(ds)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    last = math.ceil(len(ds.train_idx) / 32) - 1
+
+    def poison(step, mdl, o, loss):
+        if step == last:
+            with torch.no_grad():
+                mdl.u.weight.fill_(float("inf"))
+
+    with pytest.raises(train.DivergenceError, match="validation MSE is nan after epoch 0"):
+        train.fit(model, ds, 1, opt, bs=32, seed=0, progress=False, device="cpu", on_step=poison)
+
+
+def test_row_numbers_beyond_the_model_and_empty_factors_are_refused(ds):
+    small = models.EmbeddingDotBias(ds.n_users - 1, ds.n_movies, 5)
+    opt = torch.optim.SGD(small.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in small.parameters()]
+    with pytest.raises(IndexError, match=rf"user row number {ds.n_users - 1} is outside the model's {ds.n_users - 1} users"):
+        train.fit(small, ds, 1, opt, progress=False, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(before, small.parameters()))
+    u, m, y = ds.tensors("train")
+    uv, mv, yv = ds.tensors("valid")
+    with pytest.raises(IndexError, match="movie row number -1"):
+        train.fit(small, ((u.clamp(max=0), m - 1, y), (uv.clamp(max=0), mv, yv)), 1, opt, progress=False,
+                  device="cpu")
+    empty = models.EmbeddingDot(ds.n_users, ds.n_movies, 0)
+    with pytest.raises(ValueError, match=r"parameter u.weight has no elements \(shape \(30, 0\)\): is n_factors 0"):
+        train.fit(empty, ds, 1, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), progress=False,
+                  device="cpu")
+
+
 def test_progress_bar_runs(ds, capsys):
     model = bias_model(ds)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
