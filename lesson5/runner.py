@@ -115,6 +115,9 @@ def execute(path: Path, out: Path, parameters: dict | None = None, *, timeout: i
                                 store_widget_state=False)
         except pm.PapermillExecutionError as e:
             error = e
+        finally:
+            if km.has_kernel:  # papermill leaves a kernel it did not start running; stop it here
+                km.shutdown_kernel(now=True)
         nb = clean(nbformat.read(partial, as_version=4), keep_run_metadata=not inplace)
         if error is not None and inplace:
             raise NotebookFailed(f"{_failure(nb, error.ename, error.evalue, error.traceback)}"

@@ -69,4 +69,8 @@ def test_makefile_installs_the_same_extras():
 def test_readme_test_command_is_what_ci_runs():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test" in readme and ci.rstrip().endswith("make test")
+    assert "make test" in readme
+    # CI runs the README's command itself (not a look-alike), and the notebooks again as a newcomer.
+    assert re.search(r"^LESSON5_DATA=\S+ make test$", ci, re.M), "the README's `make test` is missing from .ci/run"
+    assert re.search(r'^HOME="\$newcomer" \S+ -m pytest notebooks$', ci, re.M)
+    assert "export CI=true" in ci
