@@ -153,8 +153,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.run(args)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line naming it and its value (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lesson5", description=__doc__.splitlines()[0])
+    parser = Parser(prog="lesson5", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="fetch/verify MovieLens and print a summary")
