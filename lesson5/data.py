@@ -373,7 +373,7 @@ def _read_csv(label: str, raw: bytes, required: Iterable[str]) -> _Table:
         fields = fields_at(k)
         if len(fields) > n:
             detail = f"extra value {fields[n]!r}" if len(fields) == n + 1 else f"extra values {fields[n:]!r}"
-            hint = " (a trailing comma, or a column the header does not name?)"
+            hint = "; is there a trailing comma, or a value the header has no column name for?"
         else:
             detail = f"no value for {header[len(fields)]!r}" if len(fields) == n - 1 else f"no values for {header[len(fields):]!r}"
             hint = ""
