@@ -3,19 +3,62 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
+
+# A temporary file untouched for this long belongs to a run that was killed: a live writer keeps
+# writing (or renames it) within seconds. Sweeping it earlier could only make a concurrent writer fail
+# loudly, never leave a wrong file.
+STALE_AFTER_S = 60.0
+_TEMP_CHARS = "[a-z0-9_]{8}"  # what tempfile puts between prefix and suffix
+
+
+def sweep_stale(folder: str | os.PathLike, pattern: str, older_than: float = STALE_AFTER_S) -> list[Path]:
+    """Remove files in `folder` whose whole name matches the regex `pattern` and that are older than `older_than` s.
+
+    Used on the next run after one was killed (SIGKILL, power cut) before it could clean up:
+    the workbooks' and notebooks' `.<name>.*.tmp` (notebooks 01-03) and pooch's `tmp*` downloads (notebook 00).
+    """
+    rx = re.compile(pattern)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not rx.fullmatch(entry.name):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if now - entry.stat(follow_symlinks=False).st_mtime < older_than:
+                continue
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:  # gone already, or not ours to remove: leave it
+            pass
+    return removed
+
+
+def temp_pattern(path: str | os.PathLike) -> str:
+    """The regex of the temporary names `atomic_write(path, ...)` uses."""
+    return re.escape(f".{Path(path).name}.") + _TEMP_CHARS + re.escape(".tmp")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp)` on a fresh temporary file beside `path`, then rename it over `path`.
 
-    The temporary name is unique (two writers never share it); on any failure it is removed
-    and `path` keeps whatever it held before. Used by the workbooks (notebooks 01, 02), saved
-    models (notebook 03) and the lesson run's outputs.
+    The temporary name is unique (two writers never share it); on any failure, Ctrl-C and
+    SIGTERM under the CLI included, it is removed and `path` keeps whatever it held before.
+    Stale temporary files of `path` left by a killed run are swept first. Used by the
+    workbooks (notebooks 01, 02), saved models (notebook 03) and the lesson run's outputs.
     """
     path = Path(path)
+    sweep_stale(path.parent, temp_pattern(path))
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)

@@ -144,12 +144,31 @@ def run_row(spec: dict) -> dict:
     )
 
 
+class RowFailed(RuntimeError):
+    """A row's child process ended without a result; the message is its one-line error."""
+
+
 def _run_in_child(spec: dict, timeout: float) -> dict:
     cmd = [sys.executable, "-m", "lesson5.bench", "--row", json.dumps(spec)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RowFailed(f"no result within {timeout:g} s (raise --timeout to wait longer)") from None
     if done.returncode != 0:
-        raise RuntimeError(f"benchmark row {spec} failed:\n{done.stderr[-2000:]}")
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise RowFailed(lines[-1].strip() if lines else f"the row's process exited with status {done.returncode}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _row_main(spec_json: str) -> int:
+    """The child's side: one JSON line of results on stdout, or one line of error on stderr (never a traceback)."""
+    try:
+        print(json.dumps(run_row(json.loads(spec_json))))
+    except Exception as e:  # noqa: BLE001 (the parent shows this line and goes on to the next row)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"{type(e).__name__}: {first}" if first else type(e).__name__, file=sys.stderr)
+        return 1
+    return 0
 
 
 # ---------------------------------------------------------------- the table
@@ -189,30 +208,50 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.row:
-        print(json.dumps(run_row(json.loads(args.row))))
-        return 0
-    return run(args)
+        return _row_main(args.row)
+    from lesson5.cli import guarded
+
+    return guarded(lambda: run(args))
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The benchmark's options, added to `parser` (the `lesson5 bench` subparser) or a new one (README)."""
+    from lesson5.cli import positive_int, positive_seconds  # stdlib-only module
+
     parser = parser or argparse.ArgumentParser(prog="lesson5 bench", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads per row (default: torch's)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads per row (default: torch's)")
     parser.add_argument("--no-scale", dest="scale", action="store_false",
                         help="skip the 10M-rating synthetic row at batch size 65,536 (about 35 s and 1.7 GB)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per row")
+    parser.add_argument("--timeout", type=positive_seconds, default=1800, help="seconds allowed per row")
     parser.add_argument("--row", default=None, help=argparse.SUPPRESS)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run every row, print the table and the install hints for the optional comparisons."""
-    results = []
+    """Run every row, print the table and the install hints for the optional comparisons.
+
+    A row that fails prints its one-line error and the next row runs; the exit status is then 1.
+    """
+    import os
+
+    if args.device or os.environ.get("LESSON5_DEVICE"):  # a bad device fails here once, not in every row
+        from lesson5.device import get_device
+
+        get_device(args.device)
+    results, failed = [], 0
+
+    def attempt(label: str, spec: dict) -> None:
+        nonlocal failed
+        try:
+            results.append({"label": label, **_run_in_child(spec, args.timeout)})
+        except RowFailed as e:
+            failed += 1
+            print(f"{label} ({spec['recipe']}, bs {spec['bs']}) failed: {e}", file=sys.stderr, flush=True)
+
     for label, spec in default_rows(args.device, args.scale, args.threads):
         print(f"running: {label} ({spec['recipe']}, bs {spec['bs']}) ...", file=sys.stderr, flush=True)
-        res = _run_in_child(spec, args.timeout)
-        results.append({"label": label, **res})
+        attempt(label, spec)
     external = [("fastai collab_learner", dict(kind="fastai", recipe="onecycle-bias", bs=bs)) for bs in (64, 1024)]
     external.append(("fastai collab_learner", dict(kind="fastai", recipe="onecycle-net", bs=1024, use_nn=True)))
     external.append(("Surprise SVD", dict(kind="surprise", recipe="onecycle-bias", bs=1)))  # SGD per rating
@@ -221,12 +260,12 @@ def run(args: argparse.Namespace) -> int:
             continue
         print(f"running: {label} ...", file=sys.stderr, flush=True)
         spec.update(device="cpu", threads=args.threads)
-        results.append({"label": label, **_run_in_child(spec, args.timeout)})
+        attempt(label, spec)
     print(format_table(results))
     missing = [n for n in INSTALL_HINTS if importlib.util.find_spec(n) is None]
     for name in missing:
         print(f"{name} is not installed, so its row is missing; to add it: {INSTALL_HINTS[name]}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -7,7 +7,63 @@ inside it, so `lesson5 data` starts fast.
 from __future__ import annotations
 
 import argparse
+import math
+import signal
 import sys
+from typing import Callable
+
+# Exit statuses of a run cut short, as a shell reports them: 128 + the signal's number.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+# ---------------------------------------------------------------- argument types: refuse a bad value by name
+
+
+def seed(text: str) -> int:
+    """A seed for NumPy and torch alike: a whole number from 0 to 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text} is not a seed: use a whole number from 0 to {2**32 - 1}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (threads, users, seconds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def path(text: str) -> str:
+    """A path that is not empty: an empty one would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: give a folder or file name (or leave the option out)")
+    return text
+
+
+def source(text: str) -> str:
+    """A data source: 'synthetic', or a zip, folder or ratings.csv (not an empty string)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: give a zip, a folder or a ratings.csv, or 'synthetic'")
+    return text
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -76,8 +132,17 @@ def cmd_excel(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Execute every notebook in order in a fresh kernel; HTML copies, workbooks, figures, summary table."""
+    from pathlib import Path
+
     from lesson5 import runner
 
+    out = Path(args.out)
+    for folder in (out, *out.parents):  # checked here, before the runner makes folders or deletes results
+        if folder.exists() and not folder.is_dir():
+            which = f"--out {args.out!r}" if folder == out else f"--out {args.out!r}: {folder}"
+            print(f"error: {which} is a file, not a folder; give a folder "
+                  f"(it is created if missing), e.g. --out build/lesson", file=sys.stderr)
+            return 2
     return runner.main(args)
 
 
@@ -88,33 +153,40 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.run(args)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line naming it and its value (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lesson5", description=__doc__.splitlines()[0])
+    parser = Parser(prog="lesson5", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="fetch/verify MovieLens and print a summary")
-    p.add_argument("--source", default=None,
+    p.add_argument("--source", type=source, default=None,
                    help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("excel", help="write the lesson's Excel workbooks (live formulas) into a folder")
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--source", default=None,
+    p.add_argument("--out", type=path, required=True, help="output folder (created if missing)")
+    p.add_argument("--source", type=source, default=None,
                    help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)")
-    p.add_argument("--top-n", type=int, default=15, help="users and movies in the crosstab (default 15)")
-    p.add_argument("--seed", type=int, default=42, help="seed of the starting factors (default 42)")
+    p.add_argument("--top-n", type=positive_int, default=15, help="users and movies in the crosstab (default 15)")
+    p.add_argument("--seed", type=seed, default=42, help="seed of the starting factors (default 42)")
     p.add_argument("--check", action="store_true",
                    help="recalculate the workbooks with LibreOffice headless and report any formula errors")
     p.set_defaults(func=cmd_excel)
 
     p = sub.add_parser("run", help="run every notebook in order (the whole lesson)")
-    p.add_argument("--out", default="build/lesson", help="output folder for executed notebooks")
+    p.add_argument("--out", type=path, default="build/lesson", help="output folder for executed notebooks")
     p.add_argument("--inplace", action="store_true", help="re-execute the committed notebooks in place")
     p.add_argument("--only", nargs="*", default=None, help="notebook name prefixes to run (e.g. 00 03)")
-    p.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
-    p.add_argument("--data", default=None, metavar="SOURCE",
+    p.add_argument("--timeout", type=positive_int, default=1800, help="per-cell timeout in seconds")
+    p.add_argument("--data", type=source, default=None, metavar="SOURCE",
                    help="'synthetic' (no download), or a MovieLens zip/folder (default: the cached download)")
-    p.add_argument("--notebooks", default=None, metavar="DIR", help="folder of NN_*.ipynb (default: notebooks/)")
+    p.add_argument("--notebooks", type=path, default=None, metavar="DIR", help="folder of NN_*.ipynb (default: notebooks/)")
     p.add_argument("--no-workbooks", dest="workbooks", action="store_false",
                    help="do not write the Excel workbooks (they are skipped anyway with --only)")
     p.set_defaults(func=cmd_run)
@@ -127,7 +199,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C so that every `finally` and atomic write cleans up on the way out."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+def _is_ours(error: BaseException) -> bool:
+    # The package's own errors (DataError, DeviceError, WorkbookError, ...) carry a message meant for the user.
+    return type(error).__module__.split(".")[0] == "lesson5"
+
+
+def guarded(run: Callable[[], int]) -> int:
+    """Run a command so that it ends in one line, never a traceback: Ctrl-C, SIGTERM and the package's errors.
+
+    Under SIGTERM the process unwinds like Ctrl-C (temporary files are removed by their owners)
+    and exits 143; Ctrl-C exits 130; a bad-input error of lesson5 or a file-system error exits 2.
+    """
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print("lesson5: interrupted (Ctrl-C); nothing half-written was left", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("lesson5: terminated (SIGTERM); nothing half-written was left", file=sys.stderr)
+        return EXIT_TERMINATED
+    except (ValueError, OSError, RuntimeError) as e:
+        if not (_is_ours(e) or isinstance(e, OSError)):
+            raise
+        print(f"error: {' '.join(str(e).split(chr(10)))}", file=sys.stderr)
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m lesson5` and the `lesson5` console script."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    return guarded(lambda: args.func(args))

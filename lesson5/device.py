@@ -6,11 +6,32 @@ import os
 
 import torch
 
+ENV = "LESSON5_DEVICE"
+
+
+class DeviceError(ValueError, RuntimeError):
+    """A device that does not exist or is not available here; the message names it and where it came from.
+
+    Also a RuntimeError, which is what an unavailable CUDA device raised before.
+    """
+
 
 def get_device(prefer: str | None = None) -> torch.device:
     """The device to train on (notebook 00): `prefer`, else $LESSON5_DEVICE, else CUDA if available."""
-    choice = prefer or os.environ.get("LESSON5_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(choice)
+    env = os.environ.get(ENV)
+    choice = prefer or env or ("cuda" if torch.cuda.is_available() else "cpu")
+    named = f"{ENV}={choice!r}" if not prefer and env else f"device {choice!r}"
+    try:
+        device = torch.device(choice)
+    except (RuntimeError, TypeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        fix = f"; set it to one of those or unset {ENV}" if not prefer and env else ""
+        raise DeviceError(f"{named} is not a device lesson5 trains on: use 'cpu' or 'cuda' (or 'cuda:N'){fix}")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {choice!r} was asked for, but torch.cuda.is_available() is False")
+        raise DeviceError(f"device {choice!r} was asked for, but torch.cuda.is_available() is False")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise DeviceError(f"{named}: there are only {torch.cuda.device_count()} CUDA device(s) here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"{named} was asked for, but torch.backends.mps.is_available() is False")
     return device
