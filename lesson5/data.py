@@ -34,7 +34,6 @@ RELEASE_2016_DIR = "ml-latest-small-2016"
 MIN_RATING, MAX_RATING = 0.5, 5.0
 RATING_COLUMNS = ("userId", "movieId", "rating")
 MOVIE_COLUMNS = ("movieId", "title")
-SOURCE_ENV = "LESSON5_SOURCE"  # what load() reads when no source is given (set by `lesson5 run --data`)
 
 
 class DataError(ValueError):
@@ -131,12 +130,7 @@ def fetch(
 
 
 def release_2016(directory: str | os.PathLike | None = None) -> Path | None:
-    """The folder of the 2016 release if someone put it in the data folder, else None (notebook 01).
-
-    Also None while $LESSON5_SOURCE says "synthetic": an offline run then touches no MovieLens file.
-    """
-    if directory is None and os.environ.get(SOURCE_ENV) == "synthetic":
-        return None
+    """The folder of the 2016 release if someone put it in the data folder, else None (notebook 01)."""
     folder = data_dir(directory) / RELEASE_2016_DIR
     return folder if (folder / "ratings.csv").is_file() else None
 
@@ -624,12 +618,9 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, valid_pct: float = 0.2
 def load(source: str | os.PathLike | None = None, *, valid_pct: float = 0.2, seed: int = 42) -> Ratings:
     """Load MovieLens (fetched, or from a zip/folder/ratings.csv) ready for training (notebook 00).
 
-    `source="synthetic"` gives the synthetic data set instead (offline runs and fast tests).
-    With no `source`, $LESSON5_SOURCE decides (a path or "synthetic"): that is how
-    `lesson5 run --data synthetic` switches every notebook at once.
+    `source="synthetic"` gives the synthetic data set instead (offline runs and fast tests);
+    `lesson5 run --data synthetic` hands every notebook that as its `source` parameter.
     """
-    if source is None:
-        source = os.environ.get(SOURCE_ENV) or None
     if isinstance(source, str) and source == "synthetic":
         return synthetic()
     _check_valid_pct(valid_pct)

@@ -191,10 +191,11 @@ def test_synthetic_planted_structure_is_recoverable():
     assert rmse_truth < 0.5 * rmse_mean
 
 
-def test_synthetic_source_via_environment(monkeypatch, movielens_2016):
-    monkeypatch.setenv("LESSON5_SOURCE", "synthetic")
-    assert data.load().source == "synthetic"
-    assert data.release_2016() is None  # an offline run touches no MovieLens file
+def test_no_hidden_source_variable(monkeypatch, movielens_2016):
+    """What load() reads comes from its argument (a notebook's `source` parameter), not the environment."""
+    monkeypatch.setenv("LESSON5_SOURCE", "synthetic")  # the variable of earlier versions: now ignored
+    assert data.load("synthetic").source == "synthetic"
+    assert data.load().source.endswith(data.ZIP_NAME)  # the data folder's zip, whatever the variable says
     assert data.release_2016(movielens_2016.parent) == movielens_2016
 
 

@@ -76,7 +76,6 @@ def test_run_without_data_says_so_and_offers_synthetic(tmp_path, capsys, monkeyp
 
     monkeypatch.setattr(pooch, "retrieve", offline)
     monkeypatch.setenv("LESSON5_DATA", str(tmp_path / "empty"))
-    monkeypatch.delenv(D.SOURCE_ENV, raising=False)
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     _notebook(nbs / "00_x.ipynb", ["print(1)"])
@@ -126,12 +125,6 @@ def test_read_results_names_a_corrupt_line(tmp_path):
     (tmp_path / report.RESULTS).write_text('{"name": "a"}\n{"name": \n')
     with pytest.raises(ValueError, match=r"results.jsonl, line 2"):
         report.read_results(tmp_path)
-
-
-def test_load_honours_the_source_environment_variable(monkeypatch):
-    monkeypatch.setenv(D.SOURCE_ENV, "synthetic")
-    ds = D.load()
-    assert ds.source == "synthetic" and ds.n_users == 300
 
 
 def fake_export(out_dir, source=None, **_):
