@@ -102,6 +102,10 @@ def test_libreoffice_recalculation_equals_python_for_every_cell(tmp_path, moviel
         for sheet, lay in (("dotprod", DOT), ("bias", BIAS)):
             assert _fits_its_column(wb[sheet], lay.loss, values[sheet][lay.loss]), (sheet, values[sheet][lay.loss])
     assert _fits_its_column(wb["dotprod"], DOT.loss, 99.9999)  # room to spare: a loss up to 99.9999 shows in full
+    # LibreOffice (7.4 here) keeps the Solver model as sheet-level names when it saves (SOLVER_NOTE.md).
+    back = load_workbook(tmp_path / "recalculated" / ex16.fitted_path.name)
+    assert back["dotprod"].defined_names["solver_opt"].attr_text.replace("'", "") == "dotprod!$W$24"
+    assert back["bias"].defined_names["solver_adj"].attr_text.replace("'", "") == "bias!$B$25:$G$39,bias!$H$18:$V$23"
 
 
 def _synthetic_book(tmp_path):
