@@ -6,11 +6,14 @@ movie factors green, user factors orange; inputs a student may edit are yellow.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
@@ -40,18 +43,29 @@ FILLS = {
     "input": _fill("FFF2CC"),       # yellow: a parameter to edit (learning rate, ...)
     "header": _fill("D9D9D9"),      # grey: ids and labels
 }
+# Every styled cell names its font (a cell without a name falls back to a serif face in some
+# programs). Arial is on every Windows and Mac; LibreOffice substitutes a metric twin where missing.
+FONT_NAME, FONT_SIZE = "Arial", 10
+
+
+def _font(**kw: object) -> Font:
+    return Font(name=FONT_NAME, size=kw.pop("size", FONT_SIZE), **kw)
+
+
 FONTS = {
-    "rating": Font(color="1F4E79"),
-    "prediction": Font(color="7030A0"),
-    "loss": Font(color="C00000", bold=True),
-    "movie": Font(color="375623"),
-    "user": Font(color="C65911"),
-    "input": Font(color="7F6000", bold=True),
-    "header": Font(bold=True),
-    "note": Font(italic=True, color="595959"),
-    "title": Font(bold=True, size=13),
+    "body": _font(),
+    "rating": _font(color="1F4E79"),
+    "prediction": _font(color="7030A0"),
+    "loss": _font(color="C00000", bold=True),
+    "movie": _font(color="375623"),
+    "user": _font(color="C65911"),
+    "input": _font(color="7F6000", bold=True),
+    "header": _font(bold=True),
+    "note": _font(italic=True, color="595959"),
+    "title": _font(bold=True, size=13),
 }
-NUMBER_FORMATS = {"rating": "0.0", "factor": "0.000", "prediction": "0.00", "loss": "0.000000", "id": "0"}
+# Few digits a student reads at a glance; the loss keeps four decimals so a Solver's progress shows.
+NUMBER_FORMATS = {"rating": "0.0", "factor": "0.000", "prediction": "0.00", "loss": "0.0000", "id": "0"}
 
 
 def as_written(x: float | np.ndarray) -> float | np.ndarray:
@@ -127,6 +141,71 @@ def widths(ws: Worksheet, width: float, columns: Iterable[int]) -> None:
 def freeze(ws: Worksheet, cell: str) -> None:
     """Freeze the rows above and the columns left of `cell` (headers stay visible while scrolling)."""
     ws.freeze_panes = cell
+
+
+def text(value: object) -> str:
+    """`value` as text a workbook stores safely: control characters (which openpyxl refuses) shown as \\xNN."""
+    s = str(value)
+    s = s.replace("\t", " ").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+
+
+def put_text(ws: Worksheet, cell: str, value: object, kind: str = "body") -> None:
+    """Write `value` as a text cell, never a formula: a title such as "=1/0" stays those four characters."""
+    c = ws[cell]
+    c.value = text(value)
+    c.data_type = "s"  # openpyxl would otherwise store a leading "=" as a live formula
+    c.font = FONTS[kind]
+
+
+def body(ws: Worksheet, cells: str) -> None:
+    """Give the cells of `cells` the named body font (cells a helper above has not styled)."""
+    style(ws, cells, "body")
+
+
+def comment(ws: Worksheet, cell: str, text_: str, width: int = 300, height: int = 110) -> None:
+    """A cell note (the red triangle): what the cell is and what to try."""
+    note_ = Comment(text_, "lesson5")
+    note_.width, note_.height = width, height
+    ws[cell].comment = note_
+
+
+def sheet_name(ws: Worksheet, name: str, target: str, hidden: bool = False) -> None:
+    """A name local to `ws` (as Excel keeps a Solver model: hidden names such as solver_opt on the sheet)."""
+    ws.defined_names[name] = DefinedName(name, attr_text=target, hidden=hidden or None)
+
+
+def shown_width(value: object, number_format: str = "General", bold: bool = False) -> float:
+    """About how many character widths `value` needs when shown with `number_format` (an estimate, in Excel units)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        decimals = number_format.split(".")[1].count("0") if "." in number_format else (0 if number_format == "0"
+                                                                                           else None)
+        shown = f"{value:.{decimals}f}" if decimals is not None else f"{value:.10g}"
+    else:
+        shown = str(value if value is not None else "")
+    return len(shown) * (1.1 if bold else 1.0) + 1.5  # padding: a cell's margins
+
+
+def fit_columns(ws: Worksheet, minimum: float = 4.0, maximum: float = 40.0,
+                skip: Iterable[int] = ()) -> None:
+    """Widen each column to its widest constant (label, id, number as formatted), between `minimum` and `maximum`.
+
+    Titles and notes (italic) spill over their empty neighbours and are not counted; formula cells
+    are sized by the caller, who knows their range.
+    """
+    need: dict[int, float] = {}
+    skipped = set(skip)
+    for row in ws.iter_rows():
+        for c in row:
+            if (c.value is None or c.column in skipped or c.data_type == "f"
+                    or (c.font and (c.font.i or c.font.sz == FONTS["title"].sz))):
+                continue
+            bold = bool(c.font and c.font.b)
+            need[c.column] = max(need.get(c.column, minimum), shown_width(c.value, c.number_format, bold))
+    for col, w in need.items():
+        letter = get_column_letter(col)
+        current = ws.column_dimensions[letter].width if letter in ws.column_dimensions else None
+        ws.column_dimensions[letter].width = math.ceil(max(min(w, maximum), current or 0) * 10) / 10
 
 
 def define_name(wb: Workbook, name: str, target: str) -> None:

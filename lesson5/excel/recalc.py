@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from openpyxl import load_workbook
+from openpyxl.worksheet.formula import ArrayFormula
 
 ERROR_VALUES = ("#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NUM!", "#NULL!", "Err:")
 
@@ -107,12 +108,22 @@ def read_values(path: str | os.PathLike) -> dict[str, dict[str, object]]:
         wb.close()
 
 
+def _formula_text(value: object) -> str | None:
+    """The formula of a cell value read with openpyxl: a string "=...", or an array formula's text."""
+    if isinstance(value, ArrayFormula):
+        return value.text
+    return value if isinstance(value, str) else None
+
+
 def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, str]]:
-    """{sheet: {cell: formula text}} of every formula cell."""
+    """{sheet: {cell: formula text}} of every formula cell (an array formula: its top-left cell).
+
+    A text cell that merely starts with "=" (a movie title, say) is text, not a formula.
+    """
     wb = load_workbook(path)
     try:
-        return {ws.title: {c.coordinate: c.value for row in ws.iter_rows() for c in row
-                           if isinstance(c.value, str) and c.value.startswith("=")}
+        return {ws.title: {c.coordinate: _formula_text(c.value) for row in ws.iter_rows() for c in row
+                           if c.data_type == "f" and _formula_text(c.value) is not None}
                 for ws in wb.worksheets}
     finally:
         wb.close()
