@@ -26,8 +26,11 @@ workbook in `lesson5.excel.graddesc`):
   G_p from that epoch's own 29 gradients and the step size lr / G_p(previous epoch). In the
   original the epoch is live formulas and the Run macro halves the lr cell, so halving lr
   recomputes the epoch: while its expected step exceeds twice the previous epoch's, lr is
-  halved and the epoch run again from the same start (the first epoch is accepted as it is).
-  An epoch that overshoots is therefore never kept, and with lr 0.5 the sheet converges.
+  halved and the epoch run again from the same start. An epoch that overshoots is never kept.
+  Reset sets the previous expected step to 100 and G to 1e6, so the first epoch barely moves and
+  expects a tiny step, and the second is then held to twice that tiny step (lr is halved 9 times
+  from 0.5; notebook 02 prints it). Seeded (G from the start point, no previous expected step,
+  the first epoch accepted as it is) the same lr 0.5 converges within five epochs.
 * eve's loss per epoch is the epoch's "rmse" (square root of the summed squared errors). It keeps
   the last two losses f1, f2; after an epoch d <- 0.9 d + 0.1 |f1 - f2| / min(f1, f2). Reset
   stores f1 = the first epoch's loss and f2 = f1 / 2, a relative change of exactly 1, so the

@@ -242,6 +242,8 @@ def test_reset_macros_of_the_other_sheets():
     # adagrad with annealing: G = 1e6, previous expected step 100, lr 0.5; nothing pasted
     s = graddesc.reset("adagrad_ann")
     assert s["lr"] == 0.5 and s["expected"] == 100 and s["G"].tolist() == [1e6, 1e6]
+    lrs = graddesc.run("adagrad_ann", 2)[0].groupby("epoch").lr.first()
+    assert lrs[1] == 0.5 and lrs[2] == 0.5 / 2**9  # the tiny first epoch holds the second to a tiny step
     # adam with annealing: adam's pastes with its own betas, best = sqrt(v_b) + sqrt(v_a) of the first epoch
     s = graddesc.reset("adam_ann")
     _, end = graddesc.run("adam_ann", 1)
