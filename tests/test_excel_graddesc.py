@@ -167,6 +167,7 @@ def test_labels_fit_numbers_are_readable_and_key_cells_explain(written):
     from openpyxl.utils import column_index_from_string
 
     wb = load_workbook(written)
+    tables = {name: graddesc.run(name, xg.EPOCHS)[0] for name in graddesc.SHEETS}
     for name in graddesc.SHEETS:
         ws = wb[name]
         # every input label fits its column (no "beta1 (gradie")
@@ -181,6 +182,10 @@ def test_labels_fit_numbers_are_readable_and_key_cells_explain(written):
             assert ws.column_dimensions[head.column_letter].width >= len(col)
             fmt = ws[xg.row_cell(name, col, 5)].number_format
             assert fmt in ("0", "0.0", "0.00", "0.0000", "0.00E+00"), (name, col, fmt)
+            # and the longest number, as that format shows it, fits (no ### at the default width)
+            decimals = len(fmt.split(".")[1]) if "." in fmt and "E" not in fmt else 0
+            longest = max(len(f"{v:.2E}" if "E" in fmt else f"{v:.{decimals}f}") for v in tables[name][col])
+            assert ws.column_dimensions[head.column_letter].width >= longest + 1, (name, col, longest)
         lr = wb.defined_names[f"{name}_lr"].attr_text.split("!")[1].replace("$", "")
         assert ws[lr].comment is not None and "Learning rate" in ws[lr].comment.text
         assert ws[xg.epoch_cell(name, "rmse", 1).rstrip("0123456789") + str(xg.HEAD)].comment is not None

@@ -59,6 +59,7 @@ CARRIES = {
 for _n in ("adam", "eve", "adam_ann"):
     CARRIES[_n] = [("m", 0, "m_b0", "m_b carry"), ("m", 1, "m_a0", "m_a carry"),
                    ("v", 0, "v_b0", "v_b carry"), ("v", 1, "v_a0", "v_a carry")]
+CARRY_KEYS = {key for rows in CARRIES.values() for _, _, key, _ in rows}
 # What the comment on each input says: what it is, and something to try.
 HELP = {
     "b0": "Where b starts (the Reset button set it to 1). The best line has b = 30: try starting at 25.",
@@ -111,7 +112,8 @@ def _sheet(wb: Workbook, name: str) -> None:
         col = 1 + 3 * (i % 4)
         ws.cell(row, col, label)
         ws.cell(row, col + 1, float(value))
-        book.style(ws, book.addr(col + 1, row), "input", "General" if abs(float(value)) < 1e5 else "0.00E+00")
+        fmt = book.readable_format([value]) if key in CARRY_KEYS else "General"  # lr 0.0001 reads as typed
+        book.style(ws, book.addr(col + 1, row), "input", fmt)
         book.define_name(wb, _name(name, key), book.ref(ws, book.addr(col + 1, row)))
         if key in HELP:
             book.comment(ws, book.addr(col + 1, row), HELP[key])
@@ -244,9 +246,12 @@ def _sheet(wb: Workbook, name: str) -> None:
     _straight(chart)
     ws.add_chart(chart, book.addr(E0, HEAD + EPOCHS + 3))
     book.freeze(ws, book.addr(1, FIRST))
-    _formats(ws, name, C, E)
+    needed = _formats(ws, name, C, E)
     _comments(ws, name, C, E)
     book.fit_widths(ws, range(1, E0 + len(ep_cols)), skip_rows=(1, 2, HEAD - 2))
+    for letter, width in needed.items():  # room for the longest formatted number too
+        dim = ws.column_dimensions[letter]
+        dim.width = max(dim.width or 0, width)
 
 
 def _straight(chart: LineChart) -> None:
@@ -258,13 +263,23 @@ def _straight(chart: LineChart) -> None:
         series.marker.size = 6
 
 
-def _formats(ws, name: str, C: dict, E: dict) -> None:
-    # Number formats chosen from the numbers each column holds (measured on the Python run).
-    table, _ = graddesc.run(name, EPOCHS)
+def _shown(v: float, fmt: str) -> str:
+    # How a number format displays v (for sizing columns): the formats _formats uses.
+    if fmt == "0.00E+00":
+        return f"{v:.2E}"
+    return f"{v:.{len(fmt.split('.')[1]) if '.' in fmt else 0}f}"
+
+
+def _formats(ws, name: str, C: dict, E: dict) -> dict[str, float]:
+    # Number formats chosen from the numbers each column holds (measured on the Python run);
+    # returns the width each column needs for its longest formatted number.
+    table, state = graddesc.run(name, EPOCHS)
+    needed = {}
     for col, letter in C.items():
         fmt = "0" if col in ("epoch", "row", "x", "y") else book.readable_format(table[col])
         for r in range(FIRST, LAST + 1):
             ws[f"{letter}{r}"].number_format = fmt
+        needed[letter] = max(len(_shown(v, fmt)) for v in table[col]) + 2
     losses = graddesc.epoch_losses(table)
     for col, letter in E.items():
         fmt = "0" if col in ("epoch", "halvings") else "0.00E+00" if col in ("lr", "expected", "limit") \
@@ -272,6 +287,8 @@ def _formats(ws, name: str, C: dict, E: dict) -> None:
             else "0.000"
         for r in range(HEAD + 1, HEAD + EPOCHS + 1):
             ws[f"{letter}{r}"].number_format = fmt
+        needed[letter] = 11 if fmt == "0.00E+00" else max(len(_shown(v, fmt)) for v in losses) + 4
+    return needed
 
 
 def _comments(ws, name: str, C: dict, E: dict) -> None:
