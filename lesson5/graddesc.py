@@ -5,25 +5,38 @@ epoch per pass. Every sheet shares the same row (prediction, squared error, anal
 derivatives) and differs only in its *rule*: how a gradient becomes a step, and what it does
 once per epoch. So the whole spreadsheet is one loop (`run`) and a table of rules (`SHEETS`).
 
+Reset (`reset`) does what each sheet's Reset button did in the original workbook: its macro set
+a = b = 1 and the carry cells (the values the first row's running averages start from) to fixed
+numbers, then pasted values the sheet had just computed back into the carries, the whole sheet
+being recalculated after every paste (so each paste sees the epoch recomputed from the previous
+one). `RESET_MACROS` lists the steps per sheet. `reset(name, "seeded")` is the other start kept
+for comparison: every moving average starts at the first row's own value (m = g, v = g**2),
+which makes the momentum and adam sheets exactly PyTorch's SGD(dampening=momentum) and Adam
+without bias correction (notebook 02).
+
 Choices the original sheets leave open, made here once and used everywhere (also by the
 workbook in `lesson5.excel.graddesc`):
 
-* At reset every moving average starts at the first row's own value (m = g, v = g**2), the way
-  a spreadsheet seeds the first cell of a running average. For momentum this makes the sheet
-  exactly PyTorch's SGD(momentum=beta, dampening=beta), whose buffer also starts at g.
-* rmsprop divides by the previous row's v; on the very first row that is the seed g**2.
+* rmsprop divides by the previous row's v; on the very first row that is the carry (seeded:
+  the first row's own g**2).
 * adagrad's per-parameter step size for an epoch is lr / G, G = ||that parameter's 29
-  gradients of the previous epoch|| / 29. At reset there is no previous epoch, so G is taken
-  from the 29 gradients at the starting (a, b) (a zeroth epoch that stands still).
+  gradients of the previous epoch|| / 29; the first epoch's G is the carry the Reset macro
+  pasted (seeded: the 29 gradients at the starting (a, b), a zeroth epoch that stands still).
 * adagrad with annealing: the expected step of an epoch is sum_p G_p * (its step size), with
   G_p from that epoch's own 29 gradients and the step size lr / G_p(previous epoch). In the
   original the epoch is live formulas and the Run macro halves the lr cell, so halving lr
   recomputes the epoch: while its expected step exceeds twice the previous epoch's, lr is
-  halved and the epoch run again from the same start (the first epoch is accepted as it is).
-  An epoch that overshoots is therefore never kept, and with lr 0.5 the sheet converges.
-* eve's loss per epoch is the epoch's "rmse" (square root of the summed squared errors).
+  halved and the epoch run again from the same start. An epoch that overshoots is never kept.
+  Reset sets the previous expected step to 100 and G to 1e6, so the first epoch barely moves and
+  expects a tiny step, and the second is then held to twice that tiny step (lr is halved 9 times
+  from 0.5; notebook 02 prints it). Seeded (G from the start point, no previous expected step,
+  the first epoch accepted as it is) the same lr 0.5 converges within five epochs.
+* eve's loss per epoch is the epoch's "rmse" (square root of the summed squared errors). It keeps
+  the last two losses f1, f2; after an epoch d <- 0.9 d + 0.1 |f1 - f2| / min(f1, f2). Reset
+  stores f1 = the first epoch's loss and f2 = f1 / 2, a relative change of exactly 1, so the
+  first update leaves d = 1; from then on each epoch's loss shifts in as f1.
 * adam with annealing compares sqrt(v_b) + sqrt(v_a) at the end of each epoch with the smallest
-  value seen so far (the first epoch only records it).
+  value seen so far (Reset sets that best from the first epoch, so the first epoch cannot anneal).
 * The original adam-with-annealing sheet read a wrong cell in row 5, which zeroed one of that
   row's gradients; here every row uses its own gradients (bug fixed, not copied).
 """
@@ -46,6 +59,12 @@ FD_STEP = 0.01
 PARAMS = ("b", "a")  # the sheets put the intercept first
 #: A rerun epoch (adagrad with annealing) gives up after this many halvings of lr.
 MAX_HALVINGS = 60
+#: The two starts `reset` knows: the original workbook's Reset macros, or averages seeded by row 1.
+RESETS = ("macro", "seeded")
+
+
+class GraddescError(ValueError):
+    """A sheet was given a value it cannot run with (NaN or infinite numbers, unknown sheet); names it."""
 
 # A sheet's cells that carry from epoch to epoch: a, b, lr, the betas, the running averages
 # (m, v: arrays over (b, a); None until the first row seeds them), the epoch-level values
@@ -144,10 +163,13 @@ def _adagrad_ann_epoch(s, grads, loss):
 
 
 def _eve_epoch(s, grads, loss):
-    if s["f"] is not None:
-        r = abs(loss - s["f"]) / min(loss, s["f"])
+    if s["f_fresh"]:  # Reset already stored this epoch's loss as f1 (and f1 / 2 as f2)
+        s["f_fresh"] = False
+    else:
+        s["f1"], s["f2"] = loss, s["f1"]
+    if s["f2"] is not None:
+        r = abs(s["f1"] - s["f2"]) / min(s["f1"], s["f2"])
         s["d"] = 0.9 * s["d"] + 0.1 * r
-    s["f"] = loss
 
 
 def _adam_ann_epoch(s, grads, loss):
@@ -183,7 +205,8 @@ SHEETS: dict[str, Sheet] = {s.name: s for s in [
           doc="v <- beta v + (1-beta) g^2; a <- a - lr g / sqrt(previous v)"),
     Sheet("adam", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "m": None, "v": None}, _adam, ("m", "v"),
           doc="a <- a - lr m / sqrt(v), no bias correction, no eps"),
-    Sheet("eve", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "m": None, "v": None, "d": 1.0, "f": None},
+    Sheet("eve", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "m": None, "v": None, "d": 1.0, "f1": None, "f2": None,
+                  "f_fresh": False},
           _adam, ("m", "v"), ("d",), _eve_epoch, doc="adam divided by d, d tracking the loss's relative change"),
     Sheet("adagrad_ann", {"lr": 0.5, "G": None, "expected": None}, _adagrad, ("step",), ("lr",),
           _adagrad_ann_epoch, _adagrad_begin, _adagrad_ann_redo,
@@ -197,17 +220,79 @@ SHEETS: dict[str, Sheet] = {s.name: s for s in [
 ]}
 
 
-def reset(name: str) -> State:
-    """A sheet's cells after its Reset button: a = b = 1, the sheet's lr and betas, empty averages (notebook 02)."""
+# Each sheet's Reset macro in the original workbook: the cells it sets (m, v, G are carries, one per
+# parameter), then, in order, the carries it pastes from the recalculated sheet ("m"/"v": the last
+# row's average, "G": the epoch's gradient norms), then what it records from the sheet as it then
+# stands ("f": eve's last two losses, "best": adam_ann's smallest sqrt(v_b) + sqrt(v_a)).
+RESET_MACROS: dict[str, dict] = {
+    "basic": {"set": {"lr": 1e-4}, "paste": ()},
+    "momentum": {"set": {"m": 0.0, "lr": 1e-4}, "paste": ("m",)},
+    "adagrad": {"set": {"G": 1e4}, "paste": ("G",)},
+    "rmsprop": {"set": {"v": 1e4}, "paste": ("v", "v")},
+    "adam": {"set": {"v": 1e4, "m": 0.0, "lr": 1.0}, "paste": ("v", "m", "v", "m")},
+    "eve": {"set": {"v": 1e4, "m": 0.0, "lr": 1.0, "d": 1.0}, "paste": ("v", "m", "v", "m"), "record": "f"},
+    "adagrad_ann": {"set": {"G": 1e6, "expected": 100.0, "lr": 0.5}, "paste": ()},
+    "adam_ann": {"set": {"lr": 1.0, "m": 0.0, "v": 1e4}, "paste": ("v", "m", "v", "m"), "record": "best"},
+    "adamw": {"set": {}, "paste": ()},  # not in the original workbook: torch's AdamW start (zeros, t = 0)
+}
+_PER_PARAM = ("m", "v", "G")
+
+
+def reset(name: str, how: str = "macro") -> State:
+    """A sheet's cells after its Reset button (`how="macro"`, the original's macro) or with seeded averages (notebook 02).
+
+    "macro": a = b = 1 and the carries set as in `RESET_MACROS`, then each paste made from the
+    epoch recomputed from the carries so far. "seeded": a = b = 1, no carries; every running
+    average starts at the first row's own value and adagrad's first G at the start point.
+    """
     sheet = _sheet(name)
-    return {"a": 1.0, "b": 1.0, **{k: (v.copy() if isinstance(v, np.ndarray) else v)
-                                   for k, v in sheet.reset.items()}}
+    if how not in RESETS:
+        raise GraddescError(f"unknown reset {how!r}; the resets are {', '.join(RESETS)}")
+    s = {"a": 1.0, "b": 1.0, **_copy(sheet.reset)}
+    if how == "seeded":
+        return s
+    macro = RESET_MACROS[name]
+    for key, value in macro["set"].items():
+        s[key] = np.full(2, float(value)) if key in _PER_PARAM else float(value)
+    for key in macro["paste"]:
+        shown = _copy(s)  # the sheet as recalculated after the last paste
+        _, grads, _ = _epoch(sheet, shown, 1)
+        s[key] = _grad_norm(grads) if key == "G" else shown[key]
+    if "record" in macro:
+        shown = _copy(s)
+        _, _, loss = _epoch(sheet, shown, 1)
+        if macro["record"] == "f":
+            s.update(f1=loss, f2=loss / 2, f_fresh=True)
+        else:
+            s["best"] = float(np.sqrt(shown["v"]).sum())
+    return s
 
 
 def _sheet(name: str) -> Sheet:
     if name not in SHEETS:
-        raise ValueError(f"unknown sheet {name!r}; the sheets are {', '.join(SHEETS)}")
+        raise GraddescError(f"unknown sheet {name!r}; the sheets are {', '.join(SHEETS)}")
     return SHEETS[name]
+
+
+def _check(name: str, s: State) -> None:
+    # Refuse what would run silently to NaN: every number finite, lr positive, betas in [0, 1).
+    for key, value in s.items():
+        if value is None or isinstance(value, bool):
+            continue
+        arr = np.asarray(value, dtype=float)
+        if not np.isfinite(arr).all():
+            raise GraddescError(f"sheet {name!r}: {key} must be finite, got {value!r}")
+        if key == "lr" and not value > 0:
+            raise GraddescError(f"sheet {name!r}: lr must be positive, got {value!r}")
+        if key.startswith("beta") and not 0 <= value < 1:
+            raise GraddescError(f"sheet {name!r}: {key} must be in [0, 1), got {value!r}")
+
+
+def _number(key: str, value: object) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise GraddescError(f"{key} must be a number, got {value!r}") from None
 
 
 def columns(name: str) -> list[str]:
@@ -223,18 +308,19 @@ def columns(name: str) -> list[str]:
 
 def run(name: str, epochs: int = 1, state: State | None = None, *, a: float | None = None,
         b: float | None = None, lr: float | None = None) -> tuple[pd.DataFrame, State]:
-    """Run a sheet for `epochs` passes from `state` (default: reset); return the row table and the state to carry.
+    """Run a sheet for `epochs` passes from `state` (default: `reset(name)`, the Reset macro); return the row table and the state to carry.
 
-    `a`, `b` and `lr` override the state's values. Notebook 02.
+    `a`, `b` and `lr` override the state's values. NaN or infinite numbers raise GraddescError. Notebook 02.
     """
     sheet = _sheet(name)
-    if not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise GraddescError(f"epochs must be a non-negative integer, got {epochs!r}")
     s = reset(name) if state is None else _copy(state)
-    missing = set(reset(name)) - set(s)
+    missing = set(sheet.reset) - set(s)
     if missing:
-        raise ValueError(f"state for sheet {name!r} lacks {sorted(missing)}")
-    s.update({k: float(v) for k, v in (("a", a), ("b", b), ("lr", lr)) if v is not None})
+        raise GraddescError(f"state for sheet {name!r} lacks {sorted(missing)}")
+    s.update({k: _number(k, v) for k, v in (("a", a), ("b", b), ("lr", lr)) if v is not None})
+    _check(name, s)
     if sheet.begin is not None:
         sheet.begin(s)
     first = int(s.get("epochs_done", 0))
@@ -283,8 +369,12 @@ def _copy(state: State) -> State:
 
 
 def epoch_losses(table: pd.DataFrame) -> pd.Series:
-    """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors (notebook 02)."""
-    return np.sqrt(table.groupby("epoch")["err2"].sum()).rename("rmse")
+    """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors (notebook 02).
+
+    A NaN row makes its epoch's loss NaN (pandas' sum would skip it and report a finite loss).
+    """
+    sums = table.groupby("epoch")["err2"].agg(lambda e: float(np.sum(e.to_numpy(dtype=float))))
+    return np.sqrt(sums).rename("rmse")
 
 
 def torch_rows(make: Callable, epochs: int = 5, state: Sequence[dict] | None = None) -> np.ndarray:
@@ -310,6 +400,6 @@ def torch_rows(make: Callable, epochs: int = 5, state: Sequence[dict] | None = N
     return np.array(out)
 
 
-def run_all(epochs: int = 5) -> dict[str, tuple[pd.DataFrame, State]]:
-    """Every sheet run from reset for `epochs` epochs, as the workbook lays them out (notebook 02)."""
-    return {name: run(name, epochs) for name in SHEETS}
+def run_all(epochs: int = 5, how: str = "macro") -> dict[str, tuple[pd.DataFrame, State]]:
+    """Every sheet run from `reset(name, how)` for `epochs` epochs, as the workbook lays them out (notebook 02)."""
+    return {name: run(name, epochs, reset(name, how)) for name in SHEETS}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -84,3 +86,111 @@ def test_the_excel_command_exports_it(tmp_path):
     assert "lesson5.excel.graddesc:export_for_cli" in EXPORTS
     paths = xg.export_for_cli(tmp_path, source=None, top_n=15, seed=42)
     assert paths == [tmp_path / "graddesc.xlsx"] and paths[0].stat().st_size > 10_000
+
+
+# ---- Reset as the original's macros, in the spreadsheet itself ----
+
+from _reset_oracle import MACRO_SHEETS, macro_first_epoch  # noqa: E402
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("name", MACRO_SHEETS)
+def test_first_epoch_after_reset_is_where_the_macro_puts_it(values, name):
+    (a, b), _ = macro_first_epoch(name)
+    sheet = values[name]
+    assert_close(sheet[xg.row_cell(name, "new_a", xg.N - 1)], a, f"{name}: a after the first epoch", rel=1e-10)
+    assert_close(sheet[xg.row_cell(name, "new_b", xg.N - 1)], b, f"{name}: b after the first epoch", rel=1e-10)
+
+
+# The macros, performed in LibreOffice: set the carries, recalculate, paste, recalculate, ...
+PASTES = {"momentum": [("m", "m")], "adagrad": [("G", "G_new")], "rmsprop": [("v", "v"), ("v", "v")],
+          "adam": [("v", "v"), ("m", "m"), ("v", "v"), ("m", "m")]}
+START = {"momentum": {"m": 0.0}, "adagrad": {"G": 10000.0}, "rmsprop": {"v": 10000.0},
+         "adam": {"v": 10000.0, "m": 0.0}}
+
+
+@pytest.mark.libreoffice
+def test_pressing_reset_in_libreoffice_gives_the_workbooks_carries(written, values, tmp_path):
+    # Each round writes the carries into a copy of the workbook (only the four sheets), lets
+    # LibreOffice recalculate it, and reads the cell the macro would paste from.
+    from openpyxl import load_workbook
+
+    require_soffice()
+    carry = {n: {k: [v, v] for k, v in START[n].items()} for n in MACRO_SHEETS}
+
+    def carry_cell(wb, name, key, p):
+        return wb.defined_names[f"{name}_{key}_{p}0"].attr_text.split("!")[1].replace("$", "")
+
+    for rnd in range(max(len(p) for p in PASTES.values()) + 1):
+        wb = load_workbook(written)
+        for other in [s for s in wb.sheetnames if s not in MACRO_SHEETS]:
+            del wb[other]
+        for n in MACRO_SHEETS:
+            for key, pair in carry[n].items():
+                for p, val in zip("ba", pair):
+                    wb[n][carry_cell(wb, n, key, p)] = val
+        path = tmp_path / f"round{rnd}.xlsx"
+        wb.save(path)
+        got = recalculated_values([path], tmp_path / f"out{rnd}")[0]
+        for n in MACRO_SHEETS:
+            if rnd < len(PASTES[n]):
+                key, col = PASTES[n][rnd]
+                if key == "G":  # the epoch's gradient norms, from the per-epoch table
+                    carry[n][key] = [got[n][xg.epoch_cell(n, f"G_new_{p}", 1)] for p in "ba"]
+                else:  # the last row's average
+                    carry[n][key] = [got[n][xg.row_cell(n, f"{col}_{p}", xg.N - 1)] for p in "ba"]
+    for n in MACRO_SHEETS:  # the last round showed the first epoch from the pasted carries
+        for p in "ab":
+            cell = xg.row_cell(n, f"new_{p}", xg.N - 1)
+            assert_close(got[n][cell], values[n][cell], f"{n}!{cell} after Reset in LibreOffice", rel=1e-9)
+        state = graddesc.reset(n)
+        for key, pair in carry[n].items():
+            for want, have in zip(state[key], pair):
+                assert_close(have, float(want), f"{n} {key} carry", rel=1e-9)
+
+
+def test_charts_are_straight_segments_with_markers(written):
+    import zipfile
+
+    with zipfile.ZipFile(written) as z:
+        charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
+    assert len(charts) == len(graddesc.SHEETS) + 1
+    for xml in charts:  # openpyxl writes the chart namespace as the default one (no "c:" prefix)
+        smooth = re.findall(r'<(?:c:)?smooth val="(\w+)"', xml)
+        assert smooth and set(smooth) == {"0"}, smooth
+        series = len(re.findall(r"<(?:c:)?ser>", xml))
+        assert series >= 1 and len(re.findall(r'<(?:c:)?symbol val="circle"', xml)) == series
+
+
+def test_labels_fit_numbers_are_readable_and_key_cells_explain(written):
+    from openpyxl import load_workbook
+    from openpyxl.utils import column_index_from_string
+
+    wb = load_workbook(written)
+    tables = {name: graddesc.run(name, xg.EPOCHS)[0] for name in graddesc.SHEETS}
+    for name in graddesc.SHEETS:
+        ws = wb[name]
+        # every input label fits its column (no "beta1 (gradie")
+        for row in ws.iter_rows(min_row=3, max_row=xg.HEAD - 3):
+            for c in row:
+                if isinstance(c.value, str):
+                    width = ws.column_dimensions[c.column_letter].width
+                    assert width >= len(c.value), (name, c.coordinate, c.value, width)
+        # headers fit, and the row table shows at most 4 decimals or a 3-digit scientific number
+        for col in graddesc.columns(name):
+            head = ws[xg.row_cell(name, col, 0).rstrip("0123456789") + str(xg.HEAD)]
+            assert ws.column_dimensions[head.column_letter].width >= len(col)
+            fmt = ws[xg.row_cell(name, col, 5)].number_format
+            assert fmt in ("0", "0.0", "0.00", "0.0000", "0.00E+00"), (name, col, fmt)
+            # and the longest number, as that format shows it, fits (no ### at the default width)
+            decimals = len(fmt.split(".")[1]) if "." in fmt and "E" not in fmt else 0
+            longest = max(len(f"{v:.2E}" if "E" in fmt else f"{v:.{decimals}f}") for v in tables[name][col])
+            assert ws.column_dimensions[head.column_letter].width >= longest + 1, (name, col, longest)
+        lr = wb.defined_names[f"{name}_lr"].attr_text.split("!")[1].replace("$", "")
+        assert ws[lr].comment is not None and "Learning rate" in ws[lr].comment.text
+        assert ws[xg.epoch_cell(name, "rmse", 1).rstrip("0123456789") + str(xg.HEAD)].comment is not None
+        assert column_index_from_string(lr.rstrip("0123456789")) > 1
+    for name, keys in xg.CARRIES.items():
+        for _, _, key, _ in keys:
+            cell = wb.defined_names[f"{name}_{key}"].attr_text.split("!")[1].replace("$", "")
+            assert "Reset" in wb[name][cell].comment.text, (name, key)

@@ -9,6 +9,8 @@ import pytest
 
 from lesson5 import graddesc
 
+from _reset_oracle import MACRO_SHEETS, macro_first_epoch
+
 N = len(graddesc.X)
 
 
@@ -65,18 +67,28 @@ def test_overrides_and_bad_input():
         graddesc.run("basic", -1)
     with pytest.raises(ValueError, match="lacks"):
         graddesc.run("adam", 1, {"a": 1.0, "b": 1.0, "lr": 1.0})
+    with pytest.raises(ValueError, match="unknown reset 'zero'"):
+        graddesc.reset("adam", "zero")
 
 
 # ---- a second, deliberately plain implementation of every rule (scalars, no shared helpers) ----
 
-def plain(name: str, epochs: int = 5):
-    """Re-run a sheet with scalar loops written straight from the issue's rules; return (a, b) per row."""
+def plain(name: str, epochs: int = 5, start: dict | None = None):
+    """Re-run a sheet with scalar loops written straight from the issue's rules; return (a, b) per row.
+
+    `start` holds carries to begin from (m, v, G as (b, a) pairs; eve's f1, f2; best; expected);
+    without it every average is seeded by the first row, as `reset(name, "seeded")` does.
+    """
+    start = start or {}
     a = b = 1.0
     beta1, beta2 = {"momentum": (0.9, 0), "rmsprop": (0, 0.9), "adam": (0.7, 0.9), "eve": (0.7, 0.9),
                     "adam_ann": (0.9, 0.95)}.get(name, (0, 0))
     lr = {"basic": 1e-4, "momentum": 1e-4, "adagrad": 1e-3, "rmsprop": 0.02, "adagrad_ann": 0.5}.get(name, 1.0)
-    mb = ma = vb = va = None
-    d, f_prev, best, exp_prev = 1.0, None, None, None
+    mb, ma = start.get("m", (None, None))
+    vb, va = start.get("v", (None, None))
+    d, best, exp_prev = 1.0, start.get("best"), start.get("expected")
+    f1, f2 = start.get("f1"), start.get("f2")
+    fresh = f1 is not None
 
     def grads(a, b, x, y):
         e = b + a * x - y
@@ -85,6 +97,8 @@ def plain(name: str, epochs: int = 5):
     gb0 = [grads(a, b, x, y) for x, y in zip(graddesc.X, graddesc.Y)]
     Gb = math.sqrt(sum(g[0] ** 2 for g in gb0)) / 29
     Ga = math.sqrt(sum(g[1] ** 2 for g in gb0)) / 29
+    if "G" in start:
+        Gb, Ga = start["G"]
 
     def epoch(a, b, lr):
         # One pass over the rows from (a, b): the rows' (a, b), the rmse and this epoch's G.
@@ -129,9 +143,11 @@ def plain(name: str, epochs: int = 5):
         a, b, Gb, Ga = a1, b1, newGb, newGa
         out += rows
         if name == "eve":
-            if f_prev is not None:
-                d = 0.9 * d + 0.1 * abs(loss - f_prev) / min(loss, f_prev)
-            f_prev = loss
+            if not fresh:  # a reset that stored this epoch's loss already shifts nothing in
+                f1, f2 = loss, f1
+            fresh = False
+            if f2 is not None:
+                d = 0.9 * d + 0.1 * abs(f1 - f2) / min(f1, f2)
         if name == "adam_ann":
             size = math.sqrt(vb) + math.sqrt(va)
             if best is not None and size > 2 * best:
@@ -142,24 +158,36 @@ def plain(name: str, epochs: int = 5):
 
 @pytest.mark.parametrize("name", [n for n in graddesc.SHEETS if n != "adamw"])
 def test_sheet_matches_plain_recomputation(name):
-    table, _ = graddesc.run(name, 5)
+    table, _ = graddesc.run(name, 5, graddesc.reset(name, "seeded"))
     np.testing.assert_allclose(table[["new_a", "new_b"]].to_numpy(), plain(name), rtol=1e-10)
 
 
-def test_annealing_and_eve_actually_act():
+@pytest.mark.parametrize("name", [n for n in graddesc.SHEETS if n != "adamw"])
+def test_sheet_from_its_reset_matches_plain_recomputation(name):
+    # Five epochs from the Reset macro's carries (what the carries are is checked below).
+    state = graddesc.reset(name)
+    start = {k: tuple(float(v) for v in state[k]) for k in ("m", "v", "G") if k in state}
+    start.update({k: state[k] for k in ("f1", "f2", "best", "expected") if k in state})
+    table, _ = graddesc.run(name, 5)
+    np.testing.assert_allclose(table[["new_a", "new_b"]].to_numpy(), plain(name, start=start), rtol=1e-10)
+
+
+@pytest.mark.parametrize("how", graddesc.RESETS)
+def test_annealing_and_eve_actually_act(how):
     # The epoch-level rules must fire within five epochs, or the tests above prove nothing about them.
-    t, s = graddesc.run("adagrad_ann", 5)
+    t, s = graddesc.run("adagrad_ann", 5, graddesc.reset("adagrad_ann", how))
     assert s["lr"] < 0.5 and t.lr.nunique() > 1
-    t, s = graddesc.run("adam_ann", 5)
-    assert s["lr"] < 1.0
-    t, s = graddesc.run("eve", 5)
+    t, s = graddesc.run("eve", 5, graddesc.reset("eve", how))
     assert t.d.nunique() == 4 and s["d"] != 1.0
+    t, s = graddesc.run("adam_ann", 5, graddesc.reset("adam_ann", how))
+    # Seeded, adam_ann quarters its lr in five epochs; from the macro's carries it does not.
+    assert (s["lr"] < 1.0) == (how == "seeded")
 
 
 def test_annealed_adagrad_keeps_no_epoch_that_overshoots():
     # Each accepted epoch's expected step is at most twice the one before; with one halving fewer
     # (twice its lr) the same epoch, rerun from the same start, would have been rejected.
-    state, expected = None, []
+    state, expected = graddesc.reset("adagrad_ann", "seeded"), []
     for epoch in range(1, 6):
         before = graddesc.run("adagrad_ann", 0, state)[1]
         table, state = graddesc.run("adagrad_ann", 1, before)
@@ -170,7 +198,7 @@ def test_annealed_adagrad_keeps_no_epoch_that_overshoots():
         if lr < before["lr"]:
             _, bigger = graddesc.run("adagrad_ann", 1, {**before, "expected": None}, lr=2 * lr)
             assert bigger["expected"] > 2 * expected[-2]
-    losses = graddesc.epoch_losses(graddesc.run("adagrad_ann", 5)[0])
+    losses = graddesc.epoch_losses(graddesc.run("adagrad_ann", 5, graddesc.reset("adagrad_ann", "seeded"))[0])
     assert losses.iloc[-1] < losses.iloc[0] / 5  # annealed, lr 0.5 converges instead of blowing up
 
 
@@ -181,3 +209,74 @@ def test_adam_with_annealing_row_five_uses_its_own_gradient():
     assert r5.de_db != 0 and r5.de_da != 0
     assert r5.m_a == pytest.approx(0.9 * r4.m_a + 0.1 * r5.de_da, rel=1e-14)
     assert r5.m_b == pytest.approx(0.9 * r4.m_b + 0.1 * r5.de_db, rel=1e-14)
+
+
+# ---- Reset as the original workbook's macros (oracle in _reset_oracle.py, written from the macros) ----
+
+
+
+
+@pytest.mark.parametrize("name", MACRO_SHEETS)
+def test_first_epoch_after_reset_is_where_the_macro_puts_it(name):
+    (a, b), carry = macro_first_epoch(name)
+    table, _ = graddesc.run(name, 1)
+    assert table.new_a.iloc[-1] == pytest.approx(a, rel=1e-12)
+    assert table.new_b.iloc[-1] == pytest.approx(b, rel=1e-12)
+    state = graddesc.reset(name)
+    for key, pair in carry.items():
+        np.testing.assert_allclose(state[key], pair, rtol=1e-12)
+    # and it is not where the seeded start goes: the macro changes the first epoch
+    seeded, _ = graddesc.run(name, 1, graddesc.reset(name, "seeded"))
+    assert abs(seeded.new_b.iloc[-1] - b) > 1e-4 * abs(b)
+
+
+def test_reset_macros_of_the_other_sheets():
+    # eve: adam's carries, d = 1, f1 = the first epoch's loss, f2 = half of it
+    eve, adam = graddesc.reset("eve"), graddesc.reset("adam")
+    np.testing.assert_array_equal(eve["v"], adam["v"])
+    np.testing.assert_array_equal(eve["m"], adam["m"])
+    loss = graddesc.epoch_losses(graddesc.run("eve", 1)[0]).iloc[0]
+    assert eve["d"] == 1.0 and eve["f1"] == pytest.approx(loss, rel=1e-14) and eve["f2"] == eve["f1"] / 2
+    t, _ = graddesc.run("eve", 2)
+    assert (t.d == 1.0).all()  # a relative change of exactly 1 keeps d at 1 for the second epoch
+    # adagrad with annealing: G = 1e6, previous expected step 100, lr 0.5; nothing pasted
+    s = graddesc.reset("adagrad_ann")
+    assert s["lr"] == 0.5 and s["expected"] == 100 and s["G"].tolist() == [1e6, 1e6]
+    lrs = graddesc.run("adagrad_ann", 2)[0].groupby("epoch").lr.first()
+    assert lrs[1] == 0.5 and lrs[2] == 0.5 / 2**9  # the tiny first epoch holds the second to a tiny step
+    # adam with annealing: adam's pastes with its own betas, best = sqrt(v_b) + sqrt(v_a) of the first epoch
+    s = graddesc.reset("adam_ann")
+    _, end = graddesc.run("adam_ann", 1)
+    assert s["best"] == pytest.approx(np.sqrt(end["v"]).sum(), rel=1e-14) and end["best"] == s["best"]
+
+
+# ---- bad numbers are refused, NaN is never reported as a finite loss ----
+
+@pytest.mark.parametrize("kw, bad", [({"lr": float("nan")}, "lr"), ({"a": float("inf")}, "a"),
+                                     ({"b": -float("inf")}, "b"), ({"lr": -0.1}, "lr"), ({"lr": 0.0}, "lr"),
+                                     ({"a": "two"}, "a")])
+def test_run_refuses_bad_numbers(kw, bad):
+    with pytest.raises(graddesc.GraddescError, match=rf"{bad} must .*{kw[bad]!r}"):
+        graddesc.run("adam", 1, **kw)
+    assert issubclass(graddesc.GraddescError, ValueError)
+
+
+def test_run_refuses_a_state_holding_nan_or_a_bad_beta():
+    state = graddesc.reset("adam")
+    state["v"] = np.array([np.nan, 1.0])
+    with pytest.raises(graddesc.GraddescError, match="sheet 'adam': v must be finite"):
+        graddesc.run("adam", 1, state)
+    with pytest.raises(graddesc.GraddescError, match=r"beta1 must be in \[0, 1\), got 1.5"):
+        graddesc.run("momentum", 1, {**graddesc.reset("momentum"), "beta1": 1.5})
+
+
+def test_epoch_losses_are_nan_when_a_row_is_nan():
+    table, _ = graddesc.run("basic", 2)
+    table.loc[3, "err2"] = np.nan
+    losses = graddesc.epoch_losses(table)
+    assert math.isnan(losses[1]) and math.isfinite(losses[2])
+    # seeded on the exact line adam divides 0 by 0: every later row is NaN, and so is the loss
+    with np.errstate(invalid="ignore"):
+        t, _ = graddesc.run("adam", 2, graddesc.reset("adam", "seeded"), a=2.0, b=30.0)
+    assert t.err2.iloc[0] == 0 and t.err2.iloc[1:].isna().all()
+    assert graddesc.epoch_losses(t).isna().all()

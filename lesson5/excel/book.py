@@ -243,3 +243,44 @@ def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
         return atomic_write(path, wb.save)
     except OSError as e:
         raise WorkbookError(f"cannot write {path}: {e}") from e
+
+
+# ---- appended for graddesc.xlsx (notebook 02): cell comments, column widths, readable number formats
+
+def comment(ws: Worksheet, cell: str, text: str, width: int = 300, height: int = 110) -> None:
+    """A red-triangle note on `cell` (what the cell is, what to try), as the lesson's workbook had."""
+    from openpyxl.comments import Comment
+
+    note_ = Comment(text, "lesson5")
+    note_.width, note_.height = width, height
+    ws[cell].comment = note_
+
+
+def fit_widths(ws: Worksheet, columns: Iterable[int], minimum: float = 8, maximum: float = 40,
+               skip_rows: Iterable[int] = ()) -> None:
+    """Make each of `columns` wide enough for its longest label or header (rows in `skip_rows` may overflow)."""
+    skip = set(skip_rows)
+    for col in columns:
+        longest = minimum
+        for (cell,) in ws.iter_rows(min_col=col, max_col=col):
+            if cell.row in skip or not isinstance(cell.value, str) or cell.value.startswith("="):
+                continue
+            longest = max(longest, len(cell.value) * (1.15 if cell.font is not None and cell.font.b else 1.0) + 2)
+        ws.column_dimensions[get_column_letter(col)].width = min(longest, maximum)
+
+
+def readable_format(values: Iterable[float]) -> str:
+    """A number format a student reads at a glance for numbers like `values`: 4 significant-ish digits, or 1.23E+07."""
+    import math
+
+    mags = [abs(float(v)) for v in values if v is not None and math.isfinite(float(v)) and v != 0]
+    if not mags:
+        return "0.0000"
+    big = max(mags)
+    if big >= 1e5 or big < 1e-2:
+        return "0.00E+00"
+    if big >= 1000:
+        return "0.0"
+    if big >= 10:
+        return "0.00"
+    return "0.0000"
