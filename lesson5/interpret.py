@@ -32,6 +32,19 @@ from lesson5.data import Ratings, build
 Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rating) pairs
 
 
+class InterpretError(ValueError):
+    """A bad argument to an interpretation function; the message names the argument and its value."""
+
+
+def _count(name: str, value, allow_none: bool = False) -> None:
+    """Refuse a count that is not a positive integer (bool is not a count; None means 'all' where allowed)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InterpretError(f"{name}={value!r}: must be a positive whole number"
+                             + (" (or None for all)" if allow_none else ""))
+
+
 # ---------------------------------------------------------------- the model's parts
 
 
@@ -153,6 +166,8 @@ def cosine_neighbours(model: nn.Module, data: Ratings, movie_id: int, n: int = 1
     Candidates are the `among` most-rated movies (None: all), so rarely rated movies with
     barely trained factors do not crowd the list; the movie itself is excluded.
     """
+    _count("n", n)
+    _count("among", among, allow_none=True)
     m = _weights(model)["m"]
     target = int(data.movies_map.encode([movie_id])[0])
     cand = most_rated(data, among)
@@ -217,6 +232,12 @@ def fold_in(model: nn.Module, data: Ratings, rated: "Rated", *, noise_var: float
     See the module docstring for the objective. An empty list returns the prior mean (the
     average trained user), which is the bias-only fallback.
     """
+    if noise_var is not None and not (isinstance(noise_var, (int, float, np.number)) and np.isfinite(noise_var)
+                                      and noise_var >= 0):
+        # NaN would pass every comparison below and come back as NaN factors; refuse it here.
+        raise InterpretError(f"noise_var={noise_var!r}: must be a finite number >= 0 (or None: the model's "
+                             f"residual variance)")
+    _count("max_iter", max_iter)
     w = _weights(model)
     idx, y = _rated_pairs(data, rated, model.y_range)
     mu = torch.cat([w["u"].mean(0), w["ub"].mean().reshape(1)])
@@ -262,6 +283,8 @@ def recommend(model: nn.Module, data: Ratings, rated: "Rated", n: int = 10, amon
     `rated` is a list of (movieId, rating) pairs (empty: the bias-only fallback); candidates
     are the `among` most-rated movies (None: all).
     """
+    _count("n", n)
+    _count("among", among, allow_none=True)
     user = fold_in(model, data, rated, **fold_kw)
     cand = most_rated(data, among)
     cand = cand[~np.isin(cand, user.movie_idx)]
