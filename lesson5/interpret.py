@@ -88,8 +88,15 @@ def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.Dat
     `raters_bias` is the average learned bias of the users who rated the movie: a movie
     watched mostly by generous raters has a high mean rating but a lower bias, which is
     the main reason a movie's bias is not its average rating.
+
+    `bias` is in logits: it is added before the sigmoid. `bias_stars` turns it into stars: how
+    far it moves the average trained user's predicted rating of the movie (that prediction
+    with the bias minus the same prediction with the bias set to 0).
     """
     w = _weights(model)
+    avg_user = w["u"].mean(0)
+    base = w["m"] @ avg_user + w["ub"].mean()  # the average user's logit for each movie, without its bias
+    stars = (_squash(base + w["mb"], model.y_range) - _squash(base, model.y_range)).numpy()
     idx = most_rated(data, top)
     r = pd.DataFrame({"m": data.movie_idx, "u": data.user_idx, "rating": data.ratings.rating.to_numpy()})
     r["ub"] = w["ub"].numpy()[r.u.to_numpy()]
@@ -99,6 +106,7 @@ def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.Dat
         "movieId": ids,
         "title": _titles(data, ids),
         "bias": w["mb"].numpy()[idx],
+        "bias_stars": stars[idx],
         "n_ratings": g.n_ratings.reindex(idx).to_numpy(),
         "mean_rating": g.mean_rating.reindex(idx).to_numpy(),
         "raters_bias": g.raters_bias.reindex(idx).to_numpy(),

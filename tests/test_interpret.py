@@ -101,6 +101,21 @@ def test_movie_bias_table_against_pandas(trained):
         assert row.title == ds.title(row.movieId)
 
 
+def test_bias_in_stars_is_what_the_bias_adds_to_the_average_users_prediction(trained):
+    ds, model = trained
+    table = I.movie_bias_table(model, ds, top=50)
+    u = model.u.weight.detach().double().numpy().mean(0)
+    ub = model.ub.weight.detach().double().numpy().mean()
+    lo, hi = model.y_range
+    for row in table.sample(10, random_state=1).itertuples():
+        j = ds.movies_map.encode([row.movieId])[0]
+        f = model.m.weight.detach().double().numpy()[j]
+        b = float(model.mb.weight.detach().double()[j, 0])
+        pred = lambda logit: lo + (hi - lo) / (1 + np.exp(-logit))  # noqa: E731
+        assert row.bias_stars == pytest.approx(pred(f @ u + ub + b) - pred(f @ u + ub), abs=1e-12)
+        assert np.sign(row.bias_stars) == np.sign(row.bias)
+
+
 # ---------------------------------------------------------------- new users
 
 
