@@ -32,6 +32,19 @@ from lesson5.data import Ratings, build
 Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rating) pairs
 
 
+class InterpretError(ValueError):
+    """A bad argument to an interpretation function; the message names the argument and its value."""
+
+
+def _count(name: str, value, allow_none: bool = False) -> None:
+    """Refuse a count that is not a positive integer (bool is not a count; None means 'all' where allowed)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InterpretError(f"{name}={value!r}: must be a positive whole number"
+                             + (" (or None for all)" if allow_none else ""))
+
+
 # ---------------------------------------------------------------- the model's parts
 
 
@@ -75,8 +88,15 @@ def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.Dat
     `raters_bias` is the average learned bias of the users who rated the movie: a movie
     watched mostly by generous raters has a high mean rating but a lower bias, which is
     the main reason a movie's bias is not its average rating.
+
+    `bias` is in logits: it is added before the sigmoid. `bias_stars` turns it into stars: how
+    far it moves the average trained user's predicted rating of the movie (that prediction
+    with the bias minus the same prediction with the bias set to 0).
     """
     w = _weights(model)
+    avg_user = w["u"].mean(0)
+    base = w["m"] @ avg_user + w["ub"].mean()  # the average user's logit for each movie, without its bias
+    stars = (_squash(base + w["mb"], model.y_range) - _squash(base, model.y_range)).numpy()
     idx = most_rated(data, top)
     r = pd.DataFrame({"m": data.movie_idx, "u": data.user_idx, "rating": data.ratings.rating.to_numpy()})
     r["ub"] = w["ub"].numpy()[r.u.to_numpy()]
@@ -86,6 +106,7 @@ def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.Dat
         "movieId": ids,
         "title": _titles(data, ids),
         "bias": w["mb"].numpy()[idx],
+        "bias_stars": stars[idx],
         "n_ratings": g.n_ratings.reindex(idx).to_numpy(),
         "mean_rating": g.mean_rating.reindex(idx).to_numpy(),
         "raters_bias": g.raters_bias.reindex(idx).to_numpy(),
@@ -153,6 +174,8 @@ def cosine_neighbours(model: nn.Module, data: Ratings, movie_id: int, n: int = 1
     Candidates are the `among` most-rated movies (None: all), so rarely rated movies with
     barely trained factors do not crowd the list; the movie itself is excluded.
     """
+    _count("n", n)
+    _count("among", among, allow_none=True)
     m = _weights(model)["m"]
     target = int(data.movies_map.encode([movie_id])[0])
     cand = most_rated(data, among)
@@ -217,6 +240,12 @@ def fold_in(model: nn.Module, data: Ratings, rated: "Rated", *, noise_var: float
     See the module docstring for the objective. An empty list returns the prior mean (the
     average trained user), which is the bias-only fallback.
     """
+    if noise_var is not None and not (isinstance(noise_var, (int, float, np.number)) and np.isfinite(noise_var)
+                                      and noise_var >= 0):
+        # NaN would pass every comparison below and come back as NaN factors; refuse it here.
+        raise InterpretError(f"noise_var={noise_var!r}: must be a finite number >= 0 (or None: the model's "
+                             f"residual variance)")
+    _count("max_iter", max_iter)
     w = _weights(model)
     idx, y = _rated_pairs(data, rated, model.y_range)
     mu = torch.cat([w["u"].mean(0), w["ub"].mean().reshape(1)])
@@ -262,6 +291,8 @@ def recommend(model: nn.Module, data: Ratings, rated: "Rated", n: int = 10, amon
     `rated` is a list of (movieId, rating) pairs (empty: the bias-only fallback); candidates
     are the `among` most-rated movies (None: all).
     """
+    _count("n", n)
+    _count("among", among, allow_none=True)
     user = fold_in(model, data, rated, **fold_kw)
     cand = most_rated(data, among)
     cand = cand[~np.isin(cand, user.movie_idx)]

@@ -101,6 +101,21 @@ def test_movie_bias_table_against_pandas(trained):
         assert row.title == ds.title(row.movieId)
 
 
+def test_bias_in_stars_is_what_the_bias_adds_to_the_average_users_prediction(trained):
+    ds, model = trained
+    table = I.movie_bias_table(model, ds, top=50)
+    u = model.u.weight.detach().double().numpy().mean(0)
+    ub = model.ub.weight.detach().double().numpy().mean()
+    lo, hi = model.y_range
+    for row in table.sample(10, random_state=1).itertuples():
+        j = ds.movies_map.encode([row.movieId])[0]
+        f = model.m.weight.detach().double().numpy()[j]
+        b = float(model.mb.weight.detach().double()[j, 0])
+        pred = lambda logit: lo + (hi - lo) / (1 + np.exp(-logit))  # noqa: E731
+        assert row.bias_stars == pytest.approx(pred(f @ u + ub + b) - pred(f @ u + ub), abs=1e-12)
+        assert np.sign(row.bias_stars) == np.sign(row.bias)
+
+
 # ---------------------------------------------------------------- new users
 
 
@@ -182,3 +197,51 @@ def test_hold_out_users_removes_them_and_keeps_only_known_movies(held_out):
         assert (df.userId == uid).all() and df.movieId.isin(kept.movies_map.ids).all()
     with pytest.raises(ValueError, match="only .* users have >= 10000 ratings"):
         I.hold_out_users(kept, n_users=1, min_ratings=10_000)
+
+
+# ---------------------------------------------------------------- bad numbers (issue 10, class 6)
+
+
+@pytest.mark.parametrize("noise_var", [float("nan"), float("inf"), -1.0, -1e-9])
+def test_fold_in_refuses_a_noise_variance_that_is_not_a_finite_non_negative_number(trained, noise_var):
+    ds, model = trained
+    rated = [(int(ds.movies_map.ids[0]), 4.0)]
+    with pytest.raises(ValueError, match=f"noise_var={noise_var!r}"):
+        I.fold_in(model, ds, rated, noise_var=noise_var)
+
+
+def test_fold_in_refuses_a_non_positive_iteration_budget(trained):
+    ds, model = trained
+    with pytest.raises(ValueError, match="max_iter=0"):
+        I.fold_in(model, ds, [(int(ds.movies_map.ids[0]), 4.0)], max_iter=0)
+
+
+def test_fold_in_with_a_valid_noise_variance_gives_finite_factors(trained):
+    ds, model = trained
+    for noise_var in (0.0, 0.5):  # 0 is a legitimate choice: no prior, plain least squares
+        user = I.fold_in(model, ds, [(int(ds.movies_map.ids[0]), 4.0)], noise_var=noise_var)
+        assert torch.isfinite(user.factors).all() and np.isfinite(user.bias)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n=-1), "n=-1"), (dict(n=0), "n=0"), (dict(n=2.5), "n=2.5"), (dict(n=True), "n=True"),
+    (dict(among=-1), "among=-1"), (dict(among=0), "among=0"),
+])
+def test_recommend_refuses_a_bad_count(trained, kwargs, match):
+    ds, model = trained
+    with pytest.raises(ValueError, match=match):
+        I.recommend(model, ds, [], **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(n=-1), "n=-1"), (dict(among=-3), "among=-3")])
+def test_cosine_neighbours_refuses_a_bad_count(trained, kwargs, match):
+    ds, model = trained
+    with pytest.raises(ValueError, match=match):
+        I.cosine_neighbours(model, ds, int(ds.movies_map.ids[0]), **kwargs)
+
+
+def test_recommend_counts_are_exact(trained):
+    ds, model = trained
+    assert len(I.recommend(model, ds, [], n=1, among=None)) == 1
+    assert len(I.recommend(model, ds, [], n=ds.n_movies + 5, among=None)) == ds.n_movies  # all there are
+    assert len(I.recommend(model, ds, [], n=3, among=2)) == 2

@@ -1,0 +1,191 @@
+"""The learning-rate range test, as fastai's `lr_find` runs it (notebook 05).
+
+One short training run in which the learning rate grows geometrically at every mini-batch,
+from `start_lr` to `end_lr`. The loss of each batch is smoothed with the same debiased
+moving average the training loop reports (`lesson5.smooth.EWMA`, beta 0.98), and the run
+stops as soon as the smoothed loss is more than 4 times the best seen so far (or not a
+number): past that point the rate is too large to train at all. Afterwards the model and
+the optimizer are put back exactly as they were, so the test costs nothing but time.
+
+The curve of smoothed loss against log learning rate gives two usual suggestions (fastai 2):
+the rate where the curve falls fastest ("steepest"), and a tenth of the rate at its minimum
+("min/10"), since at the minimum itself the loss is already about to blow up.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lesson5.data import Ratings
+from lesson5.smooth import EWMA
+
+__all__ = ["LRFind", "lr_find", "lr_at", "steepest", "min_over_10"]
+
+
+def lr_at(i: int, start_lr: float, end_lr: float, num_it: int) -> float:
+    """The rate of batch `i` (0-based): start_lr * (end_lr / start_lr) ** (i / num_it), fastai's exponential schedule."""
+    return start_lr * (end_lr / start_lr) ** (i / num_it)
+
+
+def _trimmed(lrs: np.ndarray, losses: np.ndarray, skip_start: int, skip_end: int) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the first and last points: the average is still settling at the start and exploding at the end."""
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    end = len(lrs) - skip_end
+    if end - skip_start < 2:
+        raise ValueError(f"only {len(lrs)} points, too few to skip {skip_start} at the start and {skip_end} at the end")
+    return lrs[skip_start:end], losses[skip_start:end]
+
+
+def steepest(lrs, losses, skip_start: int = 0, skip_end: int = 0) -> float:
+    """The rate at which the loss falls fastest per unit of log(lr) (the left end of the steepest segment)."""
+    x, y = _trimmed(lrs, losses, skip_start, skip_end)
+    slopes = np.diff(y) / np.diff(np.log(x))
+    return float(x[int(np.nanargmin(slopes))])
+
+
+def min_over_10(lrs, losses, skip_start: int = 0, skip_end: int = 0) -> float:
+    """A tenth of the rate at which the loss is lowest."""
+    x, y = _trimmed(lrs, losses, skip_start, skip_end)
+    return float(x[int(np.nanargmin(y))] / 10)
+
+
+@dataclass
+class LRFind:
+    """What a range test measured: per batch its rate, raw loss and smoothed loss, and why it stopped."""
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smooth: np.ndarray
+    stopped: str  # "diverged" (smoothed loss > 4x its best, or not finite) or "end" (num_it batches done)
+    num_it: int
+
+    @property
+    def skip(self) -> tuple[int, int]:
+        """Points left out of suggestions and plots, as fastai does: the first tenth and the last five."""
+        return self.num_it // 10, min(5, max(0, len(self.lrs) - self.num_it // 10 - 2))
+
+    def suggestion(self, method: str = "steepest") -> float:
+        """'steepest' or 'min/10' of the smoothed curve, without the skipped points."""
+        fn = {"steepest": steepest, "min/10": min_over_10}.get(method)
+        if fn is None:
+            raise ValueError(f"method={method!r}: use 'steepest' or 'min/10'")
+        return fn(self.lrs, self.smooth, *self.skip)
+
+    def plot(self, ax=None, label: str | None = None, marks: bool = True):
+        """Smoothed loss against the learning rate on a log axis, with both suggestions marked."""
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.gca()
+        a, b = self.skip
+        x, y = self.lrs[a:len(self.lrs) - b], self.smooth[a:len(self.lrs) - b]
+        line, = ax.semilogx(x, y, label=label)
+        if marks:
+            for method, marker in (("steepest", "o"), ("min/10", "v")):
+                lr = self.suggestion(method)
+                ax.plot(lr, np.interp(np.log(lr), np.log(x), y), marker, color=line.get_color(), ms=8,
+                        label=f"{label + ': ' if label else ''}{method} {lr:.2g}")
+        ax.set(xlabel="learning rate (log scale)", ylabel="training loss (EWMA, debiased)")
+        return ax
+
+
+def _train_tensors(data, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    if isinstance(data, Ratings):
+        return data.tensors("train", device)
+    try:
+        u, m, y = data
+    except (TypeError, ValueError):
+        raise TypeError("data must be a lesson5.data.Ratings or a (users, movies, ratings) triple") from None
+    return (torch.as_tensor(u).to(device, torch.long), torch.as_tensor(m).to(device, torch.long),
+            torch.as_tensor(y).to(device, torch.float32))
+
+
+def _batches(n: int, bs: int, gen: torch.Generator):
+    """Index batches without end: each epoch a new permutation, cut as `train.fit` cuts it (last batch shorter)."""
+    while True:
+        perm = torch.randperm(n, generator=gen, device=gen.device)
+        for i in range(0, n, bs):
+            yield perm[i:i + bs]
+
+
+def lr_find(
+    model: nn.Module,
+    data,
+    opt: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.mse_loss,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_it: int = 100,
+    bs: int = 64,
+    beta: float = 0.98,
+    stop_div: bool = True,
+    seed: int | None = 0,
+    device: torch.device | str | None = None,
+) -> LRFind:
+    """Train `num_it` batches with a geometrically growing rate, record the smoothed loss, then restore (notebook 05).
+
+    `data` is a `Ratings` (its training split is used) or a (users, movies, ratings) triple.
+    Every parameter group gets the same rate. With `stop_div` the run ends once the smoothed loss
+    exceeds 4 times its best; a loss that is not finite always ends it. Batches are drawn as
+    `train.fit` draws them (a permutation per epoch from a generator seeded with `seed`).
+    """
+    if not (math.isfinite(start_lr) and math.isfinite(end_lr) and 0 < start_lr < end_lr):
+        raise ValueError(f"need 0 < start_lr < end_lr, both finite; got start_lr={start_lr!r}, end_lr={end_lr!r}")
+    if isinstance(num_it, bool) or not isinstance(num_it, int) or num_it < 2:
+        raise ValueError(f"num_it={num_it!r}: need a whole number >= 2")
+    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+        raise ValueError(f"bs={bs!r}: need a whole number >= 1")
+    if device is None:
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+    device = torch.device(device)
+    model.to(device)
+    users, movies, ratings = _train_tensors(data, device)
+    n = len(ratings)
+    if n == 0:
+        raise ValueError("the training set is empty")
+
+    # Deep copies: the optimizer's state tensors are updated in place by step().
+    saved_model = copy.deepcopy(model.state_dict())
+    saved_opt = copy.deepcopy(opt.state_dict())
+    was_training = model.training
+
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(torch.randint(0, 2**62, (1,))) if seed is None else seed)
+    smooth = EWMA(beta)
+    lrs, losses, smoothed = [], [], []
+    best, stopped = math.inf, "end"
+    model.train()
+    try:
+        for i, idx in zip(range(num_it), _batches(n, bs, gen)):
+            lr = lr_at(i, start_lr, end_lr, num_it)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            loss = loss_fn(model(users[idx], movies[idx]), ratings[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            value = loss.item()
+            lrs.append(lr)
+            losses.append(value)
+            smoothed.append(smooth.update(value))
+            if not math.isfinite(smoothed[-1]):
+                stopped = "diverged"
+                break
+            best = min(best, smoothed[-1])
+            if stop_div and smoothed[-1] > 4 * best:
+                stopped = "diverged"
+                break
+    finally:
+        model.load_state_dict(saved_model)
+        opt.load_state_dict(saved_opt)
+        model.train(was_training)
+    return LRFind(np.array(lrs), np.array(losses), np.array(smoothed), stopped, num_it)
