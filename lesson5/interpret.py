@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from lesson5.data import Ratings, build
+from lesson5.models import sigmoid_range
 
 Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rating) pairs
 
@@ -59,9 +60,8 @@ def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _squash(logit: torch.Tensor, y_range: tuple[float, float]) -> torch.Tensor:
-    """The model's output layer: sigmoid scaled into y_range."""
-    lo, hi = float(y_range[0]), float(y_range[1])
-    return torch.sigmoid(logit) * (hi - lo) + lo
+    """The model's output layer: sigmoid scaled into y_range (the models' own `sigmoid_range`)."""
+    return sigmoid_range(logit, float(y_range[0]), float(y_range[1]))
 
 
 def most_rated(data: Ratings, n: int | None = None) -> np.ndarray:
