@@ -111,7 +111,8 @@ def test_inplace_writes_back_clean_and_leaves_a_failing_notebook_alone(tmp_path,
     _notebook(nbs / "00_ok.ipynb", [PARAMS, "print('source is', source)"])
     _notebook(nbs / "01_bad.ipynb", [PARAMS, "1 / 0"])
     before = (nbs / "01_bad.ipynb").read_text()
-    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(tmp_path / "out"), "--inplace", "--no-workbooks"])
+    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(tmp_path / "out"), "--inplace", "--no-workbooks",
+                   "--data", "synthetic"])  # no MovieLens needed: in place, the notebooks keep their defaults
     assert rc == 1
     assert "code cell 2: ZeroDivisionError" in capsys.readouterr().out
     nb = nbformat.read(nbs / "00_ok.ipynb", as_version=4)
