@@ -1,3 +1,3 @@
-from lesson5.cli import main
+from lesson5.tools.cli import main
 
 raise SystemExit(main())

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesson5 import atomic, cli, data
+from lesson5 import atomic, data
+from lesson5.tools import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "userId,movieId,rating,timestamp\n"
@@ -327,7 +328,7 @@ def test_unknown_device_on_the_cli_is_one_line():
 def test_a_failing_bench_row_prints_one_line_and_the_next_row_runs(monkeypatch, capsys):
     import argparse
 
-    from lesson5 import bench
+    from lesson5.tools import bench
 
     good = dict(kind="lesson5", recipe="onecycle-bias", bs=4096, source="synthetic", epochs=1, device="cpu", threads=1)
     rows = [("broken row", dict(good, kind="nope")), ("good row", good)]
@@ -367,7 +368,8 @@ def test_library_errors_reach_the_cli_as_one_line(monkeypatch, capsys):
 SLOW_WRITE = """
 import sys, time
 from pathlib import Path
-from lesson5 import atomic, cli
+from lesson5 import atomic
+from lesson5.tools import cli
 
 def slow(tmp):
     tmp.write_text("half")

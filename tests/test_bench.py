@@ -1,4 +1,4 @@
-"""lesson5.bench: a row runs end to end on synthetic data and the table prints every column."""
+"""lesson5.tools.bench: a row runs end to end on synthetic data and the table prints every column."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from lesson5 import bench
+from lesson5.tools import bench
 
 
 @pytest.mark.parametrize("kind", ["lesson5", "dataloader"])
@@ -32,7 +32,7 @@ def test_unknown_row_kind_is_named():
 
 
 def test_cli_has_the_bench_subcommand():
-    from lesson5 import cli
+    from lesson5.tools import cli
 
     args = cli.build_parser().parse_args(["bench", "--threads", "1"])
     assert args.func is cli.cmd_bench and args.threads == 1 and args.scale and args.device is None

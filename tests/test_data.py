@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesson5 import cli, data
+from lesson5 import data
+from lesson5.tools import cli
 
 GOOD = "userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n1,1029,3.0,1260759179\n2,31,4.0,1260759185\n"
 

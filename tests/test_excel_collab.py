@@ -13,7 +13,8 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula
 
-from lesson5 import cli, data
+from lesson5 import data
+from lesson5.tools import cli
 from lesson5.crosstab import crosstab
 from lesson5.excel import book, collab
 from lesson5.excel.recalc import find_problems, read_formulas, read_values, recalculate, recalculated_values

@@ -7,13 +7,13 @@ import json
 import nbformat
 import pytest
 
-from lesson5 import cli, report
+from lesson5.tools import cli, report
 from lesson5 import data as D
 
 PARAMS = "source = None\nout = None"
 TOY = [
     PARAMS,
-    "from lesson5 import data, report\nds = data.load(source)\nprint('source:', ds.source, ds.n_users)",
+    "from lesson5 import data\nfrom lesson5.tools import report\nds = data.load(source)\nprint('source:', ds.source, ds.n_users)",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\n"
     "fig, ax = plt.subplots()\nax.plot([1, 2, 3])\nplt.show()",
     "report.record(out, 'ToyModel', notebook='00_toy', valid_rmse=0.81234, seconds=1.25, epochs=2)\n"

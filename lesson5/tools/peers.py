@@ -1,6 +1,6 @@
 """Optional benchmark rows for fastai and Surprise, used only when they are importable (README).
 
-Neither is a dependency of lesson5; `lesson5.bench` imports this module inside a row's child
+Neither is a dependency of lesson5; `lesson5.tools.bench` imports this module inside a row's child
 process only after `importlib.util.find_spec` has found the package. Both train on exactly the
 lesson's split (the same `train_idx` / `valid_idx` positions). Each row returns its training
 seconds per epoch and its validation RMSE per epoch (nan where the library does not evaluate).

@@ -1,4 +1,4 @@
-"""The speed and accuracy benchmark behind `python -m lesson5 bench` and `benchmarks/bench.py` (README).
+"""The speed and accuracy benchmark behind `python -m lesson5 bench`, its only entry point (README).
 
 Every row runs in a fresh Python process, so its peak memory is its own: on CPU the peak
 resident set size of that process (Python, torch and the data included), on CUDA the peak
@@ -127,10 +127,10 @@ def run_row(spec: dict) -> dict:
     elif kind in ("fastai", "surprise"):
         import pandas as pd
 
-        from lesson5 import bench_external
+        from lesson5.tools import peers
 
-        res = (bench_external.fastai_row(ds, bs, use_nn=spec.get("use_nn", False), seed=seed) if kind == "fastai"
-               else bench_external.surprise_row(ds, seed=seed))
+        res = (peers.fastai_row(ds, bs, use_nn=spec.get("use_nn", False), seed=seed) if kind == "fastai"
+               else peers.surprise_row(ds, seed=seed))
         epochs = pd.DataFrame({"seconds": res["seconds"], "valid_rmse": res["valid_rmse"]})
         recipe = dataclasses.replace(recipe, model=res["model"])
         device = torch.device("cpu")
@@ -149,7 +149,7 @@ class RowFailed(RuntimeError):
 
 
 def _run_in_child(spec: dict, timeout: float) -> dict:
-    cmd = [sys.executable, "-m", "lesson5.bench", "--row", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "lesson5.tools.bench", "--row", json.dumps(spec)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -209,14 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.row:
         return _row_main(args.row)
-    from lesson5.cli import guarded
+    from lesson5.tools.cli import guarded
 
     return guarded(lambda: run(args))
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The benchmark's options, added to `parser` (the `lesson5 bench` subparser) or a new one (README)."""
-    from lesson5.cli import positive_int, positive_seconds  # stdlib-only module
+    from lesson5.tools.cli import positive_int, positive_seconds  # stdlib-only module
 
     parser = parser or argparse.ArgumentParser(prog="lesson5 bench", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")

@@ -134,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Execute every notebook in order in a fresh kernel; HTML copies, workbooks, figures, summary table."""
     from pathlib import Path
 
-    from lesson5 import runner
+    from lesson5.tools import runner
 
     out = Path(args.out)
     for folder in (out, *out.parents):  # checked here, before the runner makes folders or deletes results
@@ -148,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Time the training loop against a DataLoader loop (and fastai/Surprise when installed)."""
-    from lesson5 import bench
+    from lesson5.tools import bench
 
     return bench.run(args)
 
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", help="benchmark training speed, memory and accuracy; prints a table")
-    from lesson5.bench import build_parser as bench_parser  # stdlib-only module: cheap to import
+    from lesson5.tools.bench import build_parser as bench_parser  # stdlib-only module: cheap to import
 
     bench_parser(p)
     p.set_defaults(func=cmd_bench)

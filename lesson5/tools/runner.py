@@ -3,7 +3,7 @@
 Each numbered notebook runs through papermill with its parameters (`source`, `out`) injected
 after the cell tagged `parameters`. The executed copy (partial, with the traceback, when a
 cell fails), an HTML copy and every figure it showed land in the output folder; the run ends
-with a summary table built from what the notebooks recorded (`lesson5.report`).
+with a summary table built from what the notebooks recorded (`lesson5.tools.report`).
 With `--inplace` the committed notebooks are re-executed with their default parameters and
 written back clean: no widget state, no papermill bookkeeping.
 """
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lesson5 import report
+from lesson5.tools import report
 from lesson5.atomic import atomic_write
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
