@@ -126,15 +126,6 @@ def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:
         group["lr"] = float(value)
 
 
-def _set_momentum(opt: torch.optim.Optimizer, mom: float) -> None:
-    """Set SGD's `momentum` or Adam-style `betas[0]`, whichever the groups have."""
-    for group in opt.param_groups:
-        if "betas" in group:
-            group["betas"] = (mom, group["betas"][1])
-        elif "momentum" in group and group["momentum"] > 0:
-            group["momentum"] = mom
-
-
 # ---------------------------------------------------------------- the loop
 
 
@@ -192,10 +183,9 @@ class Run:
         self.model, self.opt, self.on_step = model, opt, on_step
         self.n, self.n_epochs, self.bs, self.device = n, epochs, bs, device
         self.steps_per_epoch = math.ceil(n / bs)
-        self.mult = schedules.resolve(sched, self.steps_per_epoch, epochs)
-        self.momentum = getattr(self.mult, "momentum", None)
         self.base_lrs = [g["lr"] for g in opt.param_groups]
         self.base_moms = [(g.get("betas"), g.get("momentum")) for g in opt.param_groups]
+        self.sched = schedules.build(sched, opt, self.steps_per_epoch, epochs)
         if seed is not None:
             torch.manual_seed(seed)  # dropout draws from the global generator
         self.gen = torch.Generator(device=device)
@@ -203,7 +193,6 @@ class Run:
         self.history = history if history is not None else History()
         self.epoch = self.history.n_epochs - 1
         self.step = self.history.n_steps
-        self.local = 0  # steps taken in this call: what the schedule counts
         self.smooth = EWMA(0.98)
         self.bar = _progress_bar(epochs * self.steps_per_epoch, progress)
 
@@ -228,23 +217,19 @@ class Run:
             yield self.epoch
 
     def batches(self):
-        """Row numbers of each mini-batch of a fresh shuffle; sets the scheduled learning rate first."""
+        """Row numbers of each mini-batch of a fresh shuffle."""
         perm = torch.randperm(self.n, generator=self.gen, device=self.device)
         for i in range(0, self.n, self.bs):
-            lr_mult = self.mult(self.local)
-            for g, lr in zip(self.opt.param_groups, self.base_lrs):
-                g["lr"] = lr * lr_mult
-            if self.momentum is not None and (mom := self.momentum(self.local)) is not None:
-                _set_momentum(self.opt, mom)
             yield perm[i:i + self.bs]
 
     def after_step(self, loss: torch.Tensor) -> None:
-        """Keep the batch's loss (as a tensor: no wait for the device) and the rate it was trained at."""
+        """Keep the batch's loss (as a tensor: no wait for the device) and its rate; then step the schedule."""
         self.losses.append(loss.detach())
         self.lrs.append(self.opt.param_groups[0]["lr"])
         if self.on_step is not None:
             self.on_step(self.step + len(self.losses) - 1, self.model, self.opt, loss.item())
-        self.local += 1
+        if self.sched is not None:
+            self.sched.step()
         if self.bar is not None:
             self.bar.update(1)
 

@@ -233,39 +233,49 @@ def test_progress_bar_runs(ds, capsys):
 # ---------------------------------------------------------------- schedules
 
 
-def test_constant_and_callable_schedules(ds):
+def test_callable_schedule_and_none(ds):
     _, opt, hist = run(ds, epochs=1, sched=lambda step: 0.5 ** step)
     st = hist.steps
     assert np.allclose(st.lr, 0.5 * 0.5 ** st.step, rtol=1e-15, atol=0)
     assert opt.param_groups[0]["lr"] == 0.5  # the caller's rate comes back after the call
-    _, _, hist = run(ds, epochs=1, sched=schedules.Constant())
+    _, _, hist = run(ds, epochs=1, sched=None)
     assert (hist.steps.lr == 0.5).all()
 
 
+def _lrs(sched, steps_per_epoch: int, epochs: int, lr: float = 1.0) -> list[float]:
+    """The rate at each step of a run, read off a scheduler built for a one-parameter optimizer."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr, momentum=0.9)
+    s = schedules.build(sched, opt, steps_per_epoch, epochs)
+    out = []
+    for _ in range(steps_per_epoch * epochs):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        s.step()
+    return out
+
+
 def test_cosine_restarts_closed_form():
-    f = schedules.CosineRestarts(cycle_len=1, cycle_mult=2).bind(steps_per_epoch=10, epochs=7)
+    f = _lrs(schedules.CosineRestarts(cycle_len=1, cycle_mult=2), steps_per_epoch=10, epochs=7)
     # Cycles of 10, 20, 40 steps start at 0, 10, 30 and restart at the top.
-    assert [f(s) for s in (0, 10, 30)] == [1.0, 1.0, 1.0]
+    assert [f[s] for s in (0, 10, 30)] == [1.0, 1.0, 1.0]
     for s, start, length in [(3, 0, 10), (17, 10, 20), (45, 30, 40)]:
-        assert math.isclose(f(s), (1 + math.cos(math.pi * (s - start) / length)) / 2, rel_tol=1e-15)
-    assert math.isclose(f(5), 0.5, rel_tol=1e-12) and f(9) < 0.03 and f(29) < 0.01
-    g = schedules.CosineRestarts(cycle_len=2, min_mult=0.1).bind(steps_per_epoch=5, epochs=4)
-    assert math.isclose(g(5), 0.1 + 0.9 * 0.5, rel_tol=1e-12) and g(10) == 1.0
+        assert math.isclose(f[s], (1 + math.cos(math.pi * (s - start) / length)) / 2, rel_tol=1e-12)
+    assert math.isclose(f[5], 0.5, rel_tol=1e-12) and f[9] < 0.03 and f[29] < 0.01
     with pytest.raises(ValueError):
         schedules.CosineRestarts(cycle_len=0)
+    with pytest.raises(ValueError):
+        schedules.CosineRestarts(cycle_mult=1.5)
 
 
 def test_one_cycle_shape():
-    c = schedules.OneCycle(pct_start=0.25, div=25, final_div=1e5)
-    f = c.bind(steps_per_epoch=100, epochs=2)  # 200 steps, 50 of warm-up
-    assert math.isclose(f(0), 1 / 25) and f(50) == 1.0 and math.isclose(f(199), 1 / 25 / 1e5)
-    assert math.isclose(f(25), (1 + 1 / 25) / 2)  # half-way up the cosine
-    values = [f(s) for s in range(200)]
-    assert values.index(max(values)) == 50
-    assert all(a <= b for a, b in zip(values[:50], values[1:51]))
-    assert all(a >= b for a, b in zip(values[50:], values[51:]))
-    assert f.momentum(0) == 0.95 and f.momentum(50) == 0.85 and math.isclose(f.momentum(199), 0.95)
-    assert schedules.OneCycle(moms=None).bind(10, 1).momentum(3) is None
+    f = _lrs(schedules.OneCycle(pct_start=0.25, div=25, final_div=1e5), steps_per_epoch=100, epochs=2)
+    top = f.index(max(f))
+    assert math.isclose(f[0], 1 / 25) and math.isclose(max(f), 1.0)
+    assert math.isclose(f[-1], 1 / 25 / 1e5, rel_tol=1e-6) and 48 <= top <= 50
+    assert all(a <= b for a, b in zip(f[:top], f[1:top + 1]))
+    assert all(a >= b for a, b in zip(f[top:], f[top + 1:]))
+    tiny = _lrs(schedules.OneCycle(), steps_per_epoch=4, epochs=1)  # a one-step warm-up: torch's 0/0
+    assert math.isclose(tiny[0], 1 / 25) and tiny[1] > tiny[2] > tiny[3]
 
 
 def test_one_cycle_drives_adam_beta1_and_restores_it(ds):
@@ -274,10 +284,41 @@ def test_one_cycle_drives_adam_beta1_and_restores_it(ds):
     betas = []
     hist = train.fit(model, ds, 1, opt, bs=64, sched=schedules.OneCycle(), seed=0, progress=False, device="cpu",
                      on_step=lambda s, m, o, l: betas.append(o.param_groups[0]["betas"]))
-    f = schedules.OneCycle().bind(len(hist.steps), 1)
-    assert [b[0] for b in betas] == [f.momentum(s) for s in range(len(betas))]
-    assert all(b[1] == 0.99 for b in betas)
+    # Oracle: torch's OneCycleLR stepped alone on a one-parameter Adam.
+    ref = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-2, betas=(0.9, 0.99))
+    sched = torch.optim.lr_scheduler.OneCycleLR(ref, max_lr=1e-2, total_steps=len(betas), pct_start=0.25,
+                                                div_factor=25, final_div_factor=1e5,
+                                                base_momentum=0.85, max_momentum=0.95)
+    want_b, want_lr = [], []
+    for _ in betas:
+        want_b.append(ref.param_groups[0]["betas"])
+        want_lr.append(ref.param_groups[0]["lr"])
+        ref.step()
+        sched.step()
+    assert betas == want_b and hist.steps.lr.tolist() == want_lr
+    assert betas[0][0] == 0.95 and min(b[0] for b in betas) < 0.86 and all(b[1] == 0.99 for b in betas)
     assert opt.param_groups[0]["betas"] == (0.9, 0.99) and opt.param_groups[0]["lr"] == 1e-2
+
+
+def test_one_cycle_leaves_plain_sgd_without_momentum(ds):
+    model = bias_model(ds)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    moms = []
+    train.fit(model, ds, 1, opt, bs=256, sched=schedules.OneCycle(), seed=0, progress=False, device="cpu",
+              on_step=lambda s, m, o, l: moms.append(o.param_groups[0]["momentum"]))
+    assert set(moms) == {0}
+
+
+def test_a_second_fit_starts_from_the_rate_set_between(ds):
+    """set_lr between two fit calls wins over the rate a first call's scheduler remembered."""
+    model = bias_model(ds)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = schedules.CosineRestarts()
+    train.fit(model, ds, 1, opt, bs=256, sched=sched, seed=0, progress=False, device="cpu")
+    train.set_lr(opt, 0.01)
+    hist = train.fit(model, ds, 1, opt, bs=256, sched=sched, seed=1, progress=False, device="cpu")
+    first = hist.steps.lr.iloc[0]
+    assert first == 0.01 and opt.param_groups[0]["lr"] == 0.01
 
 
 @pytest.mark.parametrize("name, kw", [("SGD", dict(lr=0.5, momentum=0.9, weight_decay=1e-3)),

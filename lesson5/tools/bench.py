@@ -67,23 +67,19 @@ def _naive_loop(recipe, ds, bs: int, device, seed: int):
     loader = DataLoader(TensorDataset(*ds.tensors("train")), batch_size=bs, shuffle=True,
                         generator=torch.Generator().manual_seed(seed))
     valid = ds.tensors("valid", device)
-    mult = schedules.resolve(schedules.OneCycle() if recipe.one_cycle else None, len(loader), recipe.epochs)
-    base = [g["lr"] for g in opt.param_groups]
-    rows, step = [], 0
+    sched = schedules.build(schedules.OneCycle() if recipe.one_cycle else None, opt, len(loader), recipe.epochs)
+    rows = []
     for epoch in range(recipe.epochs):
         model.train()
         start = time.perf_counter()
         for u, m, y in loader:
-            for g, lr in zip(opt.param_groups, base):
-                g["lr"] = lr * mult(step)
-            if hasattr(mult, "momentum") and (mom := mult.momentum(step)) is not None:
-                train._set_momentum(opt, mom)
             u, m, y = u.to(device), m.to(device), y.to(device)
             loss = F.mse_loss(model(u, m), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            step += 1
+            if sched is not None:
+                sched.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
