@@ -1,4 +1,4 @@
-"""MovieLens ratings: fetch (hashed, cached, atomic), load with validation, encode ids, split.
+"""MovieLens ratings: read with validation, encode ids, split (the zip itself: `download`).
 
 Notebook 00 shows the data; every later notebook starts from `load()`.
 """
@@ -10,7 +10,6 @@ import csv
 import io
 import math
 import os
-import re
 import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,119 +19,18 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 import pandas as pd
 
-from lesson5.atomic import sweep_stale
+from lesson5.download import DataError, fetch
 
 if TYPE_CHECKING:  # torch is imported only when tensors are asked for
     import torch
 
-URL = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
-ZIP_NAME = "ml-latest-small.zip"
-SHA256 = "859da233c6929ebc9202e9516cdefa8a3c695aef67d1878249d6036c3513c023"
-# The 2016 release the course was taught on; GroupLens no longer serves it, so it is only
-# ever read from a folder someone put there (tests and CI use ../shared/data).
-RELEASE_2016_DIR = "ml-latest-small-2016"
 MIN_RATING, MAX_RATING = 0.5, 5.0
 RATING_COLUMNS = ("userId", "movieId", "rating")
 MOVIE_COLUMNS = ("movieId", "title")
 
 
-class DataError(ValueError):
-    """Raised for data that is missing, corrupt or malformed; the message says where and what."""
-
-
 class ArgumentError(ValueError):
     """Raised for an argument outside what it may be; the message names the argument and its value."""
-
-
-# ---------------------------------------------------------------- where the data lives
-
-
-def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The cache folder: `path`, else $LESSON5_DATA, else a per-user cache (notebook 00)."""
-    if path is not None:
-        return Path(path).expanduser()
-    if os.environ.get("LESSON5_DATA"):
-        return Path(os.environ["LESSON5_DATA"]).expanduser()
-    import pooch
-
-    return Path(pooch.os_cache("lesson5"))
-
-
-def _by_hand_hint(target: Path) -> str:
-    return (
-        f"Download {URL} by hand and put it at {target} "
-        f"(or point $LESSON5_DATA at the folder that holds {ZIP_NAME}); its SHA-256 must be {SHA256}."
-    )
-
-
-# pooch downloads into tempfile.NamedTemporaryFile(dir=cache): "tmp" and 8 random characters.
-_POOCH_TEMP = "tmp[a-z0-9_]{8}"
-
-
-def _drop_untrusted(target: Path, sha256: str) -> None:
-    """Remove a cached file whose hash is wrong, so that nothing untrusted stays under the expected name."""
-    import pooch
-
-    try:
-        if target.is_file() and pooch.file_hash(str(target)) != sha256:
-            target.unlink()
-    except OSError as e:
-        raise DataError(
-            f"{target} does not have the expected SHA-256 {sha256} and cannot be removed ({e}). "
-            + _by_hand_hint(target)
-        ) from e
-
-
-def fetch(
-    directory: str | os.PathLike | None = None,
-    *,
-    url: str = URL,
-    sha256: str = SHA256,
-    timeout: float = 60.0,
-    progress: bool = True,
-) -> Path:
-    """Path to a verified `ml-latest-small.zip`, downloading it into the cache if needed (notebook 00).
-
-    pooch does the work: it hashes a cached copy on every call, downloads again when the hash
-    is wrong, and downloads into a temporary file that is renamed only once its hash matches.
-    When that fails, a cached copy with the wrong hash is removed too, so the cache never holds
-    a file that would be trusted wrongly; stale temporary files of a killed download are swept.
-    """
-    import pooch
-    import requests
-
-    folder = data_dir(directory)
-    target = folder / ZIP_NAME
-    if folder.exists() and not folder.is_dir():
-        raise DataError(f"the data folder {folder} is a file, not a folder. " + _by_hand_hint(target))
-    if target.is_dir():
-        raise DataError(
-            f"{target} is a folder, but the downloaded zip goes under that name: move or rename that folder, "
-            f"or point $LESSON5_DATA at another folder."
-        )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"cannot create the data folder {folder}: {e}. " + _by_hand_hint(target)) from e
-    sweep_stale(folder, _POOCH_TEMP)
-    downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout)
-    try:
-        path = pooch.retrieve(
-            url, known_hash=f"sha256:{sha256}", fname=ZIP_NAME, path=folder, downloader=downloader
-        )
-    except (requests.RequestException, OSError) as e:
-        _drop_untrusted(target, sha256)
-        raise DataError(f"could not download {url}: {e}. " + _by_hand_hint(target)) from e
-    except ValueError as e:  # pooch: hash mismatch (the temporary file is already removed)
-        _drop_untrusted(target, sha256)
-        raise DataError(f"downloaded {url} but its content is wrong: {e}. " + _by_hand_hint(target)) from e
-    return Path(path)
-
-
-def release_2016(directory: str | os.PathLike | None = None) -> Path | None:
-    """The folder of the 2016 release if someone put it in the data folder, else None (notebook 01)."""
-    folder = data_dir(directory) / RELEASE_2016_DIR
-    return folder if (folder / "ratings.csv").is_file() else None
 
 
 # ---------------------------------------------------------------- finding the files

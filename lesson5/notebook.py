@@ -38,7 +38,7 @@ def setup(seed: int = 42) -> dict:
     import torch
 
     import lesson5
-    from lesson5.data import data_dir
+    from lesson5.download import data_dir
     from lesson5.device import get_device
 
     try:  # Inline figures even when MPLBACKEND=Agg is exported (CI does, for the unit tests).
@@ -47,7 +47,7 @@ def setup(seed: int = 42) -> dict:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
         set_matplotlib_formats("retina")
-        from lesson5.data import DataError
+        from lesson5.download import DataError
 
         # Missing data is the student's to fix: show the message (where to put the zip), not 90 lines of stack.
         ip.set_custom_exc((DataError,), _message_only)

@@ -1,38 +1,34 @@
-"""The training loop: the lesson's `fit(model, data, epochs, opt, loss)` made fast and honest (notebooks 03-05).
+"""The training loop: the lesson's `fit(model, data, epochs, opt, loss)`, plus evaluation and `set_lr`.
 
-The whole training set lives as three tensors on the device; each epoch draws one
-permutation from a seeded generator and slices it into batches, so there is no per-sample
-Python and no DataLoader. Also here: evaluation, `set_lr` (the lesson's `set_lrs`),
-prediction for raw MovieLens ids, and saving/loading a model with its id maps.
+Notebooks 03-05.
+
+Decisions: the whole training set lives as three tensors on the device, and each epoch draws
+one permutation from a seeded generator and slices it into batches, so there is no per-sample
+Python and no DataLoader. Losses stay on the device until the epoch ends (one transfer per
+epoch). Using a trained model (raw-id prediction, saving, loading) is `lesson5.inference`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from numpy.typing import ArrayLike
 from torch import nn
 
 from lesson5 import schedules
-from lesson5.atomic import atomic_write
-from lesson5.data import IdMap, Ratings
+from lesson5.data import Ratings
 from lesson5.device import get_device
 from lesson5.smooth import EWMA
 
-__all__ = ["History", "DivergenceError", "fit", "Run", "check_model_and_data", "param_groups", "evaluate", "set_lr", "predict", "save", "load", "split_data"]
 
 Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 Data = Ratings | tuple[Triple, Triple]  # what fit trains on: the lesson split, or (train, valid) tensors
-Maps = Ratings | tuple[IdMap, IdMap] | tuple[IdMap, IdMap, float | None]  # raw-id maps (and mean rating)
 EPOCH_COLUMNS = ["epoch", "train_loss", "valid_mse", "valid_rmse", "lr", "seconds"]
 STEP_COLUMNS = ["step", "epoch", "loss", "smooth_loss", "lr"]
 
@@ -95,26 +91,24 @@ def split_data(data: Data, device: torch.device | str = "cpu") -> tuple[Triple, 
     return out[0], out[1]
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 # ---------------------------------------------------------------- learning rates and weight decay
 
 
 def param_groups(model: nn.Module, wd: float) -> list[dict]:
-    """Two optimizer groups: weights with decay `wd`, biases (`ub`, `mb`, linear biases) without (notebook 03).
+    """Two optimizer groups: weights with decay `wd`, biases without.
+
+    Notebook 03.
 
     Decaying the biases pulls every prediction toward the middle of the rating range, which
     the biases exist to move away from; decaying the factors is what fights overfitting.
     """
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        is_bias = name.split(".")[0] in ("ub", "mb") or name.endswith(".bias")
+    for p in model.parameters():
+        # A bias is one number per output (a vector) or per user or movie (a table one column
+        # wide), whatever the layer is called.
+        is_bias = p.ndim == 1 or p.shape[-1] == 1
         (no_decay if is_bias else decay).append(p)
     return [dict(params=decay, weight_decay=wd), dict(params=no_decay, weight_decay=0.0)]
-
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:
@@ -285,114 +279,3 @@ def fit(model: nn.Module, data: Data, epochs: int, opt: torch.optim.Optimizer,
                 run.after_step(loss)
             run.after_epoch(evaluate(model, *valid))  # dropout off
     return run.history
-
-
-# ---------------------------------------------------------------- raw ids, saving and loading
-
-
-def _maps(data_or_maps: Maps) -> tuple[IdMap, IdMap, float | None]:
-    if isinstance(data_or_maps, Ratings):
-        mean = float(data_or_maps.ratings.rating.to_numpy()[data_or_maps.train_idx].mean())
-        return data_or_maps.users_map, data_or_maps.movies_map, mean
-    if isinstance(data_or_maps, tuple) and len(data_or_maps) in (2, 3):
-        users_map, movies_map, *rest = data_or_maps
-        return users_map, movies_map, (float(rest[0]) if rest else None)
-    raise TypeError("data_or_maps must be a Ratings or a tuple (users_map, movies_map[, mean_rating])")
-
-
-@torch.no_grad()
-def predict(model: nn.Module, data_or_maps: Maps, user_ids: ArrayLike, movie_ids: ArrayLike, *,
-            unknown: str | float = "error", bs: int = 65_536) -> np.ndarray:
-    """Predicted ratings for raw (userId, movieId) pairs (notebook 03).
-
-    An id not seen in training raises KeyError naming it (`unknown="error"`), or its pairs get
-    NaN (`"nan"`), the mean training rating (`"mean"`; needs a Ratings or maps with a mean),
-    or a number you give.
-    """
-    users_map, movies_map, mean = _maps(data_or_maps)
-    u_raw, m_raw = np.atleast_1d(np.asarray(user_ids)), np.atleast_1d(np.asarray(movie_ids))
-    if u_raw.shape != m_raw.shape:
-        raise ValueError(f"user_ids and movie_ids differ in shape: {u_raw.shape} vs {m_raw.shape}")
-    if unknown == "error":
-        u_idx, m_idx = users_map.encode(u_raw), movies_map.encode(m_raw)  # KeyError names the id
-        known = np.ones(len(u_raw), dtype=bool)
-    else:
-        if unknown == "nan":
-            fill = float("nan")
-        elif unknown == "mean":
-            if mean is None:
-                raise ValueError('unknown="mean" needs a Ratings or (users_map, movies_map, mean); or pass a number')
-            fill = mean
-        elif isinstance(unknown, (int, float)):
-            fill = float(unknown)
-        else:
-            raise ValueError(f'unknown must be "error", "nan", "mean" or a number; got {unknown!r}')
-        u_idx = pd.Index(users_map.ids).get_indexer(u_raw)
-        m_idx = pd.Index(movies_map.ids).get_indexer(m_raw)
-        known = (u_idx >= 0) & (m_idx >= 0)
-    out = np.full(len(u_raw), np.nan, dtype=np.float64)
-    if known.any():
-        device = _model_device(model)
-        u = torch.as_tensor(u_idx[known], dtype=torch.long, device=device)
-        m = torch.as_tensor(m_idx[known], dtype=torch.long, device=device)
-        was_training = model.training
-        model.eval()
-        try:
-            preds = torch.cat([model(u[i:i + bs], m[i:i + bs]) for i in range(0, len(u), bs)])
-        finally:
-            model.train(was_training)
-        out[known] = preds.double().cpu().numpy()
-    if unknown != "error":
-        out[~known] = fill
-    return out
-
-
-def save(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) -> Path:
-    """Write a trained model with its id maps to `path` atomically (temp file, then rename) (notebook 03)."""
-    from lesson5 import models
-
-    name = type(model).__name__
-    if name not in models.MODELS:
-        raise TypeError(f"can only save the lesson's models {sorted(models.MODELS)}; got {name}")
-    users_map, movies_map, mean = _maps(data_or_maps)
-    payload = {
-        "format": "lesson5-model-1",
-        "class": name,
-        "hparams": models.hparams(model),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "user_ids": torch.as_tensor(np.asarray(users_map.ids, dtype=np.int64)),
-        "movie_ids": torch.as_tensor(np.asarray(movies_map.ids, dtype=np.int64)),
-        "mean_rating": mean,
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
-
-
-def load(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, IdMap, IdMap]:
-    """(model, users_map, movies_map) from a file written by `save`; the model is in eval mode (notebook 03).
-
-    The training mean rating, when it was saved, is on `model.mean_rating` (for `unknown="mean"`,
-    pass `(users_map, movies_map, model.mean_rating)` to `predict`).
-    """
-    from lesson5 import models
-
-    path = Path(path)
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:
-        raise ValueError(f"{path} is not a lesson5 model file: {e}") from e
-    if not isinstance(payload, dict) or payload.get("format") != "lesson5-model-1":
-        raise ValueError(f"{path} is not a lesson5 model file (no 'lesson5-model-1' format tag)")
-    cls = models.MODELS.get(payload["class"])
-    if cls is None:
-        raise ValueError(f"{path}: unknown model class {payload['class']!r}")
-    model = cls(**payload["hparams"]).to(device)
-    model.load_state_dict(payload["state_dict"])
-    model.mean_rating = payload.get("mean_rating")
-    model.eval()
-    users_map = IdMap("userId", payload["user_ids"].cpu().numpy())
-    movies_map = IdMap("movieId", payload["movie_ids"].cpu().numpy())
-    return model, users_map, movies_map

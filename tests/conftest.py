@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lesson5 import data
+from lesson5 import data, download
 
 
 def need(condition: bool, reason: str) -> None:
@@ -22,16 +22,16 @@ def need(condition: bool, reason: str) -> None:
 @pytest.fixture(scope="session")
 def movielens_zip() -> Path:
     """The verified 2018 ml-latest-small.zip from the data folder ($LESSON5_DATA in CI)."""
-    path = data.data_dir() / data.ZIP_NAME
-    need(path.exists(), f"{path} not found; set LESSON5_DATA to the folder holding {data.ZIP_NAME}")
+    path = download.data_dir() / download.ZIP_NAME
+    need(path.exists(), f"{path} not found; set LESSON5_DATA to the folder holding {download.ZIP_NAME}")
     return path
 
 
 @pytest.fixture(scope="session")
 def movielens_2016() -> Path:
     """The folder of the 2016 release (the one the lesson was taught on)."""
-    path = data.release_2016()
-    need(path is not None, f"{data.data_dir() / data.RELEASE_2016_DIR} not found")
+    path = download.release_2016()
+    need(path is not None, f"{download.data_dir() / download.RELEASE_2016_DIR} not found")
     return path
 
 

@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import zipfile
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesson5 import atomic, data
+from lesson5 import atomic, data, download
 from lesson5.tools import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,10 +188,10 @@ def test_an_unreadable_file_for_real(tmp_path):
 
 
 def test_cached_zip_that_is_a_folder(tmp_path):
-    (tmp_path / data.ZIP_NAME).mkdir()
-    with pytest.raises(data.DataError, match=rf"{data.ZIP_NAME} is a folder") as info:
-        data.fetch(tmp_path, url="http://127.0.0.1:9/none.zip", progress=False, timeout=1)
-    assert (tmp_path / data.ZIP_NAME).is_dir()  # a user's folder is never deleted
+    (tmp_path / download.ZIP_NAME).mkdir()
+    with pytest.raises(data.DataError, match=rf"{download.ZIP_NAME} is a folder") as info:
+        download.fetch(tmp_path, url="http://127.0.0.1:9/none.zip", progress=False, timeout=1)
+    assert (tmp_path / download.ZIP_NAME).is_dir()  # a user's folder is never deleted
 
 
 def make_zip(path: Path, members: dict[str, str], compression=zipfile.ZIP_DEFLATED) -> Path:
@@ -414,12 +413,12 @@ def test_stale_download_temporary_files_are_swept_by_the_next_fetch(tmp_path):
 
     payload = make_zip(tmp_path / "src.zip", {"ml/ratings.csv": GOOD}).read_bytes()
     cache = tmp_path / "cache"
-    zip_path = write(cache, payload, data.ZIP_NAME)
+    zip_path = write(cache, payload, download.ZIP_NAME)
     stale = age(write(cache, b"half a download", "tmpk3j_x9q2"), 3600)
     fresh = write(cache, b"a download under way", "tmpabcdefgh")
     keep = age(write(cache, b"a user's file", "tmp_notes.txt"), 3600)
     sha = hashlib.sha256(payload).hexdigest()
-    assert data.fetch(cache, sha256=sha, url="http://127.0.0.1:9/none.zip", progress=False) == zip_path
+    assert download.fetch(cache, sha256=sha, url="http://127.0.0.1:9/none.zip", progress=False) == zip_path
     assert not stale.exists() and fresh.exists() and keep.exists()
 
 
@@ -430,10 +429,10 @@ def test_fetch_hashes_with_pooch(tmp_path, monkeypatch):
     import pooch
 
     payload = make_zip(tmp_path / "src.zip", {"ml/ratings.csv": GOOD}).read_bytes()
-    zip_path = write(tmp_path / "cache", payload, data.ZIP_NAME)
+    zip_path = write(tmp_path / "cache", payload, download.ZIP_NAME)
     calls = []
     real = pooch.hashes.file_hash
     monkeypatch.setattr(pooch.hashes, "file_hash", lambda *a, **k: calls.append(a) or real(*a, **k))
-    data.fetch(zip_path.parent, sha256=real(str(zip_path)), url="http://127.0.0.1:9/none.zip", progress=False)
+    download.fetch(zip_path.parent, sha256=real(str(zip_path)), url="http://127.0.0.1:9/none.zip", progress=False)
     assert calls, "fetch verified the cached zip without pooch.file_hash"
     assert not hasattr(data, "_sha256")

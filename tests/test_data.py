@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesson5 import data
+from lesson5 import data, download
 from lesson5.tools import cli
 
 GOOD = "userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n1,1029,3.0,1260759179\n2,31,4.0,1260759185\n"
@@ -48,7 +48,7 @@ def test_zip_and_extracted_folder_load_the_same(movielens_zip, tmp_path):
 
 
 def test_fetch_is_a_cache_hit_on_the_verified_copy(movielens_zip):
-    assert data.fetch(movielens_zip.parent, progress=False) == movielens_zip
+    assert download.fetch(movielens_zip.parent, progress=False) == movielens_zip
 
 
 # ---------------------------------------------------------------- the split
@@ -196,8 +196,8 @@ def test_no_hidden_source_variable(monkeypatch, movielens_2016):
     """What load() reads comes from its argument (a notebook's `source` parameter), not the environment."""
     monkeypatch.setenv("LESSON5_SOURCE", "synthetic")  # the variable of earlier versions: now ignored
     assert data.load("synthetic").source == "synthetic"
-    assert data.load().source.endswith(data.ZIP_NAME)  # the data folder's zip, whatever the variable says
-    assert data.release_2016(movielens_2016.parent) == movielens_2016
+    assert data.load().source.endswith(download.ZIP_NAME)  # the data folder's zip, whatever the variable says
+    assert download.release_2016(movielens_2016.parent) == movielens_2016
 
 
 # ---------------------------------------------------------------- the CLI

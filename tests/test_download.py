@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lesson5 import data
+from lesson5 import data, download
 
 pytestmark = pytest.mark.network
 
@@ -67,58 +67,58 @@ def assert_nothing_trusted(folder):
 
 
 def test_good_download_then_cache_hit_without_network(server, tmp_path, payload):
-    path = data.fetch(tmp_path, url=f"{server}/good.zip", progress=False, timeout=10)
-    assert path == tmp_path / data.ZIP_NAME
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == data.SHA256
+    path = download.fetch(tmp_path, url=f"{server}/good.zip", progress=False, timeout=10)
+    assert path == tmp_path / download.ZIP_NAME
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == download.SHA256
     # The cached copy is verified again and used: a dead URL is never contacted.
     dead = f"http://127.0.0.1:{free_port()}/good.zip"
-    assert data.fetch(tmp_path, url=dead, progress=False) == path
-    assert sorted(p.name for p in tmp_path.iterdir()) == [data.ZIP_NAME]
+    assert download.fetch(tmp_path, url=dead, progress=False) == path
+    assert sorted(p.name for p in tmp_path.iterdir()) == [download.ZIP_NAME]
 
 
 def test_wrong_hash_is_rejected_and_removed(server, tmp_path):
     with pytest.raises(data.DataError, match="content is wrong") as info:
-        data.fetch(tmp_path, url=f"{server}/good.zip", sha256="0" * 64, progress=False, timeout=10)
+        download.fetch(tmp_path, url=f"{server}/good.zip", sha256="0" * 64, progress=False, timeout=10)
     assert "by hand" in str(info.value)
     assert_nothing_trusted(tmp_path)
 
 
 def test_response_cut_off_half_way(server, tmp_path):
     with pytest.raises(data.DataError, match=r"could not download http://127.0.0.1:\d+/cut.zip: .*(IncompleteRead|Connection broken)"):
-        data.fetch(tmp_path, url=f"{server}/cut.zip", progress=False, timeout=10)
+        download.fetch(tmp_path, url=f"{server}/cut.zip", progress=False, timeout=10)
     assert_nothing_trusted(tmp_path)
 
 
 def test_404(server, tmp_path):
     with pytest.raises(data.DataError, match="404"):
-        data.fetch(tmp_path, url=f"{server}/missing.zip", progress=False, timeout=10)
+        download.fetch(tmp_path, url=f"{server}/missing.zip", progress=False, timeout=10)
     assert_nothing_trusted(tmp_path)
 
 
 def test_server_not_running_says_where_to_put_the_zip(tmp_path):
     url = f"http://127.0.0.1:{free_port()}/good.zip"
     with pytest.raises(data.DataError) as info:
-        data.fetch(tmp_path, url=url, progress=False, timeout=5)
+        download.fetch(tmp_path, url=url, progress=False, timeout=5)
     message = str(info.value)
     assert f"could not download {url}" in message
-    assert f"put it at {tmp_path / data.ZIP_NAME}" in message and "LESSON5_DATA" in message
+    assert f"put it at {tmp_path / download.ZIP_NAME}" in message and "LESSON5_DATA" in message
     assert_nothing_trusted(tmp_path)
 
 
 def test_corrupt_cached_file_is_removed_then_replaced(server, tmp_path):
-    (tmp_path / data.ZIP_NAME).write_bytes(b"truncated")
+    (tmp_path / download.ZIP_NAME).write_bytes(b"truncated")
     dead = f"http://127.0.0.1:{free_port()}/good.zip"
     with pytest.raises(data.DataError, match="could not download"):
-        data.fetch(tmp_path, url=dead, progress=False, timeout=5)
+        download.fetch(tmp_path, url=dead, progress=False, timeout=5)
     assert_nothing_trusted(tmp_path)  # the corrupt copy is gone, not trusted on the next call
-    (tmp_path / data.ZIP_NAME).write_bytes(b"truncated")
-    path = data.fetch(tmp_path, url=f"{server}/good.zip", progress=False, timeout=10)
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == data.SHA256
+    (tmp_path / download.ZIP_NAME).write_bytes(b"truncated")
+    path = download.fetch(tmp_path, url=f"{server}/good.zip", progress=False, timeout=10)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == download.SHA256
 
 
 def test_cache_folder_from_argument_then_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("LESSON5_DATA", str(tmp_path / "env"))
-    assert data.data_dir() == tmp_path / "env"
-    assert data.data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert download.data_dir() == tmp_path / "env"
+    assert download.data_dir(tmp_path / "arg") == tmp_path / "arg"
     monkeypatch.delenv("LESSON5_DATA")
-    assert "lesson5" in str(data.data_dir())
+    assert "lesson5" in str(download.data_dir())

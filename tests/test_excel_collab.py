@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import zipfile
 
@@ -18,7 +17,7 @@ from lesson5.tools import cli
 from lesson5.crosstab import crosstab
 from lesson5.excel import book, collab
 from lesson5.excel.recalc import find_problems, read_formulas, read_values, recalculate, recalculated_values
-from lesson5.solver import Factors, init_factors, predict, rmse
+from lesson5.solver import Factors, init_factors, rmse
 
 from _excel_helpers import assert_close, require_soffice
 

@@ -9,6 +9,7 @@ import pytest
 
 from lesson5.tools import cli, report
 from lesson5 import data as D
+from lesson5 import download
 
 PARAMS = "source = None\nout = None"
 TOY = [
@@ -83,7 +84,7 @@ def test_run_without_data_says_so_and_offers_synthetic(tmp_path, capsys, monkeyp
     text = capsys.readouterr().out
     assert rc == 2
     assert "MovieLens is not available" in text and "could not download" in text
-    assert str(tmp_path / "empty" / D.ZIP_NAME) in text
+    assert str(tmp_path / "empty" / download.ZIP_NAME) in text
     assert "python -m lesson5 run --data synthetic" in text
     assert not (tmp_path / "out" / "00_x.ipynb").exists()  # nothing was run
 

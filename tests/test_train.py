@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lesson5 import data, models, schedules, train
+from lesson5 import data, inference, models, schedules, train
 
 
 @pytest.fixture(scope="module")
@@ -349,6 +349,12 @@ def test_param_groups_leave_every_bias_undecayed():
     names = {id(p): n for n, p in net.named_parameters()}
     assert sorted(names[id(p)] for p in decayed["params"]) == ["lin1.weight", "lin2.weight", "m.weight", "u.weight"]
     assert sorted(names[id(p)] for p in plain["params"]) == ["lin1.bias", "lin2.bias"]
+    dot = models.EmbeddingDotBias(5, 6, 3)
+    dot.user_bias, dot.movie_bias = dot.ub, dot.mb  # found by shape, whatever they are called
+    del dot.ub, dot.mb
+    decayed, plain = train.param_groups(dot, 0.1)
+    assert [tuple(p.shape) for p in decayed["params"]] == [(5, 3), (6, 3)]
+    assert [tuple(p.shape) for p in plain["params"]] == [(5, 1), (6, 1)]
     assert (decayed["weight_decay"], plain["weight_decay"]) == (0.1, 0.0)
 
 
@@ -359,22 +365,22 @@ def test_predict_raw_ids_and_unknowns(ds):
     model, _, _ = run(ds, epochs=1)
     raw_u = ds.ratings.userId.to_numpy()[:5]
     raw_m = ds.ratings.movieId.to_numpy()[:5]
-    got = train.predict(model, ds, raw_u, raw_m)
+    got = inference.predict(model, ds, raw_u, raw_m)
     with torch.no_grad():
         want = model.eval()(torch.as_tensor(ds.user_idx[:5]), torch.as_tensor(ds.movie_idx[:5])).double().numpy()
     assert np.array_equal(got, want)
     u2, m2 = np.append(raw_u, 999_999), np.append(raw_m, raw_m[0])
     with pytest.raises(KeyError, match=r"unknown userId .*999999"):
-        train.predict(model, ds, u2, m2)
-    assert np.isnan(train.predict(model, ds, u2, m2, unknown="nan")[-1])
+        inference.predict(model, ds, u2, m2)
+    assert np.isnan(inference.predict(model, ds, u2, m2, unknown="nan")[-1])
     train_mean = float(ds.ratings.rating.to_numpy()[ds.train_idx].mean())
-    out = train.predict(model, ds, u2, m2, unknown="mean")
+    out = inference.predict(model, ds, u2, m2, unknown="mean")
     assert out[-1] == train_mean and np.array_equal(out[:5], want)
-    assert train.predict(model, (ds.users_map, ds.movies_map), u2, m2, unknown=3.0)[-1] == 3.0
+    assert inference.predict(model, (ds.users_map, ds.movies_map), u2, m2, unknown=3.0)[-1] == 3.0
     with pytest.raises(ValueError, match='needs a Ratings'):
-        train.predict(model, (ds.users_map, ds.movies_map), u2, m2, unknown="mean")
+        inference.predict(model, (ds.users_map, ds.movies_map), u2, m2, unknown="mean")
     with pytest.raises(ValueError, match="unknown must be"):
-        train.predict(model, ds, u2, m2, unknown="zero")
+        inference.predict(model, ds, u2, m2, unknown="zero")
 
 
 @pytest.mark.parametrize("name", sorted(models.MODELS))
@@ -382,17 +388,17 @@ def test_save_load_round_trip(ds, tmp_path, name):
     torch.manual_seed(0)
     model = models.MODELS[name](ds.n_users, ds.n_movies, 6)
     train.fit(model, ds, 1, torch.optim.Adam(model.parameters(), 1e-2), seed=0, progress=False, device="cpu")
-    path = train.save(tmp_path / "sub" / "model.pt", model, ds)
+    path = inference.save_model(tmp_path / "sub" / "model.pt", model, ds)
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary file left behind
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not mkstemp's 0600
-    loaded, users_map, movies_map = train.load(path)
+    loaded, users_map, movies_map = inference.load_model(path)
     assert type(loaded) is type(model) and not loaded.training
     assert np.array_equal(users_map.ids, ds.users_map.ids) and np.array_equal(movies_map.ids, ds.movies_map.ids)
     raw_u, raw_m = ds.ratings.userId.to_numpy(), ds.ratings.movieId.to_numpy()
-    assert np.array_equal(train.predict(loaded, (users_map, movies_map), raw_u, raw_m),
-                          train.predict(model, ds, raw_u, raw_m))
+    assert np.array_equal(inference.predict(loaded, (users_map, movies_map), raw_u, raw_m),
+                          inference.predict(model, ds, raw_u, raw_m))
     assert loaded.mean_rating == float(ds.ratings.rating.to_numpy()[ds.train_idx].mean())
 
 
@@ -400,13 +406,13 @@ def test_load_rejects_other_files(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="junk.pt is not a lesson5 model file"):
-        train.load(junk)
+        inference.load_model(junk)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, other)
     with pytest.raises(ValueError, match="format tag"):
-        train.load(other)
+        inference.load_model(other)
     with pytest.raises(TypeError, match="can only save"):
-        train.save(tmp_path / "x.pt", torch.nn.Linear(2, 1), (None, None))
+        inference.save_model(tmp_path / "x.pt", torch.nn.Linear(2, 1), (None, None))
 
 
 # ---------------------------------------------------------------- CUDA

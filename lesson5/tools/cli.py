@@ -68,7 +68,7 @@ def source(text: str) -> str:
 
 def cmd_data(args: argparse.Namespace) -> int:
     """Fetch (or find) and verify the data, then print a summary."""
-    from lesson5 import data
+    from lesson5 import data, download
 
     try:
         ds = data.load(args.source, seed=42)
@@ -76,7 +76,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(data.summary(ds))
-    old = data.release_2016()
+    old = download.release_2016()
     if old is not None and args.source is None:
         print(f"2016 release found at {old} (the one the lesson was taught on)")
     return 0

@@ -142,13 +142,13 @@ def to_html(nb) -> str:
 
 def check_data(source: str | None) -> str | None:
     """None when the lesson's data can be had (found, or downloaded now); else the reason, with the way out."""
-    from lesson5 import data
+    from lesson5 import data, download
 
     if source == "synthetic":
         return None
     try:
         if source is None:
-            data.fetch(progress=False, timeout=30)
+            download.fetch(progress=False, timeout=30)
         else:
             data.load_ratings(source)
     except data.DataError as e:
