@@ -1,4 +1,6 @@
-"""The lesson's Excel subset: the most active users x the most rated movies, ratings inside (notebook 01).
+"""The lesson's Excel subset: the most active users x the most rated movies, ratings inside.
+
+Notebook 01.
 
 Tie rule: users (movies) are ranked by number of ratings, descending, and ties go to the
 smaller id. This is what the lesson's `groupby(...).rating.count().sort_values(ascending=False)[:15]`
@@ -44,12 +46,18 @@ LESSON_RATINGS = (
 
 
 class CrosstabError(ValueError):
-    """The ratings cannot give the requested crosstab (too few users or movies, no ratings)."""
+    """The ratings cannot give the requested crosstab (too few users or movies, no ratings).
+
+    Notebook 01.
+    """
 
 
 @dataclass(frozen=True)
 class Crosstab:
-    """Ratings of `users` (rows) x `movies` (columns), NaN where unrated; ids in ascending order."""
+    """Ratings of `users` (rows) x `movies` (columns), NaN where unrated; ids in ascending order.
+
+    Notebook 01.
+    """
 
     users: np.ndarray
     movies: np.ndarray
@@ -80,7 +88,10 @@ class Crosstab:
 
 
 def rank_ids(ids: np.ndarray, top_n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, counts) of the `top_n` most frequent values: count descending, then id ascending (notebook 01)."""
+    """(ids, counts) of the `top_n` most frequent values: count descending, then id ascending.
+
+    Notebook 01.
+    """
     values, counts = np.unique(np.asarray(ids), return_counts=True)  # ids ascending
     if len(values) < top_n:
         raise CrosstabError(f"asked for the top {top_n} {what}s but the ratings hold only {len(values)} {what}s")
@@ -90,7 +101,10 @@ def rank_ids(ids: np.ndarray, top_n: int, what: str) -> tuple[np.ndarray, np.nda
 
 
 def crosstab(data: Ratings | pd.DataFrame, top_n: int = 15, movies: pd.DataFrame | None = None) -> Crosstab:
-    """The top `top_n` users x top `top_n` movies by number of ratings, with the tie rule above (notebook 01)."""
+    """The top `top_n` users x top `top_n` movies by number of ratings, with the tie rule above.
+
+    Notebook 01.
+    """
     if top_n < 1:
         raise CrosstabError(f"top_n must be at least 1, got {top_n}")
     if isinstance(data, Ratings):

@@ -1,6 +1,9 @@
 """MovieLens ratings: read with validation, encode ids, split (the zip itself: `download`).
 
-Notebook 00 shows the data; every later notebook starts from `load()`.
+Notebook 00.
+
+Notebook 00 shows the data; every later notebook starts from `load()`. Contract: a bad file
+raises DataError naming the file, the column, the row and the value; nothing is guessed.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ MOVIE_COLUMNS = ("movieId", "title")
 
 
 class ArgumentError(ValueError):
-    """Raised for an argument outside what it may be; the message names the argument and its value."""
+    """Raised for an argument outside what it may be; the message names the argument and its value.
+
+    Notebook 00.
+    """
 
 
 # ---------------------------------------------------------------- finding the files
@@ -376,12 +382,18 @@ def _movies_at(member: _Member) -> pd.DataFrame:
 
 
 def load_ratings(source: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Validated ratings (userId, movieId, rating[, timestamp]) from a zip, folder or csv (notebook 00)."""
+    """Validated ratings (userId, movieId, rating[, timestamp]) from a zip, folder or csv.
+
+    Notebook 00.
+    """
     return _ratings_at(_locate(_resolve(source), "ratings.csv"))
 
 
 def load_movies(source: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Validated movie titles (movieId, title, genres) from a zip, folder or csv (notebook 00)."""
+    """Validated movie titles (movieId, title, genres) from a zip, folder or csv.
+
+    Notebook 00.
+    """
     return _movies_at(_locate(_resolve(source), "movies.csv"))
 
 
@@ -390,7 +402,10 @@ def load_movies(source: str | os.PathLike | None = None) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class IdMap:
-    """Raw ids <-> contiguous indices 0..n-1, in order of first appearance (notebook 03)."""
+    """Raw ids <-> contiguous indices 0..n-1, in order of first appearance.
+
+    Notebook 03.
+    """
 
     name: str
     ids: np.ndarray
@@ -432,7 +447,9 @@ def _check_valid_pct(valid_pct: float) -> None:
 
 
 def split_indices(n: int, valid_pct: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
-    """(train, valid) row indices: valid is exactly the lesson's `get_cv_idxs(n)` pick (notebook 03).
+    """(train, valid) row indices: valid is exactly the lesson's `get_cv_idxs(n)` pick.
+
+    Notebook 03.
 
     `np.random.seed(seed); np.random.permutation(n)[:int(valid_pct * n)]` draws from the
     legacy global MT19937 stream; a private RandomState with the same seed draws the same
@@ -449,7 +466,10 @@ def split_indices(n: int, valid_pct: float = 0.2, seed: int = 42) -> tuple[np.nd
 
 @dataclass
 class Ratings:
-    """Everything a model needs: the raw table, titles, id maps, encoded indices and the split."""
+    """Everything a model needs: the raw table, titles, id maps, encoded indices and the split.
+
+    Notebook 00.
+    """
 
     ratings: pd.DataFrame
     movies: pd.DataFrame
@@ -486,7 +506,10 @@ class Ratings:
         return str(hit.iloc[0]) if len(hit) else f"movie {movie_id}"
 
     def tensors(self, part: str, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(users, movies, ratings) tensors of the 'train', 'valid' or 'all' rows, on `device` (notebook 03)."""
+        """(users, movies, ratings) tensors of the 'train', 'valid' or 'all' rows, on `device`.
+
+        Notebook 03.
+        """
         import torch
 
         rows = {"train": self.train_idx, "valid": self.valid_idx, "all": np.arange(len(self.ratings))}[part]
@@ -498,7 +521,10 @@ class Ratings:
 
 def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, valid_pct: float = 0.2, seed: int = 42,
           source: str = "", truth: dict | None = None) -> Ratings:
-    """Index ids in order of first appearance and split off the lesson's validation rows (notebook 03)."""
+    """Index ids in order of first appearance and split off the lesson's validation rows.
+
+    Notebook 03.
+    """
     ratings = ratings.reset_index(drop=True)
     train, valid = split_indices(len(ratings), valid_pct, seed)
     return Ratings(
@@ -514,7 +540,9 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, valid_pct: float = 0.2
 
 
 def load(source: str | os.PathLike | None = None, *, valid_pct: float = 0.2, seed: int = 42) -> Ratings:
-    """Load MovieLens (fetched, or from a zip/folder/ratings.csv) ready for training (notebook 00).
+    """Load MovieLens (fetched, or from a zip/folder/ratings.csv) ready for training.
+
+    Notebook 00.
 
     `source="synthetic"` gives the synthetic data set instead (offline runs and fast tests);
     `lesson5 run --data synthetic` hands every notebook that as its `source` parameter.
@@ -549,7 +577,9 @@ def synthetic(
     *,
     valid_pct: float = 0.2,
 ) -> Ratings:
-    """Ratings with planted structure: mean + user bias + movie bias + user·movie factors + noise (notebook 00).
+    """Ratings with planted structure: mean + user bias + movie bias + user·movie factors + noise.
+
+    Notebook 00.
 
     Same schema as MovieLens (raw ids are not contiguous, popularity is skewed, ratings are
     half stars in [0.5, 5]); the ground truth is kept in `.truth`.
@@ -595,7 +625,10 @@ def synthetic(
 
 
 def summary(data: Ratings) -> str:
-    """A short text summary: counts, sparsity and a histogram of ratings (`lesson5 data`)."""
+    """A short text summary: counts, sparsity and a histogram of ratings (`lesson5 data`).
+
+    Notebook 00.
+    """
     r = data.ratings
     lines = [
         f"source:  {data.source}",

@@ -1,4 +1,7 @@
-"""Choosing where tensors live: CUDA when present, CPU otherwise, one switch to force either."""
+"""Choosing where tensors live: CUDA when present, CPU otherwise, one switch to force either.
+
+Notebook 00.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,17 @@ ENV = "LESSON5_DEVICE"
 class DeviceError(ValueError, RuntimeError):
     """A device that does not exist or is not available here; the message names it and where it came from.
 
+    Notebook 00.
+
     Also a RuntimeError, which is what an unavailable CUDA device raised before.
     """
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """The device to train on (notebook 00): `prefer`, else $LESSON5_DEVICE, else CUDA if available."""
+    """The device to train on: `prefer`, else $LESSON5_DEVICE, else CUDA if available.
+
+    Notebook 00.
+    """
     env = os.environ.get(ENV)
     choice = prefer or env or ("cuda" if torch.cuda.is_available() else "cpu")
     named = f"{ENV}={choice!r}" if not prefer and env else f"device {choice!r}"

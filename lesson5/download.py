@@ -22,7 +22,10 @@ SHA256 = "859da233c6929ebc9202e9516cdefa8a3c695aef67d1878249d6036c3513c023"
 RELEASE_2016_DIR = "ml-latest-small-2016"
 
 class DataError(ValueError):
-    """Raised for data that is missing, corrupt or malformed; the message says where and what."""
+    """Raised for data that is missing, corrupt or malformed; the message says where and what.
+
+    Notebook 00.
+    """
 
 
 
@@ -30,7 +33,10 @@ class DataError(ValueError):
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The cache folder: `path`, else $LESSON5_DATA, else a per-user cache (notebook 00)."""
+    """The cache folder: `path`, else $LESSON5_DATA, else a per-user cache.
+
+    Notebook 00.
+    """
     if path is not None:
         return Path(path).expanduser()
     if os.environ.get("LESSON5_DATA"):
@@ -73,7 +79,9 @@ def fetch(
     timeout: float = 60.0,
     progress: bool = True,
 ) -> Path:
-    """Path to a verified `ml-latest-small.zip`, downloading it into the cache if needed (notebook 00).
+    """Path to a verified `ml-latest-small.zip`, downloading it into the cache if needed.
+
+    Notebook 00.
 
     pooch does the work: it hashes a cached copy on every call, downloads again when the hash
     is wrong, and downloads into a temporary file that is renamed only once its hash matches.
@@ -112,6 +120,9 @@ def fetch(
 
 
 def release_2016(directory: str | os.PathLike | None = None) -> Path | None:
-    """The folder of the 2016 release if someone put it in the data folder, else None (notebook 01)."""
+    """The folder of the 2016 release if someone put it in the data folder, else None.
+
+    Notebook 01.
+    """
     folder = data_dir(directory) / RELEASE_2016_DIR
     return folder if (folder / "ratings.csv").is_file() else None

@@ -1,4 +1,6 @@
-"""The lesson's gradient-descent spreadsheet, sheet by sheet and row by row (notebook 02).
+"""The lesson's gradient-descent spreadsheet, sheet by sheet and row by row.
+
+Notebook 02.
 
 A line y = a*x + b is learnt by online gradient descent: one update per row of 29 points, one
 epoch per pass. Every sheet shares the same row (prediction, squared error, analytic
@@ -64,7 +66,10 @@ RESETS = ("macro", "seeded")
 
 
 class GraddescError(ValueError):
-    """A sheet was given a value it cannot run with (NaN or infinite numbers, unknown sheet); names it."""
+    """A sheet was given a value it cannot run with (NaN or infinite numbers, unknown sheet); names it.
+
+    Notebook 02.
+    """
 
 # A sheet's cells that carry from epoch to epoch: a, b, lr, the betas, the running averages
 # (m, v: arrays over (b, a); None until the first row seeds them), the epoch-level values
@@ -73,14 +78,20 @@ State = dict
 
 
 def row_grads(a: float, b: float, x: float, y: float) -> tuple[float, float, float, float]:
-    """One row: prediction b + a*x, squared error, de/db = 2(pred - y), de/da = x*de/db (notebook 02)."""
+    """One row: prediction b + a*x, squared error, de/db = 2(pred - y), de/da = x*de/db.
+
+    Notebook 02.
+    """
     pred = b + a * x
     de_db = 2 * (pred - y)
     return pred, (pred - y) ** 2, de_db, x * de_db
 
 
 def finite_differences(a: float, b: float, x: float, y: float, h: float = FD_STEP) -> dict:
-    """Forward differences of the row's error, bumping b then a by h: high by exactly h and h*x**2 (notebook 02)."""
+    """Forward differences of the row's error, bumping b then a by h: high by exactly h and h*x**2.
+
+    Notebook 02.
+    """
     err = (b + a * x - y) ** 2
     errb1 = (b + h + a * x - y) ** 2
     erra1 = (b + (a + h) * x - y) ** 2
@@ -181,7 +192,10 @@ def _adam_ann_epoch(s, grads, loss):
 
 @dataclass(frozen=True)
 class Sheet:
-    """One sheet: its reset cells, its per-row rule, its extra columns, its once-per-epoch rule."""
+    """One sheet: its reset cells, its per-row rule, its extra columns, its once-per-epoch rule.
+
+    Notebook 02.
+    """
 
     name: str
     reset: dict
@@ -239,7 +253,9 @@ _PER_PARAM = ("m", "v", "G")
 
 
 def reset(name: str, how: str = "macro") -> State:
-    """A sheet's cells after its Reset button (`how="macro"`, the original's macro) or with seeded averages (notebook 02).
+    """A sheet's cells after its Reset button (`how="macro"`, the original's macro) or with seeded averages.
+
+    Notebook 02.
 
     "macro": a = b = 1 and the carries set as in `RESET_MACROS`, then each paste made from the
     epoch recomputed from the carries so far. "seeded": a = b = 1, no carries; every running
@@ -296,7 +312,10 @@ def _number(key: str, value: object) -> float:
 
 
 def columns(name: str) -> list[str]:
-    """The row table's columns for a sheet, in the sheet's left-to-right order (notebook 02)."""
+    """The row table's columns for a sheet, in the sheet's left-to-right order.
+
+    Notebook 02.
+    """
     sheet = _sheet(name)
     cols = ["epoch", "row", "x", "y", "b", "a", "y_pred", "err2"]
     if sheet.finite_differences:
@@ -309,6 +328,8 @@ def columns(name: str) -> list[str]:
 def run(name: str, epochs: int = 1, state: State | None = None, *, a: float | None = None,
         b: float | None = None, lr: float | None = None) -> tuple[pd.DataFrame, State]:
     """Run a sheet for `epochs` passes from `state` (default: `reset(name)`, the Reset macro); return the row table and the state to carry.
+
+    Notebook 02.
 
     `a`, `b` and `lr` override the state's values. NaN or infinite numbers raise GraddescError. Notebook 02.
     """
@@ -369,7 +390,9 @@ def _copy(state: State) -> State:
 
 
 def epoch_losses(table: pd.DataFrame) -> pd.Series:
-    """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors (notebook 02).
+    """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors.
+
+    Notebook 02.
 
     A NaN row makes its epoch's loss NaN (pandas' sum would skip it and report a finite loss).
     """
@@ -378,7 +401,9 @@ def epoch_losses(table: pd.DataFrame) -> pd.Series:
 
 
 def torch_rows(make: Callable, epochs: int = 5, state: Sequence[dict] | None = None) -> np.ndarray:
-    """The sheet's rows fed to a torch optimizer, one step per row from a = b = 1: (a, b) after each row (notebook 02).
+    """The sheet's rows fed to a torch optimizer, one step per row from a = b = 1: (a, b) after each row.
+
+    Notebook 02.
 
     `make([b, a])` builds the optimizer; `state`, one dict per parameter (b, then a), seeds its
     per-parameter state (e.g. a momentum buffer), so torch can start where a sheet starts.
@@ -401,5 +426,8 @@ def torch_rows(make: Callable, epochs: int = 5, state: Sequence[dict] | None = N
 
 
 def run_all(epochs: int = 5, how: str = "macro") -> dict[str, tuple[pd.DataFrame, State]]:
-    """Every sheet run from `reset(name, how)` for `epochs` epochs, as the workbook lays them out (notebook 02)."""
+    """Every sheet run from `reset(name, how)` for `epochs` epochs, as the workbook lays them out.
+
+    Notebook 02.
+    """
     return {name: run(name, epochs, reset(name, how)) for name in SHEETS}

@@ -39,7 +39,9 @@ def _maps(data_or_maps: Maps) -> tuple[IdMap, IdMap, float | None]:
 @torch.no_grad()
 def predict(model: nn.Module, data_or_maps: Maps, user_ids: ArrayLike, movie_ids: ArrayLike, *,
             unknown: str | float = "error", bs: int = 65_536) -> np.ndarray:
-    """Predicted ratings for raw (userId, movieId) pairs (notebook 03).
+    """Predicted ratings for raw (userId, movieId) pairs.
+
+    Notebook 03.
 
     An id not seen in training raises KeyError naming it (`unknown="error"`), or its pairs get
     NaN (`"nan"`), the mean training rating (`"mean"`; needs a Ratings or maps with a mean),
@@ -85,7 +87,10 @@ def predict(model: nn.Module, data_or_maps: Maps, user_ids: ArrayLike, movie_ids
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) -> Path:
-    """Write a trained model with its id maps to `path` atomically (temp file, then rename) (notebook 03)."""
+    """Write a trained model with its id maps to `path` atomically (temp file, then rename).
+
+    Notebook 03.
+    """
     name = type(model).__name__
     if name not in models.MODELS:
         raise TypeError(f"can only save the lesson's models {sorted(models.MODELS)}; got {name}")
@@ -105,7 +110,9 @@ def save_model(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) ->
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, IdMap, IdMap]:
-    """(model, users_map, movies_map) from a file written by `save_model`; the model is in eval mode (notebook 03).
+    """(model, users_map, movies_map) from a file written by `save_model`; the model is in eval mode.
+
+    Notebook 03.
 
     The training mean rating, when it was saved, is on `model.mean_rating` (for `unknown="mean"`,
     pass `(users_map, movies_map, model.mean_rating)` to `predict`).

@@ -1,5 +1,7 @@
 """What a trained EmbeddingDotBias learned: biases, PCA of factors, neighbours, new-user fold-in.
 
+Notebook 06.
+
 Notebook 06 teaches all of it. The model is used through its parts only (`u`, `m`, `ub`,
 `mb` embeddings and `y_range`), so anything shaped like the lesson's EmbeddingDotBias works.
 
@@ -34,7 +36,10 @@ Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rat
 
 
 class InterpretError(ValueError):
-    """A bad argument to an interpretation function; the message names the argument and its value."""
+    """A bad argument to an interpretation function; the message names the argument and its value.
+
+    Notebook 06.
+    """
 
 
 def _count(name: str, value, allow_none: bool = False) -> None:
@@ -65,7 +70,10 @@ def _squash(logit: torch.Tensor, y_range: tuple[float, float]) -> torch.Tensor:
 
 
 def most_rated(data: Ratings, n: int | None = None) -> np.ndarray:
-    """Movie indices by number of ratings, most rated first (ties: smaller movieId first); notebook 06."""
+    """Movie indices by number of ratings, most rated first (ties: smaller movieId first).
+
+    Notebook 06.
+    """
     counts = pd.Series(data.movie_idx).value_counts()
     order = pd.DataFrame({"idx": counts.index.to_numpy(), "n": counts.to_numpy()})
     order["movieId"] = data.movies_map.decode(order.idx.to_numpy())
@@ -83,7 +91,9 @@ def _titles(data: Ratings, movie_ids: np.ndarray) -> list[str]:
 
 
 def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.DataFrame:
-    """Bias, mean rating and raters' mean bias of the `top` most-rated movies, sorted by bias (notebook 06).
+    """Bias, mean rating and raters' mean bias of the `top` most-rated movies, sorted by bias.
+
+    Notebook 06.
 
     `raters_bias` is the average learned bias of the users who rated the movie: a movie
     watched mostly by generous raters has a high mean rating but a lower bias, which is
@@ -119,7 +129,10 @@ def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.Dat
 
 @dataclass
 class PCA:
-    """Principal components of a set of factor vectors: scores (n x k), axes (k x d), explained variance."""
+    """Principal components of a set of factor vectors: scores (n x k), axes (k x d), explained variance.
+
+    Notebook 06.
+    """
 
     scores: torch.Tensor
     components: torch.Tensor
@@ -129,7 +142,9 @@ class PCA:
 
 
 def pca(x: torch.Tensor, k: int = 3) -> PCA:
-    """PCA by SVD of the centred rows of `x` in float64 (notebook 06).
+    """PCA by SVD of the centred rows of `x` in float64.
+
+    Notebook 06.
 
     Each axis's sign is fixed so that its largest-magnitude loading is positive, so the
     result does not depend on the SVD routine's arbitrary signs.
@@ -149,7 +164,10 @@ def pca(x: torch.Tensor, k: int = 3) -> PCA:
 
 
 def movie_pca(model: nn.Module, data: Ratings, top: int = 2000, k: int = 3) -> tuple[pd.DataFrame, PCA]:
-    """PCA of the movie factors of the `top` most-rated movies: a table movieId, title, PC1..PCk (notebook 06)."""
+    """PCA of the movie factors of the `top` most-rated movies: a table movieId, title, PC1..PCk.
+
+    Notebook 06.
+    """
     idx = most_rated(data, top)
     p = pca(_weights(model)["m"][idx], k)
     ids = data.movies_map.decode(idx)
@@ -160,7 +178,10 @@ def movie_pca(model: nn.Module, data: Ratings, top: int = 2000, k: int = 3) -> t
 
 
 def component_ends(table: pd.DataFrame, component: str, n: int = 10) -> pd.DataFrame:
-    """The `n` titles at the low and at the high end of one component column (notebook 06)."""
+    """The `n` titles at the low and at the high end of one component column.
+
+    Notebook 06.
+    """
     s = table.sort_values([component, "movieId"], kind="stable")
     return pd.DataFrame({"low": s.title.head(n).to_list(), "high": s.title.tail(n).to_list()[::-1]})
 
@@ -169,7 +190,9 @@ def component_ends(table: pd.DataFrame, component: str, n: int = 10) -> pd.DataF
 
 
 def cosine_neighbours(model: nn.Module, data: Ratings, movie_id: int, n: int = 10, among: int | None = 3000) -> pd.DataFrame:
-    """The `n` movies whose factor vectors are closest in cosine to `movie_id`'s (notebook 06).
+    """The `n` movies whose factor vectors are closest in cosine to `movie_id`'s.
+
+    Notebook 06.
 
     Candidates are the `among` most-rated movies (None: all), so rarely rated movies with
     barely trained factors do not crowd the list; the movie itself is excluded.
@@ -192,7 +215,10 @@ def cosine_neighbours(model: nn.Module, data: Ratings, movie_id: int, n: int = 1
 
 @dataclass
 class NewUser:
-    """A folded-in user: factors and bias fitted with the movie side frozen, and what they rated."""
+    """A folded-in user: factors and bias fitted with the movie side frozen, and what they rated.
+
+    Notebook 06.
+    """
 
     factors: torch.Tensor
     bias: float
@@ -226,7 +252,10 @@ def _rated_pairs(data: Ratings, rated: "Rated", y_range) -> tuple[np.ndarray, np
 
 
 def residual_variance(model: nn.Module, data: Ratings) -> float:
-    """Mean squared error of the model on its training ratings: the fold-in prior's noise variance (notebook 06)."""
+    """Mean squared error of the model on its training ratings: the fold-in prior's noise variance.
+
+    Notebook 06.
+    """
     u, m, y = data.tensors("train")
     w = _weights(model)
     with torch.no_grad():
@@ -235,7 +264,9 @@ def residual_variance(model: nn.Module, data: Ratings) -> float:
 
 
 def fold_in(model: nn.Module, data: Ratings, rated: "Rated", *, noise_var: float | None = None, max_iter: int = 200) -> NewUser:
-    """Fit a new user's factors and bias to their (movieId, rating) pairs, movies frozen (notebook 06).
+    """Fit a new user's factors and bias to their (movieId, rating) pairs, movies frozen.
+
+    Notebook 06.
 
     See the module docstring for the objective. An empty list returns the prior mean (the
     average trained user), which is the bias-only fallback.
@@ -272,13 +303,19 @@ def fold_in(model: nn.Module, data: Ratings, rated: "Rated", *, noise_var: float
 def fold_in_objective(theta: torch.Tensor, movie_factors: torch.Tensor, movie_bias: torch.Tensor, ratings: torch.Tensor,
                       mu: torch.Tensor, var: torch.Tensor, noise_var: float,
                       y_range: tuple[float, float]) -> torch.Tensor:
-    """Squared error of a user (factors theta[:-1], bias theta[-1]) plus the Gaussian-prior penalty (notebook 06)."""
+    """Squared error of a user (factors theta[:-1], bias theta[-1]) plus the Gaussian-prior penalty.
+
+    Notebook 06.
+    """
     pred = _squash(movie_factors @ theta[:-1] + theta[-1] + movie_bias, y_range)
     return ((ratings - pred) ** 2).sum() + noise_var * (((theta - mu) ** 2) / var).sum()
 
 
 def predict_new_user(model: nn.Module, user: NewUser, movie_idx: np.ndarray | None = None) -> torch.Tensor:
-    """Predicted ratings (float64) of a folded-in user for movie indices, default every movie (notebook 06)."""
+    """Predicted ratings (float64) of a folded-in user for movie indices, default every movie.
+
+    Notebook 06.
+    """
     w = _weights(model)
     m = w["m"] if movie_idx is None else w["m"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
     mb = w["mb"] if movie_idx is None else w["mb"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
@@ -286,7 +323,9 @@ def predict_new_user(model: nn.Module, user: NewUser, movie_idx: np.ndarray | No
 
 
 def recommend(model: nn.Module, data: Ratings, rated: "Rated", n: int = 10, among: int | None = 3000, **fold_kw) -> pd.DataFrame:
-    """Top-`n` predicted movies for a new user, excluding those they rated (notebook 06).
+    """Top-`n` predicted movies for a new user, excluding those they rated.
+
+    Notebook 06.
 
     `rated` is a list of (movieId, rating) pairs (empty: the bias-only fallback); candidates
     are the `among` most-rated movies (None: all).
@@ -306,7 +345,9 @@ def recommend(model: nn.Module, data: Ratings, rated: "Rated", n: int = 10, amon
 
 
 def hold_out_users(data: Ratings, n_users: int, min_ratings: int, seed: int = 0) -> tuple[Ratings, dict]:
-    """(the data without `n_users` random users of >= min_ratings ratings, {userId: their ratings}) (notebook 06).
+    """(the data without `n_users` random users of >= min_ratings ratings, {userId: their ratings}).
+
+    Notebook 06.
 
     The held-out users' ratings keep only movies still present in the rest, since the model
     trained on the rest knows only those.
@@ -324,7 +365,10 @@ def hold_out_users(data: Ratings, n_users: int, min_ratings: int, seed: int = 0)
 
 
 def fold_in_rmse(model: nn.Module, data: Ratings, held: dict, n_fold: int = 10, seed: int = 0) -> dict[str, float]:
-    """RMSE on held-out users' other ratings after folding in `n_fold` random ones, and of the fallback (notebook 06)."""
+    """RMSE on held-out users' other ratings after folding in `n_fold` random ones, and of the fallback.
+
+    Notebook 06.
+    """
     rng = np.random.default_rng(seed)
     fallback = fold_in(model, data, [])
     noise_var = residual_variance(model, data)  # once, not once per user

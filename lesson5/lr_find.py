@@ -1,4 +1,6 @@
-"""The learning-rate range test, as fastai's `lr_find` runs it (notebook 05).
+"""The learning-rate range test, as fastai's `lr_find` runs it.
+
+Notebook 05.
 
 One short training run in which the learning rate grows geometrically at every mini-batch,
 from `start_lr` to `end_lr`. The loss of each batch is smoothed with the same debiased
@@ -27,11 +29,12 @@ from torch import nn
 from lesson5.data import Ratings
 from lesson5.smooth import EWMA
 
-__all__ = ["LRFind", "lr_find", "lr_at", "steepest", "min_over_10"]
-
 
 def lr_at(i: int, start_lr: float, end_lr: float, num_it: int) -> float:
-    """The rate of batch `i` (0-based): start_lr * (end_lr / start_lr) ** (i / num_it), fastai's exponential schedule."""
+    """The rate of batch `i` (0-based): start_lr * (end_lr / start_lr) ** (i / num_it), fastai's exponential schedule.
+
+    Notebook 05.
+    """
     return start_lr * (end_lr / start_lr) ** (i / num_it)
 
 
@@ -45,21 +48,30 @@ def _trimmed(lrs: np.ndarray, losses: np.ndarray, skip_start: int, skip_end: int
 
 
 def steepest(lrs, losses, skip_start: int = 0, skip_end: int = 0) -> float:
-    """The rate at which the loss falls fastest per unit of log(lr) (the left end of the steepest segment)."""
+    """The rate at which the loss falls fastest per unit of log(lr) (the left end of the steepest segment).
+
+    Notebook 05.
+    """
     x, y = _trimmed(lrs, losses, skip_start, skip_end)
     slopes = np.diff(y) / np.diff(np.log(x))
     return float(x[int(np.nanargmin(slopes))])
 
 
 def min_over_10(lrs, losses, skip_start: int = 0, skip_end: int = 0) -> float:
-    """A tenth of the rate at which the loss is lowest."""
+    """A tenth of the rate at which the loss is lowest.
+
+    Notebook 05.
+    """
     x, y = _trimmed(lrs, losses, skip_start, skip_end)
     return float(x[int(np.nanargmin(y))] / 10)
 
 
 @dataclass
 class LRFind:
-    """What a range test measured: per batch its rate, raw loss and smoothed loss, and why it stopped."""
+    """What a range test measured: per batch its rate, raw loss and smoothed loss, and why it stopped.
+
+    Notebook 05.
+    """
 
     lrs: np.ndarray
     losses: np.ndarray
@@ -130,7 +142,9 @@ def lr_find(
     seed: int | None = 0,
     device: torch.device | str | None = None,
 ) -> LRFind:
-    """Train `num_it` batches with a geometrically growing rate, record the smoothed loss, then restore (notebook 05).
+    """Train `num_it` batches with a geometrically growing rate, record the smoothed loss, then restore.
+
+    Notebook 05.
 
     `data` is a `Ratings` (its training split is used) or a (users, movies, ratings) triple.
     Every parameter group gets the same rate. With `stop_div` the run ends once the smoothed loss

@@ -1,4 +1,6 @@
-"""The lesson's collaborative-filtering models, as plain `nn.Module`s (notebooks 03 and 04).
+"""The lesson's collaborative-filtering models, as plain `nn.Module`s.
+
+Notebooks 03 and 04.
 
 Every class and function here is written out in the notebook that teaches it, in a cell
 tagged `export:models`, and is this file's code word for word: tests/test_notebook_code.py
@@ -13,19 +15,22 @@ from torch import nn
 
 from lesson5.data import MAX_RATING, MIN_RATING
 
-__all__ = ["DotProduct", "get_emb", "EmbeddingDot", "sigmoid_range", "EmbeddingDotBias", "EmbeddingNet",
-           "MODELS", "hparams"]
-
 
 class DotProduct(nn.Module):
-    """The row-wise dot product of two matrices: the lesson's first custom module (notebook 03)."""
+    """The row-wise dot product of two matrices: the lesson's first custom module.
+
+    Notebook 03.
+    """
 
     def forward(self, u: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         return (u * m).sum(1)
 
 
 def get_emb(n: int, k: int, low: float = -0.01, high: float = 0.01) -> nn.Embedding:
-    """An n x k embedding whose weights start uniform in (low, high) (notebook 03)."""
+    """An n x k embedding whose weights start uniform in (low, high).
+
+    Notebook 03.
+    """
     emb = nn.Embedding(n, k)
     # Small random starts: every factor begins different (so each can learn something else),
     # and dot products start near zero.
@@ -34,7 +39,10 @@ def get_emb(n: int, k: int, low: float = -0.01, high: float = 0.01) -> nn.Embedd
 
 
 class EmbeddingDot(nn.Module):
-    """A user's factors dotted with a movie's factors, and nothing else (notebook 03)."""
+    """A user's factors dotted with a movie's factors, and nothing else.
+
+    Notebook 03.
+    """
 
     def __init__(self, n_users: int, n_movies: int, n_factors: int = 50):
         super().__init__()
@@ -47,12 +55,18 @@ class EmbeddingDot(nn.Module):
 
 
 def sigmoid_range(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    """Squash any number into (low, high) with a sigmoid (notebook 03)."""
+    """Squash any number into (low, high) with a sigmoid.
+
+    Notebook 03.
+    """
     return torch.sigmoid(x) * (high - low) + low
 
 
 class EmbeddingDotBias(nn.Module):
-    """Dot product plus a user bias and a movie bias, squashed into `y_range` (notebook 03)."""
+    """Dot product plus a user bias and a movie bias, squashed into `y_range`.
+
+    Notebook 03.
+    """
 
     def __init__(self, n_users: int, n_movies: int, n_factors: int = 50,
                  y_range: tuple[float, float] = (MIN_RATING, MAX_RATING)):
@@ -70,7 +84,10 @@ class EmbeddingDotBias(nn.Module):
 
 
 class EmbeddingNet(nn.Module):
-    """User and movie factors side by side, through a hidden layer, into `y_range` (notebook 04)."""
+    """User and movie factors side by side, through a hidden layer, into `y_range`.
+
+    Notebook 04.
+    """
 
     def __init__(self, n_users: int, n_movies: int, n_factors: int = 50, nh: int = 10,
                  p1: float = 0.05, p2: float = 0.5,
@@ -93,7 +110,10 @@ MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (EmbeddingDot
 
 
 def hparams(model: nn.Module) -> dict:
-    """The constructor arguments that rebuild `model`, read off its layers (for saving a model)."""
+    """The constructor arguments that rebuild `model`, read off its layers (for saving a model).
+
+    Notebook 03.
+    """
     name = type(model).__name__
     if name not in MODELS:
         raise TypeError(f"not one of the lesson's models {sorted(MODELS)}: {name}")

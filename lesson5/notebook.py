@@ -1,4 +1,7 @@
-"""The first cell of every notebook: versions, device, data folder, plotting defaults, seeds."""
+"""The first cell of every notebook: versions, device, data folder, plotting defaults, seeds.
+
+Notebooks 00-06.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,10 @@ import numpy as np
 
 
 def seed_everything(seed: int = 42) -> None:
-    """Seed Python, NumPy's legacy global state and torch (CPU and CUDA) in one call."""
+    """Seed Python, NumPy's legacy global state and torch (CPU and CUDA) in one call.
+
+    Notebooks 00-06.
+    """
     import torch
 
     random.seed(seed)
@@ -32,7 +38,10 @@ FIGURE_STYLE = {
 
 
 def setup(seed: int = 42) -> dict:
-    """Print versions and device, set readable figure defaults, seed everything (every notebook's first cell)."""
+    """Print versions and device, set readable figure defaults, seed everything (every notebook's first cell).
+
+    Notebooks 00-06.
+    """
     import matplotlib
     import pandas as pd
     import torch

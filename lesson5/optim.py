@@ -1,4 +1,6 @@
-"""PyTorch's optimizers written from scratch, a few lines each (notebooks 02 and 05).
+"""PyTorch's optimizers written from scratch, a few lines each.
+
+Notebooks 02 and 05.
 
 Each class takes the same constructor arguments, with the same defaults, as its `torch.optim`
 namesake (the core ones: no foreach/fused/capturable kernels), keeps its state in `self.state`
@@ -12,8 +14,6 @@ from typing import Iterable
 
 import torch
 from torch.optim import Optimizer
-
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "l2_penalty"]
 
 
 class _Scratch(Optimizer):
@@ -52,7 +52,10 @@ class _Scratch(Optimizer):
 
 
 class SGD(_Scratch):
-    """p -= lr * buf, buf = momentum * buf + (1 - dampening) * g (buf = g at first); Nesterov looks ahead."""
+    """p -= lr * buf, buf = momentum * buf + (1 - dampening) * g (buf = g at first); Nesterov looks ahead.
+
+    Notebooks 02 and 05.
+    """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
@@ -75,7 +78,10 @@ class SGD(_Scratch):
 
 
 class Adagrad(_Scratch):
-    """p -= lr_t * g / (sqrt(sum of g^2 so far) + eps), lr_t = lr / (1 + (t - 1) * lr_decay)."""
+    """p -= lr_t * g / (sqrt(sum of g^2 so far) + eps), lr_t = lr / (1 + (t - 1) * lr_decay).
+
+    Notebooks 02 and 05.
+    """
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
                  initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False):
@@ -93,7 +99,10 @@ class Adagrad(_Scratch):
 
 
 class RMSprop(_Scratch):
-    """v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v - mean(g)^2 if centered) + eps), optionally with momentum."""
+    """v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v - mean(g)^2 if centered) + eps), optionally with momentum.
+
+    Notebooks 02 and 05.
+    """
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
@@ -125,7 +134,10 @@ class RMSprop(_Scratch):
 
 
 class Adam(_Scratch):
-    """m, v = EWMAs of g and g^2 from zero; p -= lr * m_hat / (sqrt(v_hat) + eps), hats undoing the zero start."""
+    """m, v = EWMAs of g and g^2 from zero; p -= lr * m_hat / (sqrt(v_hat) + eps), hats undoing the zero start.
+
+    Notebooks 02 and 05.
+    """
 
     decoupled = False
 
@@ -155,7 +167,10 @@ class Adam(_Scratch):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay, then the Adam step without decay."""
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay, then the Adam step without decay.
+
+    Notebooks 02 and 05.
+    """
 
     decoupled = True
 
@@ -166,5 +181,8 @@ class AdamW(Adam):
 
 
 def l2_penalty(params: Iterable[torch.Tensor], weight_decay: float) -> torch.Tensor:
-    """weight_decay / 2 * sum of squared weights: added to a loss, its gradient is weight_decay * p (notebook 02)."""
+    """weight_decay / 2 * sum of squared weights: added to a loss, its gradient is weight_decay * p.
+
+    Notebook 02.
+    """
     return weight_decay / 2 * sum((p**2).sum() for p in params)

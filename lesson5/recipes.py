@@ -1,5 +1,7 @@
 """Named training recipes: the lesson's own (SGD/Adam, 3 + 3 epochs with `set_lrs`) and faster modern ones.
 
+Notebooks 03 and 04.
+
 Notebooks 03 and 04 and the benchmark (`python -m lesson5 bench`) train through these, so a
 recipe's numbers are written once.
 """
@@ -16,12 +18,13 @@ from torch import nn
 from lesson5 import models, schedules, train
 from lesson5.data import Ratings
 
-__all__ = ["Recipe", "RECIPES", "get"]
-
 
 @dataclass(frozen=True)
 class Recipe:
-    """A model, an optimizer and a list of (epochs, learning rate) stages with `set_lr` between them."""
+    """A model, an optimizer and a list of (epochs, learning rate) stages with `set_lr` between them.
+
+    Notebooks 03 and 04.
+    """
 
     model: str
     optimizer: str  # "sgd" (momentum 0.9), "adam" or "adamw"
@@ -107,7 +110,10 @@ RECIPES: dict[str, Recipe] = {
 
 
 def get(name: str) -> Recipe:
-    """The recipe called `name`, or a KeyError listing the known ones."""
+    """The recipe called `name`, or a KeyError listing the known ones.
+
+    Notebooks 03 and 04.
+    """
     try:
         return RECIPES[name]
     except KeyError:

@@ -1,5 +1,7 @@
 """Learning-rate schedules for `train.fit`, built on `torch.optim.lr_scheduler`.
 
+Notebook 03.
+
 A schedule here is a small recipe that `fit` turns into a torch scheduler once it knows the
 length of the run (`build(opt, steps_per_epoch, epochs)`); `fit` steps that scheduler after
 every optimizer step. A plain callable `step -> multiplier` of the caller's rate works too
@@ -20,7 +22,10 @@ StepFn = Callable[[int], float]
 
 
 class Builds(Protocol):
-    """Anything with `build(opt, steps_per_epoch, epochs) -> LRScheduler`."""
+    """Anything with `build(opt, steps_per_epoch, epochs) -> LRScheduler`.
+
+    Notebook 03.
+    """
 
     def build(self, opt: torch.optim.Optimizer, steps_per_epoch: int,
               epochs: int) -> lr_scheduler.LRScheduler: ...

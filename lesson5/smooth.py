@@ -1,10 +1,15 @@
-"""The training loop's reported loss: an exponentially weighted moving average with debiasing."""
+"""The training loop's reported loss: an exponentially weighted moving average with debiasing.
+
+Notebook 02.
+"""
 
 from __future__ import annotations
 
 
 class EWMA:
     """avg = beta*avg + (1-beta)*x, reported as avg / (1 - beta**n) so early values are not pulled to 0.
+
+    Notebook 02.
 
     fastai 0.7's `fit` printed this smoothed training loss (beta = 0.98); notebooks 02 and 05.
     """

@@ -1,4 +1,6 @@
-"""A Python "Solver" for the spreadsheet: fit the factor cells to minimise the sheet's RMSE (notebook 01).
+"""A Python "Solver" for the spreadsheet: fit the factor cells to minimise the sheet's RMSE.
+
+Notebook 01.
 
 The model is the one in the workbook's `dotprod` and `bias` sheets: a rated cell's prediction
 is the dot product of its user's factors and its movie's factors (plus a user bias and a movie
@@ -19,7 +21,10 @@ N_FACTORS = 5
 
 @dataclass(frozen=True)
 class Factors:
-    """The Solver's variables: user factors (n_users, k), movie factors (n_movies, k), optional biases."""
+    """The Solver's variables: user factors (n_users, k), movie factors (n_movies, k), optional biases.
+
+    Notebook 01.
+    """
 
     user: np.ndarray
     movie: np.ndarray
@@ -37,7 +42,9 @@ class Factors:
 
 def init_factors(n_users: int, n_movies: int, n_factors: int = N_FACTORS, bias: bool = False,
                  seed: int = 42) -> Factors:
-    """Uniform random numbers in [0, 1), like the lesson's sheet (`RAND()`), from a seeded generator (notebook 01).
+    """Uniform random numbers in [0, 1), like the lesson's sheet (`RAND()`), from a seeded generator.
+
+    Notebook 01.
 
     Draw order: user factors row by row, then movie factors, then user and movie biases, so the
     `dotprod` and `bias` sheets built from one seed start from the same factors.
@@ -51,7 +58,10 @@ def init_factors(n_users: int, n_movies: int, n_factors: int = N_FACTORS, bias: 
 
 
 def predict(f: Factors, mask: np.ndarray) -> np.ndarray:
-    """The prediction block in float64: dot product (+ biases) where rated, else 0, like the sheet (notebook 01)."""
+    """The prediction block in float64: dot product (+ biases) where rated, else 0, like the sheet.
+
+    Notebook 01.
+    """
     pred = f.user @ f.movie.T
     if f.has_bias:
         pred = pred + f.user_bias[:, None] + f.movie_bias[None, :]
@@ -59,14 +69,20 @@ def predict(f: Factors, mask: np.ndarray) -> np.ndarray:
 
 
 def rmse(ratings: np.ndarray, f: Factors) -> float:
-    """The sheet's loss, SQRT(SUMXMY2(ratings, predictions) / COUNT(ratings)), over rated cells only (notebook 01)."""
+    """The sheet's loss, SQRT(SUMXMY2(ratings, predictions) / COUNT(ratings)), over rated cells only.
+
+    Notebook 01.
+    """
     mask = ~np.isnan(ratings)
     err = (ratings - predict(f, mask))[mask]
     return float(np.sqrt(np.mean(err**2)))
 
 
 def loss_torch(params: list[torch.Tensor], ratings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The same RMSE as a differentiable torch expression of the factor tensors (notebook 01)."""
+    """The same RMSE as a differentiable torch expression of the factor tensors.
+
+    Notebook 01.
+    """
     user, movie = params[0], params[1]
     pred = user @ movie.T
     if len(params) == 4:
@@ -78,6 +94,8 @@ def loss_torch(params: list[torch.Tensor], ratings: torch.Tensor, mask: torch.Te
 @dataclass(frozen=True)
 class FitResult:
     """Fitted factors, the RMSE after each iteration (history[0] is the starting RMSE) and the final RMSE.
+
+    Notebook 01.
 
     `converged` is True when L-BFGS stopped because an iteration no longer improved the loss
     (False when it hit `max_iter`; always False for Adam, which runs a fixed number of steps).
@@ -92,7 +110,9 @@ class FitResult:
 
 def fit(ratings: np.ndarray, init: Factors, method: str = "lbfgs", max_iter: int = 1000, lr: float | None = None,
         tol: float = 1e-12) -> FitResult:
-    """Minimise the sheet's RMSE over the factor cells in float64, full batch (notebook 01).
+    """Minimise the sheet's RMSE over the factor cells in float64, full batch.
+
+    Notebook 01.
 
     `method="lbfgs"`: L-BFGS with a strong-Wolfe line search, one iteration per history entry,
     stopping when an iteration improves the loss by less than `tol` (relative).

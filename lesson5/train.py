@@ -34,12 +34,18 @@ STEP_COLUMNS = ["step", "epoch", "loss", "smooth_loss", "lr"]
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced a NaN or infinite loss; the message names the epoch and batch."""
+    """Training produced a NaN or infinite loss; the message names the epoch and batch.
+
+    Notebook 03.
+    """
 
 
 @dataclass
 class History:
-    """What `fit` measured: one row per epoch and one row per optimizer step (notebook 03)."""
+    """What `fit` measured: one row per epoch and one row per optimizer step.
+
+    Notebook 03.
+    """
 
     epoch_rows: list[dict] = field(default_factory=list)
     step_rows: list[tuple] = field(default_factory=list)
@@ -70,7 +76,10 @@ class History:
 
 
 def split_data(data: Data, device: torch.device | str = "cpu") -> tuple[Triple, Triple]:
-    """((users, movies, ratings) train, (...) valid) on `device`, from a Ratings or a tuple of two triples."""
+    """((users, movies, ratings) train, (...) valid) on `device`, from a Ratings or a tuple of two triples.
+
+    Notebook 03.
+    """
     if isinstance(data, Ratings):
         return data.tensors("train", device), data.tensors("valid", device)
     try:
@@ -112,7 +121,10 @@ def param_groups(model: nn.Module, wd: float) -> list[dict]:
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:
-    """Set every parameter group's learning rate (one value, or one per group): the lesson's `set_lrs`."""
+    """Set every parameter group's learning rate (one value, or one per group): the lesson's `set_lrs`.
+
+    Notebook 03.
+    """
     lrs = [lr] * len(opt.param_groups) if np.isscalar(lr) else list(lr)
     if len(lrs) != len(opt.param_groups):
         raise ValueError(f"got {len(lrs)} learning rates for {len(opt.param_groups)} parameter groups")
@@ -126,7 +138,10 @@ def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:
 @torch.no_grad()
 def evaluate(model: nn.Module, users: torch.Tensor, movies: torch.Tensor, ratings: torch.Tensor,
              bs: int = 65_536) -> float:
-    """Mean squared error of `model` over (users, movies, ratings), in eval mode (notebook 03)."""
+    """Mean squared error of `model` over (users, movies, ratings), in eval mode.
+
+    Notebook 03.
+    """
     if len(ratings) == 0:
         raise ValueError("cannot evaluate on an empty set")
     was_training = model.training
@@ -142,7 +157,10 @@ def evaluate(model: nn.Module, users: torch.Tensor, movies: torch.Tensor, rating
 
 
 def check_model_and_data(model: nn.Module, train: Triple, valid: Triple) -> None:
-    """Refuse an empty validation set, an empty parameter or row numbers beyond the embeddings, before training."""
+    """Refuse an empty validation set, an empty parameter or row numbers beyond the embeddings, before training.
+
+    Notebook 03.
+    """
     if len(valid[2]) == 0:  # say so now, not after a whole epoch of training
         raise ValueError("the validation set is empty: fit reports validation MSE/RMSE every epoch")
     for name, p in model.named_parameters():
@@ -160,6 +178,8 @@ def check_model_and_data(model: nn.Module, train: Triple, valid: Triple) -> None
 
 class Run:
     """Everything `fit` does around the six lines of a training step: batches, schedule, log, progress.
+
+    Notebook 03.
 
     Kept out of the loop so that `fit` reads like the lesson (notebook 03). The learning rates
     (and momenta) the caller set are handed back when the run ends, so `set_lr` between two
@@ -261,7 +281,10 @@ def fit(model: nn.Module, data: Data, epochs: int, opt: torch.optim.Optimizer,
         loss_fn: Callable = F.mse_loss, *, bs: int = 64, sched: schedules.Schedule | None = None,
         seed: int | None = None, device: torch.device | str | None = None, progress: bool = True,
         on_step: Callable | None = None, history: History | None = None) -> History:
-    """Train `model` for `epochs` epochs of mini-batches; validation error after each epoch (notebook 03)."""
+    """Train `model` for `epochs` epochs of mini-batches; validation error after each epoch.
+
+    Notebook 03.
+    """
     device = get_device(device)
     model.to(device)  # the parameters go to the GPU when there is one...
     (users, movies, ratings), valid = split_data(data, device)  # ...and so does the data, once
