@@ -253,7 +253,7 @@ _PER_PARAM = ("m", "v", "G")
 
 
 def reset(name: str, how: str = "macro") -> State:
-    """A sheet's cells after its Reset button (`how="macro"`, the original's macro) or with seeded averages.
+    """A sheet's cells after its Reset button (`how="macro"`) or with seeded averages.
 
     Notebook 02.
 
@@ -327,11 +327,12 @@ def columns(name: str) -> list[str]:
 
 def run(name: str, epochs: int = 1, state: State | None = None, *, a: float | None = None,
         b: float | None = None, lr: float | None = None) -> tuple[pd.DataFrame, State]:
-    """Run a sheet for `epochs` passes from `state` (default: `reset(name)`, the Reset macro); return the row table and the state to carry.
+    """Run a sheet for `epochs` passes from `state`; return the row table and the state to carry.
 
     Notebook 02.
 
-    `a`, `b` and `lr` override the state's values. NaN or infinite numbers raise GraddescError. Notebook 02.
+    `state` defaults to `reset(name)` (the Reset macro); `a`, `b` and `lr` override its values.
+    NaN or infinite numbers raise GraddescError.
     """
     sheet = _sheet(name)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:

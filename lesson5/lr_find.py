@@ -31,7 +31,7 @@ from lesson5.smooth import EWMA
 
 
 def lr_at(i: int, start_lr: float, end_lr: float, num_it: int) -> float:
-    """The rate of batch `i` (0-based): start_lr * (end_lr / start_lr) ** (i / num_it), fastai's exponential schedule.
+    """The rate of batch `i` (0-based): start_lr * (end_lr / start_lr) ** (i / num_it).
 
     Notebook 05.
     """

@@ -38,7 +38,7 @@ FIGURE_STYLE = {
 
 
 def setup(seed: int = 42) -> dict:
-    """Print versions and device, set readable figure defaults, seed everything (every notebook's first cell).
+    """Print versions and device, set readable figure defaults, seed everything.
 
     Notebooks 00-06.
     """

@@ -99,7 +99,7 @@ class Adagrad(_Scratch):
 
 
 class RMSprop(_Scratch):
-    """v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v - mean(g)^2 if centered) + eps), optionally with momentum.
+    """v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v - mean(g)^2 if centered) + eps).
 
     Notebooks 02 and 05.
     """
@@ -134,7 +134,7 @@ class RMSprop(_Scratch):
 
 
 class Adam(_Scratch):
-    """m, v = EWMAs of g and g^2 from zero; p -= lr * m_hat / (sqrt(v_hat) + eps), hats undoing the zero start.
+    """m, v = EWMAs of g and g^2 from zero; p -= lr * m_hat / (sqrt(v_hat) + eps).
 
     Notebooks 02 and 05.
     """

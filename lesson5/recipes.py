@@ -1,4 +1,4 @@
-"""Named training recipes: the lesson's own (SGD/Adam, 3 + 3 epochs with `set_lrs`) and faster modern ones.
+"""Named training recipes: the lesson's own (3 + 3 epochs with `set_lrs`) and faster modern ones.
 
 Notebooks 03 and 04.
 

@@ -157,7 +157,7 @@ def evaluate(model: nn.Module, users: torch.Tensor, movies: torch.Tensor, rating
 
 
 def check_model_and_data(model: nn.Module, train: Triple, valid: Triple) -> None:
-    """Refuse an empty validation set, an empty parameter or row numbers beyond the embeddings, before training.
+    """Refuse an empty validation set, an empty parameter or out-of-range row numbers, before training.
 
     Notebook 03.
     """
