@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 OUT ?= build/lesson
 STAMP := $(VENV)/.lesson5-installed
 
-.PHONY: lesson test setup notebooks clean
+.PHONY: lesson test lint setup notebooks clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ lesson: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Lint, import order and formatting (ruff); CI runs it before `make test`.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Re-execute every notebook in place (top to bottom, fresh kernel) before committing it.
 notebooks: $(STAMP)

@@ -74,3 +74,5 @@ def test_readme_test_command_is_what_ci_runs():
     assert re.search(r"^LESSON5_DATA=\S+ make test$", ci, re.M), "the README's `make test` is missing from .ci/run"
     assert re.search(r'^HOME="\$newcomer" \S+ -m pytest notebooks$', ci, re.M)
     assert "export CI=true" in ci
+    assert re.search(r"^make lint$", ci, re.M), "ruff (make lint) is missing from .ci/run"
+    assert ci.index("make lint") < ci.index("make test")
