@@ -138,7 +138,7 @@ class Layout:
 def _prediction_formula(lay: Layout, i: int, j: int) -> str:
     # A plain sum of products spells out the dot product and needs no array evaluation
     # (SUMPRODUCT of a row and a column is #VALUE! in Excel).
-    # User factors keep their column and movie factors their row, so the formula copies as the lesson's.
+    # User factors keep their column, movie factors their row: the formula copies as the lesson's.
     def user(f: int) -> str:
         return book.pin(lay.user_factor(i, f), row=False)
 
@@ -153,7 +153,8 @@ def _prediction_formula(lay: Layout, i: int, j: int) -> str:
 
 def solver_model(ws: Worksheet, lay: Layout) -> dict[str, str]:
     """Write the sheet's Solver model as Excel saves one: hidden sheet-level names (notebook 01)."""
-    model = {"solver_opt": book.ref(ws, lay.loss), "solver_adj": book.ref(ws, lay.changing_cells), **SOLVER_OPTIONS}
+    model = {"solver_opt": book.ref(ws, lay.loss), "solver_adj": book.ref(ws, lay.changing_cells),
+             **SOLVER_OPTIONS}
     for name, target in model.items():
         book.sheet_name(ws, name, target, hidden=True)
     return model
@@ -292,7 +293,8 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotp
         mat = matrix if label == "user" else f"TRANSPOSE({matrix})"
         ws[book.addr(2, r0 + 3)] = ArrayFormula(out, f"=MMULT({onehot},{mat})")
         for fi in range(k):
-            pick = f"{book.pin(which)},{fi + 1}" if label == "user" else f"{fi + 1},{book.pin(which)}"
+            chosen = book.pin(which)
+            pick = f"{chosen},{fi + 1}" if label == "user" else f"{fi + 1},{chosen}"
             ws.cell(r0 + 4, 2 + fi, f"=INDEX({matrix},{pick})")
         kind = "user" if label == "user" else "movie"
         book.style(ws, f"{book.addr(2, r0 + 3)}:{book.addr(1 + k, r0 + 4)}", kind, book.NUMBER_FORMATS["factor"])

@@ -201,14 +201,16 @@ def write_workbooks(folder: Path, source: str | None, out_dir: Path) -> list[str
     t0 = time.perf_counter()
     print("[workbooks] lesson5.excel.write_all ...", end="", flush=True)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the fits' chatter; the summary lists the files
+        # The fits' chatter goes: the summary lists the workbooks.
+        with contextlib.redirect_stdout(io.StringIO()):
             paths = excel.write_all(folder, source=source)
     except Exception as e:  # noqa: BLE001 - report it and fail the run at the end
         print(f" FAILED ({type(e).__name__}: {e})", flush=True)
         return ["workbooks"]
     for path in paths:
         report.record(out_dir, path.name, notebook="lesson5 excel", kind="workbook", path=str(path))
-    print(f" done in {time.perf_counter() - t0:.1f} s -> {', '.join(p.name for p in paths)}", flush=True)
+    names = ", ".join(p.name for p in paths)
+    print(f" done in {time.perf_counter() - t0:.1f} s -> {names}", flush=True)
     return []
 
 
