@@ -9,6 +9,7 @@ import pytest
 
 from lesson5 import graddesc
 from lesson5.excel import graddesc as xg
+from lesson5.excel.book import WorkbookError
 from lesson5.excel.recalc import read_formulas, recalculated_values
 
 from _excel_helpers import assert_close, require_soffice
@@ -97,6 +98,13 @@ def test_the_excel_command_exports_it(tmp_path, capsys):
     assert paths[-1] == tmp_path / xg.FILENAME and paths[-1].stat().st_size > 10_000
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
     assert "crosstab: 6 users x 6 movies" in capsys.readouterr().out
+    # An open graddesc.xlsx stops it before any work or any write.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / f".~lock.{xg.FILENAME}#").write_text("someone,host,01.01.2026 10:00;")
+    with pytest.raises(WorkbookError, match=f"cannot write .*{xg.FILENAME}: it is open"):
+        excel.write_all(locked, source="synthetic", top_n=6)
+    assert [p.name for p in locked.iterdir()] == [f".~lock.{xg.FILENAME}#"]
 
 
 # ---- Reset as the original's macros, in the spreadsheet itself ----
