@@ -330,7 +330,7 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotp
         ws.cell(rr, 1, f"={book.ref('long_format', f'A{LONG_FIRST_ROW + pick}', absolute=False)}")
         ws.cell(rr, 2, f"=MATCH(A{rr},{book.ref(source, lay.user_ids_range)},0)")
         for p in range(n_u):
-            ws.cell(rr, 3 + p, f"=IF({book.addr(3 + p, b0 - 1)}=$B{rr},1,0)")
+            ws.cell(rr, 3 + p, f"=IF({book.addr(3 + p, b0 - 1)}={book.pin(f'B{rr}', row=False)},1,0)")
     batch_onehot = f"{book.addr(3, b0)}:{book.addr(2 + n_u, b0 + we.batch - 1)}"
     batch_out = f"{book.addr(4 + n_u, b0)}:{book.addr(3 + n_u + k, b0 + we.batch - 1)}"
     ws[book.addr(4 + n_u, b0)] = ArrayFormula(batch_out, f"=MMULT({batch_onehot},{users})")
@@ -427,8 +427,8 @@ def _long_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotprod"
         ws.cell(r, 4, f"=MATCH(A{r},{ids},0)")
         ws.cell(r, 5, f"=MATCH(B{r},{movie_ids},0)")
         for fi in range(k):
-            ws.cell(r, uf0 + fi, f"=INDEX({users_block},$D{r},{fi + 1})")
-            ws.cell(r, mf0 + fi, f"=INDEX({movies_block},{fi + 1},$E{r})")
+            ws.cell(r, uf0 + fi, f"=INDEX({users_block},{book.pin(f'D{r}', row=False)},{fi + 1})")
+            ws.cell(r, mf0 + fi, f"=INDEX({movies_block},{fi + 1},{book.pin(f'E{r}', row=False)})")
         ws.cell(r, pc, f"=SUMPRODUCT({book.addr(uf0, r)}:{book.addr(uf0 + k - 1, r)},"
                        f"{book.addr(mf0, r)}:{book.addr(mf0 + k - 1, r)})")
         ws.cell(r, pc + 1, f"=(C{r}-{book.addr(pc, r)})^2")
