@@ -100,27 +100,26 @@ def _name(sheet: str, key: str) -> str:
 
 
 @dataclass(frozen=True)
-class Grid:
-    """Where one sheet's cells are: the row table's and the per-epoch table's columns, its names."""
+class _Grid:
+    """Where one sheet's cells are: row-table and per-epoch-table column letters, input names."""
 
-    cols: dict[str, str]  # row-table column -> letter
-    ecols: dict[str, str]  # per-epoch-table column -> letter
-    names: dict[str, str]  # input key -> defined name
+    cols: dict[str, str]
+    ecols: dict[str, str]
+    names: dict[str, str]  # input key ("lr", "m_b0", ...) -> defined name
 
-    def epoch_cell(self, col: str, epoch: int) -> str:
-        """The per-epoch table's `col` for `epoch`, absolute (every row of the epoch reads it).
-
-        Notebook 02.
-        """
+    def epoch_cell(self, col: str, epoch: int) -> str:  # absolute: every row of the epoch reads it
         return book.pin(f"{self.ecols[col]}{HEAD + epoch}")
 
 
 @dataclass(frozen=True)
 class Row:
-    """One row of a sheet, for one parameter (b or a), as that row's formulas name its cells."""
+    """One row of a sheet for one parameter (b or a): the cells its formulas name.
 
-    grid: Grid
-    index: int  # 0-based, epoch-major: the row's position among all EPOCHS * N rows
+    Notebook 02.
+    """
+
+    grid: _Grid
+    index: int  # 0-based over all EPOCHS * N rows
     param: str  # "b" or "a"
 
     @property
@@ -135,89 +134,54 @@ class Row:
     def epoch(self) -> int:
         return self.index // N + 1
 
-    def cell(self, col: str) -> str:
-        """This row's cell of the column `col` ("d", "m_b", ...).
+    @property
+    def g(self) -> str:  # de/db or de/da
+        return self.cell(f"de_d{self.param}")
 
-        Notebook 02.
-        """
+    @property
+    def lr(self) -> str:  # the annealed sheets carry lr in a column; the others read the input
+        return self.cell("lr") if "lr" in self.grid.cols else self.name("lr")
+
+    def cell(self, col: str) -> str:  # this row's cell of `col` ("d", "m_b", ...)
         return f"{self.grid.cols[col]}{self.r}"
 
-    def mine(self, extra: str) -> str:
-        """This row's cell of the per-parameter column `extra` ("m" -> m_b or m_a).
-
-        Notebook 02.
-        """
+    def mine(self, extra: str) -> str:  # this row's "m" for this parameter: m_b or m_a
         return self.cell(f"{extra}_{self.param}")
 
-    def above(self, extra: str) -> str:
-        """The row above's `extra` for this parameter; on the first row, the carry Reset left.
-
-        Notebook 02.
-        """
+    def above(self, extra: str) -> str:  # the row above's; on the first row the carry Reset left
         carry = f"{extra}_{self.param}0"
         if self.first and carry in self.grid.names:
             return self.grid.names[carry]
         return f"{self.grid.cols[f'{extra}_{self.param}']}{self.r - 1}"
 
     def name(self, key: str) -> str:
-        """The defined name of this sheet's input `key` ("lr", "beta1", ...).
-
-        Notebook 02.
-        """
         return self.grid.names[key]
 
-    @property
-    def g(self) -> str:
-        """This row's gradient for this parameter: de/db or de/da."""
-        return self.cell(f"de_d{self.param}")
-
-    @property
-    def lr(self) -> str:
-        """The learning rate this row uses: its own lr column (annealed sheets) or the input."""
-        return self.cell("lr") if "lr" in self.grid.cols else self.name("lr")
-
-    def per_epoch(self, col: str) -> str:
-        """This epoch's per-epoch cell of `col` for this parameter ("G" -> G_b or G_a).
-
-        Notebook 02.
-        """
+    def per_epoch(self, col: str) -> str:  # this epoch's "G" for this parameter: G_b or G_a
         return self.grid.epoch_cell(f"{col}_{self.param}", self.epoch)
 
 
 @dataclass(frozen=True)
 class Epoch:
-    """One epoch of a sheet, as its per-epoch formulas name their cells."""
+    """One epoch of a sheet: the cells its per-epoch formulas name.
 
-    grid: Grid
+    Notebook 02.
+    """
+
+    grid: _Grid
     epoch: int
 
-    def at(self, col: str, epoch: int | None = None) -> str:
-        """The per-epoch cell of `col` for `epoch` (default: this one), absolute.
-
-        Notebook 02.
-        """
+    def at(self, col: str, epoch: int | None = None) -> str:  # default: this epoch
         return self.grid.epoch_cell(col, self.epoch if epoch is None else epoch)
 
-    def block(self, col: str) -> str:
-        """This epoch's N cells of the row-table column `col`.
-
-        Notebook 02.
-        """
+    def block(self, col: str) -> str:  # this epoch's N cells of a row-table column
         top = FIRST + (self.epoch - 1) * N
         return f"{self.grid.cols[col]}{top}:{self.grid.cols[col]}{top + N - 1}"
 
-    def last(self, col: str) -> str:
-        """The row-table cell of `col` on this epoch's last row.
-
-        Notebook 02.
-        """
+    def last(self, col: str) -> str:  # a row-table column on this epoch's last row
         return f"{self.grid.cols[col]}{FIRST + self.epoch * N - 1}"
 
     def name(self, key: str) -> str:
-        """The defined name of this sheet's input `key`.
-
-        Notebook 02.
-        """
         return self.grid.names[key]
 
 
@@ -345,7 +309,10 @@ def _adam_ann_epoch(c: Epoch) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class Formulas:
-    """One sheet's rule as workbook formulas: per row and parameter, and once per epoch."""
+    """One sheet's rule as workbook formulas: per row and parameter, and once per epoch.
+
+    Notebook 02.
+    """
 
     row: Callable[[Row], Step]
     epoch: Callable[[Epoch], dict[str, object]] | None = None
@@ -395,7 +362,7 @@ def _inputs(wb: Workbook, ws: Worksheet, name: str) -> dict[str, str]:
     return {key: _name(name, key) for key, _, _ in inputs}
 
 
-def _rows(ws: Worksheet, name: str, grid: Grid) -> None:
+def _rows(ws: Worksheet, name: str, grid: _Grid) -> None:
     sheet, rule = graddesc.SHEETS[name], FORMULAS[name].row
     for k in range(EPOCHS * N):
         c = Row(grid, k, "b")
@@ -413,7 +380,7 @@ def _rows(ws: Worksheet, name: str, grid: Grid) -> None:
         book.style(ws, c.cell("err2"), "loss")
 
 
-def _epochs(ws: Worksheet, name: str, grid: Grid) -> None:
+def _epochs(ws: Worksheet, name: str, grid: _Grid) -> None:
     rule = FORMULAS[name].epoch
     for epoch in range(1, EPOCHS + 1):
         r = HEAD + epoch
@@ -434,7 +401,7 @@ def _sheet(wb: Workbook, name: str) -> None:
     names = _inputs(wb, ws, name)
     cols, ep_cols = graddesc.columns(name), _epoch_cols(name)
     e0 = len(cols) + 2  # first column of the per-epoch table
-    grid = Grid({c: get_column_letter(i + 1) for i, c in enumerate(cols)},
+    grid = _Grid({c: get_column_letter(i + 1) for i, c in enumerate(cols)},
                 {c: get_column_letter(e0 + i) for i, c in enumerate(ep_cols)}, names)
     for i, c in enumerate(cols):
         book.header(ws, book.addr(i + 1, HEAD), c)
