@@ -209,6 +209,7 @@ class Sheet:
     doc: str = field(default="", compare=False)
 
 
+# lesson5.excel.graddesc.FORMULAS holds the same rules as workbook formulas, in this order.
 SHEETS: dict[str, Sheet] = {s.name: s for s in [
     Sheet("basic", {"lr": 1e-4}, _sgd, finite_differences=True, doc="a <- a - lr * de/da"),
     Sheet("momentum", {"lr": 1e-4, "beta1": 0.9, "m": None}, _momentum, ("m",),

@@ -9,6 +9,7 @@ import pytest
 
 from lesson5 import graddesc
 from lesson5.excel import graddesc as xg
+from lesson5.excel.book import WorkbookError
 from lesson5.excel.recalc import read_formulas, recalculated_values
 
 from _excel_helpers import assert_close, require_soffice
@@ -79,13 +80,31 @@ def test_epoch_level_state_equals_python(values):
     assert np.isclose(values["eve"][xg.epoch_cell("eve", "d", 5)], tables["eve"].d.iloc[-1], rtol=1e-9)
 
 
-def test_the_excel_command_exports_it(tmp_path):
-    # `python -m lesson5 excel` calls every EXPORTS entry with its options; ours ignores them.
-    from lesson5.excel import EXPORTS
+def test_each_sheets_formulas_sit_beside_its_python_rule():
+    # FORMULAS is graddesc.SHEETS again, in formulas: same sheets, same order, twin rules.
+    assert list(xg.FORMULAS) == list(graddesc.SHEETS)
+    for name, sheet in graddesc.SHEETS.items():
+        formulas = xg.FORMULAS[name]
+        assert formulas.row.__name__ == sheet.row.__name__, name
+        python_epoch = sheet.end_epoch.__name__ if sheet.end_epoch else None
+        assert (formulas.epoch.__name__ if formulas.epoch else None) == python_epoch, name
 
-    assert "lesson5.excel.graddesc:export_for_cli" in EXPORTS
-    paths = xg.export_for_cli(tmp_path, source=None, top_n=15, seed=42)
-    assert paths == [tmp_path / "graddesc.xlsx"] and paths[0].stat().st_size > 10_000
+
+def test_the_excel_command_exports_it(tmp_path, capsys):
+    # `python -m lesson5 excel` and `lesson5 run` write every workbook through write_all.
+    from lesson5 import excel
+
+    paths = excel.write_all(tmp_path, source="synthetic", top_n=6, seed=3)
+    assert paths[-1] == tmp_path / xg.FILENAME and paths[-1].stat().st_size > 10_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+    assert "crosstab: 6 users x 6 movies" in capsys.readouterr().out
+    # An open graddesc.xlsx stops it before any work or any write.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / f".~lock.{xg.FILENAME}#").write_text("someone,host,01.01.2026 10:00;")
+    with pytest.raises(WorkbookError, match=f"cannot write .*{xg.FILENAME}: it is open"):
+        excel.write_all(locked, source="synthetic", top_n=6)
+    assert [p.name for p in locked.iterdir()] == [f".~lock.{xg.FILENAME}#"]
 
 
 # ---- Reset as the original's macros, in the spreadsheet itself ----

@@ -187,3 +187,28 @@ def test_define_name_ref_and_styles_round_trip(tmp_path):
     assert ws2["B2"].fill.start_color.rgb.endswith(book.FILLS["prediction"].start_color.rgb[-6:])
     assert ws2["A1"].number_format == "0.00" and ws2.freeze_panes == "B2"
     assert ws2["C1"].value == 2571 and ws2.column_dimensions["A"].width == 9
+
+
+def test_ref_quotes_a_sheet_name_with_a_quote_and_pin_fixes_parts():
+    assert book.ref("It's here", "A1") == "'It''s here'!$A$1"
+    assert book.ref("It's here", "A1:B2,C3") == "'It''s here'!$A$1:$B$2,'It''s here'!$C$3"
+    assert book.ref("It's here", "AB12", absolute=False) == "'It''s here'!AB12"
+    assert (book.pin("AB12"), book.pin("AB12", row=False), book.pin("AB12", col=False)) == (
+        "$AB$12", "$AB12", "AB$12")
+
+
+@pytest.mark.libreoffice
+def test_a_reference_to_a_sheet_named_with_a_quote_recalculates(tmp_path):
+    # A student may rename a sheet "It's here": every reference book.ref builds must still work.
+    require_soffice()
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "It's here"
+    ws["A1"], ws["B2"] = 3.0, 4.0
+    book.define_name(wb, "its_b2", book.ref(ws, "B2"))
+    other = wb.create_sheet("other")
+    other["A1"] = f"={book.ref(ws, 'A1')}*2"                               # 6
+    other["A2"] = f"=SUMSQ({book.ref(ws, 'A1:B2')})"                        # 25
+    other["A3"] = "=its_b2+1"                                              # 5
+    got = recalculated_values([book.save_atomic(wb, tmp_path / "quote.xlsx")], tmp_path / "out")[0]
+    assert [got["other"][c] for c in ("A1", "A2", "A3")] == [6, 25, 5]

@@ -129,33 +129,41 @@ def test_read_results_names_a_corrupt_line(tmp_path):
         report.read_results(tmp_path)
 
 
-def fake_export(out_dir, source=None, **_):
-    """A stand-in for a lesson5.excel.EXPORTS entry: writes one file, as the real ones do."""
-    path = out_dir / f"fake_{source}.xlsx"
-    path.write_bytes(b"PK")
+def fake_write_all(out_dir, *, source=None, top_n=15, seed=42):
+    """A stand-in for lesson5.excel.write_all: writes two files, as the real one writes three."""
+    paths = [out_dir / f"fake_{source}.xlsx", out_dir / "other.xlsx"]
+    for path in paths:
+        path.write_bytes(b"PK")
     print("exporter chatter that the run hides")
-    return [path]
+    return paths
 
 
-def broken_export(out_dir, **_):
+def broken_write_all(out_dir, *, source=None, top_n=15, seed=42):
     raise RuntimeError("no LibreOffice today")
 
 
-def test_run_writes_the_workbooks_of_the_excel_exports(tmp_path, capsys, monkeypatch):
+def test_run_writes_the_workbooks_of_write_all(tmp_path, capsys, monkeypatch):
     import lesson5.excel
 
-    monkeypatch.setattr(lesson5.excel, "EXPORTS", (f"{__name__}:broken_export", f"{__name__}:fake_export"))
+    monkeypatch.setattr(lesson5.excel, "write_all", fake_write_all)
     nbs, out = tmp_path / "nbs", tmp_path / "out"
     nbs.mkdir()
     _notebook(nbs / "00_x.ipynb", ["print(1)"])
     rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic"])
     text = capsys.readouterr().out
-    assert rc == 1 and "failed: " in text and "broken_export" in text.splitlines()[-1]
-    assert "(RuntimeError: no LibreOffice today)" in text
+    assert rc == 0, text
     assert (out / "workbooks" / "fake_synthetic.xlsx").read_bytes() == b"PK"
     assert "exporter chatter" not in text
+    assert "-> fake_synthetic.xlsx, other.xlsx" in text
     assert "workbook  fake_synthetic.xlsx" in text and str(out / "workbooks" / "fake_synthetic.xlsx") in text
+    # A failure is reported with its cause and fails the run.
+    monkeypatch.setattr(lesson5.excel, "write_all", broken_write_all)
+    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic"])
+    text = capsys.readouterr().out
+    assert rc == 1 and text.splitlines()[-1] == "failed: workbooks"
+    assert "(RuntimeError: no LibreOffice today)" in text
     # --only runs a part of the lesson: no workbooks then.
+    monkeypatch.setattr(lesson5.excel, "write_all", fake_write_all)
     (out / "workbooks" / "fake_synthetic.xlsx").unlink()
     assert cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic", "--only", "00"]) == 0
     assert not (out / "workbooks" / "fake_synthetic.xlsx").exists()

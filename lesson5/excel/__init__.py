@@ -1,13 +1,35 @@
 """Excel workbooks written with openpyxl whose live formulas compute what Python computes (notebooks 01, 02).
 
+`collab` writes collab_filter.xlsx (and its fitted twin), `graddesc` writes graddesc.xlsx;
+`write_all` writes them all (`python -m lesson5 excel`, `python -m lesson5 run`).
 `book` holds the small writing helpers (atomic save, the lesson's colours, defined names);
 `recalc` recalculates a workbook with LibreOffice headless, the tests' spreadsheet oracle.
 """
 
-# What `python -m lesson5 excel --out DIR` writes: "module:function" entries, each called as
-# function(out_dir: Path, source=..., top_n=..., seed=...) -> list[Path]; every function
-# takes **kwargs and ignores the options it does not use. Add a workbook by adding a line.
-EXPORTS: tuple[str, ...] = (
-    "lesson5.excel.collab:export_for_cli",
-    "lesson5.excel.graddesc:export_for_cli",
-)
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_all(out_dir: str | os.PathLike, *, source: str | None = None, top_n: int = 15,
+              seed: int = 42) -> list[Path]:
+    """Write every workbook of the lesson into `out_dir`; return their paths.
+
+    Notebooks 01 and 02. `source` and `top_n` pick the ratings and the crosstab of
+    collab_filter.xlsx, `seed` its starting factors; prints the crosstab's size and the fits.
+    Raises DataError, CrosstabError or WorkbookError, each naming the file or value at fault.
+    """
+    # Imported here: the Solver brings torch, which `book` and `recalc` users need not load.
+    from lesson5 import data
+    from lesson5.crosstab import crosstab
+    from lesson5.excel import book, collab, graddesc
+
+    out = Path(out_dir)
+    book.check_writable(out / graddesc.FILENAME)  # collab.export checks its own two before any work
+    ct = crosstab(data.load(source), top_n=top_n)
+    print(f"crosstab: {len(ct.users)} users x {len(ct.movies)} movies, {ct.n_rated} ratings")
+    ex = collab.export(ct, out, seed=seed)
+    for line in ex.fit_lines():
+        print(line)
+    return [*ex.paths, graddesc.write(out / graddesc.FILENAME)]

@@ -16,6 +16,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.cell import absolute_coordinate, coordinate_from_string, quote_sheetname
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -79,22 +80,34 @@ def as_written(x: float | np.ndarray) -> float | np.ndarray:
     return float(snap(x)) if np.ndim(x) == 0 else snap(np.asarray(x, dtype=np.float64))
 
 
-def ref(ws: Worksheet | str, cell: str, absolute: bool = True) -> str:
-    """`'sheet name'!$B$2` (or `!B2`): a cell or range reference usable in formulas and defined names."""
-    title = ws if isinstance(ws, str) else ws.title
-    if absolute:
-        parts = []
-        for part in cell.split(":"):
-            letters = "".join(ch for ch in part if ch.isalpha())
-            digits = part[len(letters):]
-            parts.append(f"${letters}${digits}")
-        cell = ":".join(parts)
-    return f"'{title}'!{cell}"
+def ref(ws: Worksheet | str, cells: str, absolute: bool = True) -> str:
+    """A reference to `cells` on sheet `ws` for formulas and defined names: `'it''s'!$B$2`.
+
+    Notebooks 01 and 02. `cells` may be a cell, a range or a union ("A1:B2,C3"); openpyxl quotes
+    the sheet name (doubling any quote in it), so every name a student types works.
+    """
+    sheet = quote_sheetname(ws if isinstance(ws, str) else ws.title)
+    parts = cells.split(",")
+    return ",".join(f"{sheet}!{absolute_coordinate(part) if absolute else part}" for part in parts)
 
 
 def addr(col: int, row: int) -> str:
-    """A1-style address of 1-based (column, row)."""
+    """The A1-style address of the 1-based (`col`, `row`): addr(28, 5) == "AB5".
+
+    Notebooks 01 and 02.
+    """
     return f"{get_column_letter(col)}{row}"
+
+
+def pin(cell: str, col: bool = True, row: bool = True) -> str:
+    """`cell` with its column and/or its row fixed: pin("B3", row=False) == "$B3".
+
+    Notebooks 01 and 02. A formula copied across keeps its pinned parts, as the lesson's sheet does.
+    """
+    if col and row:
+        return absolute_coordinate(cell)
+    letters, number = coordinate_from_string(cell)
+    return f"{'$' if col else ''}{letters}{'$' if row else ''}{number}"
 
 
 def style(ws: Worksheet, cells: str, kind: str, number_format: str | None = None) -> None:
@@ -161,13 +174,6 @@ def put_text(ws: Worksheet, cell: str, value: object, kind: str = "body") -> Non
 def body(ws: Worksheet, cells: str) -> None:
     """Give the cells of `cells` the named body font (cells a helper above has not styled)."""
     style(ws, cells, "body")
-
-
-def comment(ws: Worksheet, cell: str, text_: str, width: int = 300, height: int = 110) -> None:
-    """A cell note (the red triangle): what the cell is and what to try."""
-    note_ = Comment(text_, "lesson5")
-    note_.width, note_.height = width, height
-    ws[cell].comment = note_
 
 
 def sheet_name(ws: Worksheet, name: str, target: str, hidden: bool = False) -> None:
@@ -249,8 +255,6 @@ def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
 
 def comment(ws: Worksheet, cell: str, text: str, width: int = 300, height: int = 110) -> None:
     """A red-triangle note on `cell` (what the cell is, what to try), as the lesson's workbook had."""
-    from openpyxl.comments import Comment
-
     note_ = Comment(text, "lesson5")
     note_.width, note_.height = width, height
     ws[cell].comment = note_

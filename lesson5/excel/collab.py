@@ -135,29 +135,26 @@ class Layout:
         return f"{self.user_factors_range()},{self.movie_factors_range()}"
 
 
-def _abs(cell: str, col: bool = False, row: bool = False) -> str:
-    letters = "".join(ch for ch in cell if ch.isalpha())
-    return f"{'$' if col else ''}{letters}{'$' if row else ''}{cell[len(letters):]}"
-
-
 def _prediction_formula(lay: Layout, i: int, j: int) -> str:
     # A plain sum of products spells out the dot product and needs no array evaluation
     # (SUMPRODUCT of a row and a column is #VALUE! in Excel).
-    terms = [f"{_abs(lay.user_factor(i, f), col=True)}*{_abs(lay.movie_factor(f, j), row=True)}"
-             for f in range(lay.n_factors)]
+    # User factors keep their column, movie factors their row: the formula copies as the lesson's.
+    def user(f: int) -> str:
+        return book.pin(lay.user_factor(i, f), row=False)
+
+    def movie(f: int) -> str:
+        return book.pin(lay.movie_factor(f, j), col=False)
+
+    terms = [f"{user(f)}*{movie(f)}" for f in range(lay.n_factors)]
     if lay.bias:
-        terms += [_abs(lay.user_factor(i, lay.n_factors), col=True), _abs(lay.movie_factor(lay.n_factors, j), row=True)]
+        terms += [user(lay.n_factors), movie(lay.n_factors)]
     return f'=IF({lay.rating(i, j)}="",0,{"+".join(terms)})'
-
-
-def _sheet_ref(ws: Worksheet | str, cells: str) -> str:
-    """`'sheet'!$A$1:$B$2,'sheet'!$C$3` for a comma-separated union of ranges."""
-    return ",".join(book.ref(ws, part) for part in cells.split(","))
 
 
 def solver_model(ws: Worksheet, lay: Layout) -> dict[str, str]:
     """Write the sheet's Solver model as Excel saves one: hidden sheet-level names (notebook 01)."""
-    model = {"solver_opt": book.ref(ws, lay.loss), "solver_adj": _sheet_ref(ws, lay.changing_cells), **SOLVER_OPTIONS}
+    model = {"solver_opt": book.ref(ws, lay.loss), "solver_adj": book.ref(ws, lay.changing_cells),
+             **SOLVER_OPTIONS}
     for name, target in model.items():
         book.sheet_name(ws, name, target, hidden=True)
     return model
@@ -287,7 +284,7 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotp
         book.header(ws, book.addr(1, r0 + 2), "one-hot")
         for p in range(n):
             book.header(ws, book.addr(2 + p, r0 + 1), p + 1)
-            ws.cell(r0 + 2, 2 + p, f"=IF({book.addr(2 + p, r0 + 1)}=${which[0]}${which[1:]},1,0)")
+            ws.cell(r0 + 2, 2 + p, f"=IF({book.addr(2 + p, r0 + 1)}={book.pin(which)},1,0)")
         onehot = f"{book.addr(2, r0 + 2)}:{book.addr(1 + n, r0 + 2)}"
         book.style(ws, onehot, "body", "0")
         book.header(ws, book.addr(1, r0 + 3), "MMULT")
@@ -296,7 +293,8 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotp
         mat = matrix if label == "user" else f"TRANSPOSE({matrix})"
         ws[book.addr(2, r0 + 3)] = ArrayFormula(out, f"=MMULT({onehot},{mat})")
         for fi in range(k):
-            pick = f"${which[0]}${which[1:]},{fi + 1}" if label == "user" else f"{fi + 1},${which[0]}${which[1:]}"
+            chosen = book.pin(which)
+            pick = f"{chosen},{fi + 1}" if label == "user" else f"{fi + 1},{chosen}"
             ws.cell(r0 + 4, 2 + fi, f"=INDEX({matrix},{pick})")
         kind = "user" if label == "user" else "movie"
         book.style(ws, f"{book.addr(2, r0 + 3)}:{book.addr(1 + k, r0 + 4)}", kind, book.NUMBER_FORMATS["factor"])
@@ -311,7 +309,7 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotp
     u_out = f"{book.addr(2, we.block_row(0) + 3)}:{book.addr(1 + k, we.block_row(0) + 3)}"
     m_out = f"{book.addr(2, we.block_row(1) + 3)}:{book.addr(1 + k, we.block_row(1) + 3)}"
     ws[we.pred] = f"=SUMPRODUCT({u_out},{m_out})"
-    ws[we.sheet_pred] = f"=INDEX({preds},{_abs(we.user_input, True, True)},{_abs(we.movie_input, True, True)})"
+    ws[we.sheet_pred] = f"=INDEX({preds},{book.pin(we.user_input)},{book.pin(we.movie_input)})"
     book.style(ws, f"{we.pred}:{we.sheet_pred}", "prediction", book.NUMBER_FORMATS["prediction"])
     book.note(ws, book.addr(4, r), f"dot product of the two looked-up rows; beside it the '{source}' sheet's "
                                    "prediction for that cell (0 if unrated)")
@@ -329,10 +327,10 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotp
                                         "per rating")
     for n, pick in enumerate(we.batch_picks(len(long))):
         rr = b0 + n
-        ws.cell(rr, 1, f"=long_format!A{LONG_FIRST_ROW + pick}")
+        ws.cell(rr, 1, f"={book.ref('long_format', f'A{LONG_FIRST_ROW + pick}', absolute=False)}")
         ws.cell(rr, 2, f"=MATCH(A{rr},{book.ref(source, lay.user_ids_range)},0)")
         for p in range(n_u):
-            ws.cell(rr, 3 + p, f"=IF({book.addr(3 + p, b0 - 1)}=$B{rr},1,0)")
+            ws.cell(rr, 3 + p, f"=IF({book.addr(3 + p, b0 - 1)}={book.pin(f'B{rr}', row=False)},1,0)")
     batch_onehot = f"{book.addr(3, b0)}:{book.addr(2 + n_u, b0 + we.batch - 1)}"
     batch_out = f"{book.addr(4 + n_u, b0)}:{book.addr(3 + n_u + k, b0 + we.batch - 1)}"
     ws[book.addr(4 + n_u, b0)] = ArrayFormula(batch_out, f"=MMULT({batch_onehot},{users})")
@@ -429,8 +427,8 @@ def _long_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotprod"
         ws.cell(r, 4, f"=MATCH(A{r},{ids},0)")
         ws.cell(r, 5, f"=MATCH(B{r},{movie_ids},0)")
         for fi in range(k):
-            ws.cell(r, uf0 + fi, f"=INDEX({users_block},$D{r},{fi + 1})")
-            ws.cell(r, mf0 + fi, f"=INDEX({movies_block},{fi + 1},$E{r})")
+            ws.cell(r, uf0 + fi, f"=INDEX({users_block},{book.pin(f'D{r}', row=False)},{fi + 1})")
+            ws.cell(r, mf0 + fi, f"=INDEX({movies_block},{fi + 1},{book.pin(f'E{r}', row=False)})")
         ws.cell(r, pc, f"=SUMPRODUCT({book.addr(uf0, r)}:{book.addr(uf0 + k - 1, r)},"
                        f"{book.addr(mf0, r)}:{book.addr(mf0 + k - 1, r)})")
         ws.cell(r, pc + 1, f"=(C{r}-{book.addr(pc, r)})^2")
@@ -585,6 +583,26 @@ class Export:
     dot_fit: FitResult
     bias_fit: FitResult
 
+    @property
+    def paths(self) -> list[Path]:
+        """The two workbooks written, the seeded start first.
+
+        Notebook 01.
+        """
+        return [self.initial_path, self.fitted_path]
+
+    def fit_lines(self) -> list[str]:
+        """One line per Solver fit: its RMSE before and after, and whether L-BFGS converged.
+
+        Notebook 01.
+        """
+        lines = []
+        for name, r in (("dotprod", self.dot_fit), ("bias", self.bias_fit)):
+            stop = "converged" if r.converged else "stopped at the iteration cap"
+            lines.append(f"{name}: RMSE {r.history[0]:.6f} -> {r.rmse:.6f} "
+                         f"after {len(r.history) - 1} L-BFGS iterations ({stop})")
+        return lines
+
 
 def export(ct: Crosstab, out_dir: str | os.PathLike, seed: int = 42, method: str = "lbfgs",
            max_iter: int = 1000) -> Export:
@@ -604,18 +622,3 @@ def export(ct: Crosstab, out_dir: str | os.PathLike, seed: int = 42, method: str
     initial, fitted_wb = build(ct, dot, bias), build(ct, fits[0].factors, fits[1].factors)
     return Export(book.save_atomic(initial, out / FILENAME), book.save_atomic(fitted_wb, out / FITTED_FILENAME),
                   dot, bias, fits[0], fits[1])
-
-
-def export_for_cli(out_dir: Path, source: str | None = None, top_n: int = 15, seed: int = 42,
-                   **_: object) -> list[Path]:
-    """`python -m lesson5 excel`: load the data, build the crosstab, write both workbooks, print the fits (notebook 01)."""
-    from lesson5 import data
-    from lesson5.crosstab import crosstab
-
-    ct = crosstab(data.load(source), top_n=top_n)
-    ex = export(ct, out_dir, seed=seed)
-    print(f"crosstab: {len(ct.users)} users x {len(ct.movies)} movies, {ct.n_rated} ratings")
-    for name, r in (("dotprod", ex.dot_fit), ("bias", ex.bias_fit)):
-        stop = "converged" if r.converged else "stopped at the iteration cap"
-        print(f"{name}: RMSE {r.history[0]:.6f} -> {r.rmse:.6f} after {len(r.history) - 1} L-BFGS iterations ({stop})")
-    return [ex.initial_path, ex.fitted_path]

@@ -3,30 +3,39 @@
 One worksheet per rule of `lesson5.graddesc`, same columns, same row order. Each row's a and b
 read the row above (so each epoch's first row reads the previous epoch's last: the five epochs
 the Run macro would have done lie one under the other). Learning rates, betas and the start
-(a, b) are named input cells (yellow), e.g. `adam_lr`, `adam_beta1`. The carries the first row starts from (momentum's m,
-rmsprop's v, adam's m and v, adagrad's G) are yellow named cells too, holding what each sheet's
-Reset macro left there (`lesson5.graddesc.reset`), so the first epoch is the original's after
-Reset; cell comments say what a cell is and what to try. To the right of the rows,
-a per-epoch table holds what changes once per epoch (loss, adagrad's G, annealed lr, eve's d)
-and a line chart of the loss. The one thing no formula can do is the annealed adagrad's rerun of
-an epoch after each halving of lr, so there the number of halvings per epoch is an input cell,
-next to the expected step and the limit it had to meet. A last sheet, `losses`, puts every rule's loss on one chart.
+(a, b) are named input cells (yellow), e.g. `adam_lr`, `adam_beta1`. The carries the first row
+starts from (momentum's m, rmsprop's v, adam's m and v, adagrad's G) are yellow named cells too,
+holding what each sheet's Reset macro left there (`lesson5.graddesc.reset`), so the first epoch
+is the original's after Reset; cell comments say what a cell is and what to try. To the right
+of the rows, a per-epoch table holds what changes once per epoch (loss, adagrad's G, annealed
+lr, eve's d) and a line chart of the loss. The one thing no formula can do is the annealed
+adagrad's rerun of an epoch after each halving of lr, so there the number of halvings per epoch
+is an input cell, next to the expected step and the limit it had to meet. A last sheet,
+`losses`, puts every rule's loss on one chart.
+
+`FORMULAS` is `graddesc.SHEETS` again, as formulas: same keys, same order, and each rule's
+formula function is named after its Python twin (`_momentum` here writes what
+`graddesc._momentum` computes), so the two read side by side.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-import pandas as pd
 from openpyxl import Workbook
 from openpyxl.chart import LineChart, Reference
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 from lesson5 import graddesc
 from lesson5.excel import book
 
+FILENAME = "graddesc.xlsx"
 EPOCHS = 5
 HEAD = 9  # header row of the row table; rows start below it
 N = len(graddesc.X)
@@ -84,174 +93,345 @@ HELP = {
                  "must not expect more than twice it.",
 }
 HELP.update({k.replace("_b", "_a"): v.replace("de/db", "de/da") for k, v in HELP.items() if k.endswith("_b0")})
-# Per-epoch table columns (after epoch and rmse) for the sheets with once-per-epoch rules.
-EPOCH_COLS = {
-    "adagrad": ["G_b", "G_a", "G_new_b", "G_new_a"],
-    "adagrad_ann": ["G_b", "G_a", "G_new_b", "G_new_a", "halvings", "lr", "ratio", "expected", "limit"],
-    "eve": ["d", "f1", "f2"],
-    "adam_ann": ["lr", "size", "best"],
-}
 
 
 def _name(sheet: str, key: str) -> str:
     return f"{sheet}_{key}"
 
 
-def _sheet(wb: Workbook, name: str) -> None:
-    ws = wb.create_sheet(name)
+@dataclass(frozen=True)
+class _Grid:
+    """Where one sheet's cells are: row-table and per-epoch-table column letters, input names."""
+
+    cols: dict[str, str]
+    ecols: dict[str, str]
+    names: dict[str, str]  # input key ("lr", "m_b0", ...) -> defined name
+
+    def epoch_cell(self, col: str, epoch: int) -> str:  # absolute: every row of the epoch reads it
+        return book.pin(f"{self.ecols[col]}{HEAD + epoch}")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a sheet for one parameter (b or a): the cells its formulas name.
+
+    Notebook 02.
+    """
+
+    grid: _Grid
+    index: int  # 0-based over all EPOCHS * N rows
+    param: str  # "b" or "a"
+
+    @property
+    def r(self) -> int:
+        return FIRST + self.index
+
+    @property
+    def first(self) -> bool:
+        return self.index == 0
+
+    @property
+    def epoch(self) -> int:
+        return self.index // N + 1
+
+    @property
+    def g(self) -> str:  # de/db or de/da
+        return self.cell(f"de_d{self.param}")
+
+    @property
+    def lr(self) -> str:  # the annealed sheets carry lr in a column; the others read the input
+        return self.cell("lr") if "lr" in self.grid.cols else self.name("lr")
+
+    def cell(self, col: str) -> str:  # this row's cell of `col` ("d", "m_b", ...)
+        return f"{self.grid.cols[col]}{self.r}"
+
+    def mine(self, extra: str) -> str:  # this row's "m" for this parameter: m_b or m_a
+        return self.cell(f"{extra}_{self.param}")
+
+    def above(self, extra: str) -> str:  # the row above's; on the first row the carry Reset left
+        carry = f"{extra}_{self.param}0"
+        if self.first and carry in self.grid.names:
+            return self.grid.names[carry]
+        return f"{self.grid.cols[f'{extra}_{self.param}']}{self.r - 1}"
+
+    def name(self, key: str) -> str:
+        return self.grid.names[key]
+
+    def per_epoch(self, col: str) -> str:  # this epoch's "G" for this parameter: G_b or G_a
+        return self.grid.epoch_cell(f"{col}_{self.param}", self.epoch)
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch of a sheet: the cells its per-epoch formulas name.
+
+    Notebook 02.
+    """
+
+    grid: _Grid
+    epoch: int
+
+    def at(self, col: str, epoch: int | None = None) -> str:  # default: this epoch
+        return self.grid.epoch_cell(col, self.epoch if epoch is None else epoch)
+
+    def block(self, col: str) -> str:  # this epoch's N cells of a row-table column
+        top = FIRST + (self.epoch - 1) * N
+        return f"{self.grid.cols[col]}{top}:{self.grid.cols[col]}{top + N - 1}"
+
+    def last(self, col: str) -> str:  # a row-table column on this epoch's last row
+        return f"{self.grid.cols[col]}{FIRST + self.epoch * N - 1}"
+
+    def name(self, key: str) -> str:
+        return self.grid.names[key]
+
+
+# ---- the row every sheet shares: graddesc.row_grads and graddesc.finite_differences
+
+def _shared_row(c: Row) -> dict[str, object]:
+    # graddesc.row_grads: pred = b + a*x, err = (pred - y)^2, de/db = 2(pred - y), de/da = x de/db.
+    i, C, r = c.index % N, c.grid.cols, c.r
+    start = {p: f"={c.name(p + '0')}" if c.first else f"={C['new_' + p]}{r - 1}" for p in "ba"}
+    return {"epoch": c.epoch, "row": i + 1, "x": float(graddesc.X[i]), "y": float(graddesc.Y[i]),
+            **start,
+            "y_pred": f"={C['b']}{r}+{C['a']}{r}*{C['x']}{r}",
+            "err2": f"=({C['y_pred']}{r}-{C['y']}{r})^2",
+            "de_db": f"=2*({C['y_pred']}{r}-{C['y']}{r})",
+            "de_da": f"={C['x']}{r}*{C['de_db']}{r}"}
+
+
+def _finite_differences(c: Row) -> dict[str, str]:
+    # graddesc.finite_differences: bump b, then a, by h and difference the squared errors.
+    C, r, h = c.grid.cols, c.r, c.name("h")
+    return {"errb1": f"=({C['b']}{r}+{h}+{C['a']}{r}*{C['x']}{r}-{C['y']}{r})^2",
+            "est_de_db": f"=({C['errb1']}{r}-{C['err2']}{r})/{h}",
+            "erra1": f"=({C['b']}{r}+({C['a']}{r}+{h})*{C['x']}{r}-{C['y']}{r})^2",
+            "est_de_da": f"=({C['erra1']}{r}-{C['err2']}{r})/{h}"}
+
+
+# ---- per-row rules, each beside the name of its twin in lesson5.graddesc: (this row's
+# formulas of the per-parameter extras, keyed "m", "v", ...; the step that new_b/new_a subtract)
+
+Step = tuple[dict[str, str], str]
+
+
+def _sgd(c: Row) -> Step:
+    # graddesc._sgd: step = lr g
+    return {}, f"{c.lr}*{c.g}"
+
+
+def _momentum(c: Row) -> Step:
+    # graddesc._momentum: m <- beta1 m + (1 - beta1) g; step = lr m
+    b1 = c.name("beta1")
+    return {"m": f"={b1}*{c.above('m')}+(1-{b1})*{c.g}"}, f"{c.lr}*{c.mine('m')}"
+
+
+def _adagrad(c: Row) -> Step:
+    # graddesc._adagrad: step = (lr / G) g, G from the per-epoch table
+    return {"step": f"={c.lr}/{c.per_epoch('G')}"}, f"{c.mine('step')}*{c.g}"
+
+
+def _rmsprop(c: Row) -> Step:
+    # graddesc._rmsprop: v <- beta2 v + (1 - beta2) g^2; step = lr g / sqrt(the row above's v)
+    b2, v_above = c.name("beta2"), c.above("v")
+    return {"v": f"={b2}*{v_above}+(1-{b2})*{c.g}^2"}, f"{c.lr}*{c.g}/SQRT({v_above})"
+
+
+def _adam(c: Row) -> Step:
+    # graddesc._adam: m and v as momentum and rmsprop; step = lr m / sqrt(v) / d (eve's d, else 1)
+    b1, b2 = c.name("beta1"), c.name("beta2")
+    divide_by_d = f"/{c.cell('d')}" if "d" in c.grid.cols else ""
+    m = f"={b1}*{c.above('m')}+(1-{b1})*{c.g}"
+    v = f"={b2}*{c.above('v')}+(1-{b2})*{c.g}^2"
+    return {"m": m, "v": v}, f"{c.lr}*{c.mine('m')}/SQRT({c.mine('v')}){divide_by_d}"
+
+
+def _adamw(c: Row) -> Step:
+    # graddesc._adamw: m, v from zero; step = lr wd p + lr mhat / (sqrt(vhat) + eps),
+    # bias-corrected with t = the row's count over all epochs
+    b1, b2, t = c.name("beta1"), c.name("beta2"), c.index + 1
+    m = f"=(1-{b1})*{c.g}" if c.first else f"={b1}*{c.above('m')}+(1-{b1})*{c.g}"
+    v = f"=(1-{b2})*{c.g}^2" if c.first else f"={b2}*{c.above('v')}+(1-{b2})*{c.g}^2"
+    step = (f"{c.lr}*{c.name('wd')}*{c.cell(c.param)}+{c.lr}*({c.mine('m')}/(1-{b1}^{t}))"
+            f"/(SQRT({c.mine('v')}/(1-{b2}^{t}))+{c.name('eps')})")
+    return {"m": m, "v": v}, step
+
+
+# ---- once-per-epoch rules, beside their twins' names: {per-epoch column: formula or value}
+
+def _adagrad_epoch(c: Epoch) -> dict[str, object]:
+    # graddesc._adagrad_epoch: the next epoch's G is this epoch's ||g|| / N; epoch 1's is the carry.
+    out: dict[str, object] = {}
+    for p in "ba":
+        out[f"G_new_{p}"] = f"=SQRT(SUMSQ({c.block('de_d' + p)}))/{N}"
+        previous = c.name(f"G_{p}0") if c.epoch == 1 else c.at(f"G_new_{p}", c.epoch - 1)
+        out[f"G_{p}"] = f"={previous}"
+    return out
+
+
+def _adagrad_ann_epoch(c: Epoch) -> dict[str, object]:
+    # graddesc._adagrad_ann_epoch and _adagrad_ann_redo. The Run macro's "while the expected step
+    # > limit: halve lr" reruns the epoch each time, which no formula can do: its count of
+    # halvings is an input (HALVINGS_INPUT), the rest formulas.
+    prev_lr = c.name("lr") if c.epoch == 1 else c.at("lr", c.epoch - 1)
+    prev_expected = c.name("expected0") if c.epoch == 1 else c.at("expected", c.epoch - 1)
+    return {**_adagrad_epoch(c),
+            "halvings": _halvings()[c.epoch - 1],
+            "lr": f"={prev_lr}/2^{c.at('halvings')}",
+            "ratio": f"={c.at('G_new_b')}/{c.at('G_b')}+{c.at('G_new_a')}/{c.at('G_a')}",
+            "expected": f"={c.at('lr')}*{c.at('ratio')}",
+            "limit": f"=2*{prev_expected}"}
+
+
+def _eve_epoch(c: Epoch) -> dict[str, object]:
+    # graddesc._eve_epoch: f1, f2 the last two losses (Reset: this epoch's and half of it);
+    # d <- beta_d d + (1 - beta_d) |f1 - f2| / min(f1, f2) with the previous epoch's f1, f2.
+    f2 = f"={c.at('rmse', 1)}/2" if c.epoch == 1 else f"={c.at('rmse', c.epoch - 1)}"
+    if c.epoch == 1:
+        d = f"={c.name('d')}"
+    else:
+        f1_, f2_, beta_d = c.at("f1", c.epoch - 1), c.at("f2", c.epoch - 1), c.name("beta_d")
+        d = f"={beta_d}*{c.at('d', c.epoch - 1)}+(1-{beta_d})*ABS({f1_}-{f2_})/MIN({f1_},{f2_})"
+    return {"f1": f"={c.at('rmse')}", "f2": f2, "d": d}
+
+
+def _adam_ann_epoch(c: Epoch) -> dict[str, object]:
+    # graddesc._adam_ann_epoch: lr / 4 once sqrt(v_b) + sqrt(v_a) more than doubles its best,
+    # best the smallest so far (Reset sets it from the first epoch, so epoch 2 keeps lr).
+    best = (f"={c.at('size', 1)}" if c.epoch == 1
+            else f"=MIN({c.at('best', c.epoch - 1)},{c.at('size')})")
+    if c.epoch <= 2:
+        lr = f"={c.name('lr')}" if c.epoch == 1 else f"={c.at('lr', 1)}"
+    else:
+        prev = c.at("lr", c.epoch - 1)
+        lr = f"=IF({c.at('size', c.epoch - 1)}>2*{c.at('best', c.epoch - 2)},{prev}/4,{prev})"
+    return {"size": f"=SQRT({c.last('v_b')})+SQRT({c.last('v_a')})", "best": best, "lr": lr}
+
+
+@dataclass(frozen=True)
+class Formulas:
+    """One sheet's rule as workbook formulas: per row and parameter, and once per epoch.
+
+    Notebook 02.
+    """
+
+    row: Callable[[Row], Step]
+    epoch: Callable[[Epoch], dict[str, object]] | None = None
+    epoch_cols: tuple[str, ...] = ()  # per-epoch table columns after "epoch" and "rmse"
+
+
+_G_COLS = ("G_b", "G_a", "G_new_b", "G_new_a")
+# Keyed and ordered as graddesc.SHEETS, whose entries hold the same rules in Python
+# (tests/test_excel_graddesc.py checks that each function has its twin's name).
+FORMULAS: dict[str, Formulas] = {
+    "basic": Formulas(_sgd),
+    "momentum": Formulas(_momentum),
+    "adagrad": Formulas(_adagrad, _adagrad_epoch, _G_COLS),
+    "rmsprop": Formulas(_rmsprop),
+    "adam": Formulas(_adam),
+    "eve": Formulas(_adam, _eve_epoch, ("d", "f1", "f2")),
+    "adagrad_ann": Formulas(_adagrad, _adagrad_ann_epoch,
+                            _G_COLS + ("halvings", "lr", "ratio", "expected", "limit")),
+    "adam_ann": Formulas(_adam, _adam_ann_epoch, ("lr", "size", "best")),
+    "adamw": Formulas(_adamw),
+}
+HALVINGS_INPUT = "halvings"  # the one per-epoch cell a student types (see _adagrad_ann_epoch)
+
+
+def _epoch_cols(name: str) -> list[str]:
+    return ["epoch", "rmse", *FORMULAS[name].epoch_cols]
+
+
+def _inputs(wb: Workbook, ws: Worksheet, name: str) -> dict[str, str]:
+    # The yellow named inputs, four to a row: start point, lr and betas, then the carries.
     state = graddesc.reset(name)
-    book.title(ws, "A1", f"{name}: {graddesc.SHEETS[name].doc}")
-    book.note(ws, "A2", "Yellow cells are inputs (named); every other number is a formula. "
-                        "Each row reads the row above; 5 epochs of 29 rows one under the other.")
-    # Inputs: the start point, then the sheet's learning rate and betas.
     inputs = [("b0", "b at reset", state["b"]), ("a0", "a at reset", state["a"])]
     inputs += [(k, label, state.get(k, EXTRA_INPUTS.get(k))) for k, label in INPUTS[name]]
-    inputs += [(key, label, state[k] if i is None else state[k][i]) for k, i, key, label in CARRIES.get(name, [])]
+    inputs += [(key, label, state[k] if i is None else state[k][i])
+               for k, i, key, label in CARRIES.get(name, [])]
     for i, (key, label, value) in enumerate(inputs):
         row = 3 + i // 4
         col = 1 + 3 * (i % 4)
         ws.cell(row, col, label)
         ws.cell(row, col + 1, float(value))
-        fmt = book.readable_format([value]) if key in CARRY_KEYS else "General"  # lr 0.0001 reads as typed
+        # "General" shows an lr of 0.0001 as typed; carries get a readable format.
+        fmt = book.readable_format([value]) if key in CARRY_KEYS else "General"
         book.style(ws, book.addr(col + 1, row), "input", fmt)
         book.define_name(wb, _name(name, key), book.ref(ws, book.addr(col + 1, row)))
         if key in HELP:
             book.comment(ws, book.addr(col + 1, row), HELP[key])
-    nm = {key: _name(name, key) for key, _, _ in inputs}
+    return {key: _name(name, key) for key, _, _ in inputs}
 
-    cols = graddesc.columns(name)
-    C = {c: get_column_letter(i + 1) for i, c in enumerate(cols)}
-    ep_cols = ["epoch", "rmse"] + EPOCH_COLS.get(name, [])
-    E0 = len(cols) + 2  # first column of the per-epoch table
-    E = {c: get_column_letter(E0 + i) for i, c in enumerate(ep_cols)}
+
+def _rows(ws: Worksheet, name: str, grid: _Grid) -> None:
+    sheet, rule = graddesc.SHEETS[name], FORMULAS[name].row
+    for k in range(EPOCHS * N):
+        c = Row(grid, k, "b")
+        f = _shared_row(c)
+        if sheet.finite_differences:
+            f.update(_finite_differences(c))
+        for key in sheet.epoch_extras:  # constant within an epoch: read from the per-epoch table
+            f[key] = f"={grid.epoch_cell(key, c.epoch)}"
+        for p in "ba":
+            extras, step = rule(Row(grid, k, p))
+            f.update({f"{extra}_{p}": formula for extra, formula in extras.items()})
+            f[f"new_{p}"] = f"={c.cell(p)}-({step})"
+        for col, letter in grid.cols.items():
+            ws[f"{letter}{c.r}"] = f[col]
+        book.style(ws, c.cell("err2"), "loss")
+
+
+def _epochs(ws: Worksheet, name: str, grid: _Grid) -> None:
+    rule = FORMULAS[name].epoch
+    for epoch in range(1, EPOCHS + 1):
+        r = HEAD + epoch
+        ws[f"{grid.ecols['epoch']}{r}"] = epoch
+        ws[f"{grid.ecols['rmse']}{r}"] = f"=SQRT(SUM({Epoch(grid, epoch).block('err2')}))"
+        book.style(ws, f"{grid.ecols['rmse']}{r}", "loss")
+        for col, value in (rule(Epoch(grid, epoch)) if rule else {}).items():
+            ws[f"{grid.ecols[col]}{r}"] = value
+            if col == HALVINGS_INPUT:
+                book.style(ws, f"{grid.ecols[col]}{r}", "input")
+
+
+def _sheet(wb: Workbook, name: str) -> None:
+    ws = wb.create_sheet(name)
+    book.title(ws, "A1", f"{name}: {graddesc.SHEETS[name].doc}")
+    book.note(ws, "A2", "Yellow cells are inputs (named); every other number is a formula. "
+                        "Each row reads the row above; 5 epochs of 29 rows one under the other.")
+    names = _inputs(wb, ws, name)
+    cols, ep_cols = graddesc.columns(name), _epoch_cols(name)
+    e0 = len(cols) + 2  # first column of the per-epoch table
+    grid = _Grid({c: get_column_letter(i + 1) for i, c in enumerate(cols)},
+                {c: get_column_letter(e0 + i) for i, c in enumerate(ep_cols)}, names)
     for i, c in enumerate(cols):
         book.header(ws, book.addr(i + 1, HEAD), c)
     for i, c in enumerate(ep_cols):
-        book.header(ws, book.addr(E0 + i, HEAD), c)
-    if name == "adagrad_ann":
-        halvings = _halvings(graddesc.run(name, EPOCHS)[0])
-        book.note(ws, book.addr(E0, HEAD - 2), "halvings (yellow): how often the Run macro halved lr and "
-                  "reran the epoch until its expected step was at most the limit (twice the previous one's)")
-
-    def e(col: str, epoch: int) -> str:  # a cell of the per-epoch table, absolute
-        return f"${E[col]}${HEAD + epoch}"
-
-    def block(col: str, epoch: int) -> str:  # one epoch's 29 cells of a row-table column
-        top = FIRST + (epoch - 1) * N
-        return f"{C[col]}{top}:{C[col]}{top + N - 1}"
-
-    for k in range(EPOCHS * N):
-        r, epoch, i = FIRST + k, k // N + 1, k % N
-        p = r - 1  # the row above
-        first = k == 0
-        f = {"epoch": epoch, "row": i + 1, "x": float(graddesc.X[i]), "y": float(graddesc.Y[i])}
-        f["b"] = f"={nm['b0']}" if first else f"={C['new_b']}{p}"
-        f["a"] = f"={nm['a0']}" if first else f"={C['new_a']}{p}"
-        f["y_pred"] = f"={C['b']}{r}+{C['a']}{r}*{C['x']}{r}"
-        f["err2"] = f"=({C['y_pred']}{r}-{C['y']}{r})^2"
-        f["de_db"] = f"=2*({C['y_pred']}{r}-{C['y']}{r})"
-        f["de_da"] = f"={C['x']}{r}*{C['de_db']}{r}"
-        if name == "basic":
-            f["errb1"] = f"=({C['b']}{r}+{nm['h']}+{C['a']}{r}*{C['x']}{r}-{C['y']}{r})^2"
-            f["est_de_db"] = f"=({C['errb1']}{r}-{C['err2']}{r})/{nm['h']}"
-            f["erra1"] = f"=({C['b']}{r}+({C['a']}{r}+{nm['h']})*{C['x']}{r}-{C['y']}{r})^2"
-            f["est_de_da"] = f"=({C['erra1']}{r}-{C['err2']}{r})/{nm['h']}"
-        lr = f"{C['lr']}{r}" if "lr" in C else nm["lr"]
-        if name in ("eve", "adagrad_ann", "adam_ann"):
-            key = "d" if name == "eve" else "lr"
-            f[key] = f"={e(key, epoch)}"
-        for pb in "ba":
-            g, m, v = f"{C['de_d' + pb]}{r}", f"m_{pb}", f"v_{pb}"
-            step = f"{lr}*{g}"
-            mp = nm[f"m_{pb}0"] if first and f"m_{pb}0" in nm else f"{C.get(m)}{p}"  # the carry on row 1
-            vp = nm[f"v_{pb}0"] if first and f"v_{pb}0" in nm else f"{C.get(v)}{p}"
-            if name == "momentum":
-                f[m] = f"={nm['beta1']}*{mp}+(1-{nm['beta1']})*{g}"
-                step = f"{lr}*{C[m]}{r}"
-            elif name in ("adagrad", "adagrad_ann"):
-                f[f"step_{pb}"] = f"={lr}/{e('G_' + pb, epoch)}"
-                step = f"{C['step_' + pb]}{r}*{g}"
-            elif name == "rmsprop":
-                f[v] = f"={nm['beta2']}*{vp}+(1-{nm['beta2']})*{g}^2"
-                step = f"{lr}*{g}/SQRT({vp})"
-            elif name in ("adam", "eve", "adam_ann"):
-                f[m] = f"={nm['beta1']}*{mp}+(1-{nm['beta1']})*{g}"
-                f[v] = f"={nm['beta2']}*{vp}+(1-{nm['beta2']})*{g}^2"
-                step = f"{lr}*{C[m]}{r}/SQRT({C[v]}{r})" + (f"/{C['d']}{r}" if name == "eve" else "")
-            elif name == "adamw":  # from zero, with bias correction: t is the row's overall index
-                t = k + 1
-                f[m] = f"=(1-{nm['beta1']})*{g}" if first else f"={nm['beta1']}*{C[m]}{p}+(1-{nm['beta1']})*{g}"
-                f[v] = (f"=(1-{nm['beta2']})*{g}^2" if first
-                        else f"={nm['beta2']}*{C[v]}{p}+(1-{nm['beta2']})*{g}^2")
-                step = (f"{lr}*{nm['wd']}*{C[pb]}{r}+{lr}*({C[m]}{r}/(1-{nm['beta1']}^{t}))"
-                        f"/(SQRT({C[v]}{r}/(1-{nm['beta2']}^{t}))+{nm['eps']})")
-            f[f"new_{pb}"] = f"={C[pb]}{r}-({step})"
-        for c in cols:
-            ws[f"{C[c]}{r}"] = f[c]
-        book.style(ws, f"{C['err2']}{r}", "loss")
-
-    for epoch in range(1, EPOCHS + 1):
-        r = HEAD + epoch
-        ws[f"{E['epoch']}{r}"] = epoch
-        ws[f"{E['rmse']}{r}"] = f"=SQRT(SUM({block('err2', epoch)}))"
-        book.style(ws, f"{E['rmse']}{r}", "loss")
-        if name in ("adagrad", "adagrad_ann"):
-            for pb in "ba":
-                ws[f"{E['G_new_' + pb]}{r}"] = f"=SQRT(SUMSQ({block('de_d' + pb, epoch)}))/{N}"
-                if epoch == 1:  # no previous epoch: the carry Reset left
-                    ws[f"{E['G_' + pb]}{r}"] = f"={nm['G_' + pb + '0']}"
-                else:
-                    ws[f"{E['G_' + pb]}{r}"] = f"={e('G_new_' + pb, epoch - 1)}"
-        if name == "adagrad_ann":
-            # The Run macro's "while the expected step > limit: halve lr" reruns the epoch each
-            # time, which no formula can do: its count of halvings is an input, the rest formulas.
-            ws[f"{E['halvings']}{r}"] = halvings[epoch - 1]
-            book.style(ws, f"{E['halvings']}{r}", "input")
-            prev_lr = nm["lr"] if epoch == 1 else e("lr", epoch - 1)
-            ws[f"{E['lr']}{r}"] = f"={prev_lr}/2^{e('halvings', epoch)}"
-            ws[f"{E['ratio']}{r}"] = (f"={e('G_new_b', epoch)}/{e('G_b', epoch)}"
-                                      f"+{e('G_new_a', epoch)}/{e('G_a', epoch)}")
-            ws[f"{E['expected']}{r}"] = f"={e('lr', epoch)}*{e('ratio', epoch)}"
-            prev_expected = nm["expected0"] if epoch == 1 else e("expected", epoch - 1)
-            ws[f"{E['limit']}{r}"] = f"=2*{prev_expected}"
-        if name == "eve":
-            # f1, f2: the last two losses after this epoch; Reset stored this epoch's and half of it.
-            ws[f"{E['f1']}{r}"] = f"={e('rmse', epoch)}"
-            ws[f"{E['f2']}{r}"] = f"={e('rmse', 1)}/2" if epoch == 1 else f"={e('rmse', epoch - 1)}"
-            if epoch == 1:
-                ws[f"{E['d']}{r}"] = f"={nm['d']}"
-            else:
-                f1, f2 = e("f1", epoch - 1), e("f2", epoch - 1)
-                ws[f"{E['d']}{r}"] = (f"={nm['beta_d']}*{e('d', epoch - 1)}"
-                                      f"+(1-{nm['beta_d']})*ABS({f1}-{f2})/MIN({f1},{f2})")
-        if name == "adam_ann":
-            last = FIRST + epoch * N - 1
-            ws[f"{E['size']}{r}"] = f"=SQRT({C['v_b']}{last})+SQRT({C['v_a']}{last})"
-            ws[f"{E['best']}{r}"] = (f"={e('size', 1)}" if epoch == 1
-                                     else f"=MIN({e('best', epoch - 1)},{e('size', epoch)})")
-            if epoch == 1:
-                ws[f"{E['lr']}{r}"] = f"={nm['lr']}"
-            elif epoch == 2:
-                ws[f"{E['lr']}{r}"] = f"={e('lr', 1)}"
-            else:
-                ws[f"{E['lr']}{r}"] = (f"=IF({e('size', epoch - 1)}>2*{e('best', epoch - 2)},"
-                                       f"{e('lr', epoch - 1)}/4,{e('lr', epoch - 1)})")
-
-    chart = LineChart()
-    chart.title, chart.y_axis.title, chart.x_axis.title = f"{name}: loss per epoch", "rmse", "epoch"
-    col = E0 + 1
-    chart.add_data(Reference(ws, min_col=col, min_row=HEAD, max_row=HEAD + EPOCHS), titles_from_data=True)
-    chart.set_categories(Reference(ws, min_col=E0, min_row=HEAD + 1, max_row=HEAD + EPOCHS))
-    chart.height, chart.width = 7, 12
-    _straight(chart)
-    ws.add_chart(chart, book.addr(E0, HEAD + EPOCHS + 3))
+        book.header(ws, book.addr(e0 + i, HEAD), c)
+    if HALVINGS_INPUT in ep_cols:
+        book.note(ws, book.addr(e0, HEAD - 2),
+                  "halvings (yellow): how often the Run macro halved lr and reran the epoch until "
+                  "its expected step was at most the limit (twice the previous one's)")
+    _rows(ws, name, grid)
+    _epochs(ws, name, grid)
+    _chart(ws, name, e0)
     book.freeze(ws, book.addr(1, FIRST))
-    needed = _formats(ws, name, C, E)
-    _comments(ws, name, C, E)
-    book.fit_widths(ws, range(1, E0 + len(ep_cols)), skip_rows=(1, 2, HEAD - 2))
+    needed = _formats(ws, name, grid.cols, grid.ecols)
+    _comments(ws, name, grid.cols, grid.ecols)
+    book.fit_widths(ws, range(1, e0 + len(ep_cols)), skip_rows=(1, 2, HEAD - 2))
     for letter, width in needed.items():  # room for the longest formatted number too
         dim = ws.column_dimensions[letter]
         dim.width = max(dim.width or 0, width)
+
+
+def _chart(ws: Worksheet, name: str, e0: int) -> None:
+    chart = LineChart()
+    chart.title, chart.y_axis.title, chart.x_axis.title = f"{name}: loss per epoch", "rmse", "epoch"
+    rmse = Reference(ws, min_col=e0 + 1, min_row=HEAD, max_row=HEAD + EPOCHS)
+    chart.add_data(rmse, titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=e0, min_row=HEAD + 1, max_row=HEAD + EPOCHS))
+    chart.height, chart.width = 7, 12
+    _straight(chart)
+    ws.add_chart(chart, book.addr(e0, HEAD + EPOCHS + 3))
 
 
 def _straight(chart: LineChart) -> None:
@@ -317,17 +497,19 @@ def _comments(ws, name: str, C: dict, E: dict) -> None:
                      "loss's relative change |f1 - f2| / min(f1, f2).")
 
 
-def _halvings(table: pd.DataFrame) -> list[int]:
-    # How often lr was halved before each epoch was accepted (each epoch's lr is the last one / 2^k).
+@functools.cache
+def _halvings() -> tuple[int, ...]:
+    # How often the annealed adagrad halved lr before each epoch was accepted (Python's run):
+    # each epoch's lr is the last one / 2^k.
+    table = graddesc.run("adagrad_ann", EPOCHS)[0]
     lrs = [graddesc.reset("adagrad_ann")["lr"]] + table.groupby("epoch").lr.first().tolist()
-    return [round(math.log2(prev / cur)) for prev, cur in zip(lrs, lrs[1:])]
+    return tuple(round(math.log2(prev / cur)) for prev, cur in zip(lrs, lrs[1:]))
 
 
 def epoch_cell(name: str, column: str, epoch: int) -> str:
     """Address of a per-epoch table cell (e.g. 'rmse') on a sheet: what the tests read back (notebook 02)."""
-    cols = graddesc.columns(name)
-    ep_cols = ["epoch", "rmse"] + EPOCH_COLS.get(name, [])
-    return book.addr(len(cols) + 2 + ep_cols.index(column), HEAD + epoch)
+    col = len(graddesc.columns(name)) + 2 + _epoch_cols(name).index(column)
+    return book.addr(col, HEAD + epoch)
 
 
 def row_cell(name: str, column: str, index: int) -> str:
@@ -366,10 +548,8 @@ def build() -> Workbook:
 
 
 def write(path: str | os.PathLike) -> Path:
-    """Write graddesc.xlsx to `path` atomically; return the path (notebook 02, `lesson5 excel`)."""
+    """Write graddesc.xlsx to `path` atomically; return the path.
+
+    Notebook 02; `python -m lesson5 excel` writes it through `lesson5.excel.write_all`.
+    """
     return book.save_atomic(build(), path)
-
-
-def export_for_cli(out_dir: Path, **_: object) -> list[Path]:
-    """`python -m lesson5 excel`: write graddesc.xlsx into `out_dir` (notebook 02)."""
-    return [write(Path(out_dir) / "graddesc.xlsx")]

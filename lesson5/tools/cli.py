@@ -83,34 +83,28 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_excel(args: argparse.Namespace) -> int:
-    """Write the lesson's workbooks (every entry of lesson5.excel.EXPORTS) into --out."""
-    import importlib
+    """Write the lesson's workbooks (`lesson5.excel.write_all`) into --out."""
     import time
     from pathlib import Path
 
-    from lesson5 import data
+    from lesson5 import data, excel
     from lesson5.crosstab import CrosstabError
-    from lesson5.excel import EXPORTS
     from lesson5.excel.book import WorkbookError
 
     out = Path(args.out)
-    start, written = time.perf_counter(), []
+    start = time.perf_counter()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         print(f"error: cannot create the output folder {out}: {e}", file=sys.stderr)
         return 2
-    for entry in EXPORTS:
-        module, func = entry.split(":")
-        export = getattr(importlib.import_module(module), func)
-        try:
-            paths = export(out, source=args.source, top_n=args.top_n, seed=args.seed)
-        except (data.DataError, CrosstabError, WorkbookError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        for path in paths:
-            print(f"wrote {path}")
-        written += paths
+    try:
+        written = excel.write_all(out, source=args.source, top_n=args.top_n, seed=args.seed)
+    except (data.DataError, CrosstabError, WorkbookError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
     print(f"exported {len(written)} workbooks in {time.perf_counter() - start:.1f} s")
     if args.check:
         from lesson5.excel.recalc import RecalcError, find_problems, recalculate_many

@@ -188,33 +188,30 @@ def summary(rows: list[dict], out_dir: Path) -> str:
 
 
 def write_workbooks(folder: Path, source: str | None, out_dir: Path) -> list[str]:
-    """Write every workbook of `lesson5.excel.EXPORTS` into `folder` and record each; names of those that failed.
+    """Write every workbook into `folder` (`lesson5.excel.write_all`); ["workbooks"] if that failed.
 
     The notebooks build the workbooks to teach them (and may remove them again); the run
-    writes its own copies with the same package functions as `python -m lesson5 excel`.
+    writes its own copies with the same package function as `python -m lesson5 excel`.
     """
-    import importlib
     import io
 
-    from lesson5.excel import EXPORTS
+    from lesson5 import excel
 
     folder.mkdir(parents=True, exist_ok=True)
-    failed = []
-    for entry in EXPORTS:
-        module, func = entry.split(":")
-        t0 = time.perf_counter()
-        print(f"[workbooks] {entry} ...", end="", flush=True)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):  # the exporters' own chatter
-                paths = getattr(importlib.import_module(module), func)(folder, source=source)
-        except Exception as e:  # noqa: BLE001 - report it, write the others, fail the run at the end
-            failed.append(entry)
-            print(f" FAILED ({type(e).__name__}: {e})", flush=True)
-            continue
-        for path in paths:
-            report.record(out_dir, Path(path).name, notebook="lesson5 excel", kind="workbook", path=str(path))
-        print(f" done in {time.perf_counter() - t0:.1f} s -> {', '.join(Path(p).name for p in paths)}", flush=True)
-    return failed
+    t0 = time.perf_counter()
+    print("[workbooks] lesson5.excel.write_all ...", end="", flush=True)
+    try:
+        # The fits' chatter goes: the summary lists the workbooks.
+        with contextlib.redirect_stdout(io.StringIO()):
+            paths = excel.write_all(folder, source=source)
+    except Exception as e:  # noqa: BLE001 - report it and fail the run at the end
+        print(f" FAILED ({type(e).__name__}: {e})", flush=True)
+        return ["workbooks"]
+    for path in paths:
+        report.record(out_dir, path.name, notebook="lesson5 excel", kind="workbook", path=str(path))
+    names = ", ".join(p.name for p in paths)
+    print(f" done in {time.perf_counter() - t0:.1f} s -> {names}", flush=True)
+    return []
 
 
 def main(args: argparse.Namespace) -> int:
