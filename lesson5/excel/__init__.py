@@ -1,4 +1,6 @@
-"""Excel workbooks written with openpyxl whose live formulas compute what Python computes (notebooks 01, 02).
+"""Excel workbooks written with openpyxl whose live formulas compute what Python computes.
+
+Notebooks 01 and 02.
 
 `collab` writes collab_filter.xlsx (and its fitted twin), `graddesc` writes graddesc.xlsx;
 `write_all` writes them all (`python -m lesson5 excel`, `python -m lesson5 run`).
@@ -15,6 +17,8 @@ from pathlib import Path
 def write_all(out_dir: str | os.PathLike, *, source: str | None = None, top_n: int = 15,
               seed: int = 42) -> list[Path]:
     """Write every workbook of the lesson into `out_dir`; return their paths.
+
+    Notebooks 01 and 02.
 
     Notebooks 01 and 02. `source` and `top_n` pick the ratings and the crosstab of
     collab_filter.xlsx, `seed` its starting factors; prints the crosstab's size and the fits.

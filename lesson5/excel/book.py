@@ -1,4 +1,6 @@
-"""Small helpers for writing the lesson's workbooks with openpyxl (notebooks 01 and 02).
+"""Small helpers for writing the lesson's workbooks with openpyxl.
+
+Notebooks 01 and 02.
 
 Colours follow the lesson's spreadsheets: ratings blue, predictions purple, the loss red,
 movie factors green, user factors orange; inputs a student may edit are yellow.
@@ -27,7 +29,10 @@ if TYPE_CHECKING:
 
 
 class WorkbookError(OSError):
-    """A workbook could not be written (missing folder, locked or unwritable target); says which file."""
+    """A workbook could not be written (missing folder, locked or unwritable target); says which file.
+
+    Notebooks 01 and 02.
+    """
 
 
 def _fill(rgb: str) -> PatternFill:
@@ -70,7 +75,9 @@ NUMBER_FORMATS = {"rating": "0.0", "factor": "0.000", "prediction": "0.00", "los
 
 
 def as_written(x: float | np.ndarray) -> float | np.ndarray:
-    """The number(s) a workbook will hold for `x`: openpyxl writes floats as "%.16g", dropping the 17th digit.
+    """The number(s) a workbook will hold for `x`: openpyxl writes floats as "%.16g".
+
+    Notebooks 01 and 02.
 
     Compute with these, not the raw floats, and Python and the spreadsheet see the very same inputs.
     """
@@ -82,6 +89,8 @@ def as_written(x: float | np.ndarray) -> float | np.ndarray:
 
 def ref(ws: Worksheet | str, cells: str, absolute: bool = True) -> str:
     """A reference to `cells` on sheet `ws` for formulas and defined names: `'it''s'!$B$2`.
+
+    Notebooks 01 and 02.
 
     Notebooks 01 and 02. `cells` may be a cell, a range or a union ("A1:B2,C3"); openpyxl quotes
     the sheet name (doubling any quote in it), so every name a student types works.
@@ -102,7 +111,9 @@ def addr(col: int, row: int) -> str:
 def pin(cell: str, col: bool = True, row: bool = True) -> str:
     """`cell` with its column and/or its row fixed: pin("B3", row=False) == "$B3".
 
-    Notebooks 01 and 02. A formula copied across keeps its pinned parts, as the lesson's sheet does.
+    Notebooks 01 and 02.
+
+    A formula copied across keeps its pinned parts, as the lesson's sheet does.
     """
     if col and row:
         return absolute_coordinate(cell)
@@ -111,7 +122,10 @@ def pin(cell: str, col: bool = True, row: bool = True) -> str:
 
 
 def style(ws: Worksheet, cells: str, kind: str, number_format: str | None = None) -> None:
-    """Give every cell of the range `cells` the fill and font of `kind` (a key of FILLS/FONTS)."""
+    """Give every cell of the range `cells` the fill and font of `kind` (a key of FILLS/FONTS).
+
+    Notebooks 01 and 02.
+    """
     target = ws[cells]
     rows = target if isinstance(target, tuple) else ((target,),)
     for row in rows:
@@ -125,7 +139,10 @@ def style(ws: Worksheet, cells: str, kind: str, number_format: str | None = None
 
 
 def header(ws: Worksheet, cell: str, text: str | int) -> None:
-    """A bold grey label (or id) cell."""
+    """A bold grey label (or id) cell.
+
+    Notebooks 01 and 02.
+    """
     ws[cell] = text
     ws[cell].fill = FILLS["header"]
     ws[cell].font = FONTS["header"]
@@ -133,38 +150,56 @@ def header(ws: Worksheet, cell: str, text: str | int) -> None:
 
 
 def note(ws: Worksheet, cell: str, text: str) -> None:
-    """An italic grey explanation cell (e.g. which cells a Solver changes, which it minimises)."""
+    """An italic grey explanation cell (e.g. which cells a Solver changes, which it minimises).
+
+    Notebooks 01 and 02.
+    """
     ws[cell] = text
     ws[cell].font = FONTS["note"]
     ws[cell].alignment = Alignment(wrap_text=False, vertical="top")
 
 
 def title(ws: Worksheet, cell: str, text: str) -> None:
-    """A large bold sheet title."""
+    """A large bold sheet title.
+
+    Notebooks 01 and 02.
+    """
     ws[cell] = text
     ws[cell].font = FONTS["title"]
 
 
 def widths(ws: Worksheet, width: float, columns: Iterable[int]) -> None:
-    """Set the width of the 1-based `columns`."""
+    """Set the width of the 1-based `columns`.
+
+    Notebooks 01 and 02.
+    """
     for col in columns:
         ws.column_dimensions[get_column_letter(col)].width = width
 
 
 def freeze(ws: Worksheet, cell: str) -> None:
-    """Freeze the rows above and the columns left of `cell` (headers stay visible while scrolling)."""
+    """Freeze the rows above and the columns left of `cell` (headers stay visible while scrolling).
+
+    Notebooks 01 and 02.
+    """
     ws.freeze_panes = cell
 
 
 def text(value: object) -> str:
-    """`value` as text a workbook stores safely: control characters (which openpyxl refuses) shown as \\xNN."""
+    """`value` as text a workbook keeps: control characters (openpyxl refuses them) shown as \\xNN.
+
+    Notebooks 01 and 02.
+    """
     s = str(value)
     s = s.replace("\t", " ").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
 
 
 def put_text(ws: Worksheet, cell: str, value: object, kind: str = "body") -> None:
-    """Write `value` as a text cell, never a formula: a title such as "=1/0" stays those four characters."""
+    """Write `value` as a text cell, never a formula: a title such as "=1/0" stays those four characters.
+
+    Notebooks 01 and 02.
+    """
     c = ws[cell]
     c.value = text(value)
     c.data_type = "s"  # openpyxl would otherwise store a leading "=" as a live formula
@@ -172,17 +207,26 @@ def put_text(ws: Worksheet, cell: str, value: object, kind: str = "body") -> Non
 
 
 def body(ws: Worksheet, cells: str) -> None:
-    """Give the cells of `cells` the named body font (cells a helper above has not styled)."""
+    """Give the cells of `cells` the named body font (cells a helper above has not styled).
+
+    Notebooks 01 and 02.
+    """
     style(ws, cells, "body")
 
 
 def sheet_name(ws: Worksheet, name: str, target: str, hidden: bool = False) -> None:
-    """A name local to `ws` (as Excel keeps a Solver model: hidden names such as solver_opt on the sheet)."""
+    """A name local to `ws` (as Excel keeps a Solver model: hidden names such as solver_opt on the sheet).
+
+    Notebooks 01 and 02.
+    """
     ws.defined_names[name] = DefinedName(name, attr_text=target, hidden=hidden or None)
 
 
 def shown_width(value: object, number_format: str = "General", bold: bool = False) -> float:
-    """About how many character widths `value` needs when shown with `number_format` (an estimate, in Excel units)."""
+    """About how many character widths `value` needs when shown with `number_format` (Excel units).
+
+    Notebooks 01 and 02.
+    """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         decimals = number_format.split(".")[1].count("0") if "." in number_format else (0 if number_format == "0"
                                                                                            else None)
@@ -194,7 +238,9 @@ def shown_width(value: object, number_format: str = "General", bold: bool = Fals
 
 def fit_columns(ws: Worksheet, minimum: float = 4.0, maximum: float = 40.0,
                 skip: Iterable[int] = ()) -> None:
-    """Widen each column to its widest constant (label, id, number as formatted), between `minimum` and `maximum`.
+    """Widen each column to its widest constant (label, id, formatted number), within the bounds.
+
+    Notebooks 01 and 02.
 
     Titles and notes (italic) spill over their empty neighbours and are not counted; formula cells
     are sized by the caller, who knows their range.
@@ -215,7 +261,10 @@ def fit_columns(ws: Worksheet, minimum: float = 4.0, maximum: float = 40.0,
 
 
 def define_name(wb: Workbook, name: str, target: str) -> None:
-    """A workbook-level name for a cell or range, e.g. `define_name(wb, "lr", ref(ws, "B2"))`."""
+    """A workbook-level name for a cell or range, e.g. `define_name(wb, "lr", ref(ws, "B2"))`.
+
+    Notebooks 01 and 02.
+    """
     wb.defined_names[name] = DefinedName(name, attr_text=target)
 
 
@@ -225,7 +274,10 @@ def _lock_files(path: Path) -> list[Path]:
 
 
 def check_writable(path: str | os.PathLike) -> Path:
-    """Raise WorkbookError unless `path` could be (over)written now: folder exists, not a folder, not open."""
+    """Raise WorkbookError unless `path` could be (over)written now: folder exists, not a folder, not open.
+
+    Notebooks 01 and 02.
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -243,7 +295,10 @@ def check_writable(path: str | os.PathLike) -> Path:
 
 
 def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
-    """Save to a temporary file in the target's folder, then rename over `path` (never half-written)."""
+    """Save to a temporary file in the target's folder, then rename over `path` (never half-written).
+
+    Notebooks 01 and 02.
+    """
     path = check_writable(path)
     try:
         return atomic_write(path, wb.save)
@@ -254,7 +309,10 @@ def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
 # ---- appended for graddesc.xlsx (notebook 02): cell comments, column widths, readable number formats
 
 def comment(ws: Worksheet, cell: str, text: str, width: int = 300, height: int = 110) -> None:
-    """A red-triangle note on `cell` (what the cell is, what to try), as the lesson's workbook had."""
+    """A red-triangle note on `cell` (what the cell is, what to try), as the lesson's workbook had.
+
+    Notebooks 01 and 02.
+    """
     note_ = Comment(text, "lesson5")
     note_.width, note_.height = width, height
     ws[cell].comment = note_
@@ -262,7 +320,10 @@ def comment(ws: Worksheet, cell: str, text: str, width: int = 300, height: int =
 
 def fit_widths(ws: Worksheet, columns: Iterable[int], minimum: float = 8, maximum: float = 40,
                skip_rows: Iterable[int] = ()) -> None:
-    """Make each of `columns` wide enough for its longest label or header (rows in `skip_rows` may overflow)."""
+    """Make each of `columns` wide enough for its longest label (rows in `skip_rows` may overflow).
+
+    Notebooks 01 and 02.
+    """
     skip = set(skip_rows)
     for col in columns:
         longest = minimum
@@ -274,7 +335,10 @@ def fit_widths(ws: Worksheet, columns: Iterable[int], minimum: float = 8, maximu
 
 
 def readable_format(values: Iterable[float]) -> str:
-    """A number format a student reads at a glance for numbers like `values`: 4 significant-ish digits, or 1.23E+07."""
+    """A number format a student reads at a glance for numbers like `values`: 4 digits, or 1.23E+07.
+
+    Notebooks 01 and 02.
+    """
     import math
 
     mags = [abs(float(v)) for v in values if v is not None and math.isfinite(float(v)) and v != 0]

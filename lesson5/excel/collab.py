@@ -1,4 +1,6 @@
-"""The lesson's collaborative-filtering workbook `collab_filter.xlsx`, written with live formulas (notebook 01).
+"""The lesson's collaborative-filtering workbook `collab_filter.xlsx`, written with live formulas.
+
+Notebook 01.
 
 Sheets: `dotprod` (ratings, factor blocks, predictions, RMSE on one screen, as in the lesson), `bias`
 (the same plus a user-bias column and a movie-bias row), `word_emb` (an embedding lookup is a one-hot
@@ -47,6 +49,8 @@ ID_WIDTH, FACTOR_WIDTH, MOVIE_WIDTH, LOSS_WIDTH = 8.0, 7.5, 7.0, 11.0
 @dataclass(frozen=True)
 class Layout:
     """Where a factor sheet puts things (1-based rows and columns), like the lesson's sheet.
+
+    Notebook 01.
 
     Top: the ratings (users down, movies across). Below them, in the same columns, the movie
     factors (one row per factor), then a header row, then the predictions; the user factors sit
@@ -152,7 +156,10 @@ def _prediction_formula(lay: Layout, i: int, j: int) -> str:
 
 
 def solver_model(ws: Worksheet, lay: Layout) -> dict[str, str]:
-    """Write the sheet's Solver model as Excel saves one: hidden sheet-level names (notebook 01)."""
+    """Write the sheet's Solver model as Excel saves one: hidden sheet-level names.
+
+    Notebook 01.
+    """
     model = {"solver_opt": book.ref(ws, lay.loss), "solver_adj": book.ref(ws, lay.changing_cells),
              **SOLVER_OPTIONS}
     for name, target in model.items():
@@ -352,7 +359,10 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotp
 
 @dataclass(frozen=True)
 class WordEmb:
-    """Where the word_emb sheet puts things."""
+    """Where the word_emb sheet puts things.
+
+    Notebook 01.
+    """
 
     n_users: int
     n_movies: int
@@ -471,7 +481,10 @@ def _titles_sheet(wb: Workbook, ct: Crosstab) -> None:
 
 
 def as_written(f: Factors) -> Factors:
-    """The factors exactly as the workbook stores them (16 significant digits) (notebook 01)."""
+    """The factors exactly as the workbook stores them (16 significant digits).
+
+    Notebook 01.
+    """
     arrays = [book.as_written(a) for a in (f.user, f.movie)]
     if f.has_bias:
         arrays += [book.as_written(f.user_bias), book.as_written(f.movie_bias)]
@@ -479,7 +492,10 @@ def as_written(f: Factors) -> Factors:
 
 
 def build(ct: Crosstab, dot: Factors, bias: Factors) -> Workbook:
-    """The workbook with `dot` in the dotprod sheet and `bias` in the bias sheet, not yet saved (notebook 01)."""
+    """The workbook with `dot` in the dotprod sheet and `bias` in the bias sheet, not yet saved.
+
+    Notebook 01.
+    """
     n_u, n_m = ct.ratings.shape
     for name, f, want_bias in (("dotprod", dot, False), ("bias", bias, True)):
         if f.user.shape[0] != n_u or f.movie.shape[0] != n_m or f.has_bias != want_bias:
@@ -496,7 +512,10 @@ def build(ct: Crosstab, dot: Factors, bias: Factors) -> Workbook:
 
 
 def python_values(ct: Crosstab, dot: Factors, bias: Factors) -> dict[str, dict[str, float]]:
-    """{sheet: {cell: value}} of every formula cell (and array-formula result) in float64 (notebook 01)."""
+    """{sheet: {cell: value}} of every formula cell (and array-formula result) in float64.
+
+    Notebook 01.
+    """
     out: dict[str, dict[str, float]] = {}
     for name, f in (("dotprod", dot), ("bias", bias)):
         lay = Layout(*ct.ratings.shape, f.user.shape[1], f.has_bias)
@@ -523,12 +542,18 @@ def python_values(ct: Crosstab, dot: Factors, bias: Factors) -> dict[str, dict[s
 
 
 def one_hot(index: np.ndarray | int, n: int) -> np.ndarray:
-    """Rows of the n x n identity: row i is 1 at position i, else 0 (notebook 01)."""
+    """Rows of the n x n identity: row i is 1 at position i, else 0.
+
+    Notebook 01.
+    """
     return np.eye(n)[np.asarray(index)]
 
 
 def word_emb_values(ct: Crosstab, dot: Factors) -> dict[str, float]:
-    """The word_emb sheet's formula cells in float64: one-hot rows times factor matrices (notebook 01)."""
+    """The word_emb sheet's formula cells in float64: one-hot rows times factor matrices.
+
+    Notebook 01.
+    """
     n_u, n_m = ct.ratings.shape
     k = dot.user.shape[1]
     we = WordEmb(n_u, n_m, k)
@@ -561,7 +586,10 @@ def word_emb_values(ct: Crosstab, dot: Factors) -> dict[str, float]:
 
 def write(ct: Crosstab, path: str | os.PathLike, dot: Factors | None = None, bias: Factors | None = None,
           seed: int = 42) -> Path:
-    """Save the workbook atomically; factors default to seeded uniform [0, 1) numbers (notebook 01)."""
+    """Save the workbook atomically; factors default to seeded uniform [0, 1) numbers.
+
+    Notebook 01.
+    """
     n_u, n_m = ct.ratings.shape
     dot = dot if dot is not None else init_factors(n_u, n_m, seed=seed)
     bias = bias if bias is not None else init_factors(n_u, n_m, bias=True, seed=seed)
@@ -571,6 +599,8 @@ def write(ct: Crosstab, path: str | os.PathLike, dot: Factors | None = None, bia
 @dataclass(frozen=True)
 class Export:
     """What `export` wrote: both workbooks, their starting factors and the two Solver fits.
+
+    Notebook 01.
 
     All factors are as the workbooks hold them (`as_written`); each fit's `rmse` is recomputed
     from those, so it is the number the fitted workbook's formulas give.
@@ -606,7 +636,10 @@ class Export:
 
 def export(ct: Crosstab, out_dir: str | os.PathLike, seed: int = 42, method: str = "lbfgs",
            max_iter: int = 1000) -> Export:
-    """Write collab_filter.xlsx (seeded start) and collab_filter_fitted.xlsx (after the Python Solver) (notebook 01)."""
+    """Write collab_filter.xlsx (seeded start) and collab_filter_fitted.xlsx (after the Python Solver).
+
+    Notebook 01.
+    """
     out = Path(out_dir)
     for name in (FILENAME, FITTED_FILENAME):  # fail before any work or any write
         book.check_writable(out / name)

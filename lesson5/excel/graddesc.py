@@ -1,4 +1,6 @@
-"""`graddesc.xlsx`: every sheet of the gradient-descent spreadsheet as live formulas (notebook 02).
+"""`graddesc.xlsx`: every sheet of the gradient-descent spreadsheet as live formulas.
+
+Notebook 02.
 
 One worksheet per rule of `lesson5.graddesc`, same columns, same row order. Each row's a and b
 read the row above (so each epoch's first row reads the previous epoch's last: the five epochs
@@ -507,18 +509,27 @@ def _halvings() -> tuple[int, ...]:
 
 
 def epoch_cell(name: str, column: str, epoch: int) -> str:
-    """Address of a per-epoch table cell (e.g. 'rmse') on a sheet: what the tests read back (notebook 02)."""
+    """Address of a per-epoch table cell (e.g. 'rmse') on a sheet: what the tests read back.
+
+    Notebook 02.
+    """
     col = len(graddesc.columns(name)) + 2 + _epoch_cols(name).index(column)
     return book.addr(col, HEAD + epoch)
 
 
 def row_cell(name: str, column: str, index: int) -> str:
-    """Address of the row table's `column` for the 0-based row `index` (epoch-major) (notebook 02)."""
+    """Address of the row table's `column` for the 0-based row `index` (epoch-major).
+
+    Notebook 02.
+    """
     return book.addr(graddesc.columns(name).index(column) + 1, FIRST + index)
 
 
 def build() -> Workbook:
-    """The whole workbook in memory: one sheet per rule, then `losses` with every rule's loss (notebook 02)."""
+    """The whole workbook in memory: one sheet per rule, then `losses` with every rule's loss.
+
+    Notebook 02.
+    """
     wb = Workbook()
     wb.remove(wb.active)
     for name in graddesc.SHEETS:
@@ -550,6 +561,8 @@ def build() -> Workbook:
 def write(path: str | os.PathLike) -> Path:
     """Write graddesc.xlsx to `path` atomically; return the path.
 
-    Notebook 02; `python -m lesson5 excel` writes it through `lesson5.excel.write_all`.
+    Notebook 02.
+
+    `python -m lesson5 excel` writes it through `lesson5.excel.write_all`.
     """
     return book.save_atomic(build(), path)

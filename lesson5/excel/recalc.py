@@ -1,4 +1,8 @@
-"""Recalculate workbooks with LibreOffice headless and read back what its formulas computed (tests of notebooks 01, 02).
+"""Recalculate workbooks with LibreOffice headless and read back what their formulas computed.
+
+Notebooks 01 and 02.
+
+The tests of both workbooks use it as their spreadsheet oracle.
 
 openpyxl writes formulas without cached results, and LibreOffice by default trusts cached
 results when it loads an xlsx file, so a private throwaway profile tells it to recalculate
@@ -31,11 +35,17 @@ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
 
 
 class RecalcError(RuntimeError):
-    """LibreOffice is missing, timed out or did not produce the recalculated file."""
+    """LibreOffice is missing, timed out or did not produce the recalculated file.
+
+    Notebooks 01 and 02.
+    """
 
 
 def find_soffice() -> str | None:
-    """Path of the LibreOffice binary ($LESSON5_SOFFICE, else `soffice`/`libreoffice` on PATH), or None."""
+    """Path of the LibreOffice binary ($LESSON5_SOFFICE, else `soffice`/`libreoffice` on PATH), or None.
+
+    Notebooks 01 and 02.
+    """
     env = os.environ.get("LESSON5_SOFFICE")
     if env:
         return env if Path(env).exists() else shutil.which(env)
@@ -49,7 +59,10 @@ def find_soffice() -> str | None:
 
 def recalculate_many(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
                      timeout: float = 180.0) -> list[Path]:
-    """Recalculated xlsx copies of `paths`, all converted by one LibreOffice start (tests; notebook 01)."""
+    """Recalculated xlsx copies of `paths`, all converted by one LibreOffice start (tests.
+
+    Notebook 01.
+    """
     soffice = find_soffice()
     if soffice is None:
         raise RecalcError("LibreOffice (soffice) was not found on PATH; install libreoffice-calc-nogui "
@@ -94,12 +107,18 @@ def recalculate_many(paths: Sequence[str | os.PathLike], out_dir: str | os.PathL
 
 def recalculate(path_in: str | os.PathLike, out_dir: str | os.PathLike | None = None,
                 timeout: float = 180.0) -> Path:
-    """A copy of `path_in` with every formula recalculated by LibreOffice headless (in `out_dir` or a temp dir)."""
+    """A copy of `path_in`, every formula recalculated by LibreOffice (in `out_dir` or a temp dir).
+
+    Notebooks 01 and 02.
+    """
     return recalculate_many([path_in], out_dir, timeout)[0]
 
 
 def read_values(path: str | os.PathLike) -> dict[str, dict[str, object]]:
-    """{sheet: {cell: value}} of every non-empty cell, formulas replaced by their stored results."""
+    """{sheet: {cell: value}} of every non-empty cell, formulas replaced by their stored results.
+
+    Notebooks 01 and 02.
+    """
     wb = load_workbook(path, data_only=True)
     try:
         return {ws.title: {c.coordinate: c.value for row in ws.iter_rows() for c in row if c.value is not None}
@@ -118,6 +137,8 @@ def _formula_text(value: object) -> str | None:
 def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """{sheet: {cell: formula text}} of every formula cell (an array formula: its top-left cell).
 
+    Notebooks 01 and 02.
+
     A text cell that merely starts with "=" (a movie title, say) is text, not a formula.
     """
     wb = load_workbook(path)
@@ -130,12 +151,18 @@ def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, str]]:
 
 
 def is_error(value: object) -> bool:
-    """True for a spreadsheet error value such as `#NAME?` or LibreOffice's `Err:502`."""
+    """True for a spreadsheet error value such as `#NAME?` or LibreOffice's `Err:502`.
+
+    Notebooks 01 and 02.
+    """
     return isinstance(value, str) and value.startswith(ERROR_VALUES)
 
 
 def find_problems(recalculated: str | os.PathLike) -> list[str]:
-    """Every error value and every formula cell without a result in a recalculated workbook ([] when clean)."""
+    """Every error value and every formula cell without a result in a recalculated workbook ([] if clean).
+
+    Notebooks 01 and 02.
+    """
     values = read_values(recalculated)
     formulas = read_formulas(recalculated)
     problems = []
@@ -154,7 +181,10 @@ def find_problems(recalculated: str | os.PathLike) -> list[str]:
 
 def recalculated_values(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None = None
                         ) -> list[dict[str, dict[str, object]]]:
-    """Values of `paths` recalculated in one LibreOffice start; raises on an error value or empty result (notebook 01)."""
+    """Values of `paths` recalculated in one LibreOffice start; raises on an error value or empty result.
+
+    Notebook 01.
+    """
     copies = recalculate_many(list(paths), out_dir)
     out = []
     for copy in copies:
