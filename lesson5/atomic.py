@@ -9,8 +9,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 # A temporary file untouched for this long belongs to a run that was killed: a live writer keeps
 # writing (or renames it) within seconds. Sweeping it earlier could only make a concurrent writer fail
@@ -19,7 +19,9 @@ STALE_AFTER_S = 60.0
 _TEMP_CHARS = "[a-z0-9_]{8}"  # what tempfile puts between prefix and suffix
 
 
-def sweep_stale(folder: str | os.PathLike, pattern: str, older_than: float = STALE_AFTER_S) -> list[Path]:
+def sweep_stale(
+    folder: str | os.PathLike, pattern: str, older_than: float = STALE_AFTER_S
+) -> list[Path]:
     """Remove the files in `folder` whose whole name matches `pattern`, older than `older_than` s.
 
     Notebooks 01-03.

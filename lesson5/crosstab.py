@@ -19,7 +19,6 @@ import pandas as pd
 
 from lesson5.data import Ratings
 
-
 _N = np.nan
 # What the lesson printed: `pd.crosstab(top_r.userId, top_r.movieId, top_r.rating, aggfunc=np.sum)` in the
 # course notebook (fastai/fastai, courses/dl1/lesson5-movielens.ipynb, cell 5), run on the 2016 release.
@@ -77,14 +76,24 @@ class Crosstab:
 
     def frame(self) -> pd.DataFrame:
         """The crosstab as a DataFrame (index userId, columns movieId), like the lesson's `pd.crosstab`."""
-        return pd.DataFrame(self.ratings, index=pd.Index(self.users, name="userId"),
-                            columns=pd.Index(self.movies, name="movieId"))
+        return pd.DataFrame(
+            self.ratings,
+            index=pd.Index(self.users, name="userId"),
+            columns=pd.Index(self.movies, name="movieId"),
+        )
 
     def long(self) -> pd.DataFrame:
         """One row per rating (userId, movieId, rating, row, col), ordered by user then movie."""
         rows, cols = np.nonzero(self.mask)
-        return pd.DataFrame({"userId": self.users[rows], "movieId": self.movies[cols],
-                             "rating": self.ratings[rows, cols], "row": rows, "col": cols})
+        return pd.DataFrame(
+            {
+                "userId": self.users[rows],
+                "movieId": self.movies[cols],
+                "rating": self.ratings[rows, cols],
+                "row": rows,
+                "col": cols,
+            }
+        )
 
 
 def rank_ids(ids: np.ndarray, top_n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -94,13 +103,17 @@ def rank_ids(ids: np.ndarray, top_n: int, what: str) -> tuple[np.ndarray, np.nda
     """
     values, counts = np.unique(np.asarray(ids), return_counts=True)  # ids ascending
     if len(values) < top_n:
-        raise CrosstabError(f"asked for the top {top_n} {what}s but the ratings hold only {len(values)} {what}s")
+        raise CrosstabError(
+            f"asked for the top {top_n} {what}s but the ratings hold only {len(values)} {what}s"
+        )
     order = np.lexsort((values, -counts))  # last key is primary: count descending, then id
     keep = order[:top_n]
     return values[keep], counts[keep]
 
 
-def crosstab(data: Ratings | pd.DataFrame, top_n: int = 15, movies: pd.DataFrame | None = None) -> Crosstab:
+def crosstab(
+    data: Ratings | pd.DataFrame, top_n: int = 15, movies: pd.DataFrame | None = None
+) -> Crosstab:
     """The top `top_n` users x top `top_n` movies by number of ratings, with the tie rule above.
 
     Notebook 01.
@@ -113,7 +126,9 @@ def crosstab(data: Ratings | pd.DataFrame, top_n: int = 15, movies: pd.DataFrame
         ratings = data
     missing = [c for c in ("userId", "movieId", "rating") if c not in ratings.columns]
     if missing:
-        raise CrosstabError(f"the ratings table lacks column(s) {missing}; found {list(ratings.columns)}")
+        raise CrosstabError(
+            f"the ratings table lacks column(s) {missing}; found {list(ratings.columns)}"
+        )
     users, user_counts = rank_ids(ratings.userId.to_numpy(), top_n, "user")
     movie_ids, movie_counts = rank_ids(ratings.movieId.to_numpy(), top_n, "movie")
     u_order, m_order = np.argsort(users), np.argsort(movie_ids)
@@ -127,6 +142,11 @@ def crosstab(data: Ratings | pd.DataFrame, top_n: int = 15, movies: pd.DataFrame
     if np.isnan(grid).all():
         raise CrosstabError(f"the top {top_n} users rated none of the top {top_n} movies")
     titles = dict(zip(movies.movieId, movies.title)) if movies is not None else {}
-    return Crosstab(users=users, movies=movie_ids, ratings=grid,
-                    titles=tuple(str(titles.get(m, f"movie {m}")) for m in movie_ids),
-                    user_counts=user_counts, movie_counts=movie_counts)
+    return Crosstab(
+        users=users,
+        movies=movie_ids,
+        ratings=grid,
+        titles=tuple(str(titles.get(m, f"movie {m}")) for m in movie_ids),
+        user_counts=user_counts,
+        movie_counts=movie_counts,
+    )

@@ -14,10 +14,11 @@ import io
 import math
 import os
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,9 @@ def _read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}; check its permissions and try again") from e
+        raise DataError(
+            f"cannot read {path}: {e.strerror or e}; check its permissions and try again"
+        ) from e
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,9 @@ class _Member:
         try:
             with zipfile.ZipFile(self.path) as zf:
                 return zf.read(self.member)
-        except RuntimeError as e:  # zipfile: "File ... is encrypted, password required for extraction"
+        except (
+            RuntimeError
+        ) as e:  # zipfile: "File ... is encrypted, password required for extraction"
             raise DataError(
                 f"{self.path} is password-protected: {self.member} cannot be read without it; "
                 f"unzip it yourself and pass the folder instead"
@@ -90,14 +95,18 @@ class _Member:
         except OSError as e:
             raise DataError(f"cannot read {self.path}: {e.strerror or e}") from e
 
-    def sibling(self, name: str) -> "_Member | None":
+    def sibling(self, name: str) -> _Member | None:
         """The file `name` in the same folder (on disk or in the zip), or None."""
         if self.member is None:
             path = self.path.with_name(name)
             return _Member(str(path), path) if path.exists() else None
         prefix = self.member.rpartition("/")[0]
         member = f"{prefix}/{name}" if prefix else name
-        return _Member(f"{self.path}!{member}", self.path, member) if member in _zip_names(self.path) else None
+        return (
+            _Member(f"{self.path}!{member}", self.path, member)
+            if member in _zip_names(self.path)
+            else None
+        )
 
 
 def _zip_names(path: Path) -> list[str]:
@@ -131,7 +140,9 @@ def _locate(source: Path, name: str) -> _Member:
         found = source / _one(source, name, nested)
         return _Member(str(found), found)
     if _is_zip(source):
-        members = [m for m in _zip_names(source) if m.rsplit("/", 1)[-1] == name and not m.endswith("/")]
+        members = [
+            m for m in _zip_names(source) if m.rsplit("/", 1)[-1] == name and not m.endswith("/")
+        ]
         member = _one(source, name, sorted(members))
         return _Member(f"{source}!{member}", source, member)
     if source.name == name or name == "ratings.csv":
@@ -164,9 +175,11 @@ def _decode(label: str, raw: bytes) -> str:
             f"(Comma delimited)' and try again"
         )
     if raw.startswith(codecs.BOM_UTF8):
-        raw = raw[len(codecs.BOM_UTF8):]
+        raw = raw[len(codecs.BOM_UTF8) :]
     if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        raise DataError(f"{label} is a zip archive, not a CSV: pass the archive itself as the source")
+        raise DataError(
+            f"{label} is a zip archive, not a CSV: pass the archive itself as the source"
+        )
     nul = raw.find(b"\x00")
     if nul >= 0:
         line = raw.count(b"\n", 0, nul) + 1
@@ -184,10 +197,14 @@ def _not_utf8(label: str, raw: bytes, at: int) -> str:
     line = raw.count(b"\n", 0, at) + 1
     start = raw.rfind(b"\n", 0, at) + 1
     end = raw.find(b"\n", at)
-    text = raw[start: end if end >= 0 else len(raw)].decode("utf-8", "surrogateescape").rstrip("\r")
+    text = (
+        raw[start : end if end >= 0 else len(raw)].decode("utf-8", "surrogateescape").rstrip("\r")
+    )
     where, value = "", text
     try:  # which field holds the byte: name its column and show its value
-        header = next(csv.reader([raw[: raw.find(b"\n")].decode("utf-8", "replace").lstrip("\ufeff")]))
+        header = next(
+            csv.reader([raw[: raw.find(b"\n")].decode("utf-8", "replace").lstrip("\ufeff")])
+        )
         fields = next(csv.reader([text]))
         for column, field_ in zip(header, fields):
             if any("\udc80" <= ch <= "\udcff" for ch in field_):
@@ -213,7 +230,9 @@ def _records(label: str, text: str) -> tuple[list[list[str]] | None, list[int], 
         b = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
         ends = np.append(np.flatnonzero(b == 10), len(b))
         starts = np.concatenate(([0], ends[:-1] + 1))
-        width = ends - starts - (b[np.maximum(ends - 1, 0)] == 13) * (ends > starts)  # less a '\r' before '\n'
+        width = (
+            ends - starts - (b[np.maximum(ends - 1, 0)] == 13) * (ends > starts)
+        )  # less a '\r' before '\n'
         commas = np.flatnonzero(b == 44)
         counts = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
         keep = np.flatnonzero(width > 0)  # blank lines are skipped, as pandas skips them
@@ -263,31 +282,54 @@ def _read_csv(label: str, raw: bytes, required: Iterable[str]) -> _Table:
     header = fields_at(0)
     for i, column in enumerate(header):
         if column in header[:i]:
-            raise DataError(f"{label}, line {lines[0]}: column {column!r} appears twice in the header; rename one")
+            raise DataError(
+                f"{label}, line {lines[0]}: column {column!r} appears twice in the header; rename one"
+            )
     n = len(header)
     bad = np.flatnonzero(np.asarray(counts) != n)
     if len(bad):
         k = int(bad[0])
         fields = fields_at(k)
         if len(fields) > n:
-            detail = f"extra value {fields[n]!r}" if len(fields) == n + 1 else f"extra values {fields[n:]!r}"
+            detail = (
+                f"extra value {fields[n]!r}"
+                if len(fields) == n + 1
+                else f"extra values {fields[n:]!r}"
+            )
             hint = "; is there a trailing comma, or a value the header has no column name for?"
         else:
-            detail = f"no value for {header[len(fields)]!r}" if len(fields) == n - 1 else f"no values for {header[len(fields):]!r}"
+            detail = (
+                f"no value for {header[len(fields)]!r}"
+                if len(fields) == n - 1
+                else f"no values for {header[len(fields) :]!r}"
+            )
             hint = ""
-        raise DataError(f"{label}, line {lines[k]}: {len(fields)} fields but the header has {n} ({detail}){hint}")
+        raise DataError(
+            f"{label}, line {lines[k]}: {len(fields)} fields but the header has {n} ({detail}){hint}"
+        )
     missing = [c for c in required if c not in header]
     if missing:
         raise DataError(f"{label}: missing required column(s) {missing}; found {header}")
     if len(lines) == 1:
         raise DataError(f"{label} has a header but no rows")
     if rows is None:  # every line checked: the C parser reads the same records, fast
-        df = pd.read_csv(io.StringIO(text), dtype=object, keep_default_na=False, na_filter=False, header=0,
-                         names=header, skip_blank_lines=True, quoting=csv.QUOTE_NONE, engine="c")
+        df = pd.read_csv(
+            io.StringIO(text),
+            dtype=object,
+            keep_default_na=False,
+            na_filter=False,
+            header=0,
+            names=header,
+            skip_blank_lines=True,
+            quoting=csv.QUOTE_NONE,
+            engine="c",
+        )
     else:
         df = pd.DataFrame(rows[1:], columns=header, dtype=object)
     if len(df) != len(lines) - 1:  # never seen; a guard against the two readers disagreeing
-        raise DataError(f"{label}: could not read it as CSV ({len(df)} rows parsed, {len(lines) - 1} expected)")
+        raise DataError(
+            f"{label}: could not read it as CSV ({len(df)} rows parsed, {len(lines) - 1} expected)"
+        )
     return _Table(label, df, np.asarray(lines[1:]))
 
 
@@ -353,7 +395,9 @@ def _validate_ratings(t: _Table) -> pd.DataFrame:
     r = out["rating"].to_numpy()
     bad = (r < MIN_RATING) | (r > MAX_RATING)
     if bad.any():
-        raise DataError(f"{t.where(int(bad.argmax()), 'rating')} is outside [{MIN_RATING}, {MAX_RATING}]")
+        raise DataError(
+            f"{t.where(int(bad.argmax()), 'rating')} is outside [{MIN_RATING}, {MAX_RATING}]"
+        )
     dup = out.duplicated(["userId", "movieId"]).to_numpy()
     if dup.any():
         pos = int(dup.argmax())
@@ -372,7 +416,9 @@ def _ratings_at(member: _Member) -> pd.DataFrame:
 
 def _movies_at(member: _Member) -> pd.DataFrame:
     t = _read_csv(member.label, member.read(), MOVIE_COLUMNS)
-    out = pd.DataFrame({"movieId": _numeric(t, "movieId", integer=True), "title": t.df["title"].astype(str)})
+    out = pd.DataFrame(
+        {"movieId": _numeric(t, "movieId", integer=True), "title": t.df["title"].astype(str)}
+    )
     if "genres" in t.df.columns:
         out["genres"] = t.df["genres"].astype(str)
     dup = out.movieId.duplicated().to_numpy()
@@ -411,7 +457,7 @@ class IdMap:
     ids: np.ndarray
 
     @classmethod
-    def from_values(cls, name: str, values: Iterable[int]) -> "IdMap":
+    def from_values(cls, name: str, values: Iterable[int]) -> IdMap:
         """Index the distinct values in order of first appearance, as the lesson's `unique()` does."""
         return cls(name, pd.unique(np.asarray(values)))
 
@@ -428,7 +474,9 @@ class IdMap:
         idx = self._index.get_indexer(arr)
         if (idx < 0).any():
             bad = arr[int(np.argmax(idx < 0))].item()
-            raise KeyError(f"unknown {self.name} {bad!r}: it is not among the {len(self)} {self.name}s seen in training")
+            raise KeyError(
+                f"unknown {self.name} {bad!r}: it is not among the {len(self)} {self.name}s seen in training"
+            )
         return idx
 
     def decode(self, idx: Iterable[int] | int) -> np.ndarray:
@@ -436,14 +484,18 @@ class IdMap:
         arr = np.atleast_1d(np.asarray(idx))
         bad = (arr < 0) | (arr >= len(self))
         if bad.any():
-            raise IndexError(f"{self.name} index {arr[int(np.argmax(bad))].item()} is out of range 0..{len(self) - 1}")
+            raise IndexError(
+                f"{self.name} index {arr[int(np.argmax(bad))].item()} is out of range 0..{len(self) - 1}"
+            )
         return self.ids[arr]
 
 
 def _check_valid_pct(valid_pct: float) -> None:
     # `not 0 < x < 1` also refuses nan, which every comparison fails.
     if not isinstance(valid_pct, (int, float, np.number)) or not 0 < valid_pct < 1:
-        raise ArgumentError(f"valid_pct={valid_pct!r}: the validation share must be between 0 and 1 (e.g. 0.2)")
+        raise ArgumentError(
+            f"valid_pct={valid_pct!r}: the validation share must be between 0 and 1 (e.g. 0.2)"
+        )
 
 
 def split_indices(n: int, valid_pct: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
@@ -505,22 +557,37 @@ class Ratings:
         hit = self.movies.loc[self.movies.movieId == movie_id, "title"]
         return str(hit.iloc[0]) if len(hit) else f"movie {movie_id}"
 
-    def tensors(self, part: str, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def tensors(
+        self, part: str, device: str | torch.device = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(users, movies, ratings) tensors of the 'train', 'valid' or 'all' rows, on `device`.
 
         Notebook 03.
         """
         import torch
 
-        rows = {"train": self.train_idx, "valid": self.valid_idx, "all": np.arange(len(self.ratings))}[part]
+        rows = {
+            "train": self.train_idx,
+            "valid": self.valid_idx,
+            "all": np.arange(len(self.ratings)),
+        }[part]
         u = torch.as_tensor(self.user_idx[rows], dtype=torch.long, device=device)
         m = torch.as_tensor(self.movie_idx[rows], dtype=torch.long, device=device)
-        y = torch.as_tensor(self.ratings.rating.to_numpy()[rows], dtype=torch.float32, device=device)
+        y = torch.as_tensor(
+            self.ratings.rating.to_numpy()[rows], dtype=torch.float32, device=device
+        )
         return u, m, y
 
 
-def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, valid_pct: float = 0.2, seed: int = 42,
-          source: str = "", truth: dict | None = None) -> Ratings:
+def build(
+    ratings: pd.DataFrame,
+    movies: pd.DataFrame,
+    *,
+    valid_pct: float = 0.2,
+    seed: int = 42,
+    source: str = "",
+    truth: dict | None = None,
+) -> Ratings:
     """Index ids in order of first appearance and split off the lesson's validation rows.
 
     Notebook 03.
@@ -539,7 +606,9 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, valid_pct: float = 0.2
     )
 
 
-def load(source: str | os.PathLike | None = None, *, valid_pct: float = 0.2, seed: int = 42) -> Ratings:
+def load(
+    source: str | os.PathLike | None = None, *, valid_pct: float = 0.2, seed: int = 42
+) -> Ratings:
     """Load MovieLens (fetched, or from a zip/folder/ratings.csv) ready for training.
 
     Notebook 00.
@@ -553,7 +622,9 @@ def load(source: str | os.PathLike | None = None, *, valid_pct: float = 0.2, see
     path = _resolve(source)
     where = _locate(path, "ratings.csv")
     ratings = _ratings_at(where)
-    beside = where.sibling("movies.csv")  # titles from the ratings' own folder, never another data set's
+    beside = where.sibling(
+        "movies.csv"
+    )  # titles from the ratings' own folder, never another data set's
     if beside is not None:
         movies = _movies_at(beside)
     elif not path.is_dir() and not _is_zip(path):  # a bare ratings.csv: titles are optional
@@ -599,7 +670,9 @@ def synthetic(
     codes = np.empty(0, dtype=np.int64)
     while len(codes) < n_ratings:
         k = 2 * (n_ratings - len(codes)) + 16
-        draw = rng.choice(n_users, k, p=pu / pu.sum()) * n_movies + rng.choice(n_movies, k, p=pm / pm.sum())
+        draw = rng.choice(n_users, k, p=pu / pu.sum()) * n_movies + rng.choice(
+            n_movies, k, p=pm / pm.sum()
+        )
         codes = np.concatenate([codes, draw])
         _, first = np.unique(codes, return_index=True)
         codes = codes[np.sort(first)]  # drop repeated pairs, keep order of drawing
@@ -617,10 +690,23 @@ def synthetic(
             "timestamp": 1_500_000_000 + rng.integers(0, 10**7, len(u)),
         }
     )
-    movies_df = pd.DataFrame({"movieId": movie_ids, "title": [f"Synthetic movie {i} (2000)" for i in movie_ids],
-                              "genres": "(no genres listed)"})
-    truth = {"user_factors": user_f, "movie_factors": movie_f, "user_bias": user_b, "movie_bias": movie_b,
-             "mean": mean, "noise": noise, "user_ids": user_ids, "movie_ids": movie_ids}
+    movies_df = pd.DataFrame(
+        {
+            "movieId": movie_ids,
+            "title": [f"Synthetic movie {i} (2000)" for i in movie_ids],
+            "genres": "(no genres listed)",
+        }
+    )
+    truth = {
+        "user_factors": user_f,
+        "movie_factors": movie_f,
+        "user_bias": user_b,
+        "movie_bias": movie_b,
+        "mean": mean,
+        "noise": noise,
+        "user_ids": user_ids,
+        "movie_ids": movie_ids,
+    }
     return build(ratings, movies_df, valid_pct=valid_pct, seed=42, source="synthetic", truth=truth)
 
 

@@ -35,11 +35,21 @@ def get_device(prefer: str | None = None) -> torch.device:
         device = None
     if device is None or device.type not in ("cpu", "cuda", "mps"):
         fix = f"; set it to one of those or unset {ENV}" if not prefer and env else ""
-        raise DeviceError(f"{named} is not a device lesson5 trains on: use 'cpu' or 'cuda' (or 'cuda:N'){fix}")
+        raise DeviceError(
+            f"{named} is not a device lesson5 trains on: use 'cpu' or 'cuda' (or 'cuda:N'){fix}"
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device {choice!r} was asked for, but torch.cuda.is_available() is False")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise DeviceError(f"{named}: there are only {torch.cuda.device_count()} CUDA device(s) here")
+        raise DeviceError(
+            f"device {choice!r} was asked for, but torch.cuda.is_available() is False"
+        )
+    if (
+        device.type == "cuda"
+        and device.index is not None
+        and device.index >= torch.cuda.device_count()
+    ):
+        raise DeviceError(
+            f"{named}: there are only {torch.cuda.device_count()} CUDA device(s) here"
+        )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceError(f"{named} was asked for, but torch.backends.mps.is_available() is False")
     return device

@@ -21,12 +21,12 @@ SHA256 = "859da233c6929ebc9202e9516cdefa8a3c695aef67d1878249d6036c3513c023"
 # ever read from a folder someone put there (tests and CI use ../shared/data).
 RELEASE_2016_DIR = "ml-latest-small-2016"
 
+
 class DataError(ValueError):
     """Raised for data that is missing, corrupt or malformed; the message says where and what.
 
     Notebook 00.
     """
-
 
 
 # ---------------------------------------------------------------- where the data lives
@@ -94,7 +94,9 @@ def fetch(
     folder = data_dir(directory)
     target = folder / ZIP_NAME
     if folder.exists() and not folder.is_dir():
-        raise DataError(f"the data folder {folder} is a file, not a folder. " + _by_hand_hint(target))
+        raise DataError(
+            f"the data folder {folder} is a file, not a folder. " + _by_hand_hint(target)
+        )
     if target.is_dir():
         raise DataError(
             f"{target} is a folder, but the downloaded zip goes under that name: move or rename that folder, "
@@ -103,7 +105,9 @@ def fetch(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(f"cannot create the data folder {folder}: {e}. " + _by_hand_hint(target)) from e
+        raise DataError(
+            f"cannot create the data folder {folder}: {e}. " + _by_hand_hint(target)
+        ) from e
     sweep_stale(folder, _POOCH_TEMP)
     downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout)
     try:
@@ -115,7 +119,9 @@ def fetch(
         raise DataError(f"could not download {url}: {e}. " + _by_hand_hint(target)) from e
     except ValueError as e:  # pooch: hash mismatch (the temporary file is already removed)
         _drop_untrusted(target, sha256)
-        raise DataError(f"downloaded {url} but its content is wrong: {e}. " + _by_hand_hint(target)) from e
+        raise DataError(
+            f"downloaded {url} but its content is wrong: {e}. " + _by_hand_hint(target)
+        ) from e
     return Path(path)
 
 

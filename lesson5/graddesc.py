@@ -46,15 +46,47 @@ workbook in `lesson5.excel.graddesc`):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 #: The sheets' 29 x values, in the sheets' order; y = 2x + 30 exactly.
-X = np.array([14, 86, 28, 51, 28, 29, 72, 62, 84, 15, 42, 62, 47, 35, 9, 38,
-              44, 99, 13, 21, 28, 20, 8, 64, 99, 70, 27, 17, 8], dtype=float)
+X = np.array(
+    [
+        14,
+        86,
+        28,
+        51,
+        28,
+        29,
+        72,
+        62,
+        84,
+        15,
+        42,
+        62,
+        47,
+        35,
+        9,
+        38,
+        44,
+        99,
+        13,
+        21,
+        28,
+        20,
+        8,
+        64,
+        99,
+        70,
+        27,
+        17,
+        8,
+    ],
+    dtype=float,
+)
 Y = 2 * X + 30
 #: Step of the forward finite differences on the basic SGD sheet.
 FD_STEP = 0.01
@@ -70,6 +102,7 @@ class GraddescError(ValueError):
 
     Notebook 02.
     """
+
 
 # A sheet's cells that carry from epoch to epoch: a, b, lr, the betas, the running averages
 # (m, v: arrays over (b, a); None until the first row seeds them), the epoch-level values
@@ -95,11 +128,16 @@ def finite_differences(a: float, b: float, x: float, y: float, h: float = FD_STE
     err = (b + a * x - y) ** 2
     errb1 = (b + h + a * x - y) ** 2
     erra1 = (b + (a + h) * x - y) ** 2
-    return {"errb1": errb1, "est_de_db": (errb1 - err) / h,
-            "erra1": erra1, "est_de_da": (erra1 - err) / h}
+    return {
+        "errb1": errb1,
+        "est_de_db": (errb1 - err) / h,
+        "erra1": erra1,
+        "est_de_da": (erra1 - err) / h,
+    }
 
 
 # ---- per-row rules: (g, state) -> (step to subtract, extra columns); state is updated in place
+
 
 def _ewma(prev, new, beta):
     # A running average seeded with its first observation (see the module docstring).
@@ -145,6 +183,7 @@ def _adamw(g, s):
 
 
 # ---- once-per-epoch rules: (state, the epoch's gradients (29, 2), the epoch's rmse) -> None
+
 
 def _grad_norm(grads: np.ndarray) -> np.ndarray:
     return np.sqrt((grads**2).sum(axis=0)) / len(grads)
@@ -204,35 +243,105 @@ class Sheet:
     epoch_extras: tuple[str, ...] = ()  # scalars constant within an epoch (lr, d), shown per row
     end_epoch: Callable | None = None
     begin: Callable | None = None  # fills state the first epoch needs but reset cannot know
-    redo: Callable | None = None  # (state, the epoch's gradients) -> True: halve lr, rerun the epoch
+    redo: Callable | None = (
+        None  # (state, the epoch's gradients) -> True: halve lr, rerun the epoch
+    )
     finite_differences: bool = False  # show the forward-difference columns beside de/db, de/da
     doc: str = field(default="", compare=False)
 
 
 # lesson5.excel.graddesc.FORMULAS holds the same rules as workbook formulas, in this order.
-SHEETS: dict[str, Sheet] = {s.name: s for s in [
-    Sheet("basic", {"lr": 1e-4}, _sgd, finite_differences=True, doc="a <- a - lr * de/da"),
-    Sheet("momentum", {"lr": 1e-4, "beta1": 0.9, "m": None}, _momentum, ("m",),
-          doc="m <- beta m + (1-beta) g; a <- a - lr m"),
-    Sheet("adagrad", {"lr": 1e-3, "G": None}, _adagrad, ("step",), end_epoch=_adagrad_epoch,
-          begin=_adagrad_begin, doc="a <- a - lr / G * g, G = ||last epoch's g|| / 29"),
-    Sheet("rmsprop", {"lr": 0.02, "beta2": 0.9, "v": None}, _rmsprop, ("v",),
-          doc="v <- beta v + (1-beta) g^2; a <- a - lr g / sqrt(previous v)"),
-    Sheet("adam", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "m": None, "v": None}, _adam, ("m", "v"),
-          doc="a <- a - lr m / sqrt(v), no bias correction, no eps"),
-    Sheet("eve", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "m": None, "v": None, "d": 1.0, "f1": None, "f2": None,
-                  "f_fresh": False},
-          _adam, ("m", "v"), ("d",), _eve_epoch, doc="adam divided by d, d tracking the loss's relative change"),
-    Sheet("adagrad_ann", {"lr": 0.5, "G": None, "expected": None}, _adagrad, ("step",), ("lr",),
-          _adagrad_ann_epoch, _adagrad_begin, _adagrad_ann_redo,
-          doc="adagrad, lr halved and the epoch rerun while its expected step more than doubles"),
-    Sheet("adam_ann", {"lr": 1.0, "beta1": 0.9, "beta2": 0.95, "m": None, "v": None, "best": None},
-          _adam, ("m", "v"), ("lr",), _adam_ann_epoch,
-          doc="adam, lr / 4 when sqrt(v_b) + sqrt(v_a) more than doubles its best"),
-    Sheet("adamw", {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "eps": 1e-8, "wd": 0.01, "t": 0,
-                    "m": np.zeros(2), "v": np.zeros(2)}, _adamw, ("m", "v"),
-          doc="torch.optim.AdamW, one row at a time"),
-]}
+SHEETS: dict[str, Sheet] = {
+    s.name: s
+    for s in [
+        Sheet("basic", {"lr": 1e-4}, _sgd, finite_differences=True, doc="a <- a - lr * de/da"),
+        Sheet(
+            "momentum",
+            {"lr": 1e-4, "beta1": 0.9, "m": None},
+            _momentum,
+            ("m",),
+            doc="m <- beta m + (1-beta) g; a <- a - lr m",
+        ),
+        Sheet(
+            "adagrad",
+            {"lr": 1e-3, "G": None},
+            _adagrad,
+            ("step",),
+            end_epoch=_adagrad_epoch,
+            begin=_adagrad_begin,
+            doc="a <- a - lr / G * g, G = ||last epoch's g|| / 29",
+        ),
+        Sheet(
+            "rmsprop",
+            {"lr": 0.02, "beta2": 0.9, "v": None},
+            _rmsprop,
+            ("v",),
+            doc="v <- beta v + (1-beta) g^2; a <- a - lr g / sqrt(previous v)",
+        ),
+        Sheet(
+            "adam",
+            {"lr": 1.0, "beta1": 0.7, "beta2": 0.9, "m": None, "v": None},
+            _adam,
+            ("m", "v"),
+            doc="a <- a - lr m / sqrt(v), no bias correction, no eps",
+        ),
+        Sheet(
+            "eve",
+            {
+                "lr": 1.0,
+                "beta1": 0.7,
+                "beta2": 0.9,
+                "m": None,
+                "v": None,
+                "d": 1.0,
+                "f1": None,
+                "f2": None,
+                "f_fresh": False,
+            },
+            _adam,
+            ("m", "v"),
+            ("d",),
+            _eve_epoch,
+            doc="adam divided by d, d tracking the loss's relative change",
+        ),
+        Sheet(
+            "adagrad_ann",
+            {"lr": 0.5, "G": None, "expected": None},
+            _adagrad,
+            ("step",),
+            ("lr",),
+            _adagrad_ann_epoch,
+            _adagrad_begin,
+            _adagrad_ann_redo,
+            doc="adagrad, lr halved and the epoch rerun while its expected step more than doubles",
+        ),
+        Sheet(
+            "adam_ann",
+            {"lr": 1.0, "beta1": 0.9, "beta2": 0.95, "m": None, "v": None, "best": None},
+            _adam,
+            ("m", "v"),
+            ("lr",),
+            _adam_ann_epoch,
+            doc="adam, lr / 4 when sqrt(v_b) + sqrt(v_a) more than doubles its best",
+        ),
+        Sheet(
+            "adamw",
+            {
+                "lr": 1.0,
+                "beta1": 0.7,
+                "beta2": 0.9,
+                "eps": 1e-8,
+                "wd": 0.01,
+                "t": 0,
+                "m": np.zeros(2),
+                "v": np.zeros(2),
+            },
+            _adamw,
+            ("m", "v"),
+            doc="torch.optim.AdamW, one row at a time",
+        ),
+    ]
+}
 
 
 # Each sheet's Reset macro in the original workbook: the cells it sets (m, v, G are carries, one per
@@ -245,10 +354,21 @@ RESET_MACROS: dict[str, dict] = {
     "adagrad": {"set": {"G": 1e4}, "paste": ("G",)},
     "rmsprop": {"set": {"v": 1e4}, "paste": ("v", "v")},
     "adam": {"set": {"v": 1e4, "m": 0.0, "lr": 1.0}, "paste": ("v", "m", "v", "m")},
-    "eve": {"set": {"v": 1e4, "m": 0.0, "lr": 1.0, "d": 1.0}, "paste": ("v", "m", "v", "m"), "record": "f"},
+    "eve": {
+        "set": {"v": 1e4, "m": 0.0, "lr": 1.0, "d": 1.0},
+        "paste": ("v", "m", "v", "m"),
+        "record": "f",
+    },
     "adagrad_ann": {"set": {"G": 1e6, "expected": 100.0, "lr": 0.5}, "paste": ()},
-    "adam_ann": {"set": {"lr": 1.0, "m": 0.0, "v": 1e4}, "paste": ("v", "m", "v", "m"), "record": "best"},
-    "adamw": {"set": {}, "paste": ()},  # not in the original workbook: torch's AdamW start (zeros, t = 0)
+    "adam_ann": {
+        "set": {"lr": 1.0, "m": 0.0, "v": 1e4},
+        "paste": ("v", "m", "v", "m"),
+        "record": "best",
+    },
+    "adamw": {
+        "set": {},
+        "paste": (),
+    },  # not in the original workbook: torch's AdamW start (zeros, t = 0)
 }
 _PER_PARAM = ("m", "v", "G")
 
@@ -326,8 +446,15 @@ def columns(name: str) -> list[str]:
     return cols + ["new_b", "new_a"]
 
 
-def run(name: str, epochs: int = 1, state: State | None = None, *, a: float | None = None,
-        b: float | None = None, lr: float | None = None) -> tuple[pd.DataFrame, State]:
+def run(
+    name: str,
+    epochs: int = 1,
+    state: State | None = None,
+    *,
+    a: float | None = None,
+    b: float | None = None,
+    lr: float | None = None,
+) -> tuple[pd.DataFrame, State]:
     """Run a sheet for `epochs` passes from `state`; return the row table and the state to carry.
 
     Notebook 02.
@@ -356,7 +483,9 @@ def run(name: str, epochs: int = 1, state: State | None = None, *, a: float | No
                 break
             s = {**_copy(start), "lr": s["lr"] / 2}
         else:
-            raise RuntimeError(f"sheet {name!r}, epoch {epoch}: lr halved {MAX_HALVINGS} times and still rejected")
+            raise RuntimeError(
+                f"sheet {name!r}, epoch {epoch}: lr halved {MAX_HALVINGS} times and still rejected"
+            )
         rows += recs
         if sheet.end_epoch is not None:
             sheet.end_epoch(s, grads, loss)
@@ -370,8 +499,16 @@ def _epoch(sheet: Sheet, s: State, epoch: int) -> tuple[list[dict], np.ndarray, 
     for i, (x, y) in enumerate(zip(X, Y), start=1):
         pred, err, de_db, de_da = row_grads(s["a"], s["b"], x, y)
         g = np.array([de_db, de_da])
-        rec = {"epoch": epoch, "row": i, "x": x, "y": y, "b": s["b"], "a": s["a"],
-               "y_pred": pred, "err2": err}
+        rec = {
+            "epoch": epoch,
+            "row": i,
+            "x": x,
+            "y": y,
+            "b": s["b"],
+            "a": s["a"],
+            "y_pred": pred,
+            "err2": err,
+        }
         if sheet.finite_differences:
             rec.update(finite_differences(s["a"], s["b"], x, y))
         rec.update({"de_db": de_db, "de_da": de_da}, **{k: s[k] for k in sheet.epoch_extras})

@@ -22,8 +22,9 @@ from lesson5 import models
 from lesson5.atomic import atomic_write
 from lesson5.data import IdMap, Ratings
 
-Maps = Ratings | tuple[IdMap, IdMap] | tuple[IdMap, IdMap, float | None]  # raw-id maps (and mean rating)
-
+Maps = (
+    Ratings | tuple[IdMap, IdMap] | tuple[IdMap, IdMap, float | None]
+)  # raw-id maps (and mean rating)
 
 
 def _maps(data_or_maps: Maps) -> tuple[IdMap, IdMap, float | None]:
@@ -33,12 +34,21 @@ def _maps(data_or_maps: Maps) -> tuple[IdMap, IdMap, float | None]:
     if isinstance(data_or_maps, tuple) and len(data_or_maps) in (2, 3):
         users_map, movies_map, *rest = data_or_maps
         return users_map, movies_map, (float(rest[0]) if rest else None)
-    raise TypeError("data_or_maps must be a Ratings or a tuple (users_map, movies_map[, mean_rating])")
+    raise TypeError(
+        "data_or_maps must be a Ratings or a tuple (users_map, movies_map[, mean_rating])"
+    )
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data_or_maps: Maps, user_ids: ArrayLike, movie_ids: ArrayLike, *,
-            unknown: str | float = "error", bs: int = 65_536) -> np.ndarray:
+def predict(
+    model: nn.Module,
+    data_or_maps: Maps,
+    user_ids: ArrayLike,
+    movie_ids: ArrayLike,
+    *,
+    unknown: str | float = "error",
+    bs: int = 65_536,
+) -> np.ndarray:
     """Predicted ratings for raw (userId, movieId) pairs.
 
     Notebook 03.
@@ -59,7 +69,9 @@ def predict(model: nn.Module, data_or_maps: Maps, user_ids: ArrayLike, movie_ids
             fill = float("nan")
         elif unknown == "mean":
             if mean is None:
-                raise ValueError('unknown="mean" needs a Ratings or (users_map, movies_map, mean); or pass a number')
+                raise ValueError(
+                    'unknown="mean" needs a Ratings or (users_map, movies_map, mean); or pass a number'
+                )
             fill = mean
         elif isinstance(unknown, (int, float)):
             fill = float(unknown)
@@ -77,7 +89,7 @@ def predict(model: nn.Module, data_or_maps: Maps, user_ids: ArrayLike, movie_ids
         was_training = model.training
         model.eval()
         try:
-            preds = torch.cat([model(u[i:i + bs], m[i:i + bs]) for i in range(0, len(u), bs)])
+            preds = torch.cat([model(u[i : i + bs], m[i : i + bs]) for i in range(0, len(u), bs)])
         finally:
             model.train(was_training)
         out[known] = preds.double().cpu().numpy()
@@ -109,7 +121,9 @@ def save_model(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) ->
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, IdMap, IdMap]:
+def load_model(
+    path: str | os.PathLike, device: torch.device | str = "cpu"
+) -> tuple[nn.Module, IdMap, IdMap]:
     """(model, users_map, movies_map) from a file written by `save_model`; the model is in eval mode.
 
     Notebook 03.

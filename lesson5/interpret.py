@@ -21,8 +21,8 @@ i.e. a bias-only recommender (movie bias plus the movie's affinity with the aver
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -47,8 +47,10 @@ def _count(name: str, value, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InterpretError(f"{name}={value!r}: must be a positive whole number"
-                             + (" (or None for all)" if allow_none else ""))
+        raise InterpretError(
+            f"{name}={value!r}: must be a positive whole number"
+            + (" (or None for all)" if allow_none else "")
+        )
 
 
 # ---------------------------------------------------------------- the model's parts
@@ -105,22 +107,30 @@ def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.Dat
     """
     w = _weights(model)
     avg_user = w["u"].mean(0)
-    base = w["m"] @ avg_user + w["ub"].mean()  # the average user's logit for each movie, without its bias
+    base = (
+        w["m"] @ avg_user + w["ub"].mean()
+    )  # the average user's logit for each movie, without its bias
     stars = (_squash(base + w["mb"], model.y_range) - _squash(base, model.y_range)).numpy()
     idx = most_rated(data, top)
-    r = pd.DataFrame({"m": data.movie_idx, "u": data.user_idx, "rating": data.ratings.rating.to_numpy()})
+    r = pd.DataFrame(
+        {"m": data.movie_idx, "u": data.user_idx, "rating": data.ratings.rating.to_numpy()}
+    )
     r["ub"] = w["ub"].numpy()[r.u.to_numpy()]
-    g = r.groupby("m").agg(n_ratings=("rating", "size"), mean_rating=("rating", "mean"), raters_bias=("ub", "mean"))
+    g = r.groupby("m").agg(
+        n_ratings=("rating", "size"), mean_rating=("rating", "mean"), raters_bias=("ub", "mean")
+    )
     ids = data.movies_map.decode(idx)
-    table = pd.DataFrame({
-        "movieId": ids,
-        "title": _titles(data, ids),
-        "bias": w["mb"].numpy()[idx],
-        "bias_stars": stars[idx],
-        "n_ratings": g.n_ratings.reindex(idx).to_numpy(),
-        "mean_rating": g.mean_rating.reindex(idx).to_numpy(),
-        "raters_bias": g.raters_bias.reindex(idx).to_numpy(),
-    })
+    table = pd.DataFrame(
+        {
+            "movieId": ids,
+            "title": _titles(data, ids),
+            "bias": w["mb"].numpy()[idx],
+            "bias_stars": stars[idx],
+            "n_ratings": g.n_ratings.reindex(idx).to_numpy(),
+            "mean_rating": g.mean_rating.reindex(idx).to_numpy(),
+            "raters_bias": g.raters_bias.reindex(idx).to_numpy(),
+        }
+    )
     return table.sort_values(["bias", "movieId"], kind="stable").reset_index(drop=True)
 
 
@@ -151,7 +161,9 @@ def pca(x: torch.Tensor, k: int = 3) -> PCA:
     """
     x = torch.as_tensor(x).detach().cpu().double()
     if x.ndim != 2 or not 1 <= k <= min(x.shape):
-        raise ValueError(f"pca needs a 2-D tensor and 1 <= k <= min(shape); got shape {tuple(x.shape)}, k={k}")
+        raise ValueError(
+            f"pca needs a 2-D tensor and 1 <= k <= min(shape); got shape {tuple(x.shape)}, k={k}"
+        )
     mean = x.mean(0)
     xc = x - mean
     _, s, vh = torch.linalg.svd(xc, full_matrices=False)
@@ -159,11 +171,18 @@ def pca(x: torch.Tensor, k: int = 3) -> PCA:
     sign = torch.sign(vh.gather(1, vh.abs().argmax(1, keepdim=True)))
     vh = vh * sign
     var = s**2 / (x.shape[0] - 1)
-    return PCA(scores=xc @ vh.T, components=vh, explained_variance=var[:k],
-               explained_ratio=var[:k] / var.sum(), mean=mean)
+    return PCA(
+        scores=xc @ vh.T,
+        components=vh,
+        explained_variance=var[:k],
+        explained_ratio=var[:k] / var.sum(),
+        mean=mean,
+    )
 
 
-def movie_pca(model: nn.Module, data: Ratings, top: int = 2000, k: int = 3) -> tuple[pd.DataFrame, PCA]:
+def movie_pca(
+    model: nn.Module, data: Ratings, top: int = 2000, k: int = 3
+) -> tuple[pd.DataFrame, PCA]:
     """PCA of the movie factors of the `top` most-rated movies: a table movieId, title, PC1..PCk.
 
     Notebook 06.
@@ -189,7 +208,9 @@ def component_ends(table: pd.DataFrame, component: str, n: int = 10) -> pd.DataF
 # ---------------------------------------------------------------- neighbours
 
 
-def cosine_neighbours(model: nn.Module, data: Ratings, movie_id: int, n: int = 10, among: int | None = 3000) -> pd.DataFrame:
+def cosine_neighbours(
+    model: nn.Module, data: Ratings, movie_id: int, n: int = 10, among: int | None = 3000
+) -> pd.DataFrame:
     """The `n` movies whose factor vectors are closest in cosine to `movie_id`'s.
 
     Notebook 06.
@@ -226,26 +247,38 @@ class NewUser:
     ratings: np.ndarray
 
 
-def _rated_pairs(data: Ratings, rated: "Rated", y_range) -> tuple[np.ndarray, np.ndarray]:
+def _rated_pairs(data: Ratings, rated: Rated, y_range) -> tuple[np.ndarray, np.ndarray]:
     """Validate (movieId, rating) pairs; return (movie indices, ratings)."""
-    pairs = list(rated.itertuples(index=False, name=None)) if isinstance(rated, pd.DataFrame) else list(rated)
+    pairs = (
+        list(rated.itertuples(index=False, name=None))
+        if isinstance(rated, pd.DataFrame)
+        else list(rated)
+    )
     idx, ys, seen = [], [], {}
     known = set(data.movies_map.ids.tolist())
     for pos, pair in enumerate(pairs):
         try:
             movie_id, rating = pair
         except (TypeError, ValueError):
-            raise ValueError(f"new user's rating #{pos}: expected a (movieId, rating) pair, got {pair!r}") from None
+            raise ValueError(
+                f"new user's rating #{pos}: expected a (movieId, rating) pair, got {pair!r}"
+            ) from None
         if movie_id not in known:
-            raise KeyError(f"new user's rating #{pos}: movieId {movie_id!r} is not among the "
-                           f"{data.n_movies} movies the model was trained on")
+            raise KeyError(
+                f"new user's rating #{pos}: movieId {movie_id!r} is not among the "
+                f"{data.n_movies} movies the model was trained on"
+            )
         if movie_id in seen:
-            raise ValueError(f"new user's rating #{pos}: movieId {movie_id} is rated twice (first as #{seen[movie_id]})")
+            raise ValueError(
+                f"new user's rating #{pos}: movieId {movie_id} is rated twice (first as #{seen[movie_id]})"
+            )
         seen[movie_id] = pos
         r = float(rating)
         if not np.isfinite(r) or not y_range[0] <= r <= y_range[1]:
-            raise ValueError(f"new user's rating #{pos} (movieId {movie_id}): rating {rating!r} "
-                             f"is outside the model's range {tuple(y_range)}")
+            raise ValueError(
+                f"new user's rating #{pos} (movieId {movie_id}): rating {rating!r} "
+                f"is outside the model's range {tuple(y_range)}"
+            )
         idx.append(int(data.movies_map.encode([movie_id])[0]))
         ys.append(r)
     return np.asarray(idx, dtype=np.int64), np.asarray(ys, dtype=np.float64)
@@ -263,7 +296,14 @@ def residual_variance(model: nn.Module, data: Ratings) -> float:
     return float(((pred - y.double()) ** 2).mean())
 
 
-def fold_in(model: nn.Module, data: Ratings, rated: "Rated", *, noise_var: float | None = None, max_iter: int = 200) -> NewUser:
+def fold_in(
+    model: nn.Module,
+    data: Ratings,
+    rated: Rated,
+    *,
+    noise_var: float | None = None,
+    max_iter: int = 200,
+) -> NewUser:
     """Fit a new user's factors and bias to their (movieId, rating) pairs, movies frozen.
 
     Notebook 06.
@@ -271,11 +311,14 @@ def fold_in(model: nn.Module, data: Ratings, rated: "Rated", *, noise_var: float
     See the module docstring for the objective. An empty list returns the prior mean (the
     average trained user), which is the bias-only fallback.
     """
-    if noise_var is not None and not (isinstance(noise_var, (int, float, np.number)) and np.isfinite(noise_var)
-                                      and noise_var >= 0):
+    if noise_var is not None and not (
+        isinstance(noise_var, (int, float, np.number)) and np.isfinite(noise_var) and noise_var >= 0
+    ):
         # NaN would pass every comparison below and come back as NaN factors; refuse it here.
-        raise InterpretError(f"noise_var={noise_var!r}: must be a finite number >= 0 (or None: the model's "
-                             f"residual variance)")
+        raise InterpretError(
+            f"noise_var={noise_var!r}: must be a finite number >= 0 (or None: the model's "
+            f"residual variance)"
+        )
     _count("max_iter", max_iter)
     w = _weights(model)
     idx, y = _rated_pairs(data, rated, model.y_range)
@@ -286,8 +329,14 @@ def fold_in(model: nn.Module, data: Ratings, rated: "Rated", *, noise_var: float
     s2 = residual_variance(model, data) if noise_var is None else float(noise_var)
     mf, mb, target = w["m"][idx], w["mb"][idx], torch.as_tensor(y)
     theta = mu.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([theta], lr=1, max_iter=max_iter, tolerance_grad=1e-10,
-                            tolerance_change=1e-14, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [theta],
+        lr=1,
+        max_iter=max_iter,
+        tolerance_grad=1e-10,
+        tolerance_change=1e-14,
+        line_search_fn="strong_wolfe",
+    )
 
     def objective() -> torch.Tensor:
         opt.zero_grad()
@@ -300,9 +349,16 @@ def fold_in(model: nn.Module, data: Ratings, rated: "Rated", *, noise_var: float
     return NewUser(theta[:-1], float(theta[-1]), idx, y)
 
 
-def fold_in_objective(theta: torch.Tensor, movie_factors: torch.Tensor, movie_bias: torch.Tensor, ratings: torch.Tensor,
-                      mu: torch.Tensor, var: torch.Tensor, noise_var: float,
-                      y_range: tuple[float, float]) -> torch.Tensor:
+def fold_in_objective(
+    theta: torch.Tensor,
+    movie_factors: torch.Tensor,
+    movie_bias: torch.Tensor,
+    ratings: torch.Tensor,
+    mu: torch.Tensor,
+    var: torch.Tensor,
+    noise_var: float,
+    y_range: tuple[float, float],
+) -> torch.Tensor:
     """Squared error of a user (factors theta[:-1], bias theta[-1]) plus the Gaussian-prior penalty.
 
     Notebook 06.
@@ -311,18 +367,35 @@ def fold_in_objective(theta: torch.Tensor, movie_factors: torch.Tensor, movie_bi
     return ((ratings - pred) ** 2).sum() + noise_var * (((theta - mu) ** 2) / var).sum()
 
 
-def predict_new_user(model: nn.Module, user: NewUser, movie_idx: np.ndarray | None = None) -> torch.Tensor:
+def predict_new_user(
+    model: nn.Module, user: NewUser, movie_idx: np.ndarray | None = None
+) -> torch.Tensor:
     """Predicted ratings (float64) of a folded-in user for movie indices, default every movie.
 
     Notebook 06.
     """
     w = _weights(model)
-    m = w["m"] if movie_idx is None else w["m"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
-    mb = w["mb"] if movie_idx is None else w["mb"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
+    m = (
+        w["m"]
+        if movie_idx is None
+        else w["m"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
+    )
+    mb = (
+        w["mb"]
+        if movie_idx is None
+        else w["mb"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
+    )
     return _squash(m @ user.factors + user.bias + mb, model.y_range)
 
 
-def recommend(model: nn.Module, data: Ratings, rated: "Rated", n: int = 10, among: int | None = 3000, **fold_kw) -> pd.DataFrame:
+def recommend(
+    model: nn.Module,
+    data: Ratings,
+    rated: Rated,
+    n: int = 10,
+    among: int | None = 3000,
+    **fold_kw,
+) -> pd.DataFrame:
     """Top-`n` predicted movies for a new user, excluding those they rated.
 
     Notebook 06.
@@ -344,7 +417,9 @@ def recommend(model: nn.Module, data: Ratings, rated: "Rated", n: int = 10, amon
 # ---------------------------------------------------------------- does folding in help?
 
 
-def hold_out_users(data: Ratings, n_users: int, min_ratings: int, seed: int = 0) -> tuple[Ratings, dict]:
+def hold_out_users(
+    data: Ratings, n_users: int, min_ratings: int, seed: int = 0
+) -> tuple[Ratings, dict]:
     """(the data without `n_users` random users of >= min_ratings ratings, {userId: their ratings}).
 
     Notebook 06.
@@ -356,7 +431,9 @@ def hold_out_users(data: Ratings, n_users: int, min_ratings: int, seed: int = 0)
     counts = r.userId.value_counts()
     pool = np.sort(counts[counts >= min_ratings].index.to_numpy())
     if len(pool) < n_users:
-        raise ValueError(f"only {len(pool)} users have >= {min_ratings} ratings; cannot hold out {n_users}")
+        raise ValueError(
+            f"only {len(pool)} users have >= {min_ratings} ratings; cannot hold out {n_users}"
+        )
     chosen = np.random.default_rng(seed).choice(pool, n_users, replace=False)
     kept = build(r[~r.userId.isin(chosen)], data.movies, source=data.source)
     known = r.movieId.isin(set(kept.movies_map.ids.tolist()))
@@ -364,7 +441,9 @@ def hold_out_users(data: Ratings, n_users: int, min_ratings: int, seed: int = 0)
     return kept, held
 
 
-def fold_in_rmse(model: nn.Module, data: Ratings, held: dict, n_fold: int = 10, seed: int = 0) -> dict[str, float]:
+def fold_in_rmse(
+    model: nn.Module, data: Ratings, held: dict, n_fold: int = 10, seed: int = 0
+) -> dict[str, float]:
     """RMSE on held-out users' other ratings after folding in `n_fold` random ones, and of the fallback.
 
     Notebook 06.
@@ -381,6 +460,9 @@ def fold_in_rmse(model: nn.Module, data: Ratings, held: dict, n_fold: int = 10, 
         y = rest.rating.to_numpy(dtype=np.float64)
         se_fold.append((predict_new_user(model, user, idx).numpy() - y) ** 2)
         se_base.append((predict_new_user(model, fallback, idx).numpy() - y) ** 2)
-    return {"fold_in": float(np.sqrt(np.concatenate(se_fold).mean())),
-            "fallback": float(np.sqrt(np.concatenate(se_base).mean())),
-            "users": len(held), "ratings": int(sum(len(s) for s in se_fold))}
+    return {
+        "fold_in": float(np.sqrt(np.concatenate(se_fold).mean())),
+        "fallback": float(np.sqrt(np.concatenate(se_base).mean())),
+        "users": len(held),
+        "ratings": int(sum(len(s) for s in se_fold)),
+    }

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -38,12 +38,16 @@ def lr_at(i: int, start_lr: float, end_lr: float, num_it: int) -> float:
     return start_lr * (end_lr / start_lr) ** (i / num_it)
 
 
-def _trimmed(lrs: np.ndarray, losses: np.ndarray, skip_start: int, skip_end: int) -> tuple[np.ndarray, np.ndarray]:
+def _trimmed(
+    lrs: np.ndarray, losses: np.ndarray, skip_start: int, skip_end: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Drop the first and last points: the average is still settling at the start and exploding at the end."""
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     end = len(lrs) - skip_end
     if end - skip_start < 2:
-        raise ValueError(f"only {len(lrs)} points, too few to skip {skip_start} at the start and {skip_end} at the end")
+        raise ValueError(
+            f"only {len(lrs)} points, too few to skip {skip_start} at the start and {skip_end} at the end"
+        )
     return lrs[skip_start:end], losses[skip_start:end]
 
 
@@ -97,13 +101,19 @@ class LRFind:
 
         ax = ax or plt.gca()
         a, b = self.skip
-        x, y = self.lrs[a:len(self.lrs) - b], self.smooth[a:len(self.lrs) - b]
-        line, = ax.semilogx(x, y, label=label)
+        x, y = self.lrs[a : len(self.lrs) - b], self.smooth[a : len(self.lrs) - b]
+        (line,) = ax.semilogx(x, y, label=label)
         if marks:
             for method, marker in (("steepest", "o"), ("min/10", "v")):
                 lr = self.suggestion(method)
-                ax.plot(lr, np.interp(np.log(lr), np.log(x), y), marker, color=line.get_color(), ms=8,
-                        label=f"{label + ': ' if label else ''}{method} {lr:.2g}")
+                ax.plot(
+                    lr,
+                    np.interp(np.log(lr), np.log(x), y),
+                    marker,
+                    color=line.get_color(),
+                    ms=8,
+                    label=f"{label + ': ' if label else ''}{method} {lr:.2g}",
+                )
         ax.set(xlabel="learning rate (log scale)", ylabel="training loss (EWMA, debiased)")
         return ax
 
@@ -114,9 +124,14 @@ def _train_tensors(data, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     try:
         u, m, y = data
     except (TypeError, ValueError):
-        raise TypeError("data must be a lesson5.data.Ratings or a (users, movies, ratings) triple") from None
-    return (torch.as_tensor(u).to(device, torch.long), torch.as_tensor(m).to(device, torch.long),
-            torch.as_tensor(y).to(device, torch.float32))
+        raise TypeError(
+            "data must be a lesson5.data.Ratings or a (users, movies, ratings) triple"
+        ) from None
+    return (
+        torch.as_tensor(u).to(device, torch.long),
+        torch.as_tensor(m).to(device, torch.long),
+        torch.as_tensor(y).to(device, torch.float32),
+    )
 
 
 def _batches(n: int, bs: int, gen: torch.Generator):
@@ -124,7 +139,7 @@ def _batches(n: int, bs: int, gen: torch.Generator):
     while True:
         perm = torch.randperm(n, generator=gen, device=gen.device)
         for i in range(0, n, bs):
-            yield perm[i:i + bs]
+            yield perm[i : i + bs]
 
 
 def lr_find(
@@ -152,7 +167,9 @@ def lr_find(
     `train.fit` draws them (a permutation per epoch from a generator seeded with `seed`).
     """
     if not (math.isfinite(start_lr) and math.isfinite(end_lr) and 0 < start_lr < end_lr):
-        raise ValueError(f"need 0 < start_lr < end_lr, both finite; got start_lr={start_lr!r}, end_lr={end_lr!r}")
+        raise ValueError(
+            f"need 0 < start_lr < end_lr, both finite; got start_lr={start_lr!r}, end_lr={end_lr!r}"
+        )
     if isinstance(num_it, bool) or not isinstance(num_it, int) or num_it < 2:
         raise ValueError(f"num_it={num_it!r}: need a whole number >= 2")
     if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:

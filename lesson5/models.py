@@ -68,8 +68,13 @@ class EmbeddingDotBias(nn.Module):
     Notebook 03.
     """
 
-    def __init__(self, n_users: int, n_movies: int, n_factors: int = 50,
-                 y_range: tuple[float, float] = (MIN_RATING, MAX_RATING)):
+    def __init__(
+        self,
+        n_users: int,
+        n_movies: int,
+        n_factors: int = 50,
+        y_range: tuple[float, float] = (MIN_RATING, MAX_RATING),
+    ):
         super().__init__()
         self.y_range = y_range
         self.u, self.m = get_emb(n_users, n_factors), get_emb(n_movies, n_factors)
@@ -89,9 +94,16 @@ class EmbeddingNet(nn.Module):
     Notebook 04.
     """
 
-    def __init__(self, n_users: int, n_movies: int, n_factors: int = 50, nh: int = 10,
-                 p1: float = 0.05, p2: float = 0.5,
-                 y_range: tuple[float, float] = (MIN_RATING - 0.5, MAX_RATING + 0.5)):
+    def __init__(
+        self,
+        n_users: int,
+        n_movies: int,
+        n_factors: int = 50,
+        nh: int = 10,
+        p1: float = 0.05,
+        p2: float = 0.5,
+        y_range: tuple[float, float] = (MIN_RATING - 0.5, MAX_RATING + 0.5),
+    ):
         super().__init__()
         # Half a star of room each side, so that 0.5 and 5 are reachable with finite inputs.
         self.y_range = y_range
@@ -106,7 +118,9 @@ class EmbeddingNet(nn.Module):
         return sigmoid_range(self.lin2(x).squeeze(1), *self.y_range)
 
 
-MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (EmbeddingDot, EmbeddingDotBias, EmbeddingNet)}
+MODELS: dict[str, type[nn.Module]] = {
+    cls.__name__: cls for cls in (EmbeddingDot, EmbeddingDotBias, EmbeddingNet)
+}
 
 
 def hparams(model: nn.Module) -> dict:
@@ -117,7 +131,11 @@ def hparams(model: nn.Module) -> dict:
     name = type(model).__name__
     if name not in MODELS:
         raise TypeError(f"not one of the lesson's models {sorted(MODELS)}: {name}")
-    out = dict(n_users=model.u.num_embeddings, n_movies=model.m.num_embeddings, n_factors=model.u.embedding_dim)
+    out = dict(
+        n_users=model.u.num_embeddings,
+        n_movies=model.m.num_embeddings,
+        n_factors=model.u.embedding_dim,
+    )
     if name != "EmbeddingDot":
         out["y_range"] = tuple(float(v) for v in model.y_range)
     if name == "EmbeddingNet":

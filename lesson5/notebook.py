@@ -31,9 +31,16 @@ def _message_only(shell, etype, evalue, tb, tb_offset=None):
 
 # Labels of 9 pt and more, drawn at 2x ("retina") so figures stay crisp on a HiDPI laptop.
 FIGURE_STYLE = {
-    "figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6.4, 4.0),
-    "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10,
-    "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9,
+    "figure.dpi": 80,
+    "savefig.dpi": 80,
+    "figure.figsize": (6.4, 4.0),
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 9,
 }
 
 
@@ -47,8 +54,8 @@ def setup(seed: int = 42) -> dict:
     import torch
 
     import lesson5
-    from lesson5.download import data_dir
     from lesson5.device import get_device
+    from lesson5.download import data_dir
 
     try:  # Inline figures even when MPLBACKEND=Agg is exported (CI does, for the unit tests).
         ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821

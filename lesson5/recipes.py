@@ -41,7 +41,7 @@ class Recipe:
     def epochs(self) -> int:
         return sum(e for e, _ in self.stages)
 
-    def for_batch_size(self, bs: int) -> "Recipe":
+    def for_batch_size(self, bs: int) -> Recipe:
         """This recipe moved to batch size `bs`: rates times sqrt(bs / self.bs) and, for AdamW, a weight decay
         that keeps the decay per epoch (lr x wd x steps) unchanged. Tested from 64 to 4,096 (README)."""
         if bs == self.bs:
@@ -51,8 +51,13 @@ class Recipe:
         wd = self.wd * math.sqrt(k) if self.optimizer == "adamw" else self.wd
         return dataclasses.replace(self, bs=bs, stages=stages, wd=wd)
 
-    def build(self, n_users: int, n_movies: int, seed: int = 42,
-              rating_range: tuple[float, float] | None = None) -> tuple[nn.Module, torch.optim.Optimizer]:
+    def build(
+        self,
+        n_users: int,
+        n_movies: int,
+        seed: int = 42,
+        rating_range: tuple[float, float] | None = None,
+    ) -> tuple[nn.Module, torch.optim.Optimizer]:
         """A freshly initialised model (seeded) and its optimizer at the first stage's rate.
 
         With `rating_range` (the data's min and max rating) the model's `y_range` follows the data, as
@@ -80,32 +85,73 @@ class Recipe:
             raise ValueError(f"unknown optimizer {self.optimizer!r}")
         return model, opt
 
-    def run(self, data: Ratings, *, seed: int = 42, **fit_kwargs) -> tuple[nn.Module, train.History]:
+    def run(
+        self, data: Ratings, *, seed: int = 42, **fit_kwargs
+    ) -> tuple[nn.Module, train.History]:
         """Build and train on `data` (a Ratings), stage by stage with `set_lr` between; returns (model, history)."""
         model, opt = self.build(data.n_users, data.n_movies, seed, data.rating_range)
         hist = None
         for i, (epochs, lr) in enumerate(self.stages):
             train.set_lr(opt, lr)
-            hist = train.fit(model, data, epochs, opt, bs=self.bs, seed=seed + i, history=hist,
-                             sched=schedules.OneCycle() if self.one_cycle else None, **fit_kwargs)
+            hist = train.fit(
+                model,
+                data,
+                epochs,
+                opt,
+                bs=self.bs,
+                seed=seed + i,
+                history=hist,
+                sched=schedules.OneCycle() if self.one_cycle else None,
+                **fit_kwargs,
+            )
         return model, hist
 
 
 RECIPES: dict[str, Recipe] = {
     # The lesson's cells, as taught on the 2016 release (batch size 64).
-    "lesson-dot": Recipe("EmbeddingDot", "sgd", ((3, 0.1), (3, 0.01)), wd=1e-5,
-                         note="SGD momentum 0.9, wd 1e-5, 3 epochs at 0.1 then 3 at 0.01"),
-    "lesson-bias": Recipe("EmbeddingDotBias", "sgd", ((3, 0.1), (3, 0.01)), wd=2e-4,
-                          note="SGD momentum 0.9, wd 2e-4, 3 epochs at 0.1 then 3 at 0.01"),
-    "lesson-net": Recipe("EmbeddingNet", "adam", ((3, 1e-3), (3, 1e-3)), wd=1e-5,
-                         note="Adam, wd 1e-5, 3 + 3 epochs at 1e-3"),
+    "lesson-dot": Recipe(
+        "EmbeddingDot",
+        "sgd",
+        ((3, 0.1), (3, 0.01)),
+        wd=1e-5,
+        note="SGD momentum 0.9, wd 1e-5, 3 epochs at 0.1 then 3 at 0.01",
+    ),
+    "lesson-bias": Recipe(
+        "EmbeddingDotBias",
+        "sgd",
+        ((3, 0.1), (3, 0.01)),
+        wd=2e-4,
+        note="SGD momentum 0.9, wd 2e-4, 3 epochs at 0.1 then 3 at 0.01",
+    ),
+    "lesson-net": Recipe(
+        "EmbeddingNet",
+        "adam",
+        ((3, 1e-3), (3, 1e-3)),
+        wd=1e-5,
+        note="Adam, wd 1e-5, 3 + 3 epochs at 1e-3",
+    ),
     # Faster and better: decoupled weight decay on the factors only, one cycle of the learning rate.
-    "onecycle-bias": Recipe("EmbeddingDotBias", "adamw", ((5, 3e-3),), wd=0.2, decay_biases=False, one_cycle=True,
-                            note="AdamW 3e-3, wd 0.2 on factors only, one-cycle, 5 epochs"),
-    "onecycle-net": Recipe("EmbeddingNet", "adamw", ((5, 3e-3),), wd=0.2, decay_biases=False, one_cycle=True,
-                           beta2=0.99, model_kwargs=dict(nh=500, p1=0.5, p2=0.5),
-                           note="nh 500, dropouts 0.5/0.5; AdamW 3e-3 (beta2 0.99), wd 0.2 on weights only, "
-                                "one-cycle, 5 epochs"),
+    "onecycle-bias": Recipe(
+        "EmbeddingDotBias",
+        "adamw",
+        ((5, 3e-3),),
+        wd=0.2,
+        decay_biases=False,
+        one_cycle=True,
+        note="AdamW 3e-3, wd 0.2 on factors only, one-cycle, 5 epochs",
+    ),
+    "onecycle-net": Recipe(
+        "EmbeddingNet",
+        "adamw",
+        ((5, 3e-3),),
+        wd=0.2,
+        decay_biases=False,
+        one_cycle=True,
+        beta2=0.99,
+        model_kwargs=dict(nh=500, p1=0.5, p2=0.5),
+        note="nh 500, dropouts 0.5/0.5; AdamW 3e-3 (beta2 0.99), wd 0.2 on weights only, "
+        "one-cycle, 5 epochs",
+    ),
 }
 
 

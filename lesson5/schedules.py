@@ -12,8 +12,9 @@ check that `fit` applies them step by step.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol, Union
+from typing import Protocol
 
 import torch
 from torch.optim import lr_scheduler
@@ -27,8 +28,9 @@ class Builds(Protocol):
     Notebook 03.
     """
 
-    def build(self, opt: torch.optim.Optimizer, steps_per_epoch: int,
-              epochs: int) -> lr_scheduler.LRScheduler: ...
+    def build(
+        self, opt: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
+    ) -> lr_scheduler.LRScheduler: ...
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,14 @@ class CosineRestarts:
 
     def __post_init__(self):
         if self.cycle_len <= 0 or int(self.cycle_mult) != self.cycle_mult or self.cycle_mult < 1:
-            raise ValueError("need cycle_len > 0 and a whole cycle_mult >= 1; "
-                             f"got {self.cycle_len}, {self.cycle_mult}")
+            raise ValueError(
+                "need cycle_len > 0 and a whole cycle_mult >= 1; "
+                f"got {self.cycle_len}, {self.cycle_mult}"
+            )
 
-    def build(self, opt: torch.optim.Optimizer, steps_per_epoch: int,
-              epochs: int) -> lr_scheduler.LRScheduler:
+    def build(
+        self, opt: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
+    ) -> lr_scheduler.LRScheduler:
         """torch's CosineAnnealingWarmRestarts, its cycle counted in optimizer steps."""
         first = max(1, round(self.cycle_len * steps_per_epoch))
         return lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=first, T_mult=int(self.cycle_mult))
@@ -76,29 +81,39 @@ class OneCycle:
         if not 0 < self.pct_start < 1 or self.div < 1 or self.final_div < 1:
             raise ValueError(f"need 0 < pct_start < 1, div >= 1, final_div >= 1; got {self}")
 
-    def build(self, opt: torch.optim.Optimizer, steps_per_epoch: int,
-              epochs: int) -> lr_scheduler.LRScheduler:
+    def build(
+        self, opt: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
+    ) -> lr_scheduler.LRScheduler:
         """torch's OneCycleLR peaking at each group's current rate."""
         # Plain SGD without momentum has nothing to cycle; switching it on would change the method.
         cycle = self.moms is not None and any(
-            "betas" in g or g.get("momentum", 0) > 0 for g in opt.param_groups)
+            "betas" in g or g.get("momentum", 0) > 0 for g in opt.param_groups
+        )
         high, low = self.moms or (0.95, 0.85)
         total = steps_per_epoch * epochs
         pct = self.pct_start
         if pct * total == 1:  # a warm-up of exactly one step makes OneCycleLR divide 0 by 0
             pct = math.nextafter(pct, 1.0)
         return lr_scheduler.OneCycleLR(
-            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total,
-            pct_start=pct, anneal_strategy="cos", div_factor=self.div,
-            final_div_factor=self.final_div, cycle_momentum=cycle, base_momentum=low,
-            max_momentum=high)
+            opt,
+            max_lr=[g["lr"] for g in opt.param_groups],
+            total_steps=total,
+            pct_start=pct,
+            anneal_strategy="cos",
+            div_factor=self.div,
+            final_div_factor=self.final_div,
+            cycle_momentum=cycle,
+            base_momentum=low,
+            max_momentum=high,
+        )
 
 
-Schedule = Union[Builds, StepFn]  # what `fit(sched=...)` takes, besides None
+Schedule = Builds | StepFn  # what `fit(sched=...)` takes, besides None
 
 
-def build(sched: Schedule | None, opt: torch.optim.Optimizer, steps_per_epoch: int,
-          epochs: int) -> lr_scheduler.LRScheduler | None:
+def build(
+    sched: Schedule | None, opt: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
+) -> lr_scheduler.LRScheduler | None:
     """The torch scheduler for one `fit` call: None, a schedule's, or LambdaLR for a callable.
 
     Notebook 03.
@@ -113,5 +128,7 @@ def build(sched: Schedule | None, opt: torch.optim.Optimizer, steps_per_epoch: i
         return sched.build(opt, steps_per_epoch, epochs)
     if callable(sched):
         return lr_scheduler.LambdaLR(opt, sched)
-    raise TypeError("sched must be None, a callable step -> multiplier, "
-                    f"or a schedule with build(); got {sched!r}")
+    raise TypeError(
+        "sched must be None, a callable step -> multiplier, "
+        f"or a schedule with build(); got {sched!r}"
+    )

@@ -36,12 +36,15 @@ class Factors:
         return self.user_bias is not None
 
     def as_tensors(self) -> list[torch.Tensor]:
-        arrays = [self.user, self.movie] + ([self.user_bias, self.movie_bias] if self.has_bias else [])
+        arrays = [self.user, self.movie] + (
+            [self.user_bias, self.movie_bias] if self.has_bias else []
+        )
         return [torch.tensor(a, dtype=torch.float64) for a in arrays]
 
 
-def init_factors(n_users: int, n_movies: int, n_factors: int = N_FACTORS, bias: bool = False,
-                 seed: int = 42) -> Factors:
+def init_factors(
+    n_users: int, n_movies: int, n_factors: int = N_FACTORS, bias: bool = False, seed: int = 42
+) -> Factors:
     """Uniform random numbers in [0, 1), like the lesson's sheet (`RAND()`), from a seeded generator.
 
     Notebook 01.
@@ -78,7 +81,9 @@ def rmse(ratings: np.ndarray, f: Factors) -> float:
     return float(np.sqrt(np.mean(err**2)))
 
 
-def loss_torch(params: list[torch.Tensor], ratings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def loss_torch(
+    params: list[torch.Tensor], ratings: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """The same RMSE as a differentiable torch expression of the factor tensors.
 
     Notebook 01.
@@ -108,8 +113,14 @@ class FitResult:
     converged: bool = False
 
 
-def fit(ratings: np.ndarray, init: Factors, method: str = "lbfgs", max_iter: int = 1000, lr: float | None = None,
-        tol: float = 1e-12) -> FitResult:
+def fit(
+    ratings: np.ndarray,
+    init: Factors,
+    method: str = "lbfgs",
+    max_iter: int = 1000,
+    lr: float | None = None,
+    tol: float = 1e-12,
+) -> FitResult:
     """Minimise the sheet's RMSE over the factor cells in float64, full batch.
 
     Notebook 01.
@@ -120,8 +131,10 @@ def fit(ratings: np.ndarray, init: Factors, method: str = "lbfgs", max_iter: int
     """
     ratings = np.asarray(ratings, dtype=np.float64)
     if ratings.shape != (init.user.shape[0], init.movie.shape[0]):
-        raise ValueError(f"ratings have shape {ratings.shape} but the factors are for "
-                         f"{init.user.shape[0]} users x {init.movie.shape[0]} movies")
+        raise ValueError(
+            f"ratings have shape {ratings.shape} but the factors are for "
+            f"{init.user.shape[0]} users x {init.movie.shape[0]} movies"
+        )
     mask_np = ~np.isnan(ratings)
     if not mask_np.any():
         raise ValueError("there is no rating to fit")
@@ -140,8 +153,16 @@ def fit(ratings: np.ndarray, init: Factors, method: str = "lbfgs", max_iter: int
     if method == "lbfgs":
         # One iteration per step() so that history records every iteration; max_eval must leave
         # room for the line search (its default, 5/4 of max_iter, would allow none).
-        opt = torch.optim.LBFGS(params, lr=1 if lr is None else lr, max_iter=1, max_eval=26, history_size=50,
-                                line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
+        opt = torch.optim.LBFGS(
+            params,
+            lr=1 if lr is None else lr,
+            max_iter=1,
+            max_eval=26,
+            history_size=50,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-12,
+            tolerance_change=1e-15,
+        )
     elif method == "adam":
         opt = torch.optim.Adam(params, lr=0.05 if lr is None else lr)
     else:
@@ -155,5 +176,7 @@ def fit(ratings: np.ndarray, init: Factors, method: str = "lbfgs", max_iter: int
             converged = True
             break
     arrays = [p.detach().numpy().copy() for p in params]
-    fitted = Factors(*arrays) if len(arrays) == 4 else replace(init, user=arrays[0], movie=arrays[1])
+    fitted = (
+        Factors(*arrays) if len(arrays) == 4 else replace(init, user=arrays[0], movie=arrays[1])
+    )
     return FitResult(fitted, history, rmse(ratings, fitted), method, converged)

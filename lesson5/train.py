@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,10 @@ from lesson5.data import Ratings
 from lesson5.device import get_device
 from lesson5.smooth import EWMA
 
-
 Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-Data = Ratings | tuple[Triple, Triple]  # what fit trains on: the lesson split, or (train, valid) tensors
+Data = (
+    Ratings | tuple[Triple, Triple]
+)  # what fit trains on: the lesson split, or (train, valid) tensors
 EPOCH_COLUMNS = ["epoch", "train_loss", "valid_mse", "valid_rmse", "lr", "seconds"]
 STEP_COLUMNS = ["step", "epoch", "loss", "smooth_loss", "lr"]
 
@@ -95,8 +96,12 @@ def split_data(data: Data, device: torch.device | str = "cpu") -> tuple[Triple, 
     for name, (u, m, y) in zip(("train", "valid"), parts):
         u, m, y = (torch.as_tensor(t) for t in (u, m, y))
         if not (len(u) == len(m) == len(y)):
-            raise ValueError(f"{name} tensors differ in length: users {len(u)}, movies {len(m)}, ratings {len(y)}")
-        out.append((u.to(device, torch.long), m.to(device, torch.long), y.to(device, torch.float32)))
+            raise ValueError(
+                f"{name} tensors differ in length: users {len(u)}, movies {len(m)}, ratings {len(y)}"
+            )
+        out.append(
+            (u.to(device, torch.long), m.to(device, torch.long), y.to(device, torch.float32))
+        )
     return out[0], out[1]
 
 
@@ -127,7 +132,9 @@ def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:
     """
     lrs = [lr] * len(opt.param_groups) if np.isscalar(lr) else list(lr)
     if len(lrs) != len(opt.param_groups):
-        raise ValueError(f"got {len(lrs)} learning rates for {len(opt.param_groups)} parameter groups")
+        raise ValueError(
+            f"got {len(lrs)} learning rates for {len(opt.param_groups)} parameter groups"
+        )
     for group, value in zip(opt.param_groups, lrs):
         group["lr"] = float(value)
 
@@ -136,8 +143,13 @@ def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, users: torch.Tensor, movies: torch.Tensor, ratings: torch.Tensor,
-             bs: int = 65_536) -> float:
+def evaluate(
+    model: nn.Module,
+    users: torch.Tensor,
+    movies: torch.Tensor,
+    ratings: torch.Tensor,
+    bs: int = 65_536,
+) -> float:
     """Mean squared error of `model` over (users, movies, ratings), in eval mode.
 
     Notebook 03.
@@ -149,7 +161,9 @@ def evaluate(model: nn.Module, users: torch.Tensor, movies: torch.Tensor, rating
     try:
         total = torch.zeros((), dtype=torch.float64, device=ratings.device)
         for i in range(0, len(ratings), bs):
-            err = model(users[i:i + bs], movies[i:i + bs]).double() - ratings[i:i + bs].double()
+            err = (
+                model(users[i : i + bs], movies[i : i + bs]).double() - ratings[i : i + bs].double()
+            )
             total += (err * err).sum()
     finally:
         model.train(was_training)
@@ -165,15 +179,22 @@ def check_model_and_data(model: nn.Module, train: Triple, valid: Triple) -> None
         raise ValueError("the validation set is empty: fit reports validation MSE/RMSE every epoch")
     for name, p in model.named_parameters():
         if p.numel() == 0:
-            raise ValueError(f"parameter {name} has no elements (shape {tuple(p.shape)}): is n_factors 0?")
-    for what, k, emb in (("user", 0, getattr(model, "u", None)), ("movie", 1, getattr(model, "m", None))):
+            raise ValueError(
+                f"parameter {name} has no elements (shape {tuple(p.shape)}): is n_factors 0?"
+            )
+    for what, k, emb in (
+        ("user", 0, getattr(model, "u", None)),
+        ("movie", 1, getattr(model, "m", None)),
+    ):
         idx = torch.cat([train[k], valid[k]])
         if isinstance(emb, nn.Embedding) and len(idx):
             lo, hi = int(idx.min()), int(idx.max())
             if lo < 0 or hi >= emb.num_embeddings:
                 bad = lo if lo < 0 else hi
-                raise IndexError(f"{what} row number {bad} is outside the model's {emb.num_embeddings} {what}s "
-                                 f"(0..{emb.num_embeddings - 1}): build the model with the data's n_{what}s")
+                raise IndexError(
+                    f"{what} row number {bad} is outside the model's {emb.num_embeddings} {what}s "
+                    f"(0..{emb.num_embeddings - 1}): build the model with the data's n_{what}s"
+                )
 
 
 class Run:
@@ -186,9 +207,20 @@ class Run:
     `fit` calls works as the lesson's `set_lrs` did.
     """
 
-    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, ratings: torch.Tensor, epochs: int, *,
-                 bs: int, sched=None, seed: int | None = None, history: History | None = None,
-                 progress: bool = True, on_step: Callable | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        opt: torch.optim.Optimizer,
+        ratings: torch.Tensor,
+        epochs: int,
+        *,
+        bs: int,
+        sched=None,
+        seed: int | None = None,
+        history: History | None = None,
+        progress: bool = True,
+        on_step: Callable | None = None,
+    ):
         n, device = len(ratings), ratings.device
         if epochs < 1 or bs < 1:
             raise ValueError(f"need epochs >= 1 and bs >= 1; got epochs={epochs}, bs={bs}")
@@ -210,7 +242,7 @@ class Run:
         self.smooth = EWMA(0.98)
         self.bar = _progress_bar(epochs * self.steps_per_epoch, progress)
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Run:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -226,7 +258,7 @@ class Run:
     def epochs(self):
         """The epoch numbers of this call (continuing a history's count)."""
         first = self.epoch + 1
-        for self.epoch in range(first, first + self.n_epochs):
+        for self.epoch in range(first, first + self.n_epochs):  # noqa: B020 (the attribute is the counter)
             self.start, self.losses, self.lrs = time.perf_counter(), [], []
             yield self.epoch
 
@@ -234,7 +266,7 @@ class Run:
         """Row numbers of each mini-batch of a fresh shuffle."""
         perm = torch.randperm(self.n, generator=self.gen, device=self.device)
         for i in range(0, self.n, self.bs):
-            yield perm[i:i + self.bs]
+            yield perm[i : i + self.bs]
 
     def after_step(self, loss: torch.Tensor) -> None:
         """Keep the batch's loss (as a tensor: no wait for the device) and its rate; then step the schedule."""
@@ -255,18 +287,31 @@ class Run:
             if not math.isfinite(value):
                 raise DivergenceError(
                     f"loss is {value} at epoch {self.epoch} (0-based), batch {batch} of {self.steps_per_epoch} "
-                    f"(step {self.step}, lr {lr:.3g}): lower the learning rate")
-            self.history.step_rows.append((self.step, self.epoch, value, self.smooth.update(value), lr))
+                    f"(step {self.step}, lr {lr:.3g}): lower the learning rate"
+                )
+            self.history.step_rows.append(
+                (self.step, self.epoch, value, self.smooth.update(value), lr)
+            )
             self.step += 1
         if not math.isfinite(valid_mse):
-            raise DivergenceError(f"validation MSE is {valid_mse} after epoch {self.epoch} (0-based): "
-                                  "lower the learning rate")
-        row = dict(epoch=self.epoch, train_loss=self.smooth.value, valid_mse=valid_mse,
-                   valid_rmse=math.sqrt(valid_mse), lr=self.lrs[-1], seconds=seconds)
+            raise DivergenceError(
+                f"validation MSE is {valid_mse} after epoch {self.epoch} (0-based): "
+                "lower the learning rate"
+            )
+        row = dict(
+            epoch=self.epoch,
+            train_loss=self.smooth.value,
+            valid_mse=valid_mse,
+            valid_rmse=math.sqrt(valid_mse),
+            lr=self.lrs[-1],
+            seconds=seconds,
+        )
         self.history.epoch_rows.append(row)
         if self.bar is not None:
-            self.bar.write(f"epoch {self.epoch}: train_loss {row['train_loss']:.5f}  valid_mse {valid_mse:.5f}"
-                           f"  valid_rmse {row['valid_rmse']:.5f}")
+            self.bar.write(
+                f"epoch {self.epoch}: train_loss {row['train_loss']:.5f}  valid_mse {valid_mse:.5f}"
+                f"  valid_rmse {row['valid_rmse']:.5f}"
+            )
 
 
 def _progress_bar(total: int, enabled: bool):
@@ -277,10 +322,21 @@ def _progress_bar(total: int, enabled: bool):
     return tqdm(total=total, unit="batch", leave=True, mininterval=0.5)
 
 
-def fit(model: nn.Module, data: Data, epochs: int, opt: torch.optim.Optimizer,
-        loss_fn: Callable = F.mse_loss, *, bs: int = 64, sched: schedules.Schedule | None = None,
-        seed: int | None = None, device: torch.device | str | None = None, progress: bool = True,
-        on_step: Callable | None = None, history: History | None = None) -> History:
+def fit(
+    model: nn.Module,
+    data: Data,
+    epochs: int,
+    opt: torch.optim.Optimizer,
+    loss_fn: Callable = F.mse_loss,
+    *,
+    bs: int = 64,
+    sched: schedules.Schedule | None = None,
+    seed: int | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    on_step: Callable | None = None,
+    history: History | None = None,
+) -> History:
     """Train `model` for `epochs` epochs of mini-batches; validation error after each epoch.
 
     Notebook 03.
@@ -289,8 +345,18 @@ def fit(model: nn.Module, data: Data, epochs: int, opt: torch.optim.Optimizer,
     model.to(device)  # the parameters go to the GPU when there is one...
     (users, movies, ratings), valid = split_data(data, device)  # ...and so does the data, once
     check_model_and_data(model, (users, movies, ratings), valid)
-    with Run(model, opt, ratings, epochs, bs=bs, sched=sched, seed=seed, history=history, progress=progress,
-             on_step=on_step) as run:
+    with Run(
+        model,
+        opt,
+        ratings,
+        epochs,
+        bs=bs,
+        sched=sched,
+        seed=seed,
+        history=history,
+        progress=progress,
+        on_step=on_step,
+    ) as run:
         for epoch in run.epochs():
             model.train()  # dropout on
             for idx in run.batches():  # a shuffled mini-batch of row numbers

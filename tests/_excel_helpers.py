@@ -15,12 +15,20 @@ def require_soffice() -> str:
     path = find_soffice()
     if path is None:
         if os.environ.get("CI"):
-            pytest.fail("LibreOffice (soffice) is missing in CI; .ci/run should install libreoffice-calc-nogui")
-        pytest.skip("LibreOffice (soffice) is not installed; install libreoffice-calc-nogui to run this check")
+            pytest.fail(
+                "LibreOffice (soffice) is missing in CI; .ci/run should install libreoffice-calc-nogui"
+            )
+        pytest.skip(
+            "LibreOffice (soffice) is not installed; install libreoffice-calc-nogui to run this check"
+        )
     return path
 
 
 def assert_close(got: object, want: float, where: str, rel: float = 1e-9) -> None:
     """`got` is a number equal to `want` to `rel` relative tolerance (absolute near zero)."""
-    assert isinstance(got, (int, float)) and not isinstance(got, bool), f"{where}: {got!r} is not a number"
-    assert math.isclose(got, want, rel_tol=rel, abs_tol=rel), f"{where}: workbook {got!r} != python {want!r}"
+    assert isinstance(got, (int, float)) and not isinstance(got, bool), (
+        f"{where}: {got!r} is not a number"
+    )
+    assert math.isclose(got, want, rel_tol=rel, abs_tol=rel), (
+        f"{where}: workbook {got!r} != python {want!r}"
+    )

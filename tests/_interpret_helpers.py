@@ -7,8 +7,10 @@ import torch
 from lesson5 import data as D
 
 
-def trained_model(ds: D.Ratings, n_factors: int, epochs: int, lr: float, y_range=None, wd: float = 1e-5):
-    """The package's EmbeddingDotBias trained by the package's fit (mini-batch Adam, seeded): quick and deterministic."""
+def trained_model(
+    ds: D.Ratings, n_factors: int, epochs: int, lr: float, y_range=None, wd: float = 1e-5
+):
+    """The package's EmbeddingDotBias trained by the package's fit (mini-batch Adam, seeded)."""
     from lesson5 import models, train
 
     torch.manual_seed(0)

@@ -42,10 +42,18 @@ def fails(source, pattern: str, loader=data.load_ratings) -> str:
     return str(info.value)
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "lesson5", *args], capture_output=True, text=True,
-                          env=environ, cwd=cwd or ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "lesson5", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=cwd or ROOT,
+        timeout=300,
+    )
 
 
 def one_clean_line(stderr: str) -> str:
@@ -65,20 +73,32 @@ def test_every_row_one_field_longer_than_the_header_is_refused(tmp_path):
 
 
 def test_one_over_long_row_and_one_short_row(tmp_path):
-    fails(write(tmp_path, GOOD + "3,7,4.0,1260759185,oops\n"), r"line 5: 5 fields but the header has 4 \(extra value 'oops'\)")
-    fails(write(tmp_path, GOOD + "3,7,4.0\n"), r"line 5: 3 fields but the header has 4 \(no value for 'timestamp'\)")
+    fails(
+        write(tmp_path, GOOD + "3,7,4.0,1260759185,oops\n"),
+        r"line 5: 5 fields but the header has 4 \(extra value 'oops'\)",
+    )
+    fails(
+        write(tmp_path, GOOD + "3,7,4.0\n"),
+        r"line 5: 3 fields but the header has 4 \(no value for 'timestamp'\)",
+    )
 
 
 def test_unclosed_quote_names_the_line_it_opens_on(tmp_path):
-    fails(write(tmp_path, GOOD + '3,"7,4.0,1\n4,8,3.0,2\n'), r"ratings.csv, line 5: a quote opened here is never closed")
+    fails(
+        write(tmp_path, GOOD + '3,"7,4.0,1\n4,8,3.0,2\n'),
+        r"ratings.csv, line 5: a quote opened here is never closed",
+    )
 
 
 def test_blank_lines_do_not_shift_line_numbers(tmp_path):
     text = "userId,movieId,rating\n1,31,2.5\n\n\n1,32,x\n"
     fails(write(tmp_path, text), r"line 5, column 'rating': value 'x' is not a number")
     quoted = 'movieId,title\n31,"two\nlines"\n\n31,Again\n'
-    fails(write(tmp_path, quoted, "movies.csv"), r"line 5, column 'movieId': value '31' is a duplicate",
-          data.load_movies)
+    fails(
+        write(tmp_path, quoted, "movies.csv"),
+        r"line 5, column 'movieId': value '31' is a duplicate",
+        data.load_movies,
+    )
 
 
 @pytest.mark.parametrize(
@@ -90,7 +110,10 @@ def test_blank_lines_do_not_shift_line_numbers(tmp_path):
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", r"holds binary data"),
         (GOOD.encode("utf-16"), r"ratings.csv is UTF-16 text .*save it as 'CSV UTF-8"),
         (GOOD.encode("utf-16-be"), r"holds binary data \(a NUL byte\).*UTF-16"),
-        (b"userId,movieId,rating\n1,31,2.5\n1,\xe9,3\n", r"line 3, column 'movieId': byte 0xe9 is not UTF-8"),
+        (
+            b"userId,movieId,rating\n1,31,2.5\n1,\xe9,3\n",
+            r"line 3, column 'movieId': byte 0xe9 is not UTF-8",
+        ),
     ],
 )
 def test_not_text_or_not_utf8(tmp_path, content, pattern):
@@ -105,20 +128,34 @@ def test_a_bom_before_the_header_is_fine(tmp_path):
 
 def test_latin1_titles_in_movies_csv(tmp_path):
     write(tmp_path, GOOD)
-    write(tmp_path, "movieId,title\n31,Dangerous Minds (1995)\n1029,Am\xe9lie (2001)\n".encode("latin-1"), "movies.csv")
-    msg = fails(tmp_path, r"movies.csv, line 3, column 'title': byte 0xe9 is not UTF-8 \(the value reads 'Am\\\\xe9lie \(2001\)'\)",
-                data.load)
+    write(
+        tmp_path,
+        "movieId,title\n31,Dangerous Minds (1995)\n1029,Am\xe9lie (2001)\n".encode("latin-1"),
+        "movies.csv",
+    )
+    msg = fails(
+        tmp_path,
+        r"movies.csv, line 3, column 'title': byte 0xe9 is not UTF-8 \(the value reads 'Am\\\\xe9lie \(2001\)'\)",
+        data.load,
+    )
     assert "Latin-1" in msg and "save it as UTF-8" in msg
 
 
 def test_a_repeated_column_name(tmp_path):
-    fails(write(tmp_path, "userId,movieId,rating,rating\n1,31,2.5,3\n"), r"column 'rating' appears twice in the header")
+    fails(
+        write(tmp_path, "userId,movieId,rating,rating\n1,31,2.5,3\n"),
+        r"column 'rating' appears twice in the header",
+    )
 
 
 def test_crlf_and_quoted_fields_still_load(tmp_path):
     df = data.load_ratings(write(tmp_path, GOOD.replace("\n", "\r\n")))
     assert df.timestamp.tolist() == [1260759144, 1260759179, 1260759185]
-    write(tmp_path, 'movieId,title\n31,"Minds, Dangerous (1995)"\n1029,"Say ""Dumbo"""\n', "movies.csv")
+    write(
+        tmp_path,
+        'movieId,title\n31,"Minds, Dangerous (1995)"\n1029,"Say ""Dumbo"""\n',
+        "movies.csv",
+    )
     assert data.load_movies(tmp_path).title.tolist() == ["Minds, Dangerous (1995)", 'Say "Dumbo"']
 
 
@@ -138,23 +175,35 @@ def test_loading_the_real_file_stays_fast(movielens_zip):
 
 def test_ids_beyond_float64_precision_stay_distinct(tmp_path):
     big = 2**53
-    df = data.load_ratings(write(tmp_path, f"userId,movieId,rating\n{big},1,3\n{big + 1},1,4\n{2**63 - 1},2,5\n"))
+    df = data.load_ratings(
+        write(tmp_path, f"userId,movieId,rating\n{big},1,3\n{big + 1},1,4\n{2**63 - 1},2,5\n")
+    )
     assert df.userId.tolist() == [big, big + 1, 2**63 - 1] and df.userId.dtype == np.int64
-    assert data.load(write(tmp_path, f"userId,movieId,rating\n{big},1,3\n{big + 1},1,4\n")).n_users == 2
+    assert (
+        data.load(write(tmp_path, f"userId,movieId,rating\n{big},1,3\n{big + 1},1,4\n")).n_users
+        == 2
+    )
 
 
 @pytest.mark.parametrize("value", [str(10**20), str(2**63), str(-(2**63) - 1), "1e30"])
 def test_ids_that_do_not_fit_int64_are_refused(tmp_path, value):
-    fails(write(tmp_path, f"userId,movieId,rating\n1,31,2.5\n{value},32,3\n"),
-          rf"line 3, column 'userId': value '{value}' does not fit in a 64-bit integer")
+    fails(
+        write(tmp_path, f"userId,movieId,rating\n1,31,2.5\n{value},32,3\n"),
+        rf"line 3, column 'userId': value '{value}' does not fit in a 64-bit integer",
+    )
 
 
 def test_integral_ids_written_as_floats_still_load_and_others_are_named(tmp_path):
     df = data.load_ratings(write(tmp_path, "userId,movieId,rating\n1.0,31,2.5\n2,32.0,3\n"))
     assert df.userId.tolist() == [1, 2] and df.movieId.tolist() == [31, 32]
-    fails(write(tmp_path, "userId,movieId,rating\n1,31,2.5\n2,0x20,3\n"), r"line 3, column 'movieId': value '0x20' is not an integer")
-    fails(write(tmp_path, "userId,movieId,rating,timestamp\n1,31,2.5,99999999999999999999\n"),
-          r"line 2, column 'timestamp': value '99999999999999999999' does not fit")
+    fails(
+        write(tmp_path, "userId,movieId,rating\n1,31,2.5\n2,0x20,3\n"),
+        r"line 3, column 'movieId': value '0x20' is not an integer",
+    )
+    fails(
+        write(tmp_path, "userId,movieId,rating,timestamp\n1,31,2.5,99999999999999999999\n"),
+        r"line 2, column 'timestamp': value '99999999999999999999' does not fit",
+    )
 
 
 # ---------------------------------------------------------------- 3. files and folders
@@ -189,7 +238,7 @@ def test_an_unreadable_file_for_real(tmp_path):
 
 def test_cached_zip_that_is_a_folder(tmp_path):
     (tmp_path / download.ZIP_NAME).mkdir()
-    with pytest.raises(data.DataError, match=rf"{download.ZIP_NAME} is a folder") as info:
+    with pytest.raises(data.DataError, match=rf"{download.ZIP_NAME} is a folder"):
         download.fetch(tmp_path, url="http://127.0.0.1:9/none.zip", progress=False, timeout=1)
     assert (tmp_path / download.ZIP_NAME).is_dir()  # a user's folder is never deleted
 
@@ -275,12 +324,21 @@ def test_split_seed_out_of_range():
     "argv, pattern",
     [
         (["excel", "--out", "x", "--seed", "-1"], r"argument --seed: -1 is not a seed"),
-        (["excel", "--out", "x", "--seed", str(2**32)], r"argument --seed: 4294967296 is not a seed"),
+        (
+            ["excel", "--out", "x", "--seed", str(2**32)],
+            r"argument --seed: 4294967296 is not a seed",
+        ),
         (["excel", "--out", ""], r"argument --out: an empty path"),
-        (["excel", "--out", "x", "--top-n", "0"], r"argument --top-n: 0 is not a positive whole number"),
+        (
+            ["excel", "--out", "x", "--top-n", "0"],
+            r"argument --top-n: 0 is not a positive whole number",
+        ),
         (["bench", "--threads", "-1"], r"argument --threads: -1 is not a positive whole number"),
         (["bench", "--threads", "0"], r"argument --threads: 0 is not a positive whole number"),
-        (["bench", "--timeout", "nan"], r"argument --timeout: nan is not a positive number of seconds"),
+        (
+            ["bench", "--timeout", "nan"],
+            r"argument --timeout: nan is not a positive number of seconds",
+        ),
         (["run", "--out", ""], r"argument --out: an empty path"),
         (["run", "--timeout", "-5"], r"argument --timeout: -5 is not a positive whole number"),
         (["data", "--source", ""], r"argument --source: an empty path"),
@@ -310,7 +368,9 @@ def test_unknown_lesson5_device(monkeypatch):
     from lesson5 import device
 
     monkeypatch.setenv("LESSON5_DEVICE", "gpu")
-    with pytest.raises(device.DeviceError, match=r"LESSON5_DEVICE='gpu' is not a device .*'cpu' or 'cuda'"):
+    with pytest.raises(
+        device.DeviceError, match=r"LESSON5_DEVICE='gpu' is not a device .*'cpu' or 'cuda'"
+    ):
         device.get_device()
     with pytest.raises(ValueError, match=r"device 'cuda:x'"):
         device.get_device("cuda:x")
@@ -329,7 +389,15 @@ def test_a_failing_bench_row_prints_one_line_and_the_next_row_runs(monkeypatch, 
 
     from lesson5.tools import bench
 
-    good = dict(kind="lesson5", recipe="onecycle-bias", bs=4096, source="synthetic", epochs=1, device="cpu", threads=1)
+    good = dict(
+        kind="lesson5",
+        recipe="onecycle-bias",
+        bs=4096,
+        source="synthetic",
+        epochs=1,
+        device="cpu",
+        threads=1,
+    )
     rows = [("broken row", dict(good, kind="nope")), ("good row", good)]
     monkeypatch.setattr(bench, "default_rows", lambda *a: rows)
     monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name, *a: None)
@@ -338,7 +406,9 @@ def test_a_failing_bench_row_prints_one_line_and_the_next_row_runs(monkeypatch, 
     assert code == 1
     assert "Traceback" not in err and "Traceback" not in out
     failed = [line for line in err.splitlines() if "failed" in line]
-    assert failed == ["broken row (onecycle-bias, bs 4096) failed: ValueError: unknown row kind 'nope'"]
+    assert failed == [
+        "broken row (onecycle-bias, bs 4096) failed: ValueError: unknown row kind 'nope'"
+    ]
     assert "good row" in out and "broken row" not in out
 
 
@@ -379,11 +449,18 @@ sys.exit(cli.guarded(lambda: atomic.atomic_write(Path(sys.argv[1]) / "graddesc.x
 """
 
 
-@pytest.mark.parametrize("sig, code, words", [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
-                                              (signal.SIGINT, 130, "interrupted (Ctrl-C)")])
+@pytest.mark.parametrize(
+    "sig, code, words",
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted (Ctrl-C)")],
+)
 def test_a_signal_during_a_write_leaves_no_temporary_file(tmp_path, sig, code, words):
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITE, str(tmp_path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_WRITE, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stdout.readline().strip() == "writing"
     assert [p.name for p in tmp_path.iterdir()][0].startswith(".graddesc.xlsx.")
     proc.send_signal(sig)
@@ -404,7 +481,9 @@ def test_stale_atomic_temporary_files_are_swept_by_the_next_write(tmp_path):
     fresh = write(tmp_path, "another run, writing now", ".graddesc.xlsx.zzzz1111.tmp")
     other = age(write(tmp_path, "mine", ".notes.txt.a1b2c3d4.tmp"), 3600)
     atomic.atomic_write(tmp_path / "graddesc.xlsx", lambda p: p.write_text("done"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["graddesc.xlsx", fresh.name, other.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["graddesc.xlsx", fresh.name, other.name]
+    )
     assert not stale.exists()
 
 
@@ -418,7 +497,10 @@ def test_stale_download_temporary_files_are_swept_by_the_next_fetch(tmp_path):
     fresh = write(cache, b"a download under way", "tmpabcdefgh")
     keep = age(write(cache, b"a user's file", "tmp_notes.txt"), 3600)
     sha = hashlib.sha256(payload).hexdigest()
-    assert download.fetch(cache, sha256=sha, url="http://127.0.0.1:9/none.zip", progress=False) == zip_path
+    assert (
+        download.fetch(cache, sha256=sha, url="http://127.0.0.1:9/none.zip", progress=False)
+        == zip_path
+    )
     assert not stale.exists() and fresh.exists() and keep.exists()
 
 
@@ -433,6 +515,11 @@ def test_fetch_hashes_with_pooch(tmp_path, monkeypatch):
     calls = []
     real = pooch.hashes.file_hash
     monkeypatch.setattr(pooch.hashes, "file_hash", lambda *a, **k: calls.append(a) or real(*a, **k))
-    download.fetch(zip_path.parent, sha256=real(str(zip_path)), url="http://127.0.0.1:9/none.zip", progress=False)
+    download.fetch(
+        zip_path.parent,
+        sha256=real(str(zip_path)),
+        url="http://127.0.0.1:9/none.zip",
+        progress=False,
+    )
     assert calls, "fetch verified the cached zip without pooch.file_hash"
     assert not hasattr(data, "_sha256")

@@ -59,7 +59,9 @@ def test_split_is_the_lessons_pick_and_leaves_global_state_alone(n):
     np.random.seed(123)
     before = np.random.get_state()[1].copy()
     train, valid = data.split_indices(n)
-    assert (np.random.get_state()[1] == before).all(), "split_indices touched the global random state"
+    assert (np.random.get_state()[1] == before).all(), (
+        "split_indices touched the global random state"
+    )
     np.random.seed(42)
     expected = np.random.permutation(n)[: int(0.2 * n)]  # fastai 0.7's get_cv_idxs
     np.testing.assert_array_equal(valid, expected)
@@ -97,7 +99,9 @@ def test_tensors_follow_the_split():
     u, m, y = ds.tensors("valid")
     assert len(u) == len(ds.valid_idx) == 40
     np.testing.assert_array_equal(y.numpy(), ds.ratings.rating.to_numpy()[ds.valid_idx])
-    np.testing.assert_array_equal(ds.users_map.decode(u.numpy()), ds.ratings.userId.to_numpy()[ds.valid_idx])
+    np.testing.assert_array_equal(
+        ds.users_map.decode(u.numpy()), ds.ratings.userId.to_numpy()[ds.valid_idx]
+    )
 
 
 # ---------------------------------------------------------------- validation errors
@@ -107,14 +111,35 @@ def test_tensors_follow_the_split():
     "text, pattern",
     [
         ("userId,rating\n1,2.5\n", r"ratings.csv: missing required column\(s\) \['movieId'\]"),
-        ("userId,movieId,rating\n1,31,2.5\n1,x,3\n", r"ratings.csv, line 3, column 'movieId': value 'x' is not an integer"),
-        ("userId,movieId,rating\n1,31,2.5\n2.5,32,3\n", r"line 3, column 'userId': value '2.5' is not an integer"),
-        ("userId,movieId,rating\n1,31,2.5\n1,32,five\n", r"line 3, column 'rating': value 'five' is not a number"),
-        ("userId,movieId,rating\n1,31,2.5\n1,32,\n", r"line 3, column 'rating': value '' is missing"),
-        ("userId,movieId,rating\n1,31,2.5\n1,32,5.5\n", r"line 3, column 'rating': value '5.5' is outside \[0.5, 5.0\]"),
+        (
+            "userId,movieId,rating\n1,31,2.5\n1,x,3\n",
+            r"ratings.csv, line 3, column 'movieId': value 'x' is not an integer",
+        ),
+        (
+            "userId,movieId,rating\n1,31,2.5\n2.5,32,3\n",
+            r"line 3, column 'userId': value '2.5' is not an integer",
+        ),
+        (
+            "userId,movieId,rating\n1,31,2.5\n1,32,five\n",
+            r"line 3, column 'rating': value 'five' is not a number",
+        ),
+        (
+            "userId,movieId,rating\n1,31,2.5\n1,32,\n",
+            r"line 3, column 'rating': value '' is missing",
+        ),
+        (
+            "userId,movieId,rating\n1,31,2.5\n1,32,5.5\n",
+            r"line 3, column 'rating': value '5.5' is outside \[0.5, 5.0\]",
+        ),
         ("userId,movieId,rating\n1,31,0\n", r"line 2, column 'rating': value '0' is outside"),
-        ("userId,movieId,rating\n1,31,nan\n", r"line 2, column 'rating': value 'nan' is not a number"),
-        ("userId,movieId,rating\n1,31,2.5\n2,31,3\n1,31,4\n", r"line 4, columns \('userId', 'movieId'\): duplicate pair \(1, 31\), first seen on line 2"),
+        (
+            "userId,movieId,rating\n1,31,nan\n",
+            r"line 2, column 'rating': value 'nan' is not a number",
+        ),
+        (
+            "userId,movieId,rating\n1,31,2.5\n2,31,3\n1,31,4\n",
+            r"line 4, columns \('userId', 'movieId'\): duplicate pair \(1, 31\), first seen on line 2",
+        ),
         ("", r"ratings.csv is empty"),
         ("userId,movieId,rating\n", r"ratings.csv has a header but no rows"),
     ],
@@ -136,7 +161,9 @@ def test_good_small_file_loads_with_types(tmp_path):
 def test_movies_validation(tmp_path):
     write(tmp_path, GOOD)
     write(tmp_path, "movieId,title\n31,Dangerous Minds (1995)\n31,Again\n", "movies.csv")
-    with pytest.raises(data.DataError, match=r"movies.csv, line 3, column 'movieId': value '31' is a duplicate"):
+    with pytest.raises(
+        data.DataError, match=r"movies.csv, line 3, column 'movieId': value '31' is a duplicate"
+    ):
         data.load_movies(tmp_path)
     write(tmp_path, "movieId,name\n31,x\n", "movies.csv")
     with pytest.raises(data.DataError, match=r"missing required column\(s\) \['title'\]"):
@@ -185,7 +212,12 @@ def test_synthetic_planted_structure_is_recoverable():
     t, r = ds.truth, ds.ratings
     u = (r.userId.to_numpy() - 1) // 3
     m = (r.movieId.to_numpy() - 10) // 7
-    clean = t["mean"] + t["user_bias"][u] + t["movie_bias"][m] + 1.5 * (t["user_factors"][u] * t["movie_factors"][m]).sum(1)
+    clean = (
+        t["mean"]
+        + t["user_bias"][u]
+        + t["movie_bias"][m]
+        + 1.5 * (t["user_factors"][u] * t["movie_factors"][m]).sum(1)
+    )
     y = r.rating.to_numpy()
     rmse_truth = np.sqrt(np.mean((np.clip(clean, 0.5, 5) - y) ** 2))
     rmse_mean = np.sqrt(np.mean((y.mean() - y) ** 2))
@@ -194,9 +226,13 @@ def test_synthetic_planted_structure_is_recoverable():
 
 def test_no_hidden_source_variable(monkeypatch, movielens_2016):
     """What load() reads comes from its argument (a notebook's `source` parameter), not the environment."""
-    monkeypatch.setenv("LESSON5_SOURCE", "synthetic")  # the variable of earlier versions: now ignored
+    monkeypatch.setenv(
+        "LESSON5_SOURCE", "synthetic"
+    )  # the variable of earlier versions: now ignored
     assert data.load("synthetic").source == "synthetic"
-    assert data.load().source.endswith(download.ZIP_NAME)  # the data folder's zip, whatever the variable says
+    assert data.load().source.endswith(
+        download.ZIP_NAME
+    )  # the data folder's zip, whatever the variable says
     assert download.release_2016(movielens_2016.parent) == movielens_2016
 
 

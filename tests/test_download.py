@@ -78,13 +78,18 @@ def test_good_download_then_cache_hit_without_network(server, tmp_path, payload)
 
 def test_wrong_hash_is_rejected_and_removed(server, tmp_path):
     with pytest.raises(data.DataError, match="content is wrong") as info:
-        download.fetch(tmp_path, url=f"{server}/good.zip", sha256="0" * 64, progress=False, timeout=10)
+        download.fetch(
+            tmp_path, url=f"{server}/good.zip", sha256="0" * 64, progress=False, timeout=10
+        )
     assert "by hand" in str(info.value)
     assert_nothing_trusted(tmp_path)
 
 
 def test_response_cut_off_half_way(server, tmp_path):
-    with pytest.raises(data.DataError, match=r"could not download http://127.0.0.1:\d+/cut.zip: .*(IncompleteRead|Connection broken)"):
+    with pytest.raises(
+        data.DataError,
+        match=r"could not download http://127.0.0.1:\d+/cut.zip: .*(IncompleteRead|Connection broken)",
+    ):
         download.fetch(tmp_path, url=f"{server}/cut.zip", progress=False, timeout=10)
     assert_nothing_trusted(tmp_path)
 

@@ -6,13 +6,12 @@ import re
 
 import numpy as np
 import pytest
+from _excel_helpers import assert_close, require_soffice
 
 from lesson5 import graddesc
 from lesson5.excel import graddesc as xg
 from lesson5.excel.book import WorkbookError
 from lesson5.excel.recalc import read_formulas, recalculated_values
-
-from _excel_helpers import assert_close, require_soffice
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +52,11 @@ def test_recalculated_rows_equal_python(values, name):
     for epoch, want in graddesc.epoch_losses(table).items():
         cell = xg.epoch_cell(name, "rmse", epoch)
         assert_close(sheet[cell], float(want), f"{name}!{cell} (rmse, epoch {epoch})")
-        assert_close(values["losses"][f"{chr(ord('A') + list(graddesc.SHEETS).index(name) + 1)}{3 + epoch}"],
-                     float(want), f"losses ({name}, epoch {epoch})")
+        assert_close(
+            values["losses"][f"{chr(ord('A') + list(graddesc.SHEETS).index(name) + 1)}{3 + epoch}"],
+            float(want),
+            f"losses ({name}, epoch {epoch})",
+        )
     assert checked == len(graddesc.columns(name)) * xg.EPOCHS * xg.N
 
 
@@ -63,21 +65,37 @@ def test_epoch_level_state_equals_python(values):
     # What the sheets carry between epochs: adagrad's G, annealed lr, eve's d.
     _, s = graddesc.run("adagrad", xg.EPOCHS)
     for p, want in zip("ba", s["G"]):
-        assert_close(values["adagrad"][xg.epoch_cell("adagrad", f"G_new_{p}", xg.EPOCHS)], float(want), "adagrad G")
+        assert_close(
+            values["adagrad"][xg.epoch_cell("adagrad", f"G_new_{p}", xg.EPOCHS)],
+            float(want),
+            "adagrad G",
+        )
     t, s = graddesc.run("adagrad_ann", xg.EPOCHS)
     sheet = values["adagrad_ann"]
     lrs = t.groupby("epoch").lr.first()
     for epoch in range(1, xg.EPOCHS + 1):
-        assert_close(sheet[xg.epoch_cell("adagrad_ann", "lr", epoch)], lrs[epoch], f"adagrad_ann lr, epoch {epoch}")
+        assert_close(
+            sheet[xg.epoch_cell("adagrad_ann", "lr", epoch)],
+            lrs[epoch],
+            f"adagrad_ann lr, epoch {epoch}",
+        )
     for epoch in range(2, xg.EPOCHS + 1):  # every accepted epoch passes the macro's test
         expected = sheet[xg.epoch_cell("adagrad_ann", "expected", epoch)]
         assert expected <= sheet[xg.epoch_cell("adagrad_ann", "limit", epoch)]
-    assert_close(sheet[xg.epoch_cell("adagrad_ann", "expected", 5)], s["expected"], "adagrad_ann expected step")
+    assert_close(
+        sheet[xg.epoch_cell("adagrad_ann", "expected", 5)],
+        s["expected"],
+        "adagrad_ann expected step",
+    )
     assert sheet[xg.epoch_cell("adagrad_ann", "halvings", 2)] > 0  # the test fired at least once
     _, s = graddesc.run("adam_ann", xg.EPOCHS)
-    assert_close(values["adam_ann"][xg.epoch_cell("adam_ann", "best", 5)], s["best"], "adam_ann best")
+    assert_close(
+        values["adam_ann"][xg.epoch_cell("adam_ann", "best", 5)], s["best"], "adam_ann best"
+    )
     tables = {n: graddesc.run(n, xg.EPOCHS)[0] for n in ("eve",)}
-    assert np.isclose(values["eve"][xg.epoch_cell("eve", "d", 5)], tables["eve"].d.iloc[-1], rtol=1e-9)
+    assert np.isclose(
+        values["eve"][xg.epoch_cell("eve", "d", 5)], tables["eve"].d.iloc[-1], rtol=1e-9
+    )
 
 
 def test_each_sheets_formulas_sit_beside_its_python_rule():
@@ -117,15 +135,33 @@ from _reset_oracle import MACRO_SHEETS, macro_first_epoch  # noqa: E402
 def test_first_epoch_after_reset_is_where_the_macro_puts_it(values, name):
     (a, b), _ = macro_first_epoch(name)
     sheet = values[name]
-    assert_close(sheet[xg.row_cell(name, "new_a", xg.N - 1)], a, f"{name}: a after the first epoch", rel=1e-10)
-    assert_close(sheet[xg.row_cell(name, "new_b", xg.N - 1)], b, f"{name}: b after the first epoch", rel=1e-10)
+    assert_close(
+        sheet[xg.row_cell(name, "new_a", xg.N - 1)],
+        a,
+        f"{name}: a after the first epoch",
+        rel=1e-10,
+    )
+    assert_close(
+        sheet[xg.row_cell(name, "new_b", xg.N - 1)],
+        b,
+        f"{name}: b after the first epoch",
+        rel=1e-10,
+    )
 
 
 # The macros, performed in LibreOffice: set the carries, recalculate, paste, recalculate, ...
-PASTES = {"momentum": [("m", "m")], "adagrad": [("G", "G_new")], "rmsprop": [("v", "v"), ("v", "v")],
-          "adam": [("v", "v"), ("m", "m"), ("v", "v"), ("m", "m")]}
-START = {"momentum": {"m": 0.0}, "adagrad": {"G": 10000.0}, "rmsprop": {"v": 10000.0},
-         "adam": {"v": 10000.0, "m": 0.0}}
+PASTES = {
+    "momentum": [("m", "m")],
+    "adagrad": [("G", "G_new")],
+    "rmsprop": [("v", "v"), ("v", "v")],
+    "adam": [("v", "v"), ("m", "m"), ("v", "v"), ("m", "m")],
+}
+START = {
+    "momentum": {"m": 0.0},
+    "adagrad": {"G": 10000.0},
+    "rmsprop": {"v": 10000.0},
+    "adam": {"v": 10000.0, "m": 0.0},
+}
 
 
 @pytest.mark.libreoffice
@@ -161,7 +197,9 @@ def test_pressing_reset_in_libreoffice_gives_the_workbooks_carries(written, valu
     for n in MACRO_SHEETS:  # the last round showed the first epoch from the pasted carries
         for p in "ab":
             cell = xg.row_cell(n, f"new_{p}", xg.N - 1)
-            assert_close(got[n][cell], values[n][cell], f"{n}!{cell} after Reset in LibreOffice", rel=1e-9)
+            assert_close(
+                got[n][cell], values[n][cell], f"{n}!{cell} after Reset in LibreOffice", rel=1e-9
+            )
         state = graddesc.reset(n)
         for key, pair in carry[n].items():
             for want, have in zip(state[key], pair):
@@ -203,11 +241,20 @@ def test_labels_fit_numbers_are_readable_and_key_cells_explain(written):
             assert fmt in ("0", "0.0", "0.00", "0.0000", "0.00E+00"), (name, col, fmt)
             # and the longest number, as that format shows it, fits (no ### at the default width)
             decimals = len(fmt.split(".")[1]) if "." in fmt and "E" not in fmt else 0
-            longest = max(len(f"{v:.2E}" if "E" in fmt else f"{v:.{decimals}f}") for v in tables[name][col])
-            assert ws.column_dimensions[head.column_letter].width >= longest + 1, (name, col, longest)
+            longest = max(
+                len(f"{v:.2E}" if "E" in fmt else f"{v:.{decimals}f}") for v in tables[name][col]
+            )
+            assert ws.column_dimensions[head.column_letter].width >= longest + 1, (
+                name,
+                col,
+                longest,
+            )
         lr = wb.defined_names[f"{name}_lr"].attr_text.split("!")[1].replace("$", "")
         assert ws[lr].comment is not None and "Learning rate" in ws[lr].comment.text
-        assert ws[xg.epoch_cell(name, "rmse", 1).rstrip("0123456789") + str(xg.HEAD)].comment is not None
+        assert (
+            ws[xg.epoch_cell(name, "rmse", 1).rstrip("0123456789") + str(xg.HEAD)].comment
+            is not None
+        )
         assert column_index_from_string(lr.rstrip("0123456789")) > 1
     for name, keys in xg.CARRIES.items():
         for _, _, key, _ in keys:

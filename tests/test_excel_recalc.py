@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import os
-
 import math
+import os
 import re
 import stat
 import zipfile
 from pathlib import Path
 
 import pytest
+from _excel_helpers import assert_close, require_soffice
 from openpyxl import Workbook, load_workbook
 
 from lesson5.excel import book
-from lesson5.excel.recalc import (RecalcError, find_problems, read_values, recalculate, recalculate_many,
-                                  recalculated_values)
-
-from _excel_helpers import assert_close, require_soffice
+from lesson5.excel.recalc import (
+    RecalcError,
+    find_problems,
+    read_values,
+    recalculate,
+    recalculate_many,
+    recalculated_values,
+)
 
 
 def _closed_form_book(path: Path) -> Path:
@@ -28,15 +32,15 @@ def _closed_form_book(path: Path) -> Path:
     for r, (a, b) in enumerate([(3, 0), (4, 0), (None, 7)], start=1):
         ws.cell(r, 1, a)
         ws.cell(r, 2, b)
-    ws["C1"] = "=SQRT(SUMXMY2(A1:A2,B1:B2)/COUNT(A1:A3))"          # sqrt((9+16)/2)
-    ws["C2"] = '=IF(A3="",0,A3*B3)'                                  # blank -> 0
-    ws["C3"] = "=SUMPRODUCT(A1:A2,{1;2})"                           # 3 + 8
+    ws["C1"] = "=SQRT(SUMXMY2(A1:A2,B1:B2)/COUNT(A1:A3))"  # sqrt((9+16)/2)
+    ws["C2"] = '=IF(A3="",0,A3*B3)'  # blank -> 0
+    ws["C3"] = "=SUMPRODUCT(A1:A2,{1;2})"  # 3 + 8
     ws["D1"] = 0.25
     book.define_name(wb, "lr", book.ref(ws, "D1"))
-    ws["D2"] = "=lr*A2"                                              # 1
-    ws["D3"] = "=INDEX(A1:B3,MATCH(7,B1:B3,0),2)"                     # 7
+    ws["D2"] = "=lr*A2"  # 1
+    ws["D3"] = "=INDEX(A1:B3,MATCH(7,B1:B3,0),2)"  # 7
     other = wb.create_sheet("other")
-    other["A1"] = f"={book.ref(ws, 'C1')}^2"                         # 12.5
+    other["A1"] = f"={book.ref(ws, 'C1')}^2"  # 12.5
     other["A2"] = f"=SUMPRODUCT({book.ref(ws, 'A1:A2')},{book.ref(ws, 'A1:A2')})"  # 25
     return book.save_atomic(wb, path)
 
@@ -85,7 +89,10 @@ def test_libreoffice_recalculates_closed_forms_and_reports_errors(tmp_path):
     # A file that carries stale cached results (A1 changed behind LibreOffice's back): the
     # private profile makes LibreOffice recalculate on load instead of trusting the cache.
     stale = tmp_path / "stale.xlsx"
-    with zipfile.ZipFile(good_copy) as src, zipfile.ZipFile(stale, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(good_copy) as src,
+        zipfile.ZipFile(stale, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for item in src.infolist():
             data = src.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
@@ -103,8 +110,10 @@ def test_recalculated_values_raises_on_problems(tmp_path, monkeypatch):
     bad = _broken_book(tmp_path / "bad.xlsx")
     fake = tmp_path / "fake-soffice"
     # A stand-in "soffice" that copies the inputs unchanged: every formula is then without a result.
-    fake.write_text('#!/bin/sh\nout=""\nwhile [ $# -gt 0 ]; do case "$1" in --outdir) out="$2"; shift;; '
-                    '*.xlsx) cp "$1" "$out/";; esac; shift; done\n')
+    fake.write_text(
+        '#!/bin/sh\nout=""\nwhile [ $# -gt 0 ]; do case "$1" in --outdir) out="$2"; shift;; '
+        '*.xlsx) cp "$1" "$out/";; esac; shift; done\n'
+    )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("LESSON5_SOFFICE", str(fake))
     with pytest.raises(RecalcError, match=r"bad\.xlsx: 4 formula problem\(s\)"):
@@ -145,7 +154,9 @@ def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeyp
     before = target.read_bytes()
     umask = os.umask(0)
     os.umask(umask)
-    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as plain open() would make it, not 0600
+    assert (
+        target.stat().st_mode & 0o777 == 0o666 & ~umask
+    )  # as plain open() would make it, not 0600
     lock = tmp_path / ".~lock.x.xlsx#"
     lock.write_text("someone,host")
     with pytest.raises(book.WorkbookError, match="open in a spreadsheet program"):
@@ -194,7 +205,10 @@ def test_ref_quotes_a_sheet_name_with_a_quote_and_pin_fixes_parts():
     assert book.ref("It's here", "A1:B2,C3") == "'It''s here'!$A$1:$B$2,'It''s here'!$C$3"
     assert book.ref("It's here", "AB12", absolute=False) == "'It''s here'!AB12"
     assert (book.pin("AB12"), book.pin("AB12", row=False), book.pin("AB12", col=False)) == (
-        "$AB$12", "$AB12", "AB$12")
+        "$AB$12",
+        "$AB12",
+        "AB$12",
+    )
 
 
 @pytest.mark.libreoffice
@@ -207,8 +221,8 @@ def test_a_reference_to_a_sheet_named_with_a_quote_recalculates(tmp_path):
     ws["A1"], ws["B2"] = 3.0, 4.0
     book.define_name(wb, "its_b2", book.ref(ws, "B2"))
     other = wb.create_sheet("other")
-    other["A1"] = f"={book.ref(ws, 'A1')}*2"                               # 6
-    other["A2"] = f"=SUMSQ({book.ref(ws, 'A1:B2')})"                        # 25
-    other["A3"] = "=its_b2+1"                                              # 5
+    other["A1"] = f"={book.ref(ws, 'A1')}*2"  # 6
+    other["A2"] = f"=SUMSQ({book.ref(ws, 'A1:B2')})"  # 25
+    other["A3"] = "=its_b2+1"  # 5
     got = recalculated_values([book.save_atomic(wb, tmp_path / "quote.xlsx")], tmp_path / "out")[0]
     assert [got["other"][c] for c in ("A1", "A2", "A3")] == [6, 25, 5]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _interpret_helpers import trained_model
 
 from lesson5 import data as D
 from lesson5 import interpret as I
-
-from _interpret_helpers import trained_model
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,11 @@ def trained(held_out):
 
 def test_pca_matches_eigendecomposition_of_covariance():
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(500, 6)) @ np.diag([5.0, 3.0, 2.0, 1.0, 0.5, 0.1]) @ np.linalg.qr(rng.normal(size=(6, 6)))[0]
+    x = (
+        rng.normal(size=(500, 6))
+        @ np.diag([5.0, 3.0, 2.0, 1.0, 0.5, 0.1])
+        @ np.linalg.qr(rng.normal(size=(6, 6)))[0]
+    )
     x += 7.0  # an offset PCA must remove
     p = I.pca(torch.tensor(x), k=3)
     evals, evecs = np.linalg.eigh(np.cov(x, rowvar=False))
@@ -39,7 +42,9 @@ def test_pca_matches_eigendecomposition_of_covariance():
     np.testing.assert_allclose(p.explained_variance.numpy(), evals[:3], rtol=1e-10)
     np.testing.assert_allclose(p.explained_ratio.numpy(), evals[:3] / evals.sum(), rtol=1e-10)
     for j in range(3):
-        v = evecs[:, j] * np.sign(evecs[np.abs(evecs[:, j]).argmax(), j])  # largest loading positive
+        v = evecs[:, j] * np.sign(
+            evecs[np.abs(evecs[:, j]).argmax(), j]
+        )  # largest loading positive
         np.testing.assert_allclose(p.components[j].numpy(), v, atol=1e-10)
         np.testing.assert_allclose(p.scores[:, j].numpy(), (x - x.mean(0)) @ v, atol=1e-9)
 
@@ -78,7 +83,12 @@ def test_cosine_neighbours_match_brute_force(trained):
     sims = []
     for j in range(len(f)):
         if j != t:
-            sims.append((-(f[j] @ f[t]) / (np.linalg.norm(f[j]) * np.linalg.norm(f[t])), ds.movies_map.ids[j]))
+            sims.append(
+                (
+                    -(f[j] @ f[t]) / (np.linalg.norm(f[j]) * np.linalg.norm(f[t])),
+                    ds.movies_map.ids[j],
+                )
+            )
     best = sorted(sims)[:8]
     assert got.movieId.tolist() == [mid for _, mid in best]
     np.testing.assert_allclose(got.cosine.to_numpy(), [-s for s, _ in best], atol=1e-12)
@@ -95,7 +105,9 @@ def test_movie_bias_table_against_pandas(trained):
         mine = ds.ratings[ds.ratings.movieId == row.movieId]
         assert row.n_ratings == len(mine)
         assert row.mean_rating == pytest.approx(mine.rating.astype(float).mean(), abs=1e-6)
-        assert row.raters_bias == pytest.approx(ub[ds.users_map.encode(mine.userId.to_numpy())].mean(), abs=1e-12)
+        assert row.raters_bias == pytest.approx(
+            ub[ds.users_map.encode(mine.userId.to_numpy())].mean(), abs=1e-12
+        )
         assert row.bias == pytest.approx(mb[ds.movies_map.encode([row.movieId])[0]], abs=1e-12)
         assert row.title == ds.title(row.movieId)
 
@@ -127,7 +139,9 @@ def test_prediction_for_a_known_user_equals_the_model_forward(trained):
     sel = users == uid
     with torch.no_grad():
         expected = model(users[sel], movies[sel]).double()
-    np.testing.assert_allclose(I.predict_new_user(model, user, movies[sel].numpy()).numpy(), expected.numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        I.predict_new_user(model, user, movies[sel].numpy()).numpy(), expected.numpy(), atol=1e-6
+    )
 
 
 def test_fold_in_is_a_stationary_point_by_finite_differences(trained):
@@ -142,7 +156,10 @@ def test_fold_in_is_a_stationary_point_by_finite_differences(trained):
     theta = torch.cat([user.factors, torch.tensor([user.bias], dtype=torch.float64)])
     f = lambda t: float(I.fold_in_objective(t, *args))  # noqa: E731
     h = 1e-6
-    grad = [(f(theta + h * e) - f(theta - h * e)) / (2 * h) for e in torch.eye(len(theta), dtype=torch.float64)]
+    grad = [
+        (f(theta + h * e) - f(theta - h * e)) / (2 * h)
+        for e in torch.eye(len(theta), dtype=torch.float64)
+    ]
     assert max(abs(g) for g in grad) < 1e-5
     assert f(theta) < f(mu)  # it moved away from the prior because the ratings say so
 
@@ -165,24 +182,32 @@ def test_fold_in_beats_the_fallback_on_held_out_movielens_users(ml2018):
 def test_fallback_is_the_average_user_and_recommend_excludes_rated(trained):
     ds, model = trained
     empty = I.fold_in(model, ds, [])
-    np.testing.assert_allclose(empty.factors.numpy(), model.u.weight.detach().double().mean(0).numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        empty.factors.numpy(), model.u.weight.detach().double().mean(0).numpy(), atol=1e-12
+    )
     assert empty.bias == pytest.approx(float(model.ub.weight.detach().double().mean()), abs=1e-12)
     base = I.recommend(model, ds, [], n=5, among=None)
     # Brute force: score every movie with the average user, best first.
     score = I.predict_new_user(model, empty).numpy()
-    assert base.movieId.tolist() == ds.movies_map.decode(np.argsort(-score, kind="stable")[:5]).tolist()
+    assert (
+        base.movieId.tolist()
+        == ds.movies_map.decode(np.argsort(-score, kind="stable")[:5]).tolist()
+    )
     rated = [(int(base.movieId[0]), 1.0), (int(base.movieId[1]), 0.5)]
     recs = I.recommend(model, ds, rated, n=20, among=None)
     assert not set(recs.movieId) & {m for m, _ in rated}
     assert recs.predicted.is_monotonic_decreasing
 
 
-@pytest.mark.parametrize("rated, error, match", [
-    ([(999_999, 4.0)], KeyError, "movieId 999999 is not among"),
-    ([(10, 4.0), (10, 3.0)], ValueError, "rated twice"),
-    ([(10, 9.0)], ValueError, "rating 9.0 is outside"),
-    ([(10,)], ValueError, "expected a \\(movieId, rating\\) pair"),
-])
+@pytest.mark.parametrize(
+    "rated, error, match",
+    [
+        ([(999_999, 4.0)], KeyError, "movieId 999999 is not among"),
+        ([(10, 4.0), (10, 3.0)], ValueError, "rated twice"),
+        ([(10, 9.0)], ValueError, "rating 9.0 is outside"),
+        ([(10,)], ValueError, "expected a \\(movieId, rating\\) pair"),
+    ],
+)
 def test_bad_new_user_input_gives_a_clear_error(trained, rated, error, match):
     ds, model = trained
     with pytest.raises(error, match=match):
@@ -202,7 +227,9 @@ def test_hold_out_users_removes_them_and_keeps_only_known_movies(held_out):
 
 
 @pytest.mark.parametrize("noise_var", [float("nan"), float("inf"), -1.0, -1e-9])
-def test_fold_in_refuses_a_noise_variance_that_is_not_a_finite_non_negative_number(trained, noise_var):
+def test_fold_in_refuses_a_noise_variance_that_is_not_a_finite_non_negative_number(
+    trained, noise_var
+):
     ds, model = trained
     rated = [(int(ds.movies_map.ids[0]), 4.0)]
     with pytest.raises(ValueError, match=f"noise_var={noise_var!r}"):
@@ -222,10 +249,17 @@ def test_fold_in_with_a_valid_noise_variance_gives_finite_factors(trained):
         assert torch.isfinite(user.factors).all() and np.isfinite(user.bias)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(n=-1), "n=-1"), (dict(n=0), "n=0"), (dict(n=2.5), "n=2.5"), (dict(n=True), "n=True"),
-    (dict(among=-1), "among=-1"), (dict(among=0), "among=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n=-1), "n=-1"),
+        (dict(n=0), "n=0"),
+        (dict(n=2.5), "n=2.5"),
+        (dict(n=True), "n=True"),
+        (dict(among=-1), "among=-1"),
+        (dict(among=0), "among=0"),
+    ],
+)
 def test_recommend_refuses_a_bad_count(trained, kwargs, match):
     ds, model = trained
     with pytest.raises(ValueError, match=match):
@@ -242,5 +276,7 @@ def test_cosine_neighbours_refuses_a_bad_count(trained, kwargs, match):
 def test_recommend_counts_are_exact(trained):
     ds, model = trained
     assert len(I.recommend(model, ds, [], n=1, among=None)) == 1
-    assert len(I.recommend(model, ds, [], n=ds.n_movies + 5, among=None)) == ds.n_movies  # all there are
+    assert (
+        len(I.recommend(model, ds, [], n=ds.n_movies + 5, among=None)) == ds.n_movies
+    )  # all there are
     assert len(I.recommend(model, ds, [], n=3, among=2)) == 2

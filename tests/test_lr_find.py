@@ -27,8 +27,16 @@ def fresh(ds, seed=0):
 
 def test_rates_grow_exactly_geometrically(ds):
     model = fresh(ds)
-    res = lr_find(model, ds, torch.optim.SGD(model.parameters(), lr=0.1), start_lr=1e-4, end_lr=1e-1, num_it=40,
-                  bs=64, stop_div=False)
+    res = lr_find(
+        model,
+        ds,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        start_lr=1e-4,
+        end_lr=1e-1,
+        num_it=40,
+        bs=64,
+        stop_div=False,
+    )
     assert res.stopped == "end" and len(res.lrs) == 40
     i = np.arange(40)
     np.testing.assert_allclose(res.lrs, 1e-4 * 1000.0 ** (i / 40), rtol=1e-14)
@@ -40,20 +48,42 @@ def test_rates_grow_exactly_geometrically(ds):
 def test_same_losses_as_fit_with_the_same_schedule_and_batches(ds):
     """Oracle: train.fit with sched = the geometric multiplier draws the same batches and must see the same losses."""
     (u, m, y), valid = ds.tensors("train"), ds.tensors("valid")
-    n, bs = 650, 64  # 11 batches per epoch, the last one 10 ratings: epoch boundaries must match fit's
+    n, bs = (
+        650,
+        64,
+    )  # 11 batches per epoch, the last one 10 ratings: epoch boundaries must match fit's
     train_triple = (u[:n], m[:n], y[:n])
     steps = 3 * math.ceil(n / bs)
     start, end = 1e-3, 0.5
 
     model_a = fresh(ds)
     opt_a = optim.SGD(model_a.parameters(), lr=0.7, momentum=0.9)  # the package's from-scratch SGD
-    res = lr_find(model_a, train_triple, opt_a, start_lr=start, end_lr=end, num_it=steps, bs=bs, seed=3,
-                  stop_div=False, device="cpu")
+    res = lr_find(
+        model_a,
+        train_triple,
+        opt_a,
+        start_lr=start,
+        end_lr=end,
+        num_it=steps,
+        bs=bs,
+        seed=3,
+        stop_div=False,
+        device="cpu",
+    )
 
     model_b = fresh(ds)
     opt_b = optim.SGD(model_b.parameters(), lr=start, momentum=0.9)
-    hist = train.fit(model_b, (train_triple, valid), 3, opt_b, bs=bs, seed=3, device="cpu", progress=False,
-                     sched=lambda s: (end / start) ** (s / steps))
+    hist = train.fit(
+        model_b,
+        (train_triple, valid),
+        3,
+        opt_b,
+        bs=bs,
+        seed=3,
+        device="cpu",
+        progress=False,
+        sched=lambda s: (end / start) ** (s / steps),
+    )
     steps_df = hist.steps
     assert len(res.lrs) == steps == len(steps_df)
     np.testing.assert_array_equal(res.losses, steps_df.loss.to_numpy())
@@ -63,8 +93,17 @@ def test_same_losses_as_fit_with_the_same_schedule_and_batches(ds):
 
 def test_smoothing_is_lesson5_smooth_ewma(ds):
     model = fresh(ds)
-    res = lr_find(model, ds, torch.optim.Adam(model.parameters()), start_lr=1e-4, end_lr=1.0, num_it=50, bs=128,
-                  beta=0.9, stop_div=False)
+    res = lr_find(
+        model,
+        ds,
+        torch.optim.Adam(model.parameters()),
+        start_lr=1e-4,
+        end_lr=1.0,
+        num_it=50,
+        bs=128,
+        beta=0.9,
+        stop_div=False,
+    )
     ew = EWMA(0.9)
     np.testing.assert_array_equal(res.smooth, [ew.update(v) for v in res.losses])
 
@@ -72,7 +111,9 @@ def test_smoothing_is_lesson5_smooth_ewma(ds):
 def test_model_and_optimizer_are_restored(ds):
     model = fresh(ds)
     opt = torch.optim.Adam(train.param_groups(model, 0.1), lr=3e-3)
-    train.fit(model, ds, 1, opt, bs=256, seed=0, device="cpu", progress=False)  # give Adam some state
+    train.fit(
+        model, ds, 1, opt, bs=256, seed=0, device="cpu", progress=False
+    )  # give Adam some state
     model.eval()
     twin_model, twin_opt = copy.deepcopy(model), None
     twin_opt = torch.optim.Adam(train.param_groups(twin_model, 0.1), lr=3e-3)
@@ -90,7 +131,9 @@ def test_model_and_optimizer_are_restored(ds):
     assert [g["weight_decay"] for g in after_opt["param_groups"]] == [0.1, 0.0]
     for pid, state in before_opt["state"].items():
         for name, value in state.items():
-            assert torch.equal(torch.as_tensor(after_opt["state"][pid][name]), torch.as_tensor(value)), (pid, name)
+            assert torch.equal(
+                torch.as_tensor(after_opt["state"][pid][name]), torch.as_tensor(value)
+            ), (pid, name)
     assert not model.training  # its mode too
 
     # And training goes on exactly as if the range test had never run.
@@ -101,46 +144,77 @@ def test_model_and_optimizer_are_restored(ds):
 
 def test_stops_when_the_smoothed_loss_explodes(ds):
     model = fresh(ds)
-    res = lr_find(model, ds, torch.optim.SGD(model.parameters(), lr=1.0), start_lr=1e-3, end_lr=1e6, num_it=200,
-                  bs=64)
+    res = lr_find(
+        model,
+        ds,
+        torch.optim.SGD(model.parameters(), lr=1.0),
+        start_lr=1e-3,
+        end_lr=1e6,
+        num_it=200,
+        bs=64,
+    )
     assert res.stopped == "diverged" and len(res.lrs) < 200
     best = np.minimum.accumulate(res.smooth[:-1])
-    assert np.all(res.smooth[:-1] <= 4 * best)              # nothing before the last point tripped the rule
+    assert np.all(res.smooth[:-1] <= 4 * best)  # nothing before the last point tripped the rule
     last = res.smooth[-1]
-    assert not np.isfinite(last) or last > 4 * best[-1]      # the last point did
+    assert not np.isfinite(last) or last > 4 * best[-1]  # the last point did
 
 
 def test_without_stop_div_it_runs_to_the_end_unless_the_loss_is_not_a_number(ds):
     model = fresh(ds)
-    res = lr_find(model, ds, torch.optim.SGD(model.parameters(), lr=1.0), start_lr=1e-3, end_lr=1e6, num_it=200,
-                  bs=64, stop_div=False)
-    assert res.stopped == "end" and len(res.lrs) == 200 or res.stopped == "diverged" and not np.isfinite(res.smooth[-1])
-    quiet = lr_find(model, ds, torch.optim.SGD(model.parameters(), lr=1.0), start_lr=1e-3, end_lr=1e-2, num_it=30,
-                    bs=64, stop_div=False)
+    res = lr_find(
+        model,
+        ds,
+        torch.optim.SGD(model.parameters(), lr=1.0),
+        start_lr=1e-3,
+        end_lr=1e6,
+        num_it=200,
+        bs=64,
+        stop_div=False,
+    )
+    assert (
+        res.stopped == "end"
+        and len(res.lrs) == 200
+        or res.stopped == "diverged"
+        and not np.isfinite(res.smooth[-1])
+    )
+    quiet = lr_find(
+        model,
+        ds,
+        torch.optim.SGD(model.parameters(), lr=1.0),
+        start_lr=1e-3,
+        end_lr=1e-2,
+        num_it=30,
+        bs=64,
+        stop_div=False,
+    )
     assert quiet.stopped == "end" and len(quiet.lrs) == 30
 
 
 def test_suggestions_on_closed_form_curves():
-    x = np.linspace(-6, 0, 61)          # log10 of the rate, steps of 0.1
-    lrs = 10.0 ** x
+    x = np.linspace(-6, 0, 61)  # log10 of the rate, steps of 0.1
+    lrs = 10.0**x
     # 1 - tanh falls fastest where its argument is 0: between grid points -2.95 -> midpoint of -3.0 and -2.9.
     losses = 1 - np.tanh(3 * (x + 2.95))
-    assert steepest(lrs, losses) == pytest.approx(10 ** -3.0, rel=1e-12)
+    assert steepest(lrs, losses) == pytest.approx(10**-3.0, rel=1e-12)
     bowl = (x + 2.0) ** 2
-    assert min_over_10(lrs, bowl) == pytest.approx(10 ** -3.0, rel=1e-12)
+    assert min_over_10(lrs, bowl) == pytest.approx(10**-3.0, rel=1e-12)
     # Skipped points are ignored: a fake minimum in the first ones does not count.
     bowl2 = bowl.copy()
     bowl2[:3] = -1
-    assert min_over_10(lrs, bowl2, skip_start=3) == pytest.approx(10 ** -3.0, rel=1e-12)
+    assert min_over_10(lrs, bowl2, skip_start=3) == pytest.approx(10**-3.0, rel=1e-12)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(start_lr=1.0, end_lr=0.1), "start_lr=1.0, end_lr=0.1"),
-    (dict(start_lr=float("nan")), "start_lr=nan"),
-    (dict(start_lr=0.0), "start_lr=0.0"),
-    (dict(num_it=1), "num_it=1"),
-    (dict(bs=0), "bs=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(start_lr=1.0, end_lr=0.1), "start_lr=1.0, end_lr=0.1"),
+        (dict(start_lr=float("nan")), "start_lr=nan"),
+        (dict(start_lr=0.0), "start_lr=0.0"),
+        (dict(num_it=1), "num_it=1"),
+        (dict(bs=0), "bs=0"),
+    ],
+)
 def test_bad_arguments_are_refused(ds, kwargs, match):
     model = fresh(ds)
     with pytest.raises(ValueError, match=match):
@@ -149,6 +223,8 @@ def test_bad_arguments_are_refused(ds, kwargs, match):
 
 def test_suggestion_names_a_bad_method(ds):
     model = fresh(ds)
-    res = lr_find(model, ds, torch.optim.SGD(model.parameters(), lr=1.0), start_lr=1e-3, end_lr=1.0, num_it=30)
+    res = lr_find(
+        model, ds, torch.optim.SGD(model.parameters(), lr=1.0), start_lr=1e-3, end_lr=1.0, num_it=30
+    )
     with pytest.raises(ValueError, match="method='valley'"):
         res.suggestion("valley")

@@ -16,8 +16,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # What the lesson writes out: these must appear in a notebook, not only in the package.
-MUST_SHOW = {"models": {"DotProduct", "get_emb", "EmbeddingDot", "sigmoid_range", "EmbeddingDotBias", "EmbeddingNet"},
-             "train": {"fit"}}
+MUST_SHOW = {
+    "models": {
+        "DotProduct",
+        "get_emb",
+        "EmbeddingDot",
+        "sigmoid_range",
+        "EmbeddingDotBias",
+        "EmbeddingNet",
+    },
+    "train": {"fit"},
+}
 
 
 def definitions(source: str) -> dict[str, str]:
@@ -28,7 +37,7 @@ def definitions(source: str) -> dict[str, str]:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
             start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            out[node.name] = "\n".join(lines[start - 1:node.end_lineno])
+            out[node.name] = "\n".join(lines[start - 1 : node.end_lineno])
     return out
 
 
@@ -52,10 +61,13 @@ def test_every_exported_definition_is_the_package_code_word_for_word():
         shown = definitions(source)
         assert shown, f"{name} cell {index} is tagged export:{module} but defines nothing"
         for obj, text in shown.items():
-            assert obj in package, f"{name} cell {index} defines {obj}, which lesson5/{module}.py lacks"
+            assert obj in package, (
+                f"{name} cell {index} defines {obj}, which lesson5/{module}.py lacks"
+            )
             assert text == package[obj], (
                 f"{name} cell {index}: {obj} differs from lesson5/{module}.py; copy one onto the other\n"
-                f"--- notebook\n{text}\n--- package\n{package[obj]}")
+                f"--- notebook\n{text}\n--- package\n{package[obj]}"
+            )
 
 
 def test_the_lessons_models_and_loop_are_shown_in_a_notebook():
@@ -64,7 +76,9 @@ def test_the_lessons_models_and_loop_are_shown_in_a_notebook():
         shown.setdefault(module, set()).update(definitions(source))
     for module, names in MUST_SHOW.items():
         missing = names - shown.get(module, set())
-        assert not missing, f"not written out in any notebook (tag export:{module}): {sorted(missing)}"
+        assert not missing, (
+            f"not written out in any notebook (tag export:{module}): {sorted(missing)}"
+        )
 
 
 def test_drift_is_caught():
@@ -78,11 +92,15 @@ def test_drift_is_caught():
 def test_committed_notebooks_are_clean(path):
     text = path.read_text(encoding="utf-8")
     nb = json.loads(text)
-    assert "widgets" not in nb["metadata"], "widget state: opened untrusted it shows a stale progress bar"
+    assert "widgets" not in nb["metadata"], (
+        "widget state: opened untrusted it shows a stale progress bar"
+    )
     assert "application/vnd.jupyter.widget-view+json" not in text
     for i, cell in enumerate(nb["cells"]):
         src = "".join(cell["source"])
         assert "NBVAL_" not in src, f"cell {i}: nbval markers are cell tags, not comments"
-    assert len(text.encode()) < 1_000_000, f"{path.name} is {len(text.encode()):,} bytes; keep it under 1 MB"
+    assert len(text.encode()) < 1_000_000, (
+        f"{path.name} is {len(text.encode()):,} bytes; keep it under 1 MB"
+    )
     params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1, "one cell tagged `parameters` (source, out), as `lesson5 run` expects"

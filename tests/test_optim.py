@@ -18,7 +18,10 @@ CASES = [
     ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01)),
     ("SGD", dict(lr=0.05, momentum=0.9, maximize=True)),
     ("Adagrad", dict()),
-    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-6)),
+    (
+        "Adagrad",
+        dict(lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-6),
+    ),
     ("RMSprop", dict()),
     ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.1, momentum=0.9)),
     ("RMSprop", dict(lr=0.003, centered=True, momentum=0.5)),
@@ -42,9 +45,15 @@ def one_thread():
 def problem(seed: int):
     """A small random non-convex regression (two layers with tanh), float64, two parameter groups."""
     g = torch.Generator().manual_seed(seed)
-    x, y = torch.randn(32, 4, generator=g, dtype=torch.float64), torch.randn(32, 1, generator=g, dtype=torch.float64)
-    init = [torch.randn(4, 8, generator=g, dtype=torch.float64), torch.randn(8, generator=g, dtype=torch.float64),
-            torch.randn(8, 1, generator=g, dtype=torch.float64)]
+    x, y = (
+        torch.randn(32, 4, generator=g, dtype=torch.float64),
+        torch.randn(32, 1, generator=g, dtype=torch.float64),
+    )
+    init = [
+        torch.randn(4, 8, generator=g, dtype=torch.float64),
+        torch.randn(8, generator=g, dtype=torch.float64),
+        torch.randn(8, 1, generator=g, dtype=torch.float64),
+    ]
 
     def loss(ps):
         w1, b1, w2 = ps
@@ -66,7 +75,7 @@ def problems(seeds=SEEDS):
     def loss(ps):
         total, k = 0, 0
         for (_, f), n in zip(parts, sizes):
-            total = total + f(ps[k:k + n])
+            total = total + f(ps[k : k + n])
             k += n
         return total
 
@@ -95,7 +104,7 @@ def test_matches_torch(name, kw):
     init, loss = problems()
     ours = trajectory(lambda ps: getattr(optim, name)(ps, **kw), init, loss)
     theirs = trajectory(lambda ps: getattr(torch.optim, name)(ps, **kw), init, loss)
-    assert ((ours - init_flat(init)).abs().max() > 1e-3), "the parameters must actually move"
+    assert (ours - init_flat(init)).abs().max() > 1e-3, "the parameters must actually move"
     assert rel(ours, theirs) < 1e-10
 
 
@@ -105,15 +114,24 @@ def init_flat(init):
 
 def test_param_groups_and_defaults_match_torch():
     import inspect
+
     for name in ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW"):
         ours = inspect.signature(getattr(optim, name)).parameters
         theirs = inspect.signature(getattr(torch.optim, name)).parameters
         for arg, p in ours.items():
             assert theirs[arg].default == p.default, (name, arg)
     init, loss = problem(3)
-    groups = lambda ps, mod: mod.SGD([{"params": ps[:2]}, {"params": ps[2:], "lr": 0.2}], lr=0.05, momentum=0.9)  # noqa: E731
-    assert rel(trajectory(lambda ps: groups(ps, optim), init, loss),
-               trajectory(lambda ps: groups(ps, torch.optim), init, loss)) < 1e-10
+
+    def groups(ps, mod):
+        return mod.SGD([{"params": ps[:2]}, {"params": ps[2:], "lr": 0.2}], lr=0.05, momentum=0.9)
+
+    assert (
+        rel(
+            trajectory(lambda ps: groups(ps, optim), init, loss),
+            trajectory(lambda ps: groups(ps, torch.optim), init, loss),
+        )
+        < 1e-10
+    )
 
 
 def test_bad_arguments_are_refused():
@@ -130,7 +148,12 @@ def test_adam_weight_decay_is_l2_in_the_loss_but_adamw_is_not():
     init, loss = problems()
     wd = 0.1
     coupled = trajectory(lambda ps: optim.Adam(ps, lr=0.01, weight_decay=wd), init, loss)
-    l2 = trajectory(lambda ps: optim.Adam(ps, lr=0.01), init, loss, extra_loss=lambda ps: optim.l2_penalty(ps, wd))
+    l2 = trajectory(
+        lambda ps: optim.Adam(ps, lr=0.01),
+        init,
+        loss,
+        extra_loss=lambda ps: optim.l2_penalty(ps, wd),
+    )
     decoupled = trajectory(lambda ps: optim.AdamW(ps, lr=0.01, weight_decay=wd), init, loss)
     assert rel(coupled, l2) < 1e-10
     assert rel(decoupled, l2) > 1e-3  # decoupling changes the path, not only the rounding
@@ -153,6 +176,7 @@ def test_adamw_is_decay_then_adam_step():
 
 # ---- the spreadsheet's sheets against torch.optim (exact equivalences) -------------------------
 
+
 def sheet_rows(name, epochs, state=None):
     table, _ = graddesc.run(name, epochs, state)
     return table[["new_a", "new_b"]].to_numpy()
@@ -163,7 +187,10 @@ def rel_np(a, b):
 
 
 def test_basic_sheet_is_torch_sgd():
-    assert rel_np(sheet_rows("basic", 5), torch_rows(lambda ps: torch.optim.SGD(ps, lr=1e-4), 5)) < 1e-10
+    assert (
+        rel_np(sheet_rows("basic", 5), torch_rows(lambda ps: torch.optim.SGD(ps, lr=1e-4), 5))
+        < 1e-10
+    )
 
 
 @pytest.mark.parametrize("beta", [0.9, 0.5])
@@ -192,16 +219,33 @@ def test_adam_sheet_is_torch_adam_without_bias_correction_or_eps():
 
     x0, y0 = graddesc.X[0], graddesc.Y[0]
     g_b = 2 * (1 + x0 - y0)
-    st = [{"step": torch.tensor(1e6, dtype=torch.float64), "exp_avg": torch.tensor(g, dtype=torch.float64),
-           "exp_avg_sq": torch.tensor(g * g, dtype=torch.float64)} for g in (g_b, x0 * g_b)]
-    assert rel_np(sheet_rows("adam", 5, graddesc.reset("adam", "seeded")), torch_rows(seeded, 5, st)) < 1e-10
+    st = [
+        {
+            "step": torch.tensor(1e6, dtype=torch.float64),
+            "exp_avg": torch.tensor(g, dtype=torch.float64),
+            "exp_avg_sq": torch.tensor(g * g, dtype=torch.float64),
+        }
+        for g in (g_b, x0 * g_b)
+    ]
+    assert (
+        rel_np(sheet_rows("adam", 5, graddesc.reset("adam", "seeded")), torch_rows(seeded, 5, st))
+        < 1e-10
+    )
 
 
 def test_adamw_sheet_is_torch_adamw():
     s = graddesc.reset("adamw")
-    ours = torch_rows(lambda ps: torch.optim.AdamW(ps, lr=s["lr"], betas=(s["beta1"], s["beta2"]),
-                                                    eps=s["eps"], weight_decay=s["wd"]), 5)
+    ours = torch_rows(
+        lambda ps: torch.optim.AdamW(
+            ps, lr=s["lr"], betas=(s["beta1"], s["beta2"]), eps=s["eps"], weight_decay=s["wd"]
+        ),
+        5,
+    )
     assert rel_np(sheet_rows("adamw", 5), ours) < 1e-10
-    ours_scratch = torch_rows(lambda ps: optim.AdamW(ps, lr=s["lr"], betas=(s["beta1"], s["beta2"]),
-                                                      eps=s["eps"], weight_decay=s["wd"]), 5)
+    ours_scratch = torch_rows(
+        lambda ps: optim.AdamW(
+            ps, lr=s["lr"], betas=(s["beta1"], s["beta2"]), eps=s["eps"], weight_decay=s["wd"]
+        ),
+        5,
+    )
     assert rel_np(sheet_rows("adamw", 5), ours_scratch) < 1e-10

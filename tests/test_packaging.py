@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
@@ -40,17 +40,24 @@ def test_environment_yml_installs_this_package_with_every_extra():
     conda, pip = environment_yml()
     assert pip, "environment.yml has no pip section"
     match = [re.fullmatch(r"-e \.\[(.*)\]", p) for p in pip]
-    assert len(pip) == 1 and match[0], f"environment.yml's pip section must only install the package: {pip}"
+    assert len(pip) == 1 and match[0], (
+        f"environment.yml's pip section must only install the package: {pip}"
+    )
     assert set(match[0].group(1).split(",")) == set(PROJECT["optional-dependencies"])
 
 
 def test_environment_yml_adds_nothing_but_python_and_pip():
     conda, _ = environment_yml()
     names = {re.split(r"[=<>! ]", c)[0] for c in conda}
-    assert names == {"python", "pip"}, f"dependencies belong in pyproject.toml, not environment.yml: {conda}"
+    assert names == {"python", "pip"}, (
+        f"dependencies belong in pyproject.toml, not environment.yml: {conda}"
+    )
     python = next(c for c in conda if c.startswith("python"))
     version = python.split("=", 1)[1]
-    assert SpecifierSet(PROJECT["requires-python"]).contains(version + ".0"), (python, PROJECT["requires-python"])
+    assert SpecifierSet(PROJECT["requires-python"]).contains(version + ".0"), (
+        python,
+        PROJECT["requires-python"],
+    )
 
 
 def test_torch_range_admits_the_cpu_build_that_ci_installs():
@@ -71,8 +78,10 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme
     # CI runs the README's command itself (not a look-alike), and the notebooks again as a newcomer.
-    assert re.search(r"^LESSON5_DATA=\S+ make test$", ci, re.M), "the README's `make test` is missing from .ci/run"
+    assert re.search(r"^LESSON5_DATA=\S+ make test$", ci, re.M), (
+        "the README's `make test` is missing from .ci/run"
+    )
     assert re.search(r'^HOME="\$newcomer" \S+ -m pytest notebooks$', ci, re.M)
     assert "export CI=true" in ci
     assert re.search(r"^make lint$", ci, re.M), "ruff (make lint) is missing from .ci/run"
-    assert ci.index("make lint") < ci.index("make test")
+    assert ci.index("\nmake lint") < ci.index("make test\n")

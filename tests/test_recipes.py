@@ -24,7 +24,7 @@ def test_lesson_recipes_are_the_lessons_cells():
 def test_for_batch_size_keeps_decay_per_epoch():
     r = recipes.get("onecycle-bias")
     big = r.for_batch_size(1024)
-    (epochs, lr), = big.stages
+    ((epochs, lr),) = big.stages
     assert big.bs == 1024 and epochs == r.stages[0][0]
     assert math.isclose(lr, r.stages[0][1] * 4) and math.isclose(big.wd, r.wd * 4)
     # lr x wd x steps per epoch is unchanged (up to the last short batch).
@@ -51,7 +51,9 @@ def test_run_trains_stage_by_stage():
         recipes.get("nope")
 
 
-@pytest.mark.parametrize("name, y_range", [("lesson-bias", (1.0, 5.0)), ("onecycle-net", (0.5, 5.5))])
+@pytest.mark.parametrize(
+    "name, y_range", [("lesson-bias", (1.0, 5.0)), ("onecycle-net", (0.5, 5.5))]
+)
 def test_the_models_rating_range_follows_the_data(name, y_range):
     d = data.synthetic(n_users=20, n_movies=25, n_ratings=300, seed=2)
     ratings = d.ratings.assign(rating=d.ratings.rating.clip(1.0, 5.0))  # a 1-to-5-star data set

@@ -7,14 +7,15 @@ import json
 import nbformat
 import pytest
 
-from lesson5.tools import cli, report
 from lesson5 import data as D
 from lesson5 import download
+from lesson5.tools import cli, report
 
 PARAMS = "source = None\nout = None"
 TOY = [
     PARAMS,
-    "from lesson5 import data\nfrom lesson5.tools import report\nds = data.load(source)\nprint('source:', ds.source, ds.n_users)",
+    "from lesson5 import data\nfrom lesson5.tools import report\n"
+    "ds = data.load(source)\nprint('source:', ds.source, ds.n_users)",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\n"
     "fig, ax = plt.subplots()\nax.plot([1, 2, 3])\nplt.show()",
     "report.record(out, 'ToyModel', notebook='00_toy', valid_rmse=0.81234, seconds=1.25, epochs=2)\n"
@@ -36,17 +37,27 @@ def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, caps
     nbs.mkdir()
     _notebook(nbs / "00_toy.ipynb", TOY)
     _notebook(nbs / "01_broken.ipynb", ["raise RuntimeError('boom in cell 1')", "print('never')"])
-    _notebook(nbs / "02_assert.ipynb", ["x = 1", "y = 2\nassert x > y  # the claim\nprint('never')"])
+    _notebook(
+        nbs / "02_assert.ipynb", ["x = 1", "y = 2\nassert x > y  # the claim\nprint('never')"]
+    )
     _notebook(nbs / "03_after.ipynb", ["print('still ran')"])
     (nbs / "notes.ipynb").write_text("not numbered, so not run")
-    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic", "--no-workbooks"])
+    rc = cli.main(
+        ["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic", "--no-workbooks"]
+    )
     text = capsys.readouterr().out
     assert rc == 1  # two notebooks failed
     assert "[1/4] 00_toy.ipynb ... done in" in text
-    assert "[2/4] 01_broken.ipynb ... FAILED" in text and "(code cell 1: RuntimeError: boom in cell 1)" in text
+    assert (
+        "[2/4] 01_broken.ipynb ... FAILED" in text
+        and "(code cell 1: RuntimeError: boom in cell 1)" in text
+    )
     assert "(code cell 2: AssertionError: assert x > y  # the claim)" in text
     assert "[4/4] 03_after.ipynb ... done in" in text
-    assert "2 of 4 notebooks ran; the run took" in text and "failed: 01_broken.ipynb, 02_assert.ipynb" in text
+    assert (
+        "2 of 4 notebooks ran; the run took" in text
+        and "failed: 01_broken.ipynb, 02_assert.ipynb" in text
+    )
     # Executed copies (the failing one keeps its traceback), HTML copies, figure, workbook.
     executed = nbformat.read(out / "00_toy.ipynb", as_version=4)
     # The parameters arrive as papermill's injected cell right after the one tagged `parameters`.
@@ -54,14 +65,24 @@ def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, caps
     assert f'out = "{out}"' in executed.cells[1].source
     assert "source: synthetic 300" in executed.cells[2].outputs[0]["text"]
     broken = nbformat.read(out / "01_broken.ipynb", as_version=4)
-    first = next(c for c in broken.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.tags)
+    first = next(
+        c
+        for c in broken.cells
+        if c.cell_type == "code" and "injected-parameters" not in c.metadata.tags
+    )
     assert first.outputs[0]["ename"] == "RuntimeError"
     html = (out / "html" / "00_toy.html").read_text()
     assert html.lstrip().lower().startswith("<!doctype html") and "source: synthetic 300" in html
     assert (out / "figures" / "00_toy_fig01.png").read_bytes()[:4] == b"\x89PNG"
     # The records, tagged with their notebook, and the table printed from them.
     rows = report.read_results(out)
-    assert rows[0] == {"name": "ToyModel", "notebook": "00_toy", "valid_rmse": 0.81234, "seconds": 1.25, "epochs": 2}
+    assert rows[0] == {
+        "name": "ToyModel",
+        "notebook": "00_toy",
+        "valid_rmse": 0.81234,
+        "seconds": 1.25,
+        "epochs": 2,
+    }
     line = next(ln for ln in text.splitlines() if "ToyModel" in ln)
     assert line.split() == ["00_toy", "ToyModel", "0.8123", "1.2", "2"]
     assert "check     toy check: fold_in=0.9123, users=50" in text
@@ -94,12 +115,26 @@ def test_record_is_a_no_op_without_out_and_appends_with_it(tmp_path):
 
     assert report.record(None, "m", valid_rmse=1.0) is None
     assert not (tmp_path / report.RESULTS).exists()
-    report.record(tmp_path, "a", notebook="05_x", valid_rmse=np.float32(0.5), epochs=np.int64(3),
-                  path=tmp_path / "f", bad=float("nan"))
+    report.record(
+        tmp_path,
+        "a",
+        notebook="05_x",
+        valid_rmse=np.float32(0.5),
+        epochs=np.int64(3),
+        path=tmp_path / "f",
+        bad=float("nan"),
+    )
     report.record(str(tmp_path), "b", notebook="05_x", seconds=2)
     lines = (tmp_path / report.RESULTS).read_text().splitlines()
     assert [json.loads(x) for x in lines] == [
-        {"name": "a", "notebook": "05_x", "valid_rmse": 0.5, "epochs": 3, "path": str(tmp_path / "f"), "bad": None},
+        {
+            "name": "a",
+            "notebook": "05_x",
+            "valid_rmse": 0.5,
+            "epochs": 3,
+            "path": str(tmp_path / "f"),
+            "bad": None,
+        },
         {"name": "b", "notebook": "05_x", "seconds": 2},
     ]
     with pytest.raises(TypeError, match="list"):
@@ -112,8 +147,19 @@ def test_inplace_writes_back_clean_and_leaves_a_failing_notebook_alone(tmp_path,
     _notebook(nbs / "00_ok.ipynb", [PARAMS, "print('source is', source)"])
     _notebook(nbs / "01_bad.ipynb", [PARAMS, "1 / 0"])
     before = (nbs / "01_bad.ipynb").read_text()
-    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(tmp_path / "out"), "--inplace", "--no-workbooks",
-                   "--data", "synthetic"])  # no MovieLens needed: in place, the notebooks keep their defaults
+    rc = cli.main(
+        [
+            "run",
+            "--notebooks",
+            str(nbs),
+            "--out",
+            str(tmp_path / "out"),
+            "--inplace",
+            "--no-workbooks",
+            "--data",
+            "synthetic",
+        ]
+    )  # no MovieLens needed: in place, the notebooks keep their defaults
     assert rc == 1
     assert "code cell 2: ZeroDivisionError" in capsys.readouterr().out
     nb = nbformat.read(nbs / "00_ok.ipynb", as_version=4)
@@ -155,7 +201,10 @@ def test_run_writes_the_workbooks_of_write_all(tmp_path, capsys, monkeypatch):
     assert (out / "workbooks" / "fake_synthetic.xlsx").read_bytes() == b"PK"
     assert "exporter chatter" not in text
     assert "-> fake_synthetic.xlsx, other.xlsx" in text
-    assert "workbook  fake_synthetic.xlsx" in text and str(out / "workbooks" / "fake_synthetic.xlsx") in text
+    assert (
+        "workbook  fake_synthetic.xlsx" in text
+        and str(out / "workbooks" / "fake_synthetic.xlsx") in text
+    )
     # A failure is reported with its cause and fails the run.
     monkeypatch.setattr(lesson5.excel, "write_all", broken_write_all)
     rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic"])
@@ -165,7 +214,22 @@ def test_run_writes_the_workbooks_of_write_all(tmp_path, capsys, monkeypatch):
     # --only runs a part of the lesson: no workbooks then.
     monkeypatch.setattr(lesson5.excel, "write_all", fake_write_all)
     (out / "workbooks" / "fake_synthetic.xlsx").unlink()
-    assert cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic", "--only", "00"]) == 0
+    assert (
+        cli.main(
+            [
+                "run",
+                "--notebooks",
+                str(nbs),
+                "--out",
+                str(out),
+                "--data",
+                "synthetic",
+                "--only",
+                "00",
+            ]
+        )
+        == 0
+    )
     assert not (out / "workbooks" / "fake_synthetic.xlsx").exists()
 
 
@@ -177,9 +241,14 @@ def test_a_relative_data_path_reaches_the_kernels(tmp_path, capsys, monkeypatch)
     ds.movies.to_csv(tmp_path / "ml" / "movies.csv", index=False)
     nbs, out = tmp_path / "nbs", tmp_path / "out"
     nbs.mkdir()
-    _notebook(nbs / "00_x.ipynb", [PARAMS, "from lesson5 import data\nds = data.load(source)\nprint('users:', ds.n_users)"])
+    _notebook(
+        nbs / "00_x.ipynb",
+        [PARAMS, "from lesson5 import data\nds = data.load(source)\nprint('users:', ds.n_users)"],
+    )
     monkeypatch.chdir(tmp_path)
-    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "ml", "--no-workbooks"])
+    rc = cli.main(
+        ["run", "--notebooks", str(nbs), "--out", str(out), "--data", "ml", "--no-workbooks"]
+    )
     assert rc == 0, capsys.readouterr().out
     executed = nbformat.read(out / "00_x.ipynb", as_version=4)
     assert executed.cells[2].outputs[0]["text"] == f"users: {ds.n_users}\n"

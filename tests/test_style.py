@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSON = sorted(p for p in (ROOT / "lesson5").rglob("*.py") if "tools" not in p.relative_to(ROOT).parts)
+LESSON = sorted(
+    p for p in (ROOT / "lesson5").rglob("*.py") if "tools" not in p.relative_to(ROOT).parts
+)
 NOTEBOOK_LINE = re.compile(r"Notebooks? \d\d((-| and |, )\d\d)*\.")
 FIRST_LINE_MAX = 100
 
@@ -27,16 +29,22 @@ def problems(source: str) -> list[str]:
     checks = [("module", module_doc)]
     for node in ast.parse(source).body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
-            checks.append((f"{node.name} (line {node.lineno})", ast.get_docstring(node, clean=True)))
+            checks.append(
+                (f"{node.name} (line {node.lineno})", ast.get_docstring(node, clean=True))
+            )
     for what, doc in checks:
         if not doc:
             out.append(f"{what}: no docstring")
             continue
         lines = doc.splitlines()
         if len(lines[0]) > FIRST_LINE_MAX:
-            out.append(f"{what}: first line has {len(lines[0])} characters (at most {FIRST_LINE_MAX})")
+            out.append(
+                f"{what}: first line has {len(lines[0])} characters (at most {FIRST_LINE_MAX})"
+            )
         if len(lines) < 3 or lines[1].strip() or not NOTEBOOK_LINE.fullmatch(lines[2].strip()):
-            out.append(f'{what}: the first line must be followed by a blank line and "Notebook NN."')
+            out.append(
+                f'{what}: the first line must be followed by a blank line and "Notebook NN."'
+            )
     return out
 
 
@@ -50,13 +58,18 @@ def test_the_rule_catches_a_docstring_without_its_notebook():
     good = '"""Mod.\n\nNotebook 01.\n"""\n\ndef f():\n    """Do it.\n\n    Notebooks 03 and 04.\n    """\n'
     assert problems(good) == []
     assert problems(good.replace("Notebooks 03 and 04.", "See notebook 3.")) == [
-        'f (line 6): the first line must be followed by a blank line and "Notebook NN."']
+        'f (line 6): the first line must be followed by a blank line and "Notebook NN."'
+    ]
     assert problems(good.replace('"""Do it.\n\n    Notebooks 03 and 04.\n    """', "pass")) == [
-        "f (line 6): no docstring"]
+        "f (line 6): no docstring"
+    ]
 
 
 def test_no_module_declares_all():
     """`__all__` nowhere: a module's public names are the ones without a leading underscore."""
-    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "lesson5").rglob("*.py")
-                 if re.search(r"^__all__\s*=", p.read_text(encoding="utf-8"), flags=re.M)]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "lesson5").rglob("*.py")
+        if re.search(r"^__all__\s*=", p.read_text(encoding="utf-8"), flags=re.M)
+    ]
     assert not offenders

@@ -46,7 +46,7 @@ def test_fit_equals_a_hand_written_loop(ds):
     for _ in range(2):
         perm = torch.randperm(len(y), generator=gen)
         for i in range(0, len(y), 50):
-            idx = perm[i:i + 50]
+            idx = perm[i : i + 50]
             loss = F.mse_loss(ref(u[idx], m[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -73,7 +73,9 @@ def test_history_columns_and_oracles(ds):
     u, m, y = ds.tensors("valid")
     with torch.no_grad():
         pred = model.eval()(u, m).double().numpy()
-    assert math.isclose(ep.valid_mse.iloc[-1], float(((pred - y.double().numpy()) ** 2).mean()), rel_tol=1e-12)
+    assert math.isclose(
+        ep.valid_mse.iloc[-1], float(((pred - y.double().numpy()) ** 2).mean()), rel_tol=1e-12
+    )
     assert np.allclose(ep.valid_rmse, np.sqrt(ep.valid_mse), rtol=1e-15)
     assert (ep.seconds > 0).all()
 
@@ -94,8 +96,16 @@ def test_tuple_data_equals_ratings(ds):
     a, _, ha = run(ds, seed=3)
     model = bias_model(ds)
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
-    hb = train.fit(model, (ds.tensors("train"), ds.tensors("valid")), 2, opt, bs=32, seed=3, progress=False,
-                   device="cpu")
+    hb = train.fit(
+        model,
+        (ds.tensors("train"), ds.tensors("valid")),
+        2,
+        opt,
+        bs=32,
+        seed=3,
+        progress=False,
+        device="cpu",
+    )
     assert ha.steps.loss.tolist() == hb.steps.loss.tolist()
     assert ha.epochs.valid_mse.tolist() == hb.epochs.valid_mse.tolist()
     with pytest.raises(TypeError, match="Ratings"):
@@ -119,7 +129,9 @@ def test_seed_also_fixes_dropout(ds):
         torch.manual_seed(0)
         net = models.EmbeddingNet(ds.n_users, ds.n_movies, 4, p1=0.3, p2=0.5)
         opt = torch.optim.Adam(net.parameters(), 1e-2)
-        return train.fit(net, ds, 1, opt, bs=64, seed=5, progress=False, device="cpu").steps.loss.tolist()
+        return train.fit(
+            net, ds, 1, opt, bs=64, seed=5, progress=False, device="cpu"
+        ).steps.loss.tolist()
 
     torch.manual_seed(123)  # global state differs between the two calls; the seed must win
     a = go()
@@ -148,7 +160,9 @@ def test_on_step_sees_every_step_after_the_update(ds):
         state = o.state[mdl.ub.weight]
         seen.append((step, int(state["step"]), loss))
 
-    hist = train.fit(model, ds, 2, opt, bs=100, seed=0, progress=False, device="cpu", on_step=on_step)
+    hist = train.fit(
+        model, ds, 2, opt, bs=100, seed=0, progress=False, device="cpu", on_step=on_step
+    )
     assert [s for s, _, _ in seen] == hist.steps.step.tolist()
     assert [n for _, n, _ in seen] == [s + 1 for s in hist.steps.step]  # Adam has already stepped
     assert [x for _, _, x in seen] == hist.steps.loss.tolist()
@@ -165,14 +179,24 @@ def test_divergence_names_epoch_and_batch(ds):
         loss = F.mse_loss(pred, y)
         return loss * float("nan") if calls["n"] == per_epoch + 4 else loss
 
-    with pytest.raises(train.DivergenceError, match=r"loss is nan at epoch 1 \(0-based\), batch 3 of"):
+    with pytest.raises(
+        train.DivergenceError, match=r"loss is nan at epoch 1 \(0-based\), batch 3 of"
+    ):
         train.fit(model, ds, 3, opt, loss_fn=poisoned, bs=32, seed=0, progress=False, device="cpu")
     # A learning rate far too high blows up the plain dot product on its own.
     torch.manual_seed(0)
     dot = models.EmbeddingDot(ds.n_users, ds.n_movies, 5)
     with pytest.raises(train.DivergenceError, match="epoch 0.*lower the learning rate"):
-        train.fit(dot, ds, 2, torch.optim.SGD(dot.parameters(), lr=1e6), bs=32, seed=0, progress=False,
-                  device="cpu")
+        train.fit(
+            dot,
+            ds,
+            2,
+            torch.optim.SGD(dot.parameters(), lr=1e6),
+            bs=32,
+            seed=0,
+            progress=False,
+            device="cpu",
+        )
 
 
 def test_bad_arguments(ds):
@@ -185,7 +209,14 @@ def test_bad_arguments(ds):
     u, m, y = ds.tensors("valid")
     before = [p.detach().clone() for p in model.parameters()]
     with pytest.raises(ValueError, match="validation set is empty"):
-        train.fit(model, (ds.tensors("train"), (u[:0], m[:0], y[:0])), 1, opt, progress=False, device="cpu")
+        train.fit(
+            model,
+            (ds.tensors("train"), (u[:0], m[:0], y[:0])),
+            1,
+            opt,
+            progress=False,
+            device="cpu",
+        )
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # before any training
 
 
@@ -208,18 +239,35 @@ def test_row_numbers_beyond_the_model_and_empty_factors_are_refused(ds):
     small = models.EmbeddingDotBias(ds.n_users - 1, ds.n_movies, 5)
     opt = torch.optim.SGD(small.parameters(), lr=0.1)
     before = [p.detach().clone() for p in small.parameters()]
-    with pytest.raises(IndexError, match=rf"user row number {ds.n_users - 1} is outside the model's {ds.n_users - 1} users"):
+    with pytest.raises(
+        IndexError,
+        match=rf"user row number {ds.n_users - 1} is outside the model's {ds.n_users - 1} users",
+    ):
         train.fit(small, ds, 1, opt, progress=False, device="cpu")
     assert all(torch.equal(a, b) for a, b in zip(before, small.parameters()))
     u, m, y = ds.tensors("train")
     uv, mv, yv = ds.tensors("valid")
     with pytest.raises(IndexError, match="movie row number -1"):
-        train.fit(small, ((u.clamp(max=0), m - 1, y), (uv.clamp(max=0), mv, yv)), 1, opt, progress=False,
-                  device="cpu")
+        train.fit(
+            small,
+            ((u.clamp(max=0), m - 1, y), (uv.clamp(max=0), mv, yv)),
+            1,
+            opt,
+            progress=False,
+            device="cpu",
+        )
     empty = models.EmbeddingDot(ds.n_users, ds.n_movies, 0)
-    with pytest.raises(ValueError, match=r"parameter u.weight has no elements \(shape \(30, 0\)\): is n_factors 0"):
-        train.fit(empty, ds, 1, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), progress=False,
-                  device="cpu")
+    with pytest.raises(
+        ValueError, match=r"parameter u.weight has no elements \(shape \(30, 0\)\): is n_factors 0"
+    ):
+        train.fit(
+            empty,
+            ds,
+            1,
+            torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1),
+            progress=False,
+            device="cpu",
+        )
 
 
 def test_progress_bar_runs(ds, capsys):
@@ -234,9 +282,9 @@ def test_progress_bar_runs(ds, capsys):
 
 
 def test_callable_schedule_and_none(ds):
-    _, opt, hist = run(ds, epochs=1, sched=lambda step: 0.5 ** step)
+    _, opt, hist = run(ds, epochs=1, sched=lambda step: 0.5**step)
     st = hist.steps
-    assert np.allclose(st.lr, 0.5 * 0.5 ** st.step, rtol=1e-15, atol=0)
+    assert np.allclose(st.lr, 0.5 * 0.5**st.step, rtol=1e-15, atol=0)
     assert opt.param_groups[0]["lr"] == 0.5  # the caller's rate comes back after the call
     _, _, hist = run(ds, epochs=1, sched=None)
     assert (hist.steps.lr == 0.5).all()
@@ -268,13 +316,17 @@ def test_cosine_restarts_closed_form():
 
 
 def test_one_cycle_shape():
-    f = _lrs(schedules.OneCycle(pct_start=0.25, div=25, final_div=1e5), steps_per_epoch=100, epochs=2)
+    f = _lrs(
+        schedules.OneCycle(pct_start=0.25, div=25, final_div=1e5), steps_per_epoch=100, epochs=2
+    )
     top = f.index(max(f))
     assert math.isclose(f[0], 1 / 25) and math.isclose(max(f), 1.0)
     assert math.isclose(f[-1], 1 / 25 / 1e5, rel_tol=1e-6) and 48 <= top <= 50
-    assert all(a <= b for a, b in zip(f[:top], f[1:top + 1]))
-    assert all(a >= b for a, b in zip(f[top:], f[top + 1:]))
-    tiny = _lrs(schedules.OneCycle(), steps_per_epoch=4, epochs=1)  # a one-step warm-up: torch's 0/0
+    assert all(a <= b for a, b in zip(f[:top], f[1 : top + 1]))
+    assert all(a >= b for a, b in zip(f[top:], f[top + 1 :]))
+    tiny = _lrs(
+        schedules.OneCycle(), steps_per_epoch=4, epochs=1
+    )  # a one-step warm-up: torch's 0/0
     assert math.isclose(tiny[0], 1 / 25) and tiny[1] > tiny[2] > tiny[3]
 
 
@@ -282,13 +334,30 @@ def test_one_cycle_drives_adam_beta1_and_restores_it(ds):
     model = bias_model(ds)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2, betas=(0.9, 0.99))
     betas = []
-    hist = train.fit(model, ds, 1, opt, bs=64, sched=schedules.OneCycle(), seed=0, progress=False, device="cpu",
-                     on_step=lambda s, m, o, l: betas.append(o.param_groups[0]["betas"]))
+    hist = train.fit(
+        model,
+        ds,
+        1,
+        opt,
+        bs=64,
+        sched=schedules.OneCycle(),
+        seed=0,
+        progress=False,
+        device="cpu",
+        on_step=lambda s, m, o, loss: betas.append(o.param_groups[0]["betas"]),
+    )
     # Oracle: torch's OneCycleLR stepped alone on a one-parameter Adam.
     ref = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-2, betas=(0.9, 0.99))
-    sched = torch.optim.lr_scheduler.OneCycleLR(ref, max_lr=1e-2, total_steps=len(betas), pct_start=0.25,
-                                                div_factor=25, final_div_factor=1e5,
-                                                base_momentum=0.85, max_momentum=0.95)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        ref,
+        max_lr=1e-2,
+        total_steps=len(betas),
+        pct_start=0.25,
+        div_factor=25,
+        final_div_factor=1e5,
+        base_momentum=0.85,
+        max_momentum=0.95,
+    )
     want_b, want_lr = [], []
     for _ in betas:
         want_b.append(ref.param_groups[0]["betas"])
@@ -296,7 +365,9 @@ def test_one_cycle_drives_adam_beta1_and_restores_it(ds):
         ref.step()
         sched.step()
     assert betas == want_b and hist.steps.lr.tolist() == want_lr
-    assert betas[0][0] == 0.95 and min(b[0] for b in betas) < 0.86 and all(b[1] == 0.99 for b in betas)
+    assert (
+        betas[0][0] == 0.95 and min(b[0] for b in betas) < 0.86 and all(b[1] == 0.99 for b in betas)
+    )
     assert opt.param_groups[0]["betas"] == (0.9, 0.99) and opt.param_groups[0]["lr"] == 1e-2
 
 
@@ -304,8 +375,18 @@ def test_one_cycle_leaves_plain_sgd_without_momentum(ds):
     model = bias_model(ds)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     moms = []
-    train.fit(model, ds, 1, opt, bs=256, sched=schedules.OneCycle(), seed=0, progress=False, device="cpu",
-              on_step=lambda s, m, o, l: moms.append(o.param_groups[0]["momentum"]))
+    train.fit(
+        model,
+        ds,
+        1,
+        opt,
+        bs=256,
+        sched=schedules.OneCycle(),
+        seed=0,
+        progress=False,
+        device="cpu",
+        on_step=lambda s, m, o, loss: moms.append(o.param_groups[0]["momentum"]),
+    )
     assert set(moms) == {0}
 
 
@@ -321,9 +402,14 @@ def test_a_second_fit_starts_from_the_rate_set_between(ds):
     assert first == 0.01 and opt.param_groups[0]["lr"] == 0.01
 
 
-@pytest.mark.parametrize("name, kw", [("SGD", dict(lr=0.5, momentum=0.9, weight_decay=1e-3)),
-                                      ("Adam", dict(lr=1e-2, weight_decay=1e-3)),
-                                      ("AdamW", dict(lr=1e-2, weight_decay=0.2))])
+@pytest.mark.parametrize(
+    "name, kw",
+    [
+        ("SGD", dict(lr=0.5, momentum=0.9, weight_decay=1e-3)),
+        ("Adam", dict(lr=1e-2, weight_decay=1e-3)),
+        ("AdamW", dict(lr=1e-2, weight_decay=0.2)),
+    ],
+)
 def test_fit_with_the_from_scratch_optimizers_equals_torch_optim(ds, name, kw):
     """Oracle: torch.optim. Two parameter groups (decay on the factors only) and one-cycle driving the
     momentum / beta1, so coupled and decoupled decay and the schedule's momentum reach both alike."""
@@ -332,10 +418,21 @@ def test_fit_with_the_from_scratch_optimizers_equals_torch_optim(ds, name, kw):
     out = []
     for module in (optim, torch.optim):
         model = bias_model(ds)
-        opt = getattr(module, name)(train.param_groups(model, kw["weight_decay"]),
-                                    **{k: v for k, v in kw.items() if k != "weight_decay"})
-        hist = train.fit(model, ds, 2, opt, bs=64, sched=schedules.OneCycle(), seed=0, progress=False,
-                         device="cpu")
+        opt = getattr(module, name)(
+            train.param_groups(model, kw["weight_decay"]),
+            **{k: v for k, v in kw.items() if k != "weight_decay"},
+        )
+        hist = train.fit(
+            model,
+            ds,
+            2,
+            opt,
+            bs=64,
+            sched=schedules.OneCycle(),
+            seed=0,
+            progress=False,
+            device="cpu",
+        )
         out.append((hist.steps.loss.to_numpy(), [p.detach().clone() for p in model.parameters()]))
     (loss_a, params_a), (loss_b, params_b) = out
     np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
@@ -347,7 +444,12 @@ def test_param_groups_leave_every_bias_undecayed():
     net = models.EmbeddingNet(5, 6, 3)
     decayed, plain = train.param_groups(net, 0.1)
     names = {id(p): n for n, p in net.named_parameters()}
-    assert sorted(names[id(p)] for p in decayed["params"]) == ["lin1.weight", "lin2.weight", "m.weight", "u.weight"]
+    assert sorted(names[id(p)] for p in decayed["params"]) == [
+        "lin1.weight",
+        "lin2.weight",
+        "m.weight",
+        "u.weight",
+    ]
     assert sorted(names[id(p)] for p in plain["params"]) == ["lin1.bias", "lin2.bias"]
     dot = models.EmbeddingDotBias(5, 6, 3)
     dot.user_bias, dot.movie_bias = dot.ub, dot.mb  # found by shape, whatever they are called
@@ -367,7 +469,11 @@ def test_predict_raw_ids_and_unknowns(ds):
     raw_m = ds.ratings.movieId.to_numpy()[:5]
     got = inference.predict(model, ds, raw_u, raw_m)
     with torch.no_grad():
-        want = model.eval()(torch.as_tensor(ds.user_idx[:5]), torch.as_tensor(ds.movie_idx[:5])).double().numpy()
+        want = (
+            model.eval()(torch.as_tensor(ds.user_idx[:5]), torch.as_tensor(ds.movie_idx[:5]))
+            .double()
+            .numpy()
+        )
     assert np.array_equal(got, want)
     u2, m2 = np.append(raw_u, 999_999), np.append(raw_m, raw_m[0])
     with pytest.raises(KeyError, match=r"unknown userId .*999999"):
@@ -377,7 +483,7 @@ def test_predict_raw_ids_and_unknowns(ds):
     out = inference.predict(model, ds, u2, m2, unknown="mean")
     assert out[-1] == train_mean and np.array_equal(out[:5], want)
     assert inference.predict(model, (ds.users_map, ds.movies_map), u2, m2, unknown=3.0)[-1] == 3.0
-    with pytest.raises(ValueError, match='needs a Ratings'):
+    with pytest.raises(ValueError, match="needs a Ratings"):
         inference.predict(model, (ds.users_map, ds.movies_map), u2, m2, unknown="mean")
     with pytest.raises(ValueError, match="unknown must be"):
         inference.predict(model, ds, u2, m2, unknown="zero")
@@ -387,18 +493,32 @@ def test_predict_raw_ids_and_unknowns(ds):
 def test_save_load_round_trip(ds, tmp_path, name):
     torch.manual_seed(0)
     model = models.MODELS[name](ds.n_users, ds.n_movies, 6)
-    train.fit(model, ds, 1, torch.optim.Adam(model.parameters(), 1e-2), seed=0, progress=False, device="cpu")
+    train.fit(
+        model,
+        ds,
+        1,
+        torch.optim.Adam(model.parameters(), 1e-2),
+        seed=0,
+        progress=False,
+        device="cpu",
+    )
     path = inference.save_model(tmp_path / "sub" / "model.pt", model, ds)
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary file left behind
     umask = os.umask(0)
     os.umask(umask)
-    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not mkstemp's 0600
+    assert (
+        path.stat().st_mode & 0o777 == 0o666 & ~umask
+    )  # as open() would make it, not mkstemp's 0600
     loaded, users_map, movies_map = inference.load_model(path)
     assert type(loaded) is type(model) and not loaded.training
-    assert np.array_equal(users_map.ids, ds.users_map.ids) and np.array_equal(movies_map.ids, ds.movies_map.ids)
+    assert np.array_equal(users_map.ids, ds.users_map.ids) and np.array_equal(
+        movies_map.ids, ds.movies_map.ids
+    )
     raw_u, raw_m = ds.ratings.userId.to_numpy(), ds.ratings.movieId.to_numpy()
-    assert np.array_equal(inference.predict(loaded, (users_map, movies_map), raw_u, raw_m),
-                          inference.predict(model, ds, raw_u, raw_m))
+    assert np.array_equal(
+        inference.predict(loaded, (users_map, movies_map), raw_u, raw_m),
+        inference.predict(model, ds, raw_u, raw_m),
+    )
     assert loaded.mean_rating == float(ds.ratings.rating.to_numpy()[ds.train_idx].mean())
 
 
@@ -425,8 +545,16 @@ def test_cuda_training_matches_cpu(ds):
     for device in ("cpu", "cuda"):
         model = bias_model(ds)
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        hist = train.fit(model, (ds.tensors("train"), ds.tensors("valid")), 2, opt, bs=len(ds.train_idx),
-                         seed=0, progress=False, device=device)
+        hist = train.fit(
+            model,
+            (ds.tensors("train"), ds.tensors("valid")),
+            2,
+            opt,
+            bs=len(ds.train_idx),
+            seed=0,
+            progress=False,
+            device=device,
+        )
         assert next(model.parameters()).device.type == device
         out[device] = hist.epochs.valid_mse.to_numpy()
     # One full batch per epoch: no shuffling differences, only float rounding.

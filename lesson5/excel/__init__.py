@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 
 
-def write_all(out_dir: str | os.PathLike, *, source: str | None = None, top_n: int = 15,
-              seed: int = 42) -> list[Path]:
+def write_all(
+    out_dir: str | os.PathLike, *, source: str | None = None, top_n: int = 15, seed: int = 42
+) -> list[Path]:
     """Write every workbook of the lesson into `out_dir`; return their paths.
 
     Notebooks 01 and 02.

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -41,13 +42,13 @@ def _fill(rgb: str) -> PatternFill:
 
 # Light fills keep the numbers readable; the font colour carries the same meaning in print.
 FILLS = {
-    "rating": _fill("DDEBF7"),      # blue: actual ratings
+    "rating": _fill("DDEBF7"),  # blue: actual ratings
     "prediction": _fill("E4DFEC"),  # purple: predictions
-    "loss": _fill("F8CBAD"),        # red: the loss a Solver minimises
-    "movie": _fill("E2EFDA"),       # green: movie factors
-    "user": _fill("FCE4D6"),        # orange: user factors
-    "input": _fill("FFF2CC"),       # yellow: a parameter to edit (learning rate, ...)
-    "header": _fill("D9D9D9"),      # grey: ids and labels
+    "loss": _fill("F8CBAD"),  # red: the loss a Solver minimises
+    "movie": _fill("E2EFDA"),  # green: movie factors
+    "user": _fill("FCE4D6"),  # orange: user factors
+    "input": _fill("FFF2CC"),  # yellow: a parameter to edit (learning rate, ...)
+    "header": _fill("D9D9D9"),  # grey: ids and labels
 }
 # Every styled cell names its font (a cell without a name falls back to a serif face in some
 # programs). Arial is on every Windows and Mac; LibreOffice substitutes a metric twin where missing.
@@ -71,7 +72,13 @@ FONTS = {
     "title": _font(bold=True, size=13),
 }
 # Few digits a student reads at a glance; the loss keeps four decimals so a Solver's progress shows.
-NUMBER_FORMATS = {"rating": "0.0", "factor": "0.000", "prediction": "0.00", "loss": "0.0000", "id": "0"}
+NUMBER_FORMATS = {
+    "rating": "0.0",
+    "factor": "0.000",
+    "prediction": "0.00",
+    "loss": "0.0000",
+    "id": "0",
+}
 
 
 def as_written(x: float | np.ndarray) -> float | np.ndarray:
@@ -83,7 +90,7 @@ def as_written(x: float | np.ndarray) -> float | np.ndarray:
     """
     import numpy as np
 
-    snap = np.vectorize(lambda v: float("%.16g" % v), otypes=[np.float64])
+    snap = np.vectorize(lambda v: float(f"{v:.16g}"), otypes=[np.float64])
     return float(snap(x)) if np.ndim(x) == 0 else snap(np.asarray(x, dtype=np.float64))
 
 
@@ -228,16 +235,20 @@ def shown_width(value: object, number_format: str = "General", bold: bool = Fals
     Notebooks 01 and 02.
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        decimals = number_format.split(".")[1].count("0") if "." in number_format else (0 if number_format == "0"
-                                                                                           else None)
+        decimals = (
+            number_format.split(".")[1].count("0")
+            if "." in number_format
+            else (0 if number_format == "0" else None)
+        )
         shown = f"{value:.{decimals}f}" if decimals is not None else f"{value:.10g}"
     else:
         shown = str(value if value is not None else "")
     return len(shown) * (1.1 if bold else 1.0) + 1.5  # padding: a cell's margins
 
 
-def fit_columns(ws: Worksheet, minimum: float = 4.0, maximum: float = 40.0,
-                skip: Iterable[int] = ()) -> None:
+def fit_columns(
+    ws: Worksheet, minimum: float = 4.0, maximum: float = 40.0, skip: Iterable[int] = ()
+) -> None:
     """Widen each column to its widest constant (label, id, formatted number), within the bounds.
 
     Notebooks 01 and 02.
@@ -249,11 +260,17 @@ def fit_columns(ws: Worksheet, minimum: float = 4.0, maximum: float = 40.0,
     skipped = set(skip)
     for row in ws.iter_rows():
         for c in row:
-            if (c.value is None or c.column in skipped or c.data_type == "f"
-                    or (c.font and (c.font.i or c.font.sz == FONTS["title"].sz))):
+            if (
+                c.value is None
+                or c.column in skipped
+                or c.data_type == "f"
+                or (c.font and (c.font.i or c.font.sz == FONTS["title"].sz))
+            ):
                 continue
             bold = bool(c.font and c.font.b)
-            need[c.column] = max(need.get(c.column, minimum), shown_width(c.value, c.number_format, bold))
+            need[c.column] = max(
+                need.get(c.column, minimum), shown_width(c.value, c.number_format, bold)
+            )
     for col, w in need.items():
         letter = get_column_letter(col)
         current = ws.column_dimensions[letter].width if letter in ws.column_dimensions else None
@@ -270,7 +287,11 @@ def define_name(wb: Workbook, name: str, target: str) -> None:
 
 def _lock_files(path: Path) -> list[Path]:
     # LibreOffice and Excel leave these beside a file while it is open in them.
-    return [p for p in (path.with_name(f".~lock.{path.name}#"), path.with_name(f"~${path.name}")) if p.exists()]
+    return [
+        p
+        for p in (path.with_name(f".~lock.{path.name}#"), path.with_name(f"~${path.name}"))
+        if p.exists()
+    ]
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -308,6 +329,7 @@ def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
 
 # ---- appended for graddesc.xlsx (notebook 02): cell comments, column widths, readable number formats
 
+
 def comment(ws: Worksheet, cell: str, text: str, width: int = 300, height: int = 110) -> None:
     """A red-triangle note on `cell` (what the cell is, what to try), as the lesson's workbook had.
 
@@ -318,8 +340,13 @@ def comment(ws: Worksheet, cell: str, text: str, width: int = 300, height: int =
     ws[cell].comment = note_
 
 
-def fit_widths(ws: Worksheet, columns: Iterable[int], minimum: float = 8, maximum: float = 40,
-               skip_rows: Iterable[int] = ()) -> None:
+def fit_widths(
+    ws: Worksheet,
+    columns: Iterable[int],
+    minimum: float = 8,
+    maximum: float = 40,
+    skip_rows: Iterable[int] = (),
+) -> None:
     """Make each of `columns` wide enough for its longest label (rows in `skip_rows` may overflow).
 
     Notebooks 01 and 02.
@@ -330,7 +357,10 @@ def fit_widths(ws: Worksheet, columns: Iterable[int], minimum: float = 8, maximu
         for (cell,) in ws.iter_rows(min_col=col, max_col=col):
             if cell.row in skip or not isinstance(cell.value, str) or cell.value.startswith("="):
                 continue
-            longest = max(longest, len(cell.value) * (1.15 if cell.font is not None and cell.font.b else 1.0) + 2)
+            longest = max(
+                longest,
+                len(cell.value) * (1.15 if cell.font is not None and cell.font.b else 1.0) + 2,
+            )
         ws.column_dimensions[get_column_letter(col)].width = min(longest, maximum)
 
 

@@ -26,7 +26,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from lesson5.crosstab import Crosstab
 from lesson5.excel import book
-from lesson5.solver import FitResult, Factors, fit, init_factors, predict, rmse
+from lesson5.solver import Factors, FitResult, fit, init_factors, predict, rmse
 
 FILENAME = "collab_filter.xlsx"
 FITTED_FILENAME = "collab_filter_fitted.xlsx"
@@ -36,10 +36,23 @@ SHEETS = ("dotprod", "bias", "word_emb", "long_format", "movie titles")
 # Data > Solver). solver_typ 2 = Min; solver_eng 1 = GRG Nonlinear; solver_neg 2 = variables may be
 # negative; solver_num 0 = no constraints; solver_ver 3 = the Solver of Excel 2010 and later.
 SOLVER_OPTIONS = {
-    "solver_typ": "2", "solver_val": "0", "solver_eng": "1", "solver_ver": "3", "solver_neg": "2",
-    "solver_num": "0", "solver_lin": "2", "solver_est": "1", "solver_nwt": "1", "solver_drv": "1",
-    "solver_cvg": "0.0001", "solver_pre": "0.000001", "solver_scl": "1", "solver_sho": "2",
-    "solver_msl": "2", "solver_itr": "2147483647", "solver_tim": "2147483647",
+    "solver_typ": "2",
+    "solver_val": "0",
+    "solver_eng": "1",
+    "solver_ver": "3",
+    "solver_neg": "2",
+    "solver_num": "0",
+    "solver_lin": "2",
+    "solver_est": "1",
+    "solver_nwt": "1",
+    "solver_drv": "1",
+    "solver_cvg": "0.0001",
+    "solver_pre": "0.000001",
+    "solver_scl": "1",
+    "solver_sho": "2",
+    "solver_msl": "2",
+    "solver_itr": "2147483647",
+    "solver_tim": "2147483647",
 }
 
 # Column widths (Excel units: about one digit each). Numbers are at most "-0.123" / "10.12" wide.
@@ -130,8 +143,10 @@ class Layout:
 
     @property
     def movie_ids_range(self) -> str:
-        return (f"{book.addr(self.movie_col0, self.rating_header_row)}:"
-                f"{book.addr(self.movie_col0 + self.n_movies - 1, self.rating_header_row)}")
+        return (
+            f"{book.addr(self.movie_col0, self.rating_header_row)}:"
+            f"{book.addr(self.movie_col0 + self.n_movies - 1, self.rating_header_row)}"
+        )
 
     @property
     def changing_cells(self) -> str:
@@ -160,17 +175,27 @@ def solver_model(ws: Worksheet, lay: Layout) -> dict[str, str]:
 
     Notebook 01.
     """
-    model = {"solver_opt": book.ref(ws, lay.loss), "solver_adj": book.ref(ws, lay.changing_cells),
-             **SOLVER_OPTIONS}
+    model = {
+        "solver_opt": book.ref(ws, lay.loss),
+        "solver_adj": book.ref(ws, lay.changing_cells),
+        **SOLVER_OPTIONS,
+    }
     for name, target in model.items():
         book.sheet_name(ws, name, target, hidden=True)
     return model
 
 
 def _legend(ws: Worksheet, col: int, row: int) -> None:
-    for n, (kind, label) in enumerate([("rating", "ratings"), ("movie", "movie factors"), ("user", "user factors"),
-                                        ("prediction", "predictions"), ("loss", "RMSE (the loss)"),
-                                        ("input", "a cell to edit")]):
+    for n, (kind, label) in enumerate(
+        [
+            ("rating", "ratings"),
+            ("movie", "movie factors"),
+            ("user", "user factors"),
+            ("prediction", "predictions"),
+            ("loss", "RMSE (the loss)"),
+            ("input", "a cell to edit"),
+        ]
+    ):
         cell = book.addr(col, row + n)
         book.put_text(ws, cell, label)
         book.style(ws, cell, kind)
@@ -182,8 +207,12 @@ def _factor_sheet(wb: Workbook, name: str, ct: Crosstab, f: Factors) -> Layout:
     n_u, n_m = ct.ratings.shape
     lay = Layout(n_u, n_m, f.user.shape[1], f.has_bias)
     what = "user factors · movie factors" + (" + user bias + movie bias" if lay.bias else "")
-    book.title(ws, "A1", f"{name}: prediction = {what} (0 where there is no rating); "
-                         "the Solver lowers the red RMSE by changing the green and orange cells")
+    book.title(
+        ws,
+        "A1",
+        f"{name}: prediction = {what} (0 where there is no rating); "
+        "the Solver lowers the red RMSE by changing the green and orange cells",
+    )
 
     # Ratings on top: users down column A, movies across (blue).
     book.header(ws, book.addr(1, lay.rating_header_row), "userId")
@@ -205,15 +234,20 @@ def _factor_sheet(wb: Workbook, name: str, ct: Crosstab, f: Factors) -> Layout:
         label = "bias" if lay.bias and fi == lay.n_factors else f"f{fi + 1}"
         book.header(ws, book.addr(lay.movie_col0 - 1, lay.movie_factor_row0 + fi), label)
         for j in range(n_m):
-            ws[lay.movie_factor(fi, j)] = float(f.movie_bias[j] if label == "bias" else f.movie[j, fi])
+            ws[lay.movie_factor(fi, j)] = float(
+                f.movie_bias[j] if label == "bias" else f.movie[j, fi]
+            )
     book.style(ws, lay.movie_factors_range(), "movie", book.NUMBER_FORMATS["factor"])
     book.note(ws, book.addr(lay.user_col0, lay.movie_factor_row0), "movie factors →")
 
     # User factors left of the predictions, one column per factor (orange); predictions (purple).
     book.header(ws, book.addr(1, lay.pred_header_row), "userId")
     for fi in range(lay.k):
-        book.header(ws, book.addr(lay.user_col0 + fi, lay.pred_header_row),
-                    "bias" if lay.bias and fi == lay.n_factors else f"f{fi + 1}")
+        book.header(
+            ws,
+            book.addr(lay.user_col0 + fi, lay.pred_header_row),
+            "bias" if lay.bias and fi == lay.n_factors else f"f{fi + 1}",
+        )
     for i in range(n_u):
         for fi in range(lay.k):
             value = f.user_bias[i] if lay.bias and fi == lay.n_factors else f.user[i, fi]
@@ -226,7 +260,9 @@ def _factor_sheet(wb: Workbook, name: str, ct: Crosstab, f: Factors) -> Layout:
     # The loss beside the predictions (red), a colour legend under it.
     lc = lay.loss_col
     book.header(ws, book.addr(lc, lay.pred_header_row), "RMSE")
-    ws[lay.loss] = f"=SQRT(SUMXMY2({lay.ratings_range},{lay.preds_range})/COUNT({lay.ratings_range}))"
+    ws[lay.loss] = (
+        f"=SQRT(SUMXMY2({lay.ratings_range},{lay.preds_range})/COUNT({lay.ratings_range}))"
+    )
     book.style(ws, lay.loss, "loss", book.NUMBER_FORMATS["loss"])
     ws[lay.loss].alignment = Alignment(horizontal="right")
     book.note(ws, book.addr(lc, lay.pred_row0 + 1), "Data > Solver")
@@ -249,23 +285,46 @@ def _factor_sheet(wb: Workbook, name: str, ct: Crosstab, f: Factors) -> Layout:
 
 def _comments(ws: Worksheet, lay: Layout, name: str) -> None:
     bias = " plus this user's bias plus this movie's bias" if lay.bias else ""
-    book.comment(ws, lay.loss, "The loss: root mean squared error over the rated cells, "
-                               "SQRT(sum of (rating - prediction)^2 / number of ratings). "
-                               "Try: type another number into a green or orange cell and watch it move; "
-                               "or Data > Solver > Solve (the model is saved in this sheet: minimise this "
-                               "cell by changing the green and orange cells, GRG Nonlinear).", height=150)
-    book.comment(ws, lay.pred(0, 0), f"A prediction: the dot product of the orange factors on this row and "
-                                     f"the green factors in this column{bias}. It is 0 where the blue grid has "
-                                     "no rating: those cells do not count in the loss.")
-    book.comment(ws, lay.user_factor(0, 0), "This user's factors (an embedding): numbers the Solver changes. "
-                                            "They start random, like the lesson's RAND().")
-    book.comment(ws, lay.movie_factor(0, 0), "This movie's factors (an embedding). Try: set one to 0 and see "
-                                             "which predictions change.")
-    book.comment(ws, lay.rating(0, 0), "The ratings of the 15 most active users for the 15 most rated movies. "
-                                       "A blank cell is a rating the model must predict, not a zero.")
+    book.comment(
+        ws,
+        lay.loss,
+        "The loss: root mean squared error over the rated cells, "
+        "SQRT(sum of (rating - prediction)^2 / number of ratings). "
+        "Try: type another number into a green or orange cell and watch it move; "
+        "or Data > Solver > Solve (the model is saved in this sheet: minimise this "
+        "cell by changing the green and orange cells, GRG Nonlinear).",
+        height=150,
+    )
+    book.comment(
+        ws,
+        lay.pred(0, 0),
+        f"A prediction: the dot product of the orange factors on this row and "
+        f"the green factors in this column{bias}. It is 0 where the blue grid has "
+        "no rating: those cells do not count in the loss.",
+    )
+    book.comment(
+        ws,
+        lay.user_factor(0, 0),
+        "This user's factors (an embedding): numbers the Solver changes. "
+        "They start random, like the lesson's RAND().",
+    )
+    book.comment(
+        ws,
+        lay.movie_factor(0, 0),
+        "This movie's factors (an embedding). Try: set one to 0 and see which predictions change.",
+    )
+    book.comment(
+        ws,
+        lay.rating(0, 0),
+        "The ratings of the 15 most active users for the 15 most rated movies. "
+        "A blank cell is a rating the model must predict, not a zero.",
+    )
     if lay.bias:
-        book.comment(ws, lay.user_factor(0, lay.n_factors), "A user bias: how much more generous than average "
-                                                            "this user rates, whatever the movie.")
+        book.comment(
+            ws,
+            lay.user_factor(0, lay.n_factors),
+            "A user bias: how much more generous than average this user rates, whatever the movie.",
+        )
 
 
 def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotprod") -> WordEmb:
@@ -274,19 +333,30 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotp
     k, n_u, n_m = lay.n_factors, lay.n_users, lay.n_movies
     we = WordEmb(n_users=n_u, n_movies=n_m, n_factors=k)
     long = ct.long()
-    book.title(ws, "A1", "word_emb: looking up an embedding = multiplying a one-hot row by the factor matrix")
-    book.note(ws, "A2", f"MMULT(one-hot row, factor matrix) picks one row of the '{source}' factors, exactly what "
-                        "INDEX (and nn.Embedding) return. Change a yellow cell.")
+    book.title(
+        ws,
+        "A1",
+        "word_emb: looking up an embedding = multiplying a one-hot row by the factor matrix",
+    )
+    book.note(
+        ws,
+        "A2",
+        f"MMULT(one-hot row, factor matrix) picks one row of the '{source}' factors, exactly what "
+        "INDEX (and nn.Embedding) return. Change a yellow cell.",
+    )
     users = book.ref(source, lay.user_factors_range(k))
     movies = book.ref(source, lay.movie_factors_range(k))
     preds = book.ref(source, lay.preds_range)
-    for block, (label, n, which, matrix) in enumerate((("user", n_u, we.user_input, users),
-                                                      ("movie", n_m, we.movie_input, movies))):
+    for block, (label, n, which, matrix) in enumerate(
+        (("user", n_u, we.user_input, users), ("movie", n_m, we.movie_input, movies))
+    ):
         r0 = we.block_row(block)
         book.header(ws, book.addr(1, r0), f"{label} #")
         ws[which] = int((long.row if label == "user" else long.col)[we.first_pick(len(long))]) + 1
         book.style(ws, which, "input", "0")
-        book.note(ws, book.addr(3, r0), f"which {label} (1 to {n}): its position in the '{source}' sheet")
+        book.note(
+            ws, book.addr(3, r0), f"which {label} (1 to {n}): its position in the '{source}' sheet"
+        )
         book.header(ws, book.addr(1, r0 + 1), "position")
         book.header(ws, book.addr(1, r0 + 2), "one-hot")
         for p in range(n):
@@ -304,13 +374,29 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotp
             pick = f"{chosen},{fi + 1}" if label == "user" else f"{fi + 1},{chosen}"
             ws.cell(r0 + 4, 2 + fi, f"=INDEX({matrix},{pick})")
         kind = "user" if label == "user" else "movie"
-        book.style(ws, f"{book.addr(2, r0 + 3)}:{book.addr(1 + k, r0 + 4)}", kind, book.NUMBER_FORMATS["factor"])
-        book.note(ws, book.addr(3 + k, r0 + 3), f"one-hot row × {'the user factors' if label == 'user' else 'the movie factors (transposed)'}")
+        book.style(
+            ws,
+            f"{book.addr(2, r0 + 3)}:{book.addr(1 + k, r0 + 4)}",
+            kind,
+            book.NUMBER_FORMATS["factor"],
+        )
+        book.note(
+            ws,
+            book.addr(3 + k, r0 + 3),
+            f"one-hot row × {'the user factors' if label == 'user' else 'the movie factors (transposed)'}",
+        )
         book.note(ws, book.addr(3 + k, r0 + 4), "the same numbers, looked up directly")
-        book.comment(ws, book.addr(2, r0 + 2), f"One 1 at the chosen position, 0 elsewhere: the {label} as a "
-                                               "one-hot vector.")
-        book.comment(ws, book.addr(2, r0 + 3), f"{{=MMULT(one-hot, factors)}}: every factor row is multiplied by 0 "
-                                               f"except the chosen one, so the result is that {label}'s factors.")
+        book.comment(
+            ws,
+            book.addr(2, r0 + 2),
+            f"One 1 at the chosen position, 0 elsewhere: the {label} as a one-hot vector.",
+        )
+        book.comment(
+            ws,
+            book.addr(2, r0 + 3),
+            f"{{=MMULT(one-hot, factors)}}: every factor row is multiplied by 0 "
+            f"except the chosen one, so the result is that {label}'s factors.",
+        )
     r = we.pred_row
     book.header(ws, book.addr(1, r), "prediction")
     u_out = f"{book.addr(2, we.block_row(0) + 3)}:{book.addr(1 + k, we.block_row(0) + 3)}"
@@ -318,8 +404,12 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotp
     ws[we.pred] = f"=SUMPRODUCT({u_out},{m_out})"
     ws[we.sheet_pred] = f"=INDEX({preds},{book.pin(we.user_input)},{book.pin(we.movie_input)})"
     book.style(ws, f"{we.pred}:{we.sheet_pred}", "prediction", book.NUMBER_FORMATS["prediction"])
-    book.note(ws, book.addr(4, r), f"dot product of the two looked-up rows; beside it the '{source}' sheet's "
-                                   "prediction for that cell (0 if unrated)")
+    book.note(
+        ws,
+        book.addr(4, r),
+        f"dot product of the two looked-up rows; beside it the '{source}' sheet's "
+        "prediction for that cell (0 if unrated)",
+    )
 
     # A mini-batch: the first ratings of long_format, each user one-hot; one MMULT looks them all up.
     b0 = we.batch_row0
@@ -329,23 +419,33 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotp
         book.header(ws, book.addr(3 + p, b0 - 1), p + 1)
     for fi in range(k):
         book.header(ws, book.addr(4 + n_u + fi, b0 - 1), f"f{fi + 1}")
-    book.note(ws, book.addr(1, b0 - 2), f"A mini-batch: the users of {we.batch} ratings spread through long_format, "
-                                        "one-hot encoded, times the user factors in one MMULT: one row of factors "
-                                        "per rating")
+    book.note(
+        ws,
+        book.addr(1, b0 - 2),
+        f"A mini-batch: the users of {we.batch} ratings spread through long_format, "
+        "one-hot encoded, times the user factors in one MMULT: one row of factors "
+        "per rating",
+    )
     for n, pick in enumerate(we.batch_picks(len(long))):
         rr = b0 + n
         ws.cell(rr, 1, f"={book.ref('long_format', f'A{LONG_FIRST_ROW + pick}', absolute=False)}")
         ws.cell(rr, 2, f"=MATCH(A{rr},{book.ref(source, lay.user_ids_range)},0)")
         for p in range(n_u):
-            ws.cell(rr, 3 + p, f"=IF({book.addr(3 + p, b0 - 1)}={book.pin(f'B{rr}', row=False)},1,0)")
+            ws.cell(
+                rr, 3 + p, f"=IF({book.addr(3 + p, b0 - 1)}={book.pin(f'B{rr}', row=False)},1,0)"
+            )
     batch_onehot = f"{book.addr(3, b0)}:{book.addr(2 + n_u, b0 + we.batch - 1)}"
     batch_out = f"{book.addr(4 + n_u, b0)}:{book.addr(3 + n_u + k, b0 + we.batch - 1)}"
     ws[book.addr(4 + n_u, b0)] = ArrayFormula(batch_out, f"=MMULT({batch_onehot},{users})")
     book.style(ws, f"A{b0}:B{b0 + we.batch - 1}", "header", "0")
     book.style(ws, batch_onehot, "body", "0")
     book.style(ws, batch_out, "user", book.NUMBER_FORMATS["factor"])
-    book.comment(ws, book.addr(4 + n_u, b0), "{=MMULT(one-hot block, user factors)}: a whole batch of lookups "
-                                             "in one matrix product, as an embedding layer does on a GPU.")
+    book.comment(
+        ws,
+        book.addr(4 + n_u, b0),
+        "{=MMULT(one-hot block, user factors)}: a whole batch of lookups "
+        "in one matrix product, as an embedding layer does on a GPU.",
+    )
     book.widths(ws, 4.5, range(2, 3 + n_u))
     book.widths(ws, 11, [1])
     book.widths(ws, FACTOR_WIDTH, range(3 + n_u, 4 + n_u + k))
@@ -413,15 +513,27 @@ def _long_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotprod"
     k = lay.n_factors
     long = ct.long()
     last = LONG_FIRST_ROW + len(long) - 1
-    book.title(ws, "A1", "long_format: one row per rating; each user's and movie's factors are looked up "
-                         f"from the '{source}' sheet by position (what an embedding layer does)")
-    book.note(ws, "A2", f"No variables here: a Solver changes the factor cells of '{source}'; this RMSE "
-                        f"equals {book.ref(source, lay.loss)}.")
+    book.title(
+        ws,
+        "A1",
+        "long_format: one row per rating; each user's and movie's factors are looked up "
+        f"from the '{source}' sheet by position (what an embedding layer does)",
+    )
+    book.note(
+        ws,
+        "A2",
+        f"No variables here: a Solver changes the factor cells of '{source}'; this RMSE "
+        f"equals {book.ref(source, lay.loss)}.",
+    )
     book.put_text(ws, "A3", "RMSE", "loss")
     ws["B3"] = f"=SQRT(SUM(Q{LONG_FIRST_ROW}:Q{last})/COUNT(C{LONG_FIRST_ROW}:C{last}))"
     book.style(ws, "B3", "loss", book.NUMBER_FORMATS["loss"])
-    heads = (["userId", "movieId", "rating", "user #", "movie #"] + [f"user f{i + 1}" for i in range(k)]
-             + [f"movie f{i + 1}" for i in range(k)] + ["prediction", "sq. error"])
+    heads = (
+        ["userId", "movieId", "rating", "user #", "movie #"]
+        + [f"user f{i + 1}" for i in range(k)]
+        + [f"movie f{i + 1}" for i in range(k)]
+        + ["prediction", "sq. error"]
+    )
     for c, text in enumerate(heads, start=1):
         book.header(ws, book.addr(c, LONG_FIRST_ROW - 1), text)
     ids = book.ref(source, lay.user_ids_range)
@@ -439,19 +551,37 @@ def _long_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotprod"
         for fi in range(k):
             ws.cell(r, uf0 + fi, f"=INDEX({users_block},{book.pin(f'D{r}', row=False)},{fi + 1})")
             ws.cell(r, mf0 + fi, f"=INDEX({movies_block},{fi + 1},{book.pin(f'E{r}', row=False)})")
-        ws.cell(r, pc, f"=SUMPRODUCT({book.addr(uf0, r)}:{book.addr(uf0 + k - 1, r)},"
-                       f"{book.addr(mf0, r)}:{book.addr(mf0 + k - 1, r)})")
+        ws.cell(
+            r,
+            pc,
+            f"=SUMPRODUCT({book.addr(uf0, r)}:{book.addr(uf0 + k - 1, r)},"
+            f"{book.addr(mf0, r)}:{book.addr(mf0 + k - 1, r)})",
+        )
         ws.cell(r, pc + 1, f"=(C{r}-{book.addr(pc, r)})^2")
     book.style(ws, f"A{LONG_FIRST_ROW}:B{last}", "body", "0")
     book.style(ws, f"D{LONG_FIRST_ROW}:E{last}", "body", "0")
     book.style(ws, f"C{LONG_FIRST_ROW}:C{last}", "rating", book.NUMBER_FORMATS["rating"])
-    book.style(ws, f"{book.addr(uf0, LONG_FIRST_ROW)}:{book.addr(uf0 + k - 1, last)}", "user",
-               book.NUMBER_FORMATS["factor"])
-    book.style(ws, f"{book.addr(mf0, LONG_FIRST_ROW)}:{book.addr(mf0 + k - 1, last)}", "movie",
-               book.NUMBER_FORMATS["factor"])
-    book.style(ws, f"{book.addr(pc, LONG_FIRST_ROW)}:{book.addr(pc + 1, last)}", "prediction", "0.0000")
-    book.comment(ws, "D7", "MATCH finds the user's position (1 to 15) in the dotprod sheet: the index an "
-                           "embedding layer needs.")
+    book.style(
+        ws,
+        f"{book.addr(uf0, LONG_FIRST_ROW)}:{book.addr(uf0 + k - 1, last)}",
+        "user",
+        book.NUMBER_FORMATS["factor"],
+    )
+    book.style(
+        ws,
+        f"{book.addr(mf0, LONG_FIRST_ROW)}:{book.addr(mf0 + k - 1, last)}",
+        "movie",
+        book.NUMBER_FORMATS["factor"],
+    )
+    book.style(
+        ws, f"{book.addr(pc, LONG_FIRST_ROW)}:{book.addr(pc + 1, last)}", "prediction", "0.0000"
+    )
+    book.comment(
+        ws,
+        "D7",
+        "MATCH finds the user's position (1 to 15) in the dotprod sheet: the index an "
+        "embedding layer needs.",
+    )
     book.comment(ws, "F7", "INDEX(user factors, position, factor): an embedding lookup.")
     book.widths(ws, 9, range(1, pc + 2))
     book.fit_columns(ws)
@@ -499,8 +629,10 @@ def build(ct: Crosstab, dot: Factors, bias: Factors) -> Workbook:
     n_u, n_m = ct.ratings.shape
     for name, f, want_bias in (("dotprod", dot, False), ("bias", bias, True)):
         if f.user.shape[0] != n_u or f.movie.shape[0] != n_m or f.has_bias != want_bias:
-            raise ValueError(f"{name} factors do not fit a {n_u} x {n_m} crosstab "
-                             f"({'with' if want_bias else 'without'} biases)")
+            raise ValueError(
+                f"{name} factors do not fit a {n_u} x {n_m} crosstab "
+                f"({'with' if want_bias else 'without'} biases)"
+            )
     wb = Workbook()
     wb.remove(wb.active)
     lay = _factor_sheet(wb, "dotprod", ct, dot)
@@ -520,7 +652,11 @@ def python_values(ct: Crosstab, dot: Factors, bias: Factors) -> dict[str, dict[s
     for name, f in (("dotprod", dot), ("bias", bias)):
         lay = Layout(*ct.ratings.shape, f.user.shape[1], f.has_bias)
         pred = predict(f, ct.mask)
-        cells = {lay.pred(i, j): float(pred[i, j]) for i in range(lay.n_users) for j in range(lay.n_movies)}
+        cells = {
+            lay.pred(i, j): float(pred[i, j])
+            for i in range(lay.n_users)
+            for j in range(lay.n_movies)
+        }
         cells[lay.loss] = rmse(ct.ratings, f)
         out[name] = cells
     long = ct.long()
@@ -584,8 +720,13 @@ def word_emb_values(ct: Crosstab, dot: Factors) -> dict[str, float]:
     return cells
 
 
-def write(ct: Crosstab, path: str | os.PathLike, dot: Factors | None = None, bias: Factors | None = None,
-          seed: int = 42) -> Path:
+def write(
+    ct: Crosstab,
+    path: str | os.PathLike,
+    dot: Factors | None = None,
+    bias: Factors | None = None,
+    seed: int = 42,
+) -> Path:
     """Save the workbook atomically; factors default to seeded uniform [0, 1) numbers.
 
     Notebook 01.
@@ -629,13 +770,20 @@ class Export:
         lines = []
         for name, r in (("dotprod", self.dot_fit), ("bias", self.bias_fit)):
             stop = "converged" if r.converged else "stopped at the iteration cap"
-            lines.append(f"{name}: RMSE {r.history[0]:.6f} -> {r.rmse:.6f} "
-                         f"after {len(r.history) - 1} L-BFGS iterations ({stop})")
+            lines.append(
+                f"{name}: RMSE {r.history[0]:.6f} -> {r.rmse:.6f} "
+                f"after {len(r.history) - 1} L-BFGS iterations ({stop})"
+            )
         return lines
 
 
-def export(ct: Crosstab, out_dir: str | os.PathLike, seed: int = 42, method: str = "lbfgs",
-           max_iter: int = 1000) -> Export:
+def export(
+    ct: Crosstab,
+    out_dir: str | os.PathLike,
+    seed: int = 42,
+    method: str = "lbfgs",
+    max_iter: int = 1000,
+) -> Export:
     """Write collab_filter.xlsx (seeded start) and collab_filter_fitted.xlsx (after the Python Solver).
 
     Notebook 01.
@@ -653,5 +801,11 @@ def export(ct: Crosstab, out_dir: str | os.PathLike, seed: int = 42, method: str
         fits.append(replace(res, factors=fitted, rmse=rmse(ct.ratings, fitted)))
     # Build both before saving either, so a bad input leaves no workbook written.
     initial, fitted_wb = build(ct, dot, bias), build(ct, fits[0].factors, fits[1].factors)
-    return Export(book.save_atomic(initial, out / FILENAME), book.save_atomic(fitted_wb, out / FITTED_FILENAME),
-                  dot, bias, fits[0], fits[1])
+    return Export(
+        book.save_atomic(initial, out / FILENAME),
+        book.save_atomic(fitted_wb, out / FITTED_FILENAME),
+        dot,
+        bias,
+        fits[0],
+        fits[1],
+    )

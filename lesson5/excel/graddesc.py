@@ -25,9 +25,9 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from openpyxl import Workbook
 from openpyxl.chart import LineChart, Reference
@@ -51,12 +51,26 @@ INPUTS = {
     "adagrad": [("lr", "learning rate")],
     "rmsprop": [("lr", "learning rate"), ("beta2", "beta (squares)")],
     "adam": [("lr", "learning rate"), ("beta1", "beta1 (gradients)"), ("beta2", "beta2 (squares)")],
-    "eve": [("lr", "learning rate"), ("beta1", "beta1 (gradients)"), ("beta2", "beta2 (squares)"),
-            ("d", "d at reset"), ("beta_d", "beta of d")],
+    "eve": [
+        ("lr", "learning rate"),
+        ("beta1", "beta1 (gradients)"),
+        ("beta2", "beta2 (squares)"),
+        ("d", "d at reset"),
+        ("beta_d", "beta of d"),
+    ],
     "adagrad_ann": [("lr", "learning rate at reset")],
-    "adam_ann": [("lr", "learning rate at reset"), ("beta1", "beta1 (gradients)"), ("beta2", "beta2 (squares)")],
-    "adamw": [("lr", "learning rate"), ("beta1", "beta1 (gradients)"), ("beta2", "beta2 (squares)"),
-              ("eps", "eps"), ("wd", "weight decay")],
+    "adam_ann": [
+        ("lr", "learning rate at reset"),
+        ("beta1", "beta1 (gradients)"),
+        ("beta2", "beta2 (squares)"),
+    ],
+    "adamw": [
+        ("lr", "learning rate"),
+        ("beta1", "beta1 (gradients)"),
+        ("beta2", "beta2 (squares)"),
+        ("eps", "eps"),
+        ("wd", "weight decay"),
+    ],
 }
 EXTRA_INPUTS = {"h": graddesc.FD_STEP, "beta_d": 0.9}
 # The carries Reset leaves (state key, per-parameter index or None, input key, label).
@@ -64,21 +78,28 @@ CARRIES = {
     "momentum": [("m", 0, "m_b0", "m_b carry"), ("m", 1, "m_a0", "m_a carry")],
     "adagrad": [("G", 0, "G_b0", "G_b carry"), ("G", 1, "G_a0", "G_a carry")],
     "rmsprop": [("v", 0, "v_b0", "v_b carry"), ("v", 1, "v_a0", "v_a carry")],
-    "adagrad_ann": [("G", 0, "G_b0", "G_b carry"), ("G", 1, "G_a0", "G_a carry"),
-                    ("expected", None, "expected0", "expected step before")],
+    "adagrad_ann": [
+        ("G", 0, "G_b0", "G_b carry"),
+        ("G", 1, "G_a0", "G_a carry"),
+        ("expected", None, "expected0", "expected step before"),
+    ],
 }
 for _n in ("adam", "eve", "adam_ann"):
-    CARRIES[_n] = [("m", 0, "m_b0", "m_b carry"), ("m", 1, "m_a0", "m_a carry"),
-                   ("v", 0, "v_b0", "v_b carry"), ("v", 1, "v_a0", "v_a carry")]
+    CARRIES[_n] = [
+        ("m", 0, "m_b0", "m_b carry"),
+        ("m", 1, "m_a0", "m_a carry"),
+        ("v", 0, "v_b0", "v_b carry"),
+        ("v", 1, "v_a0", "v_a carry"),
+    ]
 CARRY_KEYS = {key for rows in CARRIES.values() for _, _, key, _ in rows}
 # What the comment on each input says: what it is, and something to try.
 HELP = {
     "b0": "Where b starts (the Reset button set it to 1). The best line has b = 30: try starting at 25.",
     "a0": "Where a starts (Reset set it to 1). The best line has a = 2: try starting at 2 and watch b alone.",
     "lr": "Learning rate: how far each step goes along the (scaled) gradient. Try 10 times larger and "
-          "smaller and watch the loss chart.",
+    "smaller and watch the loss chart.",
     "h": "Finite-difference step: b and a are bumped by this much to estimate the slope. The estimate is "
-         "too high by exactly h for b and h*x^2 for a; try 0.001.",
+    "too high by exactly h for b and h*x^2 for a; try 0.001.",
     "beta1": "Weight of the old average of the gradients (momentum). 0 = plain SGD; try 0.5 and 0.99.",
     "beta2": "Weight of the old average of the squared gradients. Try 0.5 and 0.99.",
     "d": "Eve's divisor at reset: steps are divided by d, which follows the loss's relative change.",
@@ -86,15 +107,21 @@ HELP = {
     "eps": "Added to sqrt(v) so that a zero gradient does not divide 0 by 0.",
     "wd": "Weight decay: AdamW shrinks a and b by lr*wd every row, outside the gradient.",
     "m_b0": "Carry: the running average of de/db before row 1. Reset set it to 0, then pasted the last "
-            "row's value back here. Try 0 and see how the first epoch changes.",
+    "row's value back here. Try 0 and see how the first epoch changes.",
     "v_b0": "Carry: the running average of (de/db)^2 before row 1. Reset set it to 10000, then pasted the "
-            "last row's value back here. Try 10000.",
+    "last row's value back here. Try 10000.",
     "G_b0": "Carry: the gradient size (root of the summed squares / 29) the first epoch's step size lr/G "
-            "uses. Reset set it to 10000 (adagrad_ann: 1e6) and adagrad pasted the epoch's own back.",
+    "uses. Reset set it to 10000 (adagrad_ann: 1e6) and adagrad pasted the epoch's own back.",
     "expected0": "The previous epoch's expected step before the first epoch (Reset set 100); the first epoch "
-                 "must not expect more than twice it.",
+    "must not expect more than twice it.",
 }
-HELP.update({k.replace("_b", "_a"): v.replace("de/db", "de/da") for k, v in HELP.items() if k.endswith("_b0")})
+HELP.update(
+    {
+        k.replace("_b", "_a"): v.replace("de/db", "de/da")
+        for k, v in HELP.items()
+        if k.endswith("_b0")
+    }
+)
 
 
 def _name(sheet: str, key: str) -> str:
@@ -189,25 +216,33 @@ class Epoch:
 
 # ---- the row every sheet shares: graddesc.row_grads and graddesc.finite_differences
 
+
 def _shared_row(c: Row) -> dict[str, object]:
     # graddesc.row_grads: pred = b + a*x, err = (pred - y)^2, de/db = 2(pred - y), de/da = x de/db.
     i, C, r = c.index % N, c.grid.cols, c.r
     start = {p: f"={c.name(p + '0')}" if c.first else f"={C['new_' + p]}{r - 1}" for p in "ba"}
-    return {"epoch": c.epoch, "row": i + 1, "x": float(graddesc.X[i]), "y": float(graddesc.Y[i]),
-            **start,
-            "y_pred": f"={C['b']}{r}+{C['a']}{r}*{C['x']}{r}",
-            "err2": f"=({C['y_pred']}{r}-{C['y']}{r})^2",
-            "de_db": f"=2*({C['y_pred']}{r}-{C['y']}{r})",
-            "de_da": f"={C['x']}{r}*{C['de_db']}{r}"}
+    return {
+        "epoch": c.epoch,
+        "row": i + 1,
+        "x": float(graddesc.X[i]),
+        "y": float(graddesc.Y[i]),
+        **start,
+        "y_pred": f"={C['b']}{r}+{C['a']}{r}*{C['x']}{r}",
+        "err2": f"=({C['y_pred']}{r}-{C['y']}{r})^2",
+        "de_db": f"=2*({C['y_pred']}{r}-{C['y']}{r})",
+        "de_da": f"={C['x']}{r}*{C['de_db']}{r}",
+    }
 
 
 def _finite_differences(c: Row) -> dict[str, str]:
     # graddesc.finite_differences: bump b, then a, by h and difference the squared errors.
     C, r, h = c.grid.cols, c.r, c.name("h")
-    return {"errb1": f"=({C['b']}{r}+{h}+{C['a']}{r}*{C['x']}{r}-{C['y']}{r})^2",
-            "est_de_db": f"=({C['errb1']}{r}-{C['err2']}{r})/{h}",
-            "erra1": f"=({C['b']}{r}+({C['a']}{r}+{h})*{C['x']}{r}-{C['y']}{r})^2",
-            "est_de_da": f"=({C['erra1']}{r}-{C['err2']}{r})/{h}"}
+    return {
+        "errb1": f"=({C['b']}{r}+{h}+{C['a']}{r}*{C['x']}{r}-{C['y']}{r})^2",
+        "est_de_db": f"=({C['errb1']}{r}-{C['err2']}{r})/{h}",
+        "erra1": f"=({C['b']}{r}+({C['a']}{r}+{h})*{C['x']}{r}-{C['y']}{r})^2",
+        "est_de_da": f"=({C['erra1']}{r}-{C['err2']}{r})/{h}",
+    }
 
 
 # ---- per-row rules, each beside the name of its twin in lesson5.graddesc: (this row's
@@ -253,12 +288,15 @@ def _adamw(c: Row) -> Step:
     b1, b2, t = c.name("beta1"), c.name("beta2"), c.index + 1
     m = f"=(1-{b1})*{c.g}" if c.first else f"={b1}*{c.above('m')}+(1-{b1})*{c.g}"
     v = f"=(1-{b2})*{c.g}^2" if c.first else f"={b2}*{c.above('v')}+(1-{b2})*{c.g}^2"
-    step = (f"{c.lr}*{c.name('wd')}*{c.cell(c.param)}+{c.lr}*({c.mine('m')}/(1-{b1}^{t}))"
-            f"/(SQRT({c.mine('v')}/(1-{b2}^{t}))+{c.name('eps')})")
+    step = (
+        f"{c.lr}*{c.name('wd')}*{c.cell(c.param)}+{c.lr}*({c.mine('m')}/(1-{b1}^{t}))"
+        f"/(SQRT({c.mine('v')}/(1-{b2}^{t}))+{c.name('eps')})"
+    )
     return {"m": m, "v": v}, step
 
 
 # ---- once-per-epoch rules, beside their twins' names: {per-epoch column: formula or value}
+
 
 def _adagrad_epoch(c: Epoch) -> dict[str, object]:
     # graddesc._adagrad_epoch: the next epoch's G is this epoch's ||g|| / N; epoch 1's is the carry.
@@ -276,12 +314,14 @@ def _adagrad_ann_epoch(c: Epoch) -> dict[str, object]:
     # halvings is an input (HALVINGS_INPUT), the rest formulas.
     prev_lr = c.name("lr") if c.epoch == 1 else c.at("lr", c.epoch - 1)
     prev_expected = c.name("expected0") if c.epoch == 1 else c.at("expected", c.epoch - 1)
-    return {**_adagrad_epoch(c),
-            "halvings": _halvings()[c.epoch - 1],
-            "lr": f"={prev_lr}/2^{c.at('halvings')}",
-            "ratio": f"={c.at('G_new_b')}/{c.at('G_b')}+{c.at('G_new_a')}/{c.at('G_a')}",
-            "expected": f"={c.at('lr')}*{c.at('ratio')}",
-            "limit": f"=2*{prev_expected}"}
+    return {
+        **_adagrad_epoch(c),
+        "halvings": _halvings()[c.epoch - 1],
+        "lr": f"={prev_lr}/2^{c.at('halvings')}",
+        "ratio": f"={c.at('G_new_b')}/{c.at('G_b')}+{c.at('G_new_a')}/{c.at('G_a')}",
+        "expected": f"={c.at('lr')}*{c.at('ratio')}",
+        "limit": f"=2*{prev_expected}",
+    }
 
 
 def _eve_epoch(c: Epoch) -> dict[str, object]:
@@ -299,8 +339,11 @@ def _eve_epoch(c: Epoch) -> dict[str, object]:
 def _adam_ann_epoch(c: Epoch) -> dict[str, object]:
     # graddesc._adam_ann_epoch: lr / 4 once sqrt(v_b) + sqrt(v_a) more than doubles its best,
     # best the smallest so far (Reset sets it from the first epoch, so epoch 2 keeps lr).
-    best = (f"={c.at('size', 1)}" if c.epoch == 1
-            else f"=MIN({c.at('best', c.epoch - 1)},{c.at('size')})")
+    best = (
+        f"={c.at('size', 1)}"
+        if c.epoch == 1
+        else f"=MIN({c.at('best', c.epoch - 1)},{c.at('size')})"
+    )
     if c.epoch <= 2:
         lr = f"={c.name('lr')}" if c.epoch == 1 else f"={c.at('lr', 1)}"
     else:
@@ -331,8 +374,9 @@ FORMULAS: dict[str, Formulas] = {
     "rmsprop": Formulas(_rmsprop),
     "adam": Formulas(_adam),
     "eve": Formulas(_adam, _eve_epoch, ("d", "f1", "f2")),
-    "adagrad_ann": Formulas(_adagrad, _adagrad_ann_epoch,
-                            _G_COLS + ("halvings", "lr", "ratio", "expected", "limit")),
+    "adagrad_ann": Formulas(
+        _adagrad, _adagrad_ann_epoch, _G_COLS + ("halvings", "lr", "ratio", "expected", "limit")
+    ),
     "adam_ann": Formulas(_adam, _adam_ann_epoch, ("lr", "size", "best")),
     "adamw": Formulas(_adamw),
 }
@@ -348,8 +392,10 @@ def _inputs(wb: Workbook, ws: Worksheet, name: str) -> dict[str, str]:
     state = graddesc.reset(name)
     inputs = [("b0", "b at reset", state["b"]), ("a0", "a at reset", state["a"])]
     inputs += [(k, label, state.get(k, EXTRA_INPUTS.get(k))) for k, label in INPUTS[name]]
-    inputs += [(key, label, state[k] if i is None else state[k][i])
-               for k, i, key, label in CARRIES.get(name, [])]
+    inputs += [
+        (key, label, state[k] if i is None else state[k][i])
+        for k, i, key, label in CARRIES.get(name, [])
+    ]
     for i, (key, label, value) in enumerate(inputs):
         row = 3 + i // 4
         col = 1 + 3 * (i % 4)
@@ -398,21 +444,31 @@ def _epochs(ws: Worksheet, name: str, grid: _Grid) -> None:
 def _sheet(wb: Workbook, name: str) -> None:
     ws = wb.create_sheet(name)
     book.title(ws, "A1", f"{name}: {graddesc.SHEETS[name].doc}")
-    book.note(ws, "A2", "Yellow cells are inputs (named); every other number is a formula. "
-                        "Each row reads the row above; 5 epochs of 29 rows one under the other.")
+    book.note(
+        ws,
+        "A2",
+        "Yellow cells are inputs (named); every other number is a formula. "
+        "Each row reads the row above; 5 epochs of 29 rows one under the other.",
+    )
     names = _inputs(wb, ws, name)
     cols, ep_cols = graddesc.columns(name), _epoch_cols(name)
     e0 = len(cols) + 2  # first column of the per-epoch table
-    grid = _Grid({c: get_column_letter(i + 1) for i, c in enumerate(cols)},
-                {c: get_column_letter(e0 + i) for i, c in enumerate(ep_cols)}, names)
+    grid = _Grid(
+        {c: get_column_letter(i + 1) for i, c in enumerate(cols)},
+        {c: get_column_letter(e0 + i) for i, c in enumerate(ep_cols)},
+        names,
+    )
     for i, c in enumerate(cols):
         book.header(ws, book.addr(i + 1, HEAD), c)
     for i, c in enumerate(ep_cols):
         book.header(ws, book.addr(e0 + i, HEAD), c)
     if HALVINGS_INPUT in ep_cols:
-        book.note(ws, book.addr(e0, HEAD - 2),
-                  "halvings (yellow): how often the Run macro halved lr and reran the epoch until "
-                  "its expected step was at most the limit (twice the previous one's)")
+        book.note(
+            ws,
+            book.addr(e0, HEAD - 2),
+            "halvings (yellow): how often the Run macro halved lr and reran the epoch until "
+            "its expected step was at most the limit (twice the previous one's)",
+        )
     _rows(ws, name, grid)
     _epochs(ws, name, grid)
     _chart(ws, name, e0)
@@ -464,9 +520,17 @@ def _formats(ws, name: str, C: dict, E: dict) -> dict[str, float]:
         needed[letter] = max(len(_shown(v, fmt)) for v in table[col]) + 2
     losses = graddesc.epoch_losses(table)
     for col, letter in E.items():
-        fmt = "0" if col in ("epoch", "halvings") else "0.00E+00" if col in ("lr", "expected", "limit") \
-            else book.readable_format(losses) if col in ("rmse", "f1", "f2") else "0.0000" if col == "d" \
+        fmt = (
+            "0"
+            if col in ("epoch", "halvings")
+            else "0.00E+00"
+            if col in ("lr", "expected", "limit")
+            else book.readable_format(losses)
+            if col in ("rmse", "f1", "f2")
+            else "0.0000"
+            if col == "d"
             else "0.000"
+        )
         for r in range(HEAD + 1, HEAD + EPOCHS + 1):
             ws[f"{letter}{r}"].number_format = fmt
         needed[letter] = 11 if fmt == "0.00E+00" else max(len(_shown(v, fmt)) for v in losses) + 4
@@ -475,28 +539,60 @@ def _formats(ws, name: str, C: dict, E: dict) -> dict[str, float]:
 
 def _comments(ws, name: str, C: dict, E: dict) -> None:
     # The original's red-triangle notes: what the key cells are and what to try.
-    book.comment(ws, f"{E['rmse']}{HEAD}", "The epoch's loss: the square root of the 29 rows' summed squared "
-                 "errors. The chart below plots it; change the learning rate and watch it move.")
-    book.comment(ws, f"{C['new_a']}{FIRST}", "a after this row's step; the next row starts from it. Click it "
-                 "to read the update rule in the formula bar.")
-    book.comment(ws, f"{C['de_da']}{FIRST}", "de/da = x * de/db, the derivative of this row's squared error "
-                 "(b + a*x - y)^2 with respect to a.")
+    book.comment(
+        ws,
+        f"{E['rmse']}{HEAD}",
+        "The epoch's loss: the square root of the 29 rows' summed squared "
+        "errors. The chart below plots it; change the learning rate and watch it move.",
+    )
+    book.comment(
+        ws,
+        f"{C['new_a']}{FIRST}",
+        "a after this row's step; the next row starts from it. Click it "
+        "to read the update rule in the formula bar.",
+    )
+    book.comment(
+        ws,
+        f"{C['de_da']}{FIRST}",
+        "de/da = x * de/db, the derivative of this row's squared error "
+        "(b + a*x - y)^2 with respect to a.",
+    )
     if "m_a" in C:
-        book.comment(ws, f"{C['m_a']}{FIRST}", "The running average of de/da: beta1 * (the row above's, or the "
-                     "carry on the first row) + (1 - beta1) * de/da.")
+        book.comment(
+            ws,
+            f"{C['m_a']}{FIRST}",
+            "The running average of de/da: beta1 * (the row above's, or the "
+            "carry on the first row) + (1 - beta1) * de/da.",
+        )
     if "v_a" in C:
-        book.comment(ws, f"{C['v_a']}{FIRST}", "The running average of (de/da)^2. Its square root scales the step: "
-                     "a parameter with big gradients takes smaller steps.")
+        book.comment(
+            ws,
+            f"{C['v_a']}{FIRST}",
+            "The running average of (de/da)^2. Its square root scales the step: "
+            "a parameter with big gradients takes smaller steps.",
+        )
     if "G_b" in E:
-        book.comment(ws, f"{E['G_b']}{HEAD}", "The step size of an epoch is lr / G: G is the previous epoch's "
-                     "gradient size (root of the summed squares / 29); epoch 1 uses the carry.")
+        book.comment(
+            ws,
+            f"{E['G_b']}{HEAD}",
+            "The step size of an epoch is lr / G: G is the previous epoch's "
+            "gradient size (root of the summed squares / 29); epoch 1 uses the carry.",
+        )
     if "halvings" in E:
-        book.comment(ws, f"{E['halvings']}{HEAD}", "How often the Run macro halved lr before the epoch was kept "
-                     "(its expected step at most the limit). A formula cannot rerun an epoch, so this is typed "
-                     "in: set one to 0 and see the expected step break its limit.")
+        book.comment(
+            ws,
+            f"{E['halvings']}{HEAD}",
+            "How often the Run macro halved lr before the epoch was kept "
+            "(its expected step at most the limit). A formula cannot rerun an epoch, so this is typed "
+            "in: set one to 0 and see the expected step break its limit.",
+        )
     if "d" in E:
-        book.comment(ws, f"{E['d']}{HEAD}", "Eve divides every step by d; after each epoch d moves towards the "
-                     "loss's relative change |f1 - f2| / min(f1, f2).")
+        book.comment(
+            ws,
+            f"{E['d']}{HEAD}",
+            "Eve divides every step by d; after each epoch d moves towards the "
+            "loss's relative change |f1 - f2| / min(f1, f2).",
+        )
 
 
 @functools.cache
@@ -544,9 +640,15 @@ def build() -> Workbook:
         for epoch in range(1, EPOCHS + 1):
             ws.cell(3 + epoch, j, f"={book.ref(name, epoch_cell(name, 'rmse', epoch))}")
     chart = LineChart()
-    chart.title, chart.y_axis.title, chart.x_axis.title = "every rule: loss per epoch", "rmse", "epoch"
-    chart.add_data(Reference(ws, min_col=2, max_col=1 + len(graddesc.SHEETS), min_row=3, max_row=3 + EPOCHS),
-                   titles_from_data=True)
+    chart.title, chart.y_axis.title, chart.x_axis.title = (
+        "every rule: loss per epoch",
+        "rmse",
+        "epoch",
+    )
+    chart.add_data(
+        Reference(ws, min_col=2, max_col=1 + len(graddesc.SHEETS), min_row=3, max_row=3 + EPOCHS),
+        titles_from_data=True,
+    )
     chart.set_categories(Reference(ws, min_col=1, min_row=4, max_row=3 + EPOCHS))
     chart.height, chart.width = 9, 16
     _straight(chart)

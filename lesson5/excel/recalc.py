@@ -16,8 +16,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from openpyxl import load_workbook
 from openpyxl.worksheet.formula import ArrayFormula
@@ -28,8 +28,10 @@ ERROR_VALUES = ("#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NUM!", "#NULL
 _PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
 <oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema" \
 xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="OOXMLRecalcMode" oor:op="fuse"><value>0</value></prop></item>
-<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="ODFRecalcMode" oor:op="fuse"><value>0</value></prop></item>
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load">\
+<prop oor:name="OOXMLRecalcMode" oor:op="fuse"><value>0</value></prop></item>
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load">\
+<prop oor:name="ODFRecalcMode" oor:op="fuse"><value>0</value></prop></item>
 </oor:items>
 """
 
@@ -57,16 +59,21 @@ def find_soffice() -> str | None:
     return str(mac) if mac.exists() else None
 
 
-def recalculate_many(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
-                     timeout: float = 180.0) -> list[Path]:
+def recalculate_many(
+    paths: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike | None = None,
+    timeout: float = 180.0,
+) -> list[Path]:
     """Recalculated xlsx copies of `paths`, all converted by one LibreOffice start (tests.
 
     Notebook 01.
     """
     soffice = find_soffice()
     if soffice is None:
-        raise RecalcError("LibreOffice (soffice) was not found on PATH; install libreoffice-calc-nogui "
-                          "or set LESSON5_SOFFICE to the soffice binary")
+        raise RecalcError(
+            "LibreOffice (soffice) was not found on PATH; install libreoffice-calc-nogui "
+            "or set LESSON5_SOFFICE to the soffice binary"
+        )
     inputs = [Path(p).resolve() for p in paths]
     if not inputs:
         return []
@@ -80,33 +87,52 @@ def recalculate_many(paths: Sequence[str | os.PathLike], out_dir: str | os.PathL
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
     if any(p.parent == out for p in inputs):
-        raise RecalcError(f"out_dir {out} must differ from the inputs' folder (the copy would overwrite them)")
+        raise RecalcError(
+            f"out_dir {out} must differ from the inputs' folder (the copy would overwrite them)"
+        )
     with tempfile.TemporaryDirectory(prefix="lesson5-lo-profile-") as profile:
         user = Path(profile) / "user"
         user.mkdir()
         (user / "registrymodifications.xcu").write_text(_PROFILE, encoding="utf-8")
-        cmd = [soffice, f"-env:UserInstallation={Path(profile).as_uri()}", "--headless", "--norestore",
-               "--nologo", "--nodefault", "--nolockcheck", "--convert-to", "xlsx", "--outdir", str(out),
-               *map(str, inputs)]
+        cmd = [
+            soffice,
+            f"-env:UserInstallation={Path(profile).as_uri()}",
+            "--headless",
+            "--norestore",
+            "--nologo",
+            "--nodefault",
+            "--nolockcheck",
+            "--convert-to",
+            "xlsx",
+            "--outdir",
+            str(out),
+            *map(str, inputs),
+        ]
         # Its own process group, so that a timeout kills soffice.bin as well as the wrapper script.
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-            raise RecalcError(f"LibreOffice took more than {timeout:.0f} s to recalculate {names}") from None
+            raise RecalcError(
+                f"LibreOffice took more than {timeout:.0f} s to recalculate {names}"
+            ) from None
     results = [out / p.name for p in inputs]
     missing = [r for r in results if not r.exists()]
     if proc.returncode != 0 or missing:
-        raise RecalcError(f"LibreOffice failed to recalculate {[m.name for m in missing] or names} "
-                          f"(exit {proc.returncode}): {stderr.strip() or stdout.strip()}")
+        raise RecalcError(
+            f"LibreOffice failed to recalculate {[m.name for m in missing] or names} "
+            f"(exit {proc.returncode}): {stderr.strip() or stdout.strip()}"
+        )
     return results
 
 
-def recalculate(path_in: str | os.PathLike, out_dir: str | os.PathLike | None = None,
-                timeout: float = 180.0) -> Path:
+def recalculate(
+    path_in: str | os.PathLike, out_dir: str | os.PathLike | None = None, timeout: float = 180.0
+) -> Path:
     """A copy of `path_in`, every formula recalculated by LibreOffice (in `out_dir` or a temp dir).
 
     Notebooks 01 and 02.
@@ -121,8 +147,12 @@ def read_values(path: str | os.PathLike) -> dict[str, dict[str, object]]:
     """
     wb = load_workbook(path, data_only=True)
     try:
-        return {ws.title: {c.coordinate: c.value for row in ws.iter_rows() for c in row if c.value is not None}
-                for ws in wb.worksheets}
+        return {
+            ws.title: {
+                c.coordinate: c.value for row in ws.iter_rows() for c in row if c.value is not None
+            }
+            for ws in wb.worksheets
+        }
     finally:
         wb.close()
 
@@ -143,9 +173,15 @@ def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """
     wb = load_workbook(path)
     try:
-        return {ws.title: {c.coordinate: _formula_text(c.value) for row in ws.iter_rows() for c in row
-                           if c.data_type == "f" and _formula_text(c.value) is not None}
-                for ws in wb.worksheets}
+        return {
+            ws.title: {
+                c.coordinate: _formula_text(c.value)
+                for row in ws.iter_rows()
+                for c in row
+                if c.data_type == "f" and _formula_text(c.value) is not None
+            }
+            for ws in wb.worksheets
+        }
     finally:
         wb.close()
 
@@ -179,8 +215,9 @@ def find_problems(recalculated: str | os.PathLike) -> list[str]:
     return problems
 
 
-def recalculated_values(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None = None
-                        ) -> list[dict[str, dict[str, object]]]:
+def recalculated_values(
+    paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None = None
+) -> list[dict[str, dict[str, object]]]:
     """Values of `paths` recalculated in one LibreOffice start; raises on an error value or empty result.
 
     Notebook 01.
@@ -191,6 +228,8 @@ def recalculated_values(paths: Iterable[str | os.PathLike], out_dir: str | os.Pa
         problems = find_problems(copy)
         if problems:
             shown = "\n  ".join(problems[:20])
-            raise RecalcError(f"{copy.name}: {len(problems)} formula problem(s) after recalculation:\n  {shown}")
+            raise RecalcError(
+                f"{copy.name}: {len(problems)} formula problem(s) after recalculation:\n  {shown}"
+            )
         out.append(read_values(copy))
     return out

@@ -10,7 +10,7 @@ import argparse
 import math
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 # Exit statuses of a run cut short, as a shell reports them: 128 + the signal's number.
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
@@ -26,7 +26,9 @@ def seed(text: str) -> int:
     except ValueError:
         value = -1
     if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"{text} is not a seed: use a whole number from 0 to {2**32 - 1}")
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a seed: use a whole number from 0 to {2**32 - 1}"
+        )
     return value
 
 
@@ -55,14 +57,18 @@ def positive_seconds(text: str) -> float:
 def path(text: str) -> str:
     """A path that is not empty: an empty one would silently mean the current folder."""
     if not text.strip():
-        raise argparse.ArgumentTypeError("an empty path: give a folder or file name (or leave the option out)")
+        raise argparse.ArgumentTypeError(
+            "an empty path: give a folder or file name (or leave the option out)"
+        )
     return text
 
 
 def source(text: str) -> str:
     """A data source: 'synthetic', or a zip, folder or ratings.csv (not an empty string)."""
     if not text.strip():
-        raise argparse.ArgumentTypeError("an empty path: give a zip, a folder or a ratings.csv, or 'synthetic'")
+        raise argparse.ArgumentTypeError(
+            "an empty path: give a zip, a folder or a ratings.csv, or 'synthetic'"
+        )
     return text
 
 
@@ -116,8 +122,10 @@ def cmd_excel(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         problems = [p for copy in copies for p in find_problems(copy)]
-        print(f"LibreOffice recalculated {len(copies)} workbooks in {time.perf_counter() - t0:.1f} s "
-              f"into {out / 'recalculated'}: {len(problems)} error values or empty results")
+        print(
+            f"LibreOffice recalculated {len(copies)} workbooks in {time.perf_counter() - t0:.1f} s "
+            f"into {out / 'recalculated'}: {len(problems)} error values or empty results"
+        )
         for p in problems[:20]:
             print(f"  {p}", file=sys.stderr)
         return 1 if problems else 0
@@ -131,11 +139,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lesson5.tools import runner
 
     out = Path(args.out)
-    for folder in (out, *out.parents):  # checked here, before the runner makes folders or deletes results
+    for folder in (
+        out,
+        *out.parents,
+    ):  # checked here, before the runner makes folders or deletes results
         if folder.exists() and not folder.is_dir():
             which = f"--out {args.out!r}" if folder == out else f"--out {args.out!r}: {folder}"
-            print(f"error: {which} is a file, not a folder; give a folder "
-                  f"(it is created if missing), e.g. --out build/lesson", file=sys.stderr)
+            print(
+                f"error: {which} is a file, not a folder; give a folder "
+                f"(it is created if missing), e.g. --out build/lesson",
+                file=sys.stderr,
+            )
             return 2
     return runner.main(args)
 
@@ -159,34 +173,79 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="fetch/verify MovieLens and print a summary")
-    p.add_argument("--source", type=source, default=None,
-                   help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)")
+    p.add_argument(
+        "--source",
+        type=source,
+        default=None,
+        help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)",
+    )
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("excel", help="write the lesson's Excel workbooks (live formulas) into a folder")
+    p = sub.add_parser(
+        "excel", help="write the lesson's Excel workbooks (live formulas) into a folder"
+    )
     p.add_argument("--out", type=path, required=True, help="output folder (created if missing)")
-    p.add_argument("--source", type=source, default=None,
-                   help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)")
-    p.add_argument("--top-n", type=positive_int, default=15, help="users and movies in the crosstab (default 15)")
-    p.add_argument("--seed", type=seed, default=42, help="seed of the starting factors (default 42)")
-    p.add_argument("--check", action="store_true",
-                   help="recalculate the workbooks with LibreOffice headless and report any formula errors")
+    p.add_argument(
+        "--source",
+        type=source,
+        default=None,
+        help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)",
+    )
+    p.add_argument(
+        "--top-n",
+        type=positive_int,
+        default=15,
+        help="users and movies in the crosstab (default 15)",
+    )
+    p.add_argument(
+        "--seed", type=seed, default=42, help="seed of the starting factors (default 42)"
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="recalculate the workbooks with LibreOffice headless and report any formula errors",
+    )
     p.set_defaults(func=cmd_excel)
 
     p = sub.add_parser("run", help="run every notebook in order (the whole lesson)")
-    p.add_argument("--out", type=path, default="build/lesson", help="output folder for executed notebooks")
-    p.add_argument("--inplace", action="store_true", help="re-execute the committed notebooks in place")
-    p.add_argument("--only", nargs="*", default=None, help="notebook name prefixes to run (e.g. 00 03)")
+    p.add_argument(
+        "--out", type=path, default="build/lesson", help="output folder for executed notebooks"
+    )
+    p.add_argument(
+        "--inplace", action="store_true", help="re-execute the committed notebooks in place"
+    )
+    p.add_argument(
+        "--only", nargs="*", default=None, help="notebook name prefixes to run (e.g. 00 03)"
+    )
     p.add_argument("--timeout", type=positive_int, default=1800, help="per-cell timeout in seconds")
-    p.add_argument("--data", type=source, default=None, metavar="SOURCE",
-                   help="'synthetic' (no download), or a MovieLens zip/folder (default: the cached download)")
-    p.add_argument("--notebooks", type=path, default=None, metavar="DIR", help="folder of NN_*.ipynb (default: notebooks/)")
-    p.add_argument("--no-workbooks", dest="workbooks", action="store_false",
-                   help="do not write the Excel workbooks (they are skipped anyway with --only)")
+    p.add_argument(
+        "--data",
+        type=source,
+        default=None,
+        metavar="SOURCE",
+        help="'synthetic' (no download), or a MovieLens zip/folder (default: the cached download)",
+    )
+    p.add_argument(
+        "--notebooks",
+        type=path,
+        default=None,
+        metavar="DIR",
+        help="folder of NN_*.ipynb (default: notebooks/)",
+    )
+    p.add_argument(
+        "--no-workbooks",
+        dest="workbooks",
+        action="store_false",
+        help="do not write the Excel workbooks (they are skipped anyway with --only)",
+    )
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("bench", help="benchmark training speed, memory and accuracy; prints a table")
-    from lesson5.tools.bench import build_parser as bench_parser  # stdlib-only module: cheap to import
+    p = sub.add_parser(
+        "bench", help="benchmark training speed, memory and accuracy; prints a table"
+    )
+    from lesson5.tools.bench import (
+        build_parser as bench_parser,
+    )  # stdlib-only module: cheap to import
 
     bench_parser(p)
     p.set_defaults(func=cmd_bench)

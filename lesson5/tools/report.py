@@ -26,10 +26,14 @@ def _plain(value):
         return None
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    raise TypeError(f"record(): value {value!r} of type {type(value).__name__} is not a number, string or path")
+    raise TypeError(
+        f"record(): value {value!r} of type {type(value).__name__} is not a number, string or path"
+    )
 
 
-def record(out: str | os.PathLike | None, name: str, *, notebook: str = "", **fields) -> dict | None:
+def record(
+    out: str | os.PathLike | None, name: str, *, notebook: str = "", **fields
+) -> dict | None:
     """Append {"name", "notebook", **fields} to out/results.jsonl; with `out` None, do nothing."""
     if out is None:
         return None

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from lesson5.tools import report
 from lesson5.atomic import atomic_write
+from lesson5.tools import report
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -66,7 +66,8 @@ def save_figures(nb, folder: Path, stem: str) -> list[Path]:
             if png:
                 path = folder / f"{stem}_fig{len(paths) + 1:02d}.png"
                 folder.mkdir(parents=True, exist_ok=True)
-                atomic_write(path, lambda tmp, b=base64.b64decode(png): tmp.write_bytes(b))
+                content = base64.b64decode(png)
+                atomic_write(path, lambda tmp, b=content: tmp.write_bytes(b))
                 paths.append(path)
     return paths
 
@@ -77,16 +78,30 @@ def _plain(text: str) -> str:
 
 def _failure(nb, ename: str, evalue: str, traceback: list[str]) -> str:
     """'code cell N: Error: message' for the failed cell (N counts the notebook's own code cells from 1)."""
-    code = [c for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
-    n = next((i for i, c in enumerate(code, 1) if any(o.output_type == "error" for o in c.outputs)), "?")
+    code = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+    ]
+    n = next(
+        (i for i, c in enumerate(code, 1) if any(o.output_type == "error" for o in c.outputs)), "?"
+    )
     # IPython marks the failing line of the cell with an arrow: "----> 4 assert x < y".
     arrows = [ln for ln in _plain("\n".join(traceback)).splitlines() if re.match(r"-+> ", ln)]
     line = re.sub(r"^-+>\s*\d*\s*", "", arrows[-1]) if arrows else ""
     return f"code cell {n}: {ename}: {evalue or line}".strip()
 
 
-def execute(path: Path, out: Path, parameters: dict | None = None, *, timeout: int = 1800,
-            html: Path | None = None, figures: Path | None = None, inplace: bool = False):
+def execute(
+    path: Path,
+    out: Path,
+    parameters: dict | None = None,
+    *,
+    timeout: int = 1800,
+    html: Path | None = None,
+    figures: Path | None = None,
+    inplace: bool = False,
+):
     """Run one notebook top to bottom in a fresh kernel (cwd = its folder) with papermill; write it to `out`.
 
     A failing cell still leaves the executed-so-far notebook (with its traceback) at `out`;
@@ -98,21 +113,37 @@ def execute(path: Path, out: Path, parameters: dict | None = None, *, timeout: i
     import papermill as pm
     from jupyter_client import KernelManager
 
-    logging.getLogger("papermill").setLevel(logging.ERROR)  # its per-cell chatter; failures are raised
+    logging.getLogger("papermill").setLevel(
+        logging.ERROR
+    )  # its per-cell chatter; failures are raised
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lesson5-kernel-") as private:
         # IPC sockets in a private folder instead of TCP: nothing listens on the network, and
         # the kernel has no reason to print its unencrypted-TCP warning into the output.
         ipc = os.name == "posix"
-        km = KernelManager(kernel_name="python3", transport="ipc" if ipc else "tcp",
-                           **({"ip": str(Path(private) / "kernel")} if ipc else {}))
-        partial = Path(private) / path.name  # papermill saves after every cell; only whole files reach `out`
+        km = KernelManager(
+            kernel_name="python3",
+            transport="ipc" if ipc else "tcp",
+            **({"ip": str(Path(private) / "kernel")} if ipc else {}),
+        )
+        partial = (
+            Path(private) / path.name
+        )  # papermill saves after every cell; only whole files reach `out`
         error = None
         try:
-            pm.execute_notebook(str(path), str(partial), parameters=parameters or None, kernel_name="python3", language="python",
-                                cwd=str(path.parent), progress_bar=False, execution_timeout=timeout, km=km,
-                                store_widget_state=False)
+            pm.execute_notebook(
+                str(path),
+                str(partial),
+                parameters=parameters or None,
+                kernel_name="python3",
+                language="python",
+                cwd=str(path.parent),
+                progress_bar=False,
+                execution_timeout=timeout,
+                km=km,
+                store_widget_state=False,
+            )
         except pm.PapermillExecutionError as e:
             error = e
         finally:
@@ -120,8 +151,10 @@ def execute(path: Path, out: Path, parameters: dict | None = None, *, timeout: i
                 km.shutdown_kernel(now=True)
         nb = clean(nbformat.read(partial, as_version=4), keep_run_metadata=not inplace)
         if error is not None and inplace:
-            raise NotebookFailed(f"{_failure(nb, error.ename, error.evalue, error.traceback)}"
-                                 f" (the committed notebook was left as it was)")
+            raise NotebookFailed(
+                f"{_failure(nb, error.ename, error.evalue, error.traceback)}"
+                f" (the committed notebook was left as it was)"
+            )
         _write_atomic(nbformat.writes(nb), out)
         if html is not None:
             _write_atomic(to_html(nb), html)
@@ -152,9 +185,11 @@ def check_data(source: str | None) -> str | None:
         else:
             data.load_ratings(source)
     except data.DataError as e:
-        return (f"MovieLens is not available: {e}\n"
-                "To run the whole lesson anyway, on a small synthetic data set with the same "
-                "shape (no download needed):\n    python -m lesson5 run --data synthetic")
+        return (
+            f"MovieLens is not available: {e}\n"
+            "To run the whole lesson anyway, on a small synthetic data set with the same "
+            "shape (no download needed):\n    python -m lesson5 run --data synthetic"
+        )
     return None
 
 
@@ -169,18 +204,25 @@ def summary(rows: list[dict], out_dir: Path) -> str:
     lines = []
     if models:
         w = max(len("model"), *(len(r["name"]) for r in models))
-        lines.append(f"{'notebook':<28} {'model':<{w}} {'valid RMSE':>10} {'train s':>8} {'epochs':>6}")
+        lines.append(
+            f"{'notebook':<28} {'model':<{w}} {'valid RMSE':>10} {'train s':>8} {'epochs':>6}"
+        )
         for r in models:
-            lines.append(f"{r.get('notebook', ''):<28} {r['name']:<{w}} {_fmt(r.get('valid_rmse'), '10.4f')} "
-                         f"{_fmt(r.get('seconds'), '8.1f')} {_fmt(r.get('epochs'), '>6')}")
+            lines.append(
+                f"{r.get('notebook', ''):<28} {r['name']:<{w}} {_fmt(r.get('valid_rmse'), '10.4f')} "
+                f"{_fmt(r.get('seconds'), '8.1f')} {_fmt(r.get('epochs'), '>6')}"
+            )
     else:
         lines.append("no model results were recorded")
     for r in files:
         lines.append(f"workbook  {r['name']:<22} {r.get('path', '')}")
     for r in rows:  # anything else a notebook reported: its fields as they are
         if r.get("kind", "model") not in ("model", "workbook"):
-            fields = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                               for k, v in r.items() if k not in ("name", "notebook", "kind"))
+            fields = ", ".join(
+                f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in r.items()
+                if k not in ("name", "notebook", "kind")
+            )
             lines.append(f"{r['kind']:<9} {r['name']}: {fields}")
     figures = sorted((out_dir / "figures").glob("*.png"))
     lines.append(f"figures   {len(figures)} in {out_dir / 'figures'}")
@@ -232,8 +274,12 @@ def main(args: argparse.Namespace) -> int:
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / report.RESULTS).unlink(missing_ok=True)  # the summary is about this run only
-    print(f"running {len(paths)} notebooks on {'the synthetic data set' if source == 'synthetic' else source or 'MovieLens'}"
-          f"; outputs in {out_dir}", flush=True)
+    print(
+        f"running {len(paths)} notebooks on "
+        f"{'the synthetic data set' if source == 'synthetic' else source or 'MovieLens'}"
+        f"; outputs in {out_dir}",
+        flush=True,
+    )
     # In place, the committed notebooks keep their default parameters (a student's run).
     parameters = None if args.inplace else {"source": source, "out": str(out_dir)}
     start, failed = time.perf_counter(), []
@@ -243,8 +289,15 @@ def main(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         print(f"[{i}/{len(paths)}] {path.name} ...", end="", flush=True)
         try:
-            execute(path, target, parameters, timeout=args.timeout, html=html, figures=out_dir / "figures",
-                    inplace=args.inplace)
+            execute(
+                path,
+                target,
+                parameters,
+                timeout=args.timeout,
+                html=html,
+                figures=out_dir / "figures",
+                inplace=args.inplace,
+            )
         except Exception as e:  # noqa: BLE001 - report any failure and go on to the next notebook
             failed.append(path.name)
             print(f" FAILED after {time.perf_counter() - t0:.1f} s ({e}); see {target}", flush=True)
@@ -253,8 +306,10 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "workbooks", True) and not args.only:
         failed += write_workbooks(out_dir / "workbooks", source, out_dir)
     ran = len(paths) - sum(f.endswith(".ipynb") for f in failed)
-    print(f"\n{ran} of {len(paths)} notebooks ran; the run took {time.perf_counter() - start:.1f} s "
-          f"(HTML copies in {out_dir / 'html'})\n")
+    print(
+        f"\n{ran} of {len(paths)} notebooks ran; the run took {time.perf_counter() - start:.1f} s "
+        f"(HTML copies in {out_dir / 'html'})\n"
+    )
     print(summary(report.read_results(out_dir), out_dir))
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
