@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesson5 import atomic, data, download
+from lesson5 import atomic, data, download, read
 from lesson5.tools import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def write(folder: Path, content: str | bytes, name: str = "ratings.csv") -> Path
     return path
 
 
-def fails(source, pattern: str, loader=data.load_ratings) -> str:
+def fails(source, pattern: str, loader=read.load_ratings) -> str:
     with pytest.raises(data.DataError, match=pattern) as info:
         loader(source)
     return str(info.value)
@@ -97,7 +97,7 @@ def test_blank_lines_do_not_shift_line_numbers(tmp_path):
     fails(
         write(tmp_path, quoted, "movies.csv"),
         r"line 5, column 'movieId': value '31' is a duplicate",
-        data.load_movies,
+        read.load_movies,
     )
 
 
@@ -122,7 +122,7 @@ def test_not_text_or_not_utf8(tmp_path, content, pattern):
 
 
 def test_a_bom_before_the_header_is_fine(tmp_path):
-    df = data.load_ratings(write(tmp_path, codecs.BOM_UTF8 + GOOD.encode()))
+    df = read.load_ratings(write(tmp_path, codecs.BOM_UTF8 + GOOD.encode()))
     assert list(df.columns) == ["userId", "movieId", "rating", "timestamp"] and len(df) == 3
 
 
@@ -149,14 +149,14 @@ def test_a_repeated_column_name(tmp_path):
 
 
 def test_crlf_and_quoted_fields_still_load(tmp_path):
-    df = data.load_ratings(write(tmp_path, GOOD.replace("\n", "\r\n")))
+    df = read.load_ratings(write(tmp_path, GOOD.replace("\n", "\r\n")))
     assert df.timestamp.tolist() == [1260759144, 1260759179, 1260759185]
     write(
         tmp_path,
         'movieId,title\n31,"Minds, Dangerous (1995)"\n1029,"Say ""Dumbo"""\n',
         "movies.csv",
     )
-    assert data.load_movies(tmp_path).title.tolist() == ["Minds, Dangerous (1995)", 'Say "Dumbo"']
+    assert read.load_movies(tmp_path).title.tolist() == ["Minds, Dangerous (1995)", 'Say "Dumbo"']
 
 
 def test_loading_the_real_file_stays_fast(movielens_zip):
@@ -175,7 +175,7 @@ def test_loading_the_real_file_stays_fast(movielens_zip):
 
 def test_ids_beyond_float64_precision_stay_distinct(tmp_path):
     big = 2**53
-    df = data.load_ratings(
+    df = read.load_ratings(
         write(tmp_path, f"userId,movieId,rating\n{big},1,3\n{big + 1},1,4\n{2**63 - 1},2,5\n")
     )
     assert df.userId.tolist() == [big, big + 1, 2**63 - 1] and df.userId.dtype == np.int64
@@ -194,7 +194,7 @@ def test_ids_that_do_not_fit_int64_are_refused(tmp_path, value):
 
 
 def test_integral_ids_written_as_floats_still_load_and_others_are_named(tmp_path):
-    df = data.load_ratings(write(tmp_path, "userId,movieId,rating\n1.0,31,2.5\n2,32.0,3\n"))
+    df = read.load_ratings(write(tmp_path, "userId,movieId,rating\n1.0,31,2.5\n2,32.0,3\n"))
     assert df.userId.tolist() == [1, 2] and df.movieId.tolist() == [31, 32]
     fails(
         write(tmp_path, "userId,movieId,rating\n1,31,2.5\n2,0x20,3\n"),

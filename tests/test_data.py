@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesson5 import data, download
+from lesson5 import data, download, read
 from lesson5.tools import cli
 
 GOOD = "userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n1,1029,3.0,1260759179\n2,31,4.0,1260759185\n"
@@ -42,8 +42,8 @@ def test_2016_release_counts_folder_and_csv(movielens_2016):
 def test_zip_and_extracted_folder_load_the_same(movielens_zip, tmp_path):
     with zipfile.ZipFile(movielens_zip) as zf:
         zf.extractall(tmp_path)
-    a = data.load_ratings(movielens_zip)
-    b = data.load_ratings(tmp_path)  # the csv sits one folder down: ml-latest-small/ratings.csv
+    a = read.load_ratings(movielens_zip)
+    b = read.load_ratings(tmp_path)  # the csv sits one folder down: ml-latest-small/ratings.csv
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -147,12 +147,12 @@ def test_tensors_follow_the_split():
 def test_malformed_ratings_name_file_column_line_and_value(tmp_path, text, pattern):
     path = write(tmp_path, text)
     with pytest.raises(data.DataError, match=pattern) as info:
-        data.load_ratings(path)
+        read.load_ratings(path)
     assert str(path) in str(info.value)
 
 
 def test_good_small_file_loads_with_types(tmp_path):
-    df = data.load_ratings(write(tmp_path, GOOD))
+    df = read.load_ratings(write(tmp_path, GOOD))
     assert list(df.columns) == ["userId", "movieId", "rating", "timestamp"]
     assert df.userId.dtype == np.int64 and df.rating.dtype == np.float32
     assert df.rating.tolist() == [2.5, 3.0, 4.0]
@@ -164,7 +164,7 @@ def test_movies_validation(tmp_path):
     with pytest.raises(
         data.DataError, match=r"movies.csv, line 3, column 'movieId': value '31' is a duplicate"
     ):
-        data.load_movies(tmp_path)
+        read.load_movies(tmp_path)
     write(tmp_path, "movieId,name\n31,x\n", "movies.csv")
     with pytest.raises(data.DataError, match=r"missing required column\(s\) \['title'\]"):
         data.load(tmp_path)
@@ -177,15 +177,15 @@ def test_bare_ratings_csv_without_titles_still_loads(tmp_path):
 
 def test_bad_sources(tmp_path):
     with pytest.raises(data.DataError, match="does not exist"):
-        data.load_ratings(tmp_path / "nope.zip")
+        read.load_ratings(tmp_path / "nope.zip")
     bad = tmp_path / "broken.zip"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(data.DataError, match="broken.zip is not a valid zip file"):
-        data.load_ratings(bad)
+        read.load_ratings(bad)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(data.DataError, match="holds no ratings.csv"):
-        data.load_ratings(empty)
+        read.load_ratings(empty)
 
 
 # ---------------------------------------------------------------- synthetic data

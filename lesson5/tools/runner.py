@@ -175,7 +175,7 @@ def to_html(nb) -> str:
 
 def check_data(source: str | None) -> str | None:
     """None when the lesson's data can be had (found, or downloaded now); else the reason, with the way out."""
-    from lesson5 import data, download
+    from lesson5 import data, download, read
 
     if source == "synthetic":
         return None
@@ -183,7 +183,7 @@ def check_data(source: str | None) -> str | None:
         if source is None:
             download.fetch(progress=False, timeout=30)
         else:
-            data.load_ratings(source)
+            read.load_ratings(source)
     except data.DataError as e:
         return (
             f"MovieLens is not available: {e}\n"
