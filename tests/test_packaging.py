@@ -85,3 +85,29 @@ def test_readme_test_command_is_what_ci_runs():
     assert "export CI=true" in ci
     assert re.search(r"^make lint$", ci, re.M), "ruff (make lint) is missing from .ci/run"
     assert ci.index("\nmake lint") < ci.index("make test\n")
+
+
+def _readme_layout() -> set[str]:
+    """The .py paths the README's layout block names (folders by indentation)."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    stack: list[tuple[int, str]] = []
+    paths = set()
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        indent, name = len(line) - len(line.lstrip()), line.split()[0]
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if name.endswith("/"):
+            stack.append((indent, name))
+        elif name.endswith(".py"):
+            paths.add("".join(folder for _, folder in stack) + name)
+    return paths
+
+
+def test_readme_layout_matches_the_tree():
+    tree = {str(p.relative_to(ROOT)) for p in (ROOT / "lesson5").rglob("*.py")}
+    tree -= {p for p in tree if p.endswith("__init__.py") or p.endswith("__main__.py")}
+    shown = _readme_layout()
+    assert shown == tree, f"only in README: {sorted(shown - tree)}; only in lesson5/: {sorted(tree - shown)}"
