@@ -252,3 +252,11 @@ def test_a_relative_data_path_reaches_the_kernels(tmp_path, capsys, monkeypatch)
     assert rc == 0, capsys.readouterr().out
     executed = nbformat.read(out / "00_x.ipynb", as_version=4)
     assert executed.cells[2].outputs[0]["text"] == f"users: {ds.n_users}\n"
+
+
+def test_the_default_notebooks_are_the_lessons():
+    """`lesson5 run` without --notebooks runs the checkout's notebooks (00 to 06), wherever the runner sits."""
+    from lesson5.tools import runner
+
+    names = sorted(p.name[:3] for p in runner.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert names[0] == "00_" and len(names) >= 7, runner.NOTEBOOKS

@@ -22,7 +22,7 @@ from pathlib import Path
 from lesson5.atomic import atomic_write
 from lesson5.tools import report
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # the checkout's notebooks folder
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
