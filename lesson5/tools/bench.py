@@ -32,17 +32,22 @@ from pathlib import Path
 
 SCALE_N, SCALE_USERS, SCALE_MOVIES = 32_000_000, 200_000, 87_000  # MovieLens 32M's shape
 # Targets for the scale rows, set from a profile on a 2-core, 23 GB machine (README 'Benchmark').
-SCALE_TARGETS = {"scale-train": dict(epoch_s=60.0, peak_gb=8.0), "scale-read": dict(seconds=180.0, peak_gb=16.0)}
+SCALE_TARGETS = {
+    "scale-train": dict(epoch_s=60.0, peak_gb=8.0),
+    "scale-read": dict(seconds=180.0, peak_gb=16.0),
+}
+# The issue's accuracy targets: median final RMSE over the seeds, on the lesson's split.
+ACCURACY_TARGETS = {"EmbeddingDotBias": 0.840, "EmbeddingNet": 0.855}
 SCALE_READ_CAP_GB = 18.0  # address-space cap of the read row's process
 README_BEGIN, README_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 INSTALL_HINTS = {
-    "fastai": "make bench  (builds .venv-bench with fastai and Surprise pinned in benchmarks/requirements.txt)",
+    "fastai": "make bench  (a .venv-bench with the peers of benchmarks/requirements.txt)",
     "surprise": "make bench  (or pip install scikit-surprise==1.1.5)",
 }
 
 
-# ---------------------------------------------------------------- one run of a row, in its own process
+# ---------------------------------------------------------------- one run of a row, in its own proc
 
 
 def _peak_memory_mb(device) -> float:
@@ -72,10 +77,16 @@ def _naive_loop(recipe, ds, bs: int, device, seed: int) -> tuple[list[float], li
 
     model, opt = recipe.build(ds.n_users, ds.n_movies, seed, ds.rating_range)
     model.to(device)
-    loader = DataLoader(TensorDataset(*ds.tensors("train")), batch_size=bs, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        TensorDataset(*ds.tensors("train")),
+        batch_size=bs,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
     valid = ds.tensors("valid", device)
-    mult = schedules.resolve(schedules.OneCycle() if recipe.one_cycle else None, len(loader), recipe.epochs)
+    mult = schedules.resolve(
+        schedules.OneCycle() if recipe.one_cycle else None, len(loader), recipe.epochs
+    )
     base = [g["lr"] for g in opt.param_groups]
     seconds, rmse, step = [], [], 0
     for _ in range(recipe.epochs):
@@ -112,8 +123,11 @@ def _recipe_for(spec: dict):
     # row sets them itself (the scale row: far outside the range that rule was tried on).
     recipe = recipe.for_batch_size(bs) if "lr" not in spec else dataclasses.replace(recipe, bs=bs)
     epochs = spec.get("epochs", recipe.stages[0][0])
-    return dataclasses.replace(recipe, stages=((epochs, spec.get("lr", recipe.stages[0][1])),),
-                               wd=spec.get("wd", recipe.wd))
+    return dataclasses.replace(
+        recipe,
+        stages=((epochs, spec.get("lr", recipe.stages[0][1])),),
+        wd=spec.get("wd", recipe.wd),
+    )
 
 
 def _load(spec: dict):
@@ -138,7 +152,9 @@ def _train(spec: dict, ds, device, seed: int) -> dict:
     out = dict(model=recipe.model, device=str(device), lr=recipe.stages[0][1], wd=recipe.wd)
     if kind == "lesson5":
         _, hist = recipe.run(ds, seed=seed, progress=False, device=device)
-        return dict(out, seconds=hist.epochs.seconds.tolist(), valid_rmse=hist.epochs.valid_rmse.tolist())
+        return dict(
+            out, seconds=hist.epochs.seconds.tolist(), valid_rmse=hist.epochs.valid_rmse.tolist()
+        )
     if kind == "dataloader":
         seconds, rmse = _naive_loop(recipe, ds, spec["bs"], device, seed)
         return dict(out, seconds=seconds, valid_rmse=rmse)
@@ -146,13 +162,20 @@ def _train(spec: dict, ds, device, seed: int) -> dict:
 
     if kind == "fastai":
         ours = spec.get("peer_recipe") == "ours"
-        res = peers.fastai_row(ds, spec["bs"], use_nn=spec.get("use_nn", False), seed=seed,
-                               recipe=recipe if ours else None)
+        res = peers.fastai_row(
+            ds,
+            spec["bs"],
+            use_nn=spec.get("use_nn", False),
+            seed=seed,
+            recipe=recipe if ours else None,
+        )
         lr_wd = (recipe.stages[0][1], recipe.wd) if ours else (peers.FASTAI_LR, peers.FASTAI_WD)
         return dict(res, lr=lr_wd[0], wd=lr_wd[1])
     if kind == "surprise":
         res = peers.surprise_row(ds, seed=seed, tuned=spec.get("peer_recipe") == "tuned")
-        return dict(res, lr=res["params"].get("lr_all", 0.005), wd=res["params"].get("reg_all", 0.02))
+        return dict(
+            res, lr=res["params"].get("lr_all", 0.005), wd=res["params"].get("reg_all", 0.02)
+        )
     raise ValueError(f"unknown row kind {kind!r}")
 
 
@@ -166,8 +189,14 @@ def _read_csv_row(spec: dict) -> dict:
     start = time.perf_counter()
     ratings = data.load_ratings(spec["path"])
     seconds = time.perf_counter() - start
-    return dict(model="data.load_ratings", device="cpu", seconds=[seconds], valid_rmse=[math.nan],
-                rows=len(ratings), file_mb=os.path.getsize(spec["path"]) / 2**20)
+    return dict(
+        model="data.load_ratings",
+        device="cpu",
+        seconds=[seconds],
+        valid_rmse=[math.nan],
+        rows=len(ratings),
+        file_mb=os.path.getsize(spec["path"]) / 2**20,
+    )
 
 
 def run_row(spec: dict) -> dict:
@@ -176,15 +205,16 @@ def run_row(spec: dict) -> dict:
     Not taught; README 'Benchmark'.
     """
     if spec["kind"] == "read_csv":  # torch is never imported: the peak is the reader's own
-        import resource
-
-        # A cap on this process alone: past it the row fails with MemoryError instead of the
-        # kernel's OOM killer picking some process on a shared machine.
-        cap = int(SCALE_READ_CAP_GB * 2**30)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         res = _read_csv_row(spec)
-        return dict(res, bs=0, seed=spec.get("seed", 0), threads=0, load_s=0.0, peak_mb=_peak_memory_mb(None),
-                    loadavg=os.getloadavg())
+        return dict(
+            res,
+            bs=0,
+            seed=spec.get("seed", 0),
+            threads=0,
+            load_s=0.0,
+            peak_mb=_peak_memory_mb(None),
+            loadavg=os.getloadavg(),
+        )
     import torch
 
     from lesson5.device import get_device
@@ -198,8 +228,15 @@ def run_row(spec: dict) -> dict:
     load_s = time.perf_counter() - t0
     res = _train(spec, ds, device, seed)
     peak_device = torch.device(res["device"]) if res["device"].startswith("cuda") else device
-    return dict(res, bs=spec["bs"], seed=seed, threads=torch.get_num_threads(), load_s=load_s,
-                peak_mb=_peak_memory_mb(peak_device), loadavg=os.getloadavg())
+    return dict(
+        res,
+        bs=spec["bs"],
+        seed=seed,
+        threads=torch.get_num_threads(),
+        load_s=load_s,
+        peak_mb=_peak_memory_mb(peak_device),
+        loadavg=os.getloadavg(),
+    )
 
 
 class RowFailed(RuntimeError):
@@ -215,10 +252,16 @@ def _run_in_child(spec: dict, timeout: float) -> dict:
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise RowFailed(f"no result within {timeout:g} s (raise --timeout to wait longer)") from None
+        raise RowFailed(
+            f"no result within {timeout:g} s (raise --timeout to wait longer)"
+        ) from None
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
-        raise RowFailed(lines[-1].strip() if lines else f"the row's process exited with status {done.returncode}")
+        raise RowFailed(
+            lines[-1].strip()
+            if lines
+            else f"the row's process exited with status {done.returncode}"
+        )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -228,7 +271,15 @@ def _row_main(spec_json: str) -> int:
     Not taught; README 'Benchmark'.
     """
     try:
-        print(json.dumps(run_row(json.loads(spec_json))))
+        spec = json.loads(spec_json)
+        if spec["kind"] == "read_csv":
+            import resource
+
+            # A cap on this child alone: past it the row fails with MemoryError instead of the
+            # kernel's OOM killer picking some process on a shared machine.
+            cap = int(SCALE_READ_CAP_GB * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        print(json.dumps(run_row(spec)))
     except Exception as e:  # noqa: BLE001 (the parent shows this line and goes on to the next row)
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         print(f"{type(e).__name__}: {first}" if first else type(e).__name__, file=sys.stderr)
@@ -240,6 +291,10 @@ def _row_main(spec_json: str) -> int:
 
 
 def _version(name: str) -> str | None:
+    """The installed version of distribution `name`, or None.
+
+    Not taught; README 'Benchmark'.
+    """
     from importlib import metadata
 
     try:
@@ -249,6 +304,10 @@ def _version(name: str) -> str | None:
 
 
 def _cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux).
+
+    Not taught; README 'Benchmark'.
+    """
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -259,10 +318,18 @@ def _cpu_model() -> str:
 
 
 def _git_commit() -> str | None:
+    """The short commit of the lesson5 checkout, or None outside git.
+
+    Not taught; README 'Benchmark'.
+    """
     root = Path(__file__).resolve().parents[2]
     try:
-        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10)
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None
@@ -277,15 +344,20 @@ def environment() -> dict:
     for name in ("torch", "numpy", "pandas", "fastai", "fastcore", "scikit-surprise"):
         versions[name] = _version(name)
     versions["lesson5"] = _git_commit()
-    return dict(versions=versions, cpu=_cpu_model(), cores=os.cpu_count(), host=platform.node(),
-                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    return dict(
+        versions=versions,
+        cpu=_cpu_model(),
+        cores=os.cpu_count(),
+        host=platform.node(),
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
 
 
 # ---------------------------------------------------------------- the rows
 
 
 def default_rows(device: str | None, scale: bool, threads: int | None) -> list[tuple[str, dict]]:
-    """(label, spec) of every row: peers first (their results set the target), then ours, then scale.
+    """(label, spec) of every row: peers first (they set the target), then ours, then scale.
 
     Not taught; README 'Benchmark'.
     Peer rows whose package is not importable are dropped by `run`.
@@ -293,44 +365,90 @@ def default_rows(device: str | None, scale: bool, threads: int | None) -> list[t
     common = dict(device=device, threads=threads)
     rows = []
     for bs in (64, 1024):
-        rows.append(("fastai, own recipe", dict(kind="fastai", peer_recipe="own", recipe="onecycle-bias", bs=bs,
-                                                **common)))
-        rows.append(("fastai, our recipe", dict(kind="fastai", peer_recipe="ours", recipe="onecycle-bias", bs=bs,
-                                                **common)))
-    rows.append(("fastai NN, own recipe", dict(kind="fastai", peer_recipe="own", recipe="onecycle-net", bs=1024,
-                                               use_nn=True, **common)))
+        rows.append(
+            (
+                "fastai, own recipe",
+                dict(kind="fastai", peer_recipe="own", recipe="onecycle-bias", bs=bs, **common),
+            )
+        )
+        rows.append(
+            (
+                "fastai, our recipe",
+                dict(kind="fastai", peer_recipe="ours", recipe="onecycle-bias", bs=bs, **common),
+            )
+        )
+    rows.append(
+        (
+            "fastai NN, own recipe",
+            dict(
+                kind="fastai",
+                peer_recipe="own",
+                recipe="onecycle-net",
+                bs=1024,
+                use_nn=True,
+                **common,
+            ),
+        )
+    )
     for which in ("default", "tuned"):
-        rows.append((f"Surprise SVD, {which}", dict(kind="surprise", peer_recipe=which, recipe="onecycle-bias",
-                                                    bs=1, **common)))
+        rows.append(
+            (
+                f"Surprise SVD, {which}",
+                dict(kind="surprise", peer_recipe=which, recipe="onecycle-bias", bs=1, **common),
+            )
+        )
     for recipe in ("onecycle-bias", "onecycle-net"):
         for bs in (64, 1024):
             rows.append(("lesson5 fit", dict(kind="lesson5", recipe=recipe, bs=bs, **common)))
     for bs in (64, 1024):
-        rows.append(("DataLoader loop", dict(kind="dataloader", recipe="onecycle-bias", bs=bs, **common)))
+        rows.append(
+            ("DataLoader loop", dict(kind="dataloader", recipe="onecycle-bias", bs=bs, **common))
+        )
     if scale:
         rows.extend(scale_rows(SCALE_N, common))
     return rows
 
 
 def scale_rows(n: int, common: dict) -> list[tuple[str, dict]]:
-    """The two scale rows (run once each): one epoch on synthetic data of MovieLens 32M's shape,
-    and reading a generated ratings.csv of `n` rows.
+    """The two scale rows, run once each: one epoch at MovieLens 32M's shape, and reading a csv.
 
     Not taught; README 'Benchmark'.
+    The epoch trains on synthetic data of that shape (smaller `n`, fewer users and movies); the
+    read row times `lesson5.data.load_ratings` on a generated ratings.csv of `n` rows.
     """
     users, movies = min(SCALE_USERS, max(n // 100, 1000)), min(SCALE_MOVIES, max(n // 300, 500))
     shape = dict(n_users=users, n_movies=movies, n_ratings=n)
     return [
-        (f"scale: {n / 1e6:g}M synthetic, 1 epoch",
-         dict(kind="lesson5", recipe="onecycle-bias", bs=65_536, epochs=1, lr=1e-2, wd=0.2, synthetic=shape,
-              runs=1, scale="scale-train", **common)),
-        (f"scale: read {n / 1e6:g}M-row ratings.csv",
-         dict(kind="read_csv", recipe="-", bs=0, n=n, runs=1, scale="scale-read", **common)),
+        (
+            f"scale: {n / 1e6:g}M synthetic, 1 epoch",
+            dict(
+                kind="lesson5",
+                recipe="onecycle-bias",
+                bs=65_536,
+                epochs=1,
+                lr=1e-2,
+                wd=0.2,
+                synthetic=shape,
+                runs=1,
+                scale="scale-train",
+                **common,
+            ),
+        ),
+        (
+            f"scale: read {n / 1e6:g}M-row ratings.csv",
+            dict(kind="read_csv", recipe="-", bs=0, n=n, runs=1, scale="scale-read", **common),
+        ),
     ]
 
 
-def write_ratings_csv(path: Path, n: int, n_users: int = SCALE_USERS, n_movies: int = SCALE_MOVIES,
-                      seed: int = 0, chunk: int = 4_000_000) -> None:
+def write_ratings_csv(
+    path: Path,
+    n: int,
+    n_users: int = SCALE_USERS,
+    n_movies: int = SCALE_MOVIES,
+    seed: int = 0,
+    chunk: int = 4_000_000,
+) -> None:
     """A MovieLens-format ratings.csv of `n` distinct (user, movie) pairs, sorted as MovieLens is.
 
     Not taught; README 'Benchmark'.
@@ -342,24 +460,34 @@ def write_ratings_csv(path: Path, n: int, n_users: int = SCALE_USERS, n_movies: 
     space = n_users * n_movies
     if n > space // 4:
         raise ValueError(f"{n} ratings do not fit sparsely in {n_users} users x {n_movies} movies")
-    codes = np.unique(rng.integers(0, space, n + n // 50 + 1000))  # ~0.1% repeats at 32M: drawn extra
+    codes = np.unique(
+        rng.integers(0, space, n + n // 50 + 1000)
+    )  # ~0.1% repeats at 32M: drawn extra
     if len(codes) < n:
         raise RuntimeError(f"drew only {len(codes)} distinct pairs of the {n} asked for")
     codes = np.sort(rng.choice(codes, n, replace=False))
     with open(path, "w") as f:
         f.write("userId,movieId,rating,timestamp\n")
         for i in range(0, n, chunk):
-            c = codes[i:i + chunk]
-            pd.DataFrame({"userId": c // n_movies + 1, "movieId": c % n_movies + 1,
-                          "rating": rng.integers(1, 11, len(c)) / 2,
-                          "timestamp": 1_000_000_000 + rng.integers(0, 10**9, len(c))}
-                         ).to_csv(f, header=False, index=False)
+            c = codes[i : i + chunk]
+            pd.DataFrame(
+                {
+                    "userId": c // n_movies + 1,
+                    "movieId": c % n_movies + 1,
+                    "rating": rng.integers(1, 11, len(c)) / 2,
+                    "timestamp": 1_000_000_000 + rng.integers(0, 10**9, len(c)),
+                }
+            ).to_csv(f, header=False, index=False)
 
 
 # ---------------------------------------------------------------- from raw records to a table
 
 
 def _median_range(values: list[float]) -> tuple[float, float, float]:
+    """(median, min, max) of the finite values; nans when there are none.
+
+    Not taught; README 'Benchmark'.
+    """
     clean = [v for v in values if v is not None and not math.isnan(v)]
     if not clean:
         return math.nan, math.nan, math.nan
@@ -380,6 +508,10 @@ def time_to_target(seconds: list[float], rmse: list[float], target: float) -> fl
 
 
 def _row_key(rec: dict) -> tuple:
+    """What makes runs the same row: label, model and batch size.
+
+    Not taught; README 'Benchmark'.
+    """
     return rec["label"], rec["model"], rec["bs"]
 
 
@@ -394,16 +526,23 @@ def summarize(records: list[dict]) -> list[dict]:
     out = []
     for (label, model, bs), recs in groups.items():
         first = recs[0]
-        out.append(dict(
-            label=label, model=model, bs=bs, kind=first.get("kind"), runs=len(recs),
-            devices=sorted({r["device"] for r in recs}), threads=first.get("threads"),
-            epoch_s=_median_range([statistics.median(r["seconds"]) for r in recs]),
-            fit_s=_median_range([sum(r["seconds"]) for r in recs]),
-            rmse=_median_range([r["valid_rmse"][-1] for r in recs]),
-            peak_mb=_median_range([r["peak_mb"] for r in recs]),
-            loadavg=_median_range([r["loadavg"][0] for r in recs]),
-            records=recs,
-        ))
+        out.append(
+            dict(
+                label=label,
+                model=model,
+                bs=bs,
+                kind=first.get("kind"),
+                runs=len(recs),
+                devices=sorted({r["device"] for r in recs}),
+                threads=first.get("threads"),
+                epoch_s=_median_range([statistics.median(r["seconds"]) for r in recs]),
+                fit_s=_median_range([sum(r["seconds"]) for r in recs]),
+                rmse=_median_range([r["valid_rmse"][-1] for r in recs]),
+                peak_mb=_median_range([r["peak_mb"] for r in recs]),
+                loadavg=_median_range([r["loadavg"][0] for r in recs]),
+                records=recs,
+            )
+        )
     return out
 
 
@@ -413,7 +552,9 @@ def peer_target(rows: list[dict]) -> tuple[float, str] | None:
     Not taught; README 'Benchmark'.
     None when the run has no peer rows (fastai or Surprise) with a finite RMSE.
     """
-    peers = [r for r in rows if r["kind"] in ("fastai", "surprise") and not math.isnan(r["rmse"][0])]
+    peers = [
+        r for r in rows if r["kind"] in ("fastai", "surprise") and not math.isnan(r["rmse"][0])
+    ]
     if not peers:
         return None
     best = min(peers, key=lambda r: r["rmse"][0])
@@ -436,6 +577,10 @@ def to_target(row: dict, target: float | None) -> str:
 
 
 def _fmt(mr: tuple[float, float, float], digits: int) -> str:
+    """A median with its min-max in brackets (only the median when they agree).
+
+    Not taught; README 'Benchmark'.
+    """
     med, lo, hi = mr
     if math.isnan(med):
         return "-"
@@ -459,8 +604,29 @@ def scale_verdicts(rows: list[dict]) -> list[str]:
         limit_s = target.get("epoch_s", target.get("seconds"))
         peak_gb = row["peak_mb"][0] / 1024
         ok = seconds <= limit_s and peak_gb <= target["peak_gb"]
-        lines.append(f"{'PASS' if ok else 'MISS'} {row['label']}: {seconds:.1f} s (target <= {limit_s:g} s), "
-                     f"peak {peak_gb:.2f} GB (target <= {target['peak_gb']:g} GB)")
+        lines.append(
+            f"{'PASS' if ok else 'MISS'} {row['label']}: {seconds:.1f} s "
+            f"(target <= {limit_s:g} s), "
+            f"peak {peak_gb:.2f} GB (target <= {target['peak_gb']:g} GB)"
+        )
+    return lines
+
+
+def accuracy_verdicts(rows: list[dict]) -> list[str]:
+    """One line per `lesson5 fit` row: its median RMSE over seeds against ACCURACY_TARGETS.
+
+    Not taught; README 'Benchmark'.
+    """
+    lines = []
+    for r in rows:
+        target = ACCURACY_TARGETS.get(r["model"])
+        if r["kind"] != "lesson5" or target is None or r["records"][0].get("scale"):
+            continue
+        med = r["rmse"][0]
+        lines.append(
+            f"{'PASS' if med <= target else 'MISS'} {r['label']} {r['model']} bs {r['bs']}: median "
+            f"{med:.4f} over {r['runs']} seeds (target <= {target:.3f})"
+        )
     return lines
 
 
@@ -474,33 +640,72 @@ def markdown_table(records: list[dict], source: str = "") -> str:
     env = records[0] if records else {}
     loads = [r["loadavg"][0] for r in records]
     head = [
-        f"<!-- generated by `python -m lesson5 bench --table {source} --readme README.md`: do not edit -->",
+        f"<!-- generated by `python -m lesson5 bench --table {source} --readme README.md`: "
+        "do not edit -->",
         f"Generated from {len(records)} runs in `{source or '?'}`, {env.get('date', '?')}, "
-        f"{env.get('cpu', '?')} ({env.get('cores', '?')} cores), torch {env.get('versions', {}).get('torch')}, "
+        f"{env.get('cpu', '?')} ({env.get('cores', '?')} cores), "
+        f"torch {env.get('versions', {}).get('torch')}, "
         f"fastai {env.get('versions', {}).get('fastai')}, "
         f"Surprise {env.get('versions', {}).get('scikit-surprise')}; "
         f"1-min load average {min(loads, default=0):.2f}-{max(loads, default=0):.2f}"
-        + ("; **quick run** (fewer runs or rows)" if any(r.get("quick") for r in records) else "") + ".",
+        + ("; **quick run** (fewer runs or rows)" if any(r.get("quick") for r in records) else "")
+        + ".",
         "",
-        (f"Target RMSE {target[0]:.4f}: the best peer's median final RMSE, {target[1]}."
-         if target else "No peer rows in this run, so no target RMSE."),
+        (
+            f"Target RMSE {target[0]:.4f}: the best peer's median final RMSE, {target[1]}."
+            if target
+            else "No peer rows in this run, so no target RMSE."
+        ),
         "",
-        "| row | model | bs | device | thr | runs | epoch s | fit s | valid RMSE | to target s | peak MB |",
+        "| row | model | bs | device | thr | runs | epoch s | fit s | valid RMSE | to target s "
+        "| peak MB |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         rmse = "-" if r["kind"] == "read_csv" else _fmt(r["rmse"], 4)
-        head.append(f"| {r['label']} | {r['model']} | {r['bs'] or '-'} | {', '.join(r['devices'])} | "
-                    f"{r['threads'] or '-'} | {r['runs']} | {_fmt(r['epoch_s'], 3)} | {_fmt(r['fit_s'], 2)} | "
-                    f"{rmse} | {to_target(r, target[0] if target else None)} | {_fmt(r['peak_mb'], 0)} |")
-    extras = [f"- {r['label']}, seed {rec['seed']}: {rec['params']}" for r in rows for rec in r["records"]
-              if rec.get("params")]
+        head.append(
+            f"| {r['label']} | {r['model']} | {r['bs'] or '-'} | {', '.join(r['devices'])} | "
+            f"{r['threads'] or '-'} | {r['runs']} | {_fmt(r['epoch_s'], 3)} | "
+            f"{_fmt(r['fit_s'], 2)} | "
+            f"{rmse} | {to_target(r, target[0] if target else None)} | {_fmt(r['peak_mb'], 0)} |"
+        )
+    extras = [
+        f"- {r['label']}, seed {rec['seed']}: {rec['params']}"
+        for r in rows
+        for rec in r["records"]
+        if rec.get("params")
+    ]
     if extras:
-        head += ["", "Surprise tuned: parameters chosen on a holdout of the training rows, per seed:", *extras]
+        head += [
+            "",
+            "Surprise tuned: parameters chosen on a holdout of the training rows, per seed:",
+            *extras,
+        ]
+    accuracy = accuracy_verdicts(rows)
+    if accuracy:
+        head += [
+            "",
+            "Accuracy targets (median final RMSE over the seeds):",
+            *[f"- {v}" for v in accuracy],
+        ]
     verdicts = scale_verdicts(rows)
     if verdicts:
         head += ["", "Scale targets:", *[f"- {v}" for v in verdicts]]
     return "\n".join(head)
+
+
+def _no_nan(value):
+    """`value` with every float nan replaced by None, so each line is strict JSON.
+
+    Not taught; README 'Benchmark'.
+    """
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def read_records(path: str | os.PathLike) -> list[dict]:
@@ -510,7 +715,9 @@ def read_records(path: str | os.PathLike) -> list[dict]:
     """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"results file {p} does not exist (write one with `lesson5 bench --results`)")
+        raise FileNotFoundError(
+            f"results file {p} does not exist (write one with `lesson5 bench --results`)"
+        )
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
 
 
@@ -533,7 +740,7 @@ def readme_table(readme: str) -> str:
     start, end = readme.find(README_BEGIN), readme.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"the README has no {README_BEGIN} ... {README_END} section")
-    return readme[start + len(README_BEGIN): end].strip("\n")
+    return readme[start + len(README_BEGIN) : end].strip("\n")
 
 
 # ---------------------------------------------------------------- the command
@@ -560,27 +767,57 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     """
     from lesson5.tools.cli import positive_int, positive_seconds  # stdlib-only module
 
-    parser = parser or argparse.ArgumentParser(prog="lesson5 bench", description=__doc__.splitlines()[0])
+    parser = parser or argparse.ArgumentParser(
+        prog="lesson5 bench", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads per row (default: torch's)")
-    parser.add_argument("--runs", type=positive_int, default=3, help="runs of each row, seeds 0, 1, ... (default 3)")
-    parser.add_argument("--no-scale", dest="scale", action="store_false",
-                        help="skip the scale rows (32M synthetic ratings, one epoch; reading a 32M-row ratings.csv)")
-    parser.add_argument("--scale-ratings", type=positive_int, default=SCALE_N, help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 1 run per row, no batch-size-64 rows, no scale rows (records say quick)")
-    parser.add_argument("--results", default=None, metavar="FILE",
-                        help="append one JSON line per run to FILE (e.g. benchmarks/results/DATE-HOST.jsonl)")
-    parser.add_argument("--table", default=None, metavar="FILE", help="print the markdown table of a results file")
-    parser.add_argument("--readme", default=None, metavar="README",
-                        help="with --table: write the table between the bench markers of README")
-    parser.add_argument("--timeout", type=positive_seconds, default=1800, help="seconds allowed per run")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="torch threads per row (default: torch's)",
+    )
+    parser.add_argument(
+        "--runs", type=positive_int, default=3, help="runs of each row, seeds 0, 1, ... (default 3)"
+    )
+    parser.add_argument(
+        "--no-scale",
+        dest="scale",
+        action="store_false",
+        help="skip the scale rows (one epoch on 32M synthetic ratings; reading a 32M-row csv)",
+    )
+    parser.add_argument(
+        "--scale-ratings", type=positive_int, default=SCALE_N, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 1 run per row, no batch-size-64 rows, no scale rows (records say quick)",
+    )
+    parser.add_argument(
+        "--results",
+        default=None,
+        metavar="FILE",
+        help="append one JSON line per run to FILE (e.g. benchmarks/results/DATE-HOST.jsonl)",
+    )
+    parser.add_argument(
+        "--table", default=None, metavar="FILE", help="print the markdown table of a results file"
+    )
+    parser.add_argument(
+        "--readme",
+        default=None,
+        metavar="README",
+        help="with --table: write the table between the bench markers of README",
+    )
+    parser.add_argument(
+        "--timeout", type=positive_seconds, default=1800, help="seconds allowed per run"
+    )
     parser.add_argument("--row", default=None, help=argparse.SUPPRESS)
     return parser
 
 
 def _scale_file(spec: dict, tmp: str) -> dict:
-    """Write the ratings.csv a read row times (in `tmp`, outside the timed child) and point the spec at it.
+    """Write the ratings.csv a read row times (outside the timed child) and point the spec at it.
 
     Not taught; README 'Benchmark'.
     """
@@ -588,13 +825,17 @@ def _scale_file(spec: dict, tmp: str) -> dict:
     if not path.exists():
         start = time.perf_counter()
         write_ratings_csv(path, spec["n"])
-        print(f"  wrote {path.stat().st_size / 2**20:.0f} MB ratings.csv in {time.perf_counter() - start:.0f} s",
-              file=sys.stderr, flush=True)
+        print(
+            f"  wrote {path.stat().st_size / 2**20:.0f} MB ratings.csv "
+            f"in {time.perf_counter() - start:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     return dict(spec, path=str(path))
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run every row `--runs` times, print the table, write the raw records; or print a file's table.
+    """Run every row `--runs` times, print the table and write the records; or print a file's table.
 
     Not taught; README 'Benchmark'.
     A row that fails prints its one-line error and the next row runs; the exit status is then 1.
@@ -606,20 +847,27 @@ def run(args: argparse.Namespace) -> int:
             p.write_text(replace_readme_table(p.read_text(), table))
         print(table)
         return 0
-    if args.device or os.environ.get("LESSON5_DEVICE"):  # a bad device fails here once, not in every row
+    if args.device or os.environ.get(
+        "LESSON5_DEVICE"
+    ):  # a bad device fails here once, not in every row
         from lesson5.device import get_device
 
         get_device(args.device)
     quick = getattr(args, "quick", False)
-    runs = 1 if quick else getattr(args, "runs", 3)
+    runs = 1 if quick else getattr(args, "runs", 1)  # the CLI defaults to 3
     rows = default_rows(args.device, args.scale and not quick, args.threads)
     if args.scale and not quick and getattr(args, "scale_ratings", SCALE_N) != SCALE_N:
-        rows = [r for r in rows if "scale" not in r[1]] + scale_rows(args.scale_ratings, dict(
-            device=args.device, threads=args.threads))
+        rows = [r for r in rows if "scale" not in r[1]] + scale_rows(
+            args.scale_ratings, dict(device=args.device, threads=args.threads)
+        )
     if quick:  # the batch-size-64 rows are the slow ones; every row keeps its full recipe
         rows = [(label, spec) for label, spec in rows if spec["bs"] != 64]
-    rows = [(label, spec) for label, spec in rows
-            if spec["kind"] not in ("fastai", "surprise") or importlib.util.find_spec(spec["kind"]) is not None]
+    rows = [
+        (label, spec)
+        for label, spec in rows
+        if spec["kind"] not in ("fastai", "surprise")
+        or importlib.util.find_spec(spec["kind"]) is not None
+    ]
     env = environment()
     records, failed = [], 0
     out = Path(args.results) if getattr(args, "results", None) else None
@@ -629,27 +877,44 @@ def run(args: argparse.Namespace) -> int:
         for label, spec in rows:
             for seed in range(spec.get("runs", runs)):
                 spec_run = dict(spec, seed=seed)
-                print(f"running: {label} ({spec['recipe']}, bs {spec['bs']}), seed {seed} ...",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"running: {label} ({spec['recipe']}, bs {spec['bs']}), seed {seed} ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 try:
                     if spec["kind"] == "read_csv":
                         spec_run = _scale_file(spec_run, tmp)
                     res = _run_in_child(spec_run, args.timeout)
                 except (RowFailed, OSError, ValueError, RuntimeError, MemoryError) as e:
                     failed += 1
-                    print(f"{label} ({spec['recipe']}, bs {spec['bs']}) failed: {e}", file=sys.stderr, flush=True)
+                    print(
+                        f"{label} ({spec['recipe']}, bs {spec['bs']}) failed: {e}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     continue
-                rec = dict(env, label=label, kind=spec["kind"], recipe=spec["recipe"],
-                           peer_recipe=spec.get("peer_recipe"), scale=spec.get("scale"), quick=quick, **res)
+                rec = dict(
+                    env,
+                    label=label,
+                    kind=spec["kind"],
+                    recipe=spec["recipe"],
+                    peer_recipe=spec.get("peer_recipe"),
+                    scale=spec.get("scale"),
+                    quick=quick,
+                    **res,
+                )
                 records.append(rec)
                 if out is not None:
                     with out.open("a") as f:
-                        f.write(json.dumps(rec) + "\n")
+                        f.write(json.dumps(_no_nan(rec), allow_nan=False) + "\n")
     if records:
         print(markdown_table(records, str(out) if out else ""))
     missing = [n for n in INSTALL_HINTS if importlib.util.find_spec(n) is None]
     for name in missing:
-        print(f"{name} is not installed, so its rows are missing; to add them: {INSTALL_HINTS[name]}")
+        print(
+            f"{name} is not installed, so its rows are missing; to add them: {INSTALL_HINTS[name]}"
+        )
     return 1 if failed else 0
 
 

@@ -18,11 +18,14 @@ if TYPE_CHECKING:  # pandas and torch load only in the row's child process
     from lesson5.data import Ratings
     from lesson5.recipes import Recipe
 
-# fastai's own collab recipe (its lesson and docs): fit_one_cycle(5, 5e-3, wd=0.1), y_range (0, 5.5).
+# fastai's own collab recipe (its lesson and docs): fit_one_cycle(5, 5e-3, wd=0.1),
+# y_range (0, 5.5).
 FASTAI_LR, FASTAI_WD, FASTAI_Y_RANGE = 5e-3, 0.1, (0.0, 5.5)
 
 # Surprise SVD's grid: values a user would try first (its docs' GridSearchCV example and around).
-SVD_GRID = dict(n_factors=(50, 100), n_epochs=(20, 40), lr_all=(0.005, 0.01), reg_all=(0.02, 0.05, 0.1))
+SVD_GRID = dict(
+    n_factors=(50, 100), n_epochs=(20, 40), lr_all=(0.005, 0.01), reg_all=(0.02, 0.05, 0.1)
+)
 
 
 def _epoch_timer():
@@ -56,7 +59,9 @@ def _two_groups(model) -> list[list]:
     return [decay, no_decay]
 
 
-def fastai_row(ds: Ratings, bs: int, use_nn: bool = False, seed: int = 42, recipe: Recipe | None = None) -> dict:
+def fastai_row(
+    ds: Ratings, bs: int, use_nn: bool = False, seed: int = 42, recipe: Recipe | None = None
+) -> dict:
     """fastai 2's collab_learner with fastai's own recipe, or (`recipe`) exactly one of ours.
 
     Not taught; README 'Benchmark'.
@@ -78,37 +83,73 @@ def fastai_row(ds: Ratings, bs: int, use_nn: bool = False, seed: int = 42, recip
     from lesson5 import schedules
 
     df = ds.ratings[["userId", "movieId", "rating"]].copy()
-    splits = ([int(i) for i in ds.train_idx], [int(i) for i in ds.valid_idx])  # positions (fastai uses iloc)
-    to = TabularCollab(df, [Categorify], cat_names=["userId", "movieId"], y_names=["rating"], splits=splits)
-    set_seed(seed)  # Python's, NumPy's and torch's generators: the loader's shuffle and the model's init
+    splits = (
+        [int(i) for i in ds.train_idx],
+        [int(i) for i in ds.valid_idx],
+    )  # positions (fastai uses iloc)
+    to = TabularCollab(
+        df, [Categorify], cat_names=["userId", "movieId"], y_names=["rating"], splits=splits
+    )
+    set_seed(
+        seed
+    )  # Python's, NumPy's and torch's generators: the loader's shuffle and the model's init
     dls = to.dataloaders(bs=bs)
     timer = _epoch_timer()
     if recipe is None:
-        learn = collab_learner(dls, n_factors=50, use_nn=use_nn, layers=[100] if use_nn else None,
-                               y_range=FASTAI_Y_RANGE)
+        learn = collab_learner(
+            dls,
+            n_factors=50,
+            use_nn=use_nn,
+            layers=[100] if use_nn else None,
+            y_range=FASTAI_Y_RANGE,
+        )
         with learn.no_bar(), learn.no_logging():
             learn.fit_one_cycle(5, FASTAI_LR, wd=FASTAI_WD, cbs=[timer])
         epochs = 5
     else:
         if use_nn or recipe.model != "EmbeddingDotBias":
-            raise ValueError(f"fastai with our recipe is for EmbeddingDotBias only, not {recipe.model}")
+            raise ValueError(
+                f"fastai with our recipe is for EmbeddingDotBias only, not {recipe.model}"
+            )
         cyc = schedules.OneCycle()
-        (epochs, lr), = recipe.stages
-        opt = partial(OptimWrapper, opt=partial(torch.optim.AdamW, betas=(0.9, recipe.beta2), eps=1e-8))
-        learn = collab_learner(dls, n_factors=50, y_range=ds.rating_range, opt_func=opt, splitter=_two_groups)
+        ((epochs, lr),) = recipe.stages
+        opt = partial(
+            OptimWrapper, opt=partial(torch.optim.AdamW, betas=(0.9, recipe.beta2), eps=1e-8)
+        )
+        learn = collab_learner(
+            dls, n_factors=50, y_range=ds.rating_range, opt_func=opt, splitter=_two_groups
+        )
         with learn.no_bar(), learn.no_logging():
-            learn.fit_one_cycle(epochs, lr, div=cyc.div, div_final=cyc.div * cyc.final_div,
-                                pct_start=cyc.pct_start, moms=(*cyc.moms, cyc.moms[0]),
-                                wd=[recipe.wd, 0.0], cbs=[timer])
+            learn.fit_one_cycle(
+                epochs,
+                lr,
+                div=cyc.div,
+                div_final=cyc.div * cyc.final_div,
+                pct_start=cyc.pct_start,
+                moms=(*cyc.moms, cyc.moms[0]),
+                wd=[recipe.wd, 0.0],
+                cbs=[timer],
+            )
         groups = learn.opt.opt.param_groups
-        if [g["weight_decay"] for g in groups] != [recipe.wd, 0.0]:  # fastai maps wd per group: check it did
-            raise RuntimeError(f"fastai set weight decay {[g['weight_decay'] for g in groups]}, not ours")
-    # The recorder keeps [train loss, valid loss] per epoch; its valid loss is the MSE over the whole
-    # validation set (batch means weighted by batch size).
+        if [g["weight_decay"] for g in groups] != [
+            recipe.wd,
+            0.0,
+        ]:  # fastai maps wd per group: check it did
+            raise RuntimeError(
+                f"fastai set weight decay {[g['weight_decay'] for g in groups]}, not ours"
+            )
+    # The recorder keeps [train loss, valid loss] per epoch; its valid loss is the MSE over the
+    # whole validation set (batch means weighted by batch size).
     rmse = [math.sqrt(float(v[1])) for v in learn.recorder.values]
     device = next(learn.model.parameters()).device
-    return dict(model="EmbeddingNN" if use_nn else "EmbeddingDotBias", seconds=timer.times, valid_rmse=rmse,
-                device=str(device), data_device=str(learn.dls.device), epochs=epochs)
+    return dict(
+        model="EmbeddingNN" if use_nn else "EmbeddingDotBias",
+        seconds=timer.times,
+        valid_rmse=rmse,
+        device=str(device),
+        data_device=str(learn.dls.device),
+        epochs=epochs,
+    )
 
 
 def _svd_rmse(params: dict, train_df, valid_df, rating_range, seed: int) -> tuple[float, float]:
@@ -119,7 +160,9 @@ def _svd_rmse(params: dict, train_df, valid_df, rating_range, seed: int) -> tupl
     import numpy as np
     from surprise import SVD, Dataset, Reader
 
-    trainset = Dataset.load_from_df(train_df, Reader(rating_scale=rating_range)).build_full_trainset()
+    trainset = Dataset.load_from_df(
+        train_df, Reader(rating_scale=rating_range)
+    ).build_full_trainset()
     algo = SVD(random_state=seed, **params)
     start = time.perf_counter()
     algo.fit(trainset)
@@ -162,8 +205,14 @@ def surprise_row(ds: Ratings, seed: int = 42, tuned: bool = False, grid: dict = 
     params, tune_s = tune_svd(train_df, ds.rating_range, seed, grid) if tuned else ({}, 0.0)
     rmse, total = _svd_rmse(params, train_df, valid_df, ds.rating_range, seed)
     epochs = params.get("n_epochs", 20)  # Surprise's default
-    # fit() runs all epochs in one call: each epoch is credited an equal share of the total, and only the
-    # last one has a validation RMSE.
-    return dict(model="SVD (Surprise)", seconds=[total / epochs] * epochs,
-                valid_rmse=[math.nan] * (epochs - 1) + [rmse], device="cpu", params=params, tune_s=tune_s,
-                epochs=epochs)
+    # fit() runs all epochs in one call: each epoch is credited an equal share of the total, and
+    # only the last one has a validation RMSE.
+    return dict(
+        model="SVD (Surprise)",
+        seconds=[total / epochs] * epochs,
+        valid_rmse=[math.nan] * (epochs - 1) + [rmse],
+        device="cpu",
+        params=params,
+        tune_s=tune_s,
+        epochs=epochs,
+    )
