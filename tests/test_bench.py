@@ -118,6 +118,7 @@ def test_scale_rows_are_checked_against_their_targets():
         record("scale: read", "read_csv", [math.nan], seconds=(500.0,), scale="scale-read"),
     ]
     lines = bench.scale_verdicts(bench.summarize(recs))
+    assert bench.to_target(bench.summarize(recs)[0], 2.0) == "-"
     assert lines[0].startswith("PASS scale: train: 10.0 s") and lines[1].startswith(
         "MISS scale: read: 500.0 s"
     )
