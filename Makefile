@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 OUT ?= build/lesson
 STAMP := $(VENV)/.lesson5-installed
 
-.PHONY: lesson test lint setup notebooks clean
+.PHONY: lesson test lint setup notebooks clean bench
 
 setup: $(STAMP)
 
@@ -33,3 +33,26 @@ notebooks: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+# The benchmark (README 'Benchmark'): its own venv with the peers (fastai, Surprise) pinned, every row
+# 3 times, the raw records under benchmarks/results/, and the README's table regenerated from them.
+# Elsewhere than here, get torch's CPU build with TORCH_PIP_ARGS="--index-url <PyTorch's CPU index>".
+BENCH_VENV ?= .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.lesson5-bench-installed
+BENCH_OUT := benchmarks/results/$(shell date -u +%Y%m%dT%H%MZ)-$(shell hostname -s).jsonl
+BENCH_ARGS ?=
+TORCH_PIP_ARGS ?=
+
+$(BENCH_STAMP): benchmarks/requirements.txt pyproject.toml
+	test -x $(BENCH_PY) || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --upgrade pip
+	$(BENCH_PY) -m pip install torch==2.13.0 $(TORCH_PIP_ARGS)
+	$(BENCH_PY) -m pip install -r benchmarks/requirements.txt -e '.[test]'
+	$(BENCH_PY) -c 'import torchvision' 2>/dev/null || $(BENCH_PY) -m pip uninstall -y torchvision
+	$(BENCH_PY) -c 'import fastai.collab, surprise'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_PY) -m lesson5 bench --runs 3 --results $(BENCH_OUT) $(BENCH_ARGS)
+	$(BENCH_PY) -m lesson5 bench --table $(BENCH_OUT) --readme README.md

@@ -110,4 +110,6 @@ def test_readme_layout_matches_the_tree():
     tree = {str(p.relative_to(ROOT)) for p in (ROOT / "lesson5").rglob("*.py")}
     tree -= {p for p in tree if p.endswith("__init__.py") or p.endswith("__main__.py")}
     shown = _readme_layout()
-    assert shown == tree, f"only in README: {sorted(shown - tree)}; only in lesson5/: {sorted(tree - shown)}"
+    assert shown == tree, (
+        f"only in README: {sorted(shown - tree)}; only in lesson5/: {sorted(tree - shown)}"
+    )
