@@ -146,11 +146,11 @@ def test_readme_table_is_the_one_its_results_file_generates():
 
 
 def test_a_generated_ratings_csv_is_read_by_the_data_layer(tmp_path):
-    from lesson5 import data
+    from lesson5 import read
 
     path = tmp_path / "ratings.csv"
     bench.write_ratings_csv(path, 5_000, n_users=300, n_movies=200, chunk=1_500)
-    ratings = data.load_ratings(path)
+    ratings = read.load_ratings(path)
     assert len(ratings) == 5_000 and ratings.rating.between(0.5, 5).all()
     assert (ratings.userId.diff().dropna() >= 0).all()  # sorted by user, as MovieLens is
     res = bench.run_row(dict(kind="read_csv", recipe="-", bs=0, path=str(path)))

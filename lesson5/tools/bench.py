@@ -176,17 +176,17 @@ def _train(spec: dict, ds, device, seed: int) -> dict:
 
 
 def _read_csv_row(spec: dict) -> dict:
-    """Time `lesson5.data.load_ratings` on the ratings.csv at spec['path'] and keep its peak memory.
+    """Time `lesson5.read.load_ratings` on the ratings.csv at spec['path'] and keep its peak memory.
 
     Not taught; README 'Benchmark'.
     """
-    from lesson5 import data
+    from lesson5 import read
 
     start = time.perf_counter()
-    ratings = data.load_ratings(spec["path"])
+    ratings = read.load_ratings(spec["path"])
     seconds = time.perf_counter() - start
     return dict(
-        model="data.load_ratings",
+        model="read.load_ratings",
         device="cpu",
         seconds=[seconds],
         valid_rmse=[math.nan],
@@ -410,7 +410,7 @@ def scale_rows(n: int, common: dict) -> list[tuple[str, dict]]:
 
     Not taught; README 'Benchmark'.
     The epoch trains on synthetic data of that shape (smaller `n`, fewer users and movies); the
-    read row times `lesson5.data.load_ratings` on a generated ratings.csv of `n` rows.
+    read row times `lesson5.read.load_ratings` on a generated ratings.csv of `n` rows.
     """
     users, movies = min(SCALE_USERS, max(n // 100, 1000)), min(SCALE_MOVIES, max(n // 300, 500))
     shape = dict(n_users=users, n_movies=movies, n_ratings=n)
