@@ -54,6 +54,18 @@ class Recipe:
         wd = self.wd * math.sqrt(k) if self.optimizer == "adamw" else self.wd
         return dataclasses.replace(self, bs=bs, stages=stages, wd=wd)
 
+    def y_range(self, rating_range: tuple[float, float] | None = None) -> tuple[float, float]:
+        """The model's `y_range`: the data's ratings (MovieLens's without them) widened by `y_room`.
+
+        Notebooks 03 and 04.
+        """
+        if "y_range" in self.model_kwargs:
+            return tuple(self.model_kwargs["y_range"])
+        lo, hi = rating_range if rating_range is not None else (MIN_RATING, MAX_RATING)
+        net = self.model == "EmbeddingNet"
+        below, above = self.y_room if self.y_room is not None else (0.5, 0.5) if net else (0, 0)
+        return (lo - below, hi + above)
+
     def build(
         self,
         n_users: int,
@@ -68,10 +80,7 @@ class Recipe:
         """
         kwargs = dict(self.model_kwargs)
         if "y_range" not in kwargs and self.model != "EmbeddingDot":
-            lo, hi = rating_range if rating_range is not None else (MIN_RATING, MAX_RATING)
-            net = self.model == "EmbeddingNet"
-            below, above = self.y_room if self.y_room is not None else (0.5, 0.5) if net else (0, 0)
-            kwargs["y_range"] = (lo - below, hi + above)
+            kwargs["y_range"] = self.y_range(rating_range)
         torch.manual_seed(seed)
         model = models.MODELS[self.model](n_users, n_movies, **kwargs)
         params = model.parameters() if self.decay_biases else train.param_groups(model, self.wd)

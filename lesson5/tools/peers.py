@@ -70,7 +70,7 @@ def fastai_row(
     Our recipe (EmbeddingDotBias only): torch's AdamW through fastai's OptimWrapper with the
     recipe's lr, betas and wd (already moved to `bs`), wd on the factors only, the same one cycle
     (pct_start 0.25, div 25, final lr base / (25 x 1e5), moms 0.95-0.85-0.95), the same epochs and
-    y_range as our model (the data's rating range).
+    y_range as our model's (`Recipe.y_range`).
     """
     from functools import partial
 
@@ -117,7 +117,11 @@ def fastai_row(
             OptimWrapper, opt=partial(torch.optim.AdamW, betas=(0.9, recipe.beta2), eps=1e-8)
         )
         learn = collab_learner(
-            dls, n_factors=50, y_range=ds.rating_range, opt_func=opt, splitter=_two_groups
+            dls,
+            n_factors=50,
+            y_range=recipe.y_range(ds.rating_range),
+            opt_func=opt,
+            splitter=_two_groups,
         )
         with learn.no_bar(), learn.no_logging():
             learn.fit_one_cycle(
