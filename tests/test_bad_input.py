@@ -435,10 +435,14 @@ def test_library_errors_reach_the_cli_as_one_line(monkeypatch, capsys):
 
 
 SLOW_WRITE = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
 from lesson5 import atomic
 from lesson5.tools import cli
+
+# A shell starts background jobs with Ctrl-C ignored, and children inherit that; this process
+# stands in for a command run in a terminal, where Ctrl-C raises KeyboardInterrupt.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def slow(tmp):
     tmp.write_text("half")
