@@ -186,6 +186,7 @@ def test_default_rows_cover_the_issue():
         ("surprise", "tuned", "onecycle-bias", 1),
         ("dataloader", None, "onecycle-bias", 64),
         ("lesson5", None, "onecycle-net", 1024),
+        ("lesson5", None, "onecycle-bias", 256),  # the recipe's own batch size
     ]:
         assert want in kinds
     scale = {spec["scale"]: spec for _, spec in rows if spec.get("scale")}

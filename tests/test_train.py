@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from lesson5 import data, inference, models, schedules, train
+from lesson5.device import FLUSHES_SUBNORMALS
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +169,32 @@ def test_on_step_sees_every_step_after_the_update(ds):
     assert [s for s, _, _ in seen] == hist.steps.step.tolist()
     assert [n for _, n, _ in seen] == [s + 1 for s in hist.steps.step]  # Adam has already stepped
     assert [x for _, _, x in seen] == hist.steps.loss.tolist()
+
+
+SUBNORMAL_PROBE = """
+import sys
+import torch
+if sys.argv[1] == "lesson5":
+    import lesson5.train
+torch.set_num_threads(2)  # so that worker threads, not only the main one, do the multiplying
+x = torch.full((4_000_000,), 1e-40)  # below float32's smallest normal number, 1.2e-38
+print(int(((x * 1.0) != 0).sum()))
+"""
+
+
+def _subnormals_kept(*argv: str) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", SUBNORMAL_PROBE, *argv], capture_output=True, text=True, check=True
+    )
+    return int(out.stdout.split()[-1])
+
+
+def test_importing_the_loop_flushes_subnormals_in_every_thread():
+    """Oracle: the CPU's own float32 arithmetic on 1e-40, in a fresh process, with and without lesson5."""
+    if not FLUSHES_SUBNORMALS:
+        pytest.skip("this CPU cannot flush subnormals to zero")
+    assert _subnormals_kept("plain") == 4_000_000  # torch alone keeps them (the probe can fail)
+    assert _subnormals_kept("lesson5") == 0  # every thread flushes, workers included
 
 
 def test_divergence_names_epoch_and_batch(ds):
