@@ -16,7 +16,11 @@ ENV = "LESSON5_DEVICE"
 # each step until they sink into that range, where the CPU computes many times slower: epochs
 # grew slower as training went on (README, "Speed"). It is set on import, before torch starts
 # its worker threads, because each thread copies the setting when it is created.
-FLUSHES_SUBNORMALS: bool = torch.set_flush_denormal(True)  # False where the CPU cannot
+# LESSON5_SUBNORMALS=keep leaves IEEE behaviour alone (benchmarks/subnormals.py compares the two).
+SUBNORMALS_ENV = "LESSON5_SUBNORMALS"
+FLUSHES_SUBNORMALS: bool = os.environ.get(SUBNORMALS_ENV) != "keep" and torch.set_flush_denormal(
+    True
+)  # False where the CPU cannot, or when asked to keep them
 
 
 class DeviceError(ValueError, RuntimeError):

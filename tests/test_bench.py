@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from pathlib import Path
 
 import pytest
 
+from lesson5.device import FLUSHES_SUBNORMALS
 from lesson5.tools import bench
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +56,7 @@ def test_a_row_runs_on_synthetic_data(kind):
         and res["seed"] == 1
         and res["peak_mb"] > 0
         and len(res["loadavg"]) == 3
+        and res["flush_denormal"] == FLUSHES_SUBNORMALS  # as train.fit would have it
     )
     assert all(s > 0 for s in res["seconds"]) and 0 < res["valid_rmse"][-1] < 2
     table = bench.markdown_table([dict(res, label=kind, kind=kind)])
@@ -302,3 +305,36 @@ def test_records_are_strict_json_and_a_missing_rmse_reads_back_as_none():
     back = json.loads(line)
     assert back["valid_rmse"] == [None, 0.88]
     assert bench.summarize([back])[0]["rmse"] == (0.88, 0.88, 0.88)
+
+
+def test_rows_run_in_rounds_of_seeds_and_record_cpu_steal(monkeypatch, capsys):
+    """Seed 0 of every row, then seed 1: a drifting machine slows every row alike."""
+    import argparse
+
+    rows = [
+        ("a", dict(kind="lesson5", recipe="onecycle-bias", bs=64)),
+        ("b", dict(kind="lesson5", recipe="onecycle-bias", bs=1024)),
+        ("once", dict(kind="lesson5", recipe="onecycle-bias", bs=4096, runs=1)),
+    ]
+    calls = []
+
+    def child(spec, timeout):
+        calls.append((spec["bs"], spec["seed"]))
+        time.sleep(0.05)  # long enough for /proc/stat's clock (10 ms ticks) to move
+        rec = dict(record("x", "lesson5", [0.9], seed=spec["seed"]), bs=spec["bs"])
+        return {k: v for k, v in rec.items() if k not in ("label", "kind")}
+
+    monkeypatch.setattr(bench, "default_rows", lambda *a: rows)
+    monkeypatch.setattr(bench, "_run_in_child", child)
+    monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name, *a: None)
+    args = argparse.Namespace(device=None, scale=False, threads=None, timeout=60, runs=2)
+    assert bench.run(args) == 0
+    assert calls == [(64, 0), (1024, 0), (4096, 0), (64, 1), (1024, 1)]
+    assert "CPU steal" in capsys.readouterr().out  # /proc/stat is there on Linux
+
+
+def test_steal_percent_closed_form():
+    assert bench.steal_pct((10, 1000), (30, 1400)) == pytest.approx(5.0)  # 20 of 400 jiffies
+    assert bench.steal_pct(None, (1, 2)) is None and bench.steal_pct((1, 5), (1, 5)) is None
+    steal, total = bench._cpu_jiffies()
+    assert 0 <= steal <= total
