@@ -14,8 +14,9 @@ import csv
 import io
 import math
 import os
+import warnings
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,7 +209,7 @@ def _not_utf8(label: str, raw: bytes, at: int) -> str:
     )
 
 
-def _records(label: str, text: str) -> tuple[list[list[str]] | None, list[int], list[int]]:
+def _records(label: str, text: str) -> tuple[list[list[str]] | None, Sequence[int], Sequence[int]]:
     """(rows or None, line of each record's start, field count of each record), blank lines skipped.
 
     Files without quotes (ratings) are split by hand, fast; others go through the csv module,
@@ -225,7 +226,7 @@ def _records(label: str, text: str) -> tuple[list[list[str]] | None, list[int], 
         commas = np.flatnonzero(b == 44)
         counts = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
         keep = np.flatnonzero(width > 0)  # blank lines are skipped, as pandas skips them
-        return None, (keep + 1).tolist(), counts[keep].tolist()
+        return None, keep + 1, counts[keep]  # arrays: a Python int per row would cost 36 bytes
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows, lines, start = [], [], 1
     try:
@@ -256,7 +257,13 @@ class _Table:
         return f"{self.label}, line {self.lines[pos]}, column {column!r}: value {self.df[column].iloc[pos]!r}"
 
 
-def _read_csv(label: str, raw: bytes, required: Iterable[str]) -> _Table:
+class _NotTyped(ValueError):
+    """The typed fast read met a value it does not take; the text read will name it."""
+
+
+def _read_csv(
+    label: str, raw: bytes, required: Iterable[str], typed: dict[str, type] | None = None
+) -> _Table:
     if not raw.strip() or not raw.lstrip(codecs.BOM_UTF8).strip():
         raise DataError(f"{label} is empty")
     text = _decode(label, raw)
@@ -264,8 +271,10 @@ def _read_csv(label: str, raw: bytes, required: Iterable[str]) -> _Table:
         raise DataError(f"{label} is empty")
     rows, lines, counts = _records(label, text)
     if rows is None:
-        physical = text.split("\n")
-        fields_at = lambda k: physical[lines[k] - 1].rstrip("\r").split(",")  # noqa: E731 (no quotes here)
+        # Split out one line when a message needs it: a list of every line would cost ~60 bytes each.
+        fields_at = lambda k: (  # noqa: E731 (no quotes here)
+            text.split("\n", int(lines[k]))[int(lines[k]) - 1].rstrip("\r").split(",")
+        )
     else:
         fields_at = rows.__getitem__
     header = fields_at(0)
@@ -301,7 +310,34 @@ def _read_csv(label: str, raw: bytes, required: Iterable[str]) -> _Table:
         raise DataError(f"{label}: missing required column(s) {missing}; found {header}")
     if len(lines) == 1:
         raise DataError(f"{label} has a header but no rows")
-    if rows is None:  # every line checked: the C parser reads the same records, fast
+    if typed is not None:
+        # Only plain decimal numbers take the fast road: no exponent, inf or nan anywhere below
+        # the header, where the C parser and Python's int()/float() could read a field differently.
+        body = text.find("\n") + 1  # where the rows start (searched in place, not copied)
+        if rows is not None or any(text.find(c, body) >= 0 for c in "eEiInN"):
+            raise _NotTyped("quoted fields, or numbers the text read must judge")
+        del counts  # only the typed columns stay, not a string per field
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # e.g. a float cast to an integer column
+                df = pd.read_csv(
+                    io.StringIO(text),
+                    dtype={c: typed.get(c, object) for c in header},
+                    keep_default_na=False,
+                    na_filter=False,
+                    header=0,
+                    names=header,
+                    skip_blank_lines=True,
+                    quoting=csv.QUOTE_NONE,
+                    engine="c",
+                )
+        except (ValueError, OverflowError, TypeError, RuntimeWarning) as e:
+            raise _NotTyped(str(e)) from None
+        for c in header:
+            # Beyond 2**53 a value may have passed through a float: the text read checks it exactly.
+            if typed.get(c) is np.int64 and len(df) and df[c].abs().max() > 2**53:
+                raise _NotTyped(f"{c} holds integers beyond 2**53")
+    elif rows is None:  # every line checked: the C parser reads the same records, fast
         df = pd.read_csv(
             io.StringIO(text),
             dtype=object,
@@ -345,6 +381,11 @@ def _integer(value: str) -> int | str:
 
 
 def _numeric(t: _Table, column: str, integer: bool) -> np.ndarray:
+    if t.df[column].dtype != object:  # read typed: only a non-finite float is left to refuse
+        values = t.df[column].to_numpy()
+        if not integer and not np.isfinite(values).all():
+            raise _NotTyped(f"{column} holds a value that is not a finite number")
+        return values
     raw = t.df[column].to_numpy(dtype=object)
     try:  # the common case, at C speed: numpy calls Python's int()/float() (exact, no float64 detour for ints)
         values = raw.astype(np.int64 if integer else np.float64)
@@ -399,8 +440,21 @@ def _validate_ratings(t: _Table) -> pd.DataFrame:
     return out
 
 
+RATING_TYPES = {
+    "userId": np.int64,
+    "movieId": np.int64,
+    "rating": np.float64,
+    "timestamp": np.int64,
+}
+
+
 def _ratings_at(member: _Member) -> pd.DataFrame:
-    return _validate_ratings(_read_csv(member.label, member.read(), RATING_COLUMNS))
+    raw = member.read()
+    try:  # typed columns straight from the C parser: a few bytes a rating instead of ~470
+        return _validate_ratings(_read_csv(member.label, raw, RATING_COLUMNS, typed=RATING_TYPES))
+    except (DataError, _NotTyped):
+        pass  # read it again as text, which names the file, line, column and value at fault
+    return _validate_ratings(_read_csv(member.label, raw, RATING_COLUMNS))
 
 
 def _movies_at(member: _Member) -> pd.DataFrame:

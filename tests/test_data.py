@@ -249,3 +249,46 @@ def test_cli_data_prints_the_summary(movielens_zip, capsys):
 def test_cli_data_reports_bad_input(tmp_path, capsys):
     assert cli.main(["data", "--source", str(write(tmp_path, "userId,movieId\n1,2\n"))]) == 2
     assert "missing required column(s) ['rating']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        "1,2,3.5,0",
+        " 5,+7,4,1",
+        "05,9,0.1,9223372036854775807",
+        "1,2,4.4999999999999999,-9223372036854775808",
+        "2,3.0,2.675,12",
+        "9007199254740993,4,5,1",
+        "1_0,4,5,1",
+        "1,2,1e0,1",
+        "1,2,3,",
+        "1,2,nan,1",
+        "1,2,3.5,1.5",
+    ],
+)
+def test_the_typed_read_agrees_with_the_text_read(fields):
+    """Oracle: the text read (Python's int() and float() on every field) of the same file.
+
+    The typed read may decline a file (it then falls back to the text read); what it accepts, it
+    must read to exactly the same frame.
+    """
+    raw = f"userId,movieId,rating,timestamp\n9,9,1,1\n{fields}\n".encode()
+    try:
+        text = read._validate_ratings(read._read_csv("r.csv", raw, read.RATING_COLUMNS))
+    except data.DataError:
+        text = None
+    try:
+        table = read._read_csv("r.csv", raw, read.RATING_COLUMNS, typed=read.RATING_TYPES)
+        typed = read._validate_ratings(table)
+    except (read._NotTyped, data.DataError):
+        return  # declined: load_ratings reads it as text, as before
+    assert text is not None, "the typed read accepted a file the text read refuses"
+    pd.testing.assert_frame_equal(typed, text)
+
+
+def test_clean_ratings_take_the_typed_read(tmp_path):
+    raw = b"userId,movieId,rating,timestamp\r\n1,2,3.5,100\r\n2,3,4,200\r\n\r\n"
+    table = read._read_csv("r.csv", raw, read.RATING_COLUMNS, typed=read.RATING_TYPES)
+    assert [str(table.df[c].dtype) for c in table.df] == ["int64", "int64", "float64", "int64"]
+    assert table.lines.tolist() == [2, 3]
