@@ -338,3 +338,25 @@ def test_steal_percent_closed_form():
     assert bench.steal_pct(None, (1, 2)) is None and bench.steal_pct((1, 5), (1, 5)) is None
     steal, total = bench._cpu_jiffies()
     assert 0 <= steal <= total
+
+
+def test_peak_memory_is_the_childs_own_not_its_parents():
+    """Oracle: a child that allocates nothing reports far less than a parent that grew before forking."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "big = b'x' * (600 * 2**20)  # the parent grows by 600 MB, every page written\n"
+        "import subprocess\n"
+        "out = subprocess.run([sys.executable, '-c', "
+        "'from lesson5.tools import bench; print(bench._peak_memory_mb(None))'], "
+        "capture_output=True, text=True, check=True)\n"
+        "print(out.stdout)\n"
+    )
+    child_mb = float(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()[-1]
+    )
+    assert 0 < child_mb < 300

@@ -62,6 +62,15 @@ def _peak_memory_mb(device) -> float:
         import torch
 
         return torch.cuda.max_memory_allocated(device) / 2**20
+    # Linux's VmHWM is this program's own peak. ru_maxrss is not: it keeps the parent's resident
+    # size at fork, so a child of a parent that grew (writing the 32M csv) reported the parent's.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
