@@ -257,6 +257,21 @@ class _Table:
         return f"{self.label}, line {self.lines[pos]}, column {column!r}: value {self.df[column].iloc[pos]!r}"
 
 
+def _c_parse(text: str, header: list[str], dtype) -> pd.DataFrame:
+    """pandas' C parser on a file without quotes, every field kept as written (no NA guessing)."""
+    return pd.read_csv(
+        io.StringIO(text),
+        dtype=dtype,
+        keep_default_na=False,
+        na_filter=False,
+        header=0,
+        names=header,
+        skip_blank_lines=True,
+        quoting=csv.QUOTE_NONE,
+        engine="c",
+    )
+
+
 class _NotTyped(ValueError):
     """The typed fast read met a value it does not take; the text read will name it."""
 
@@ -320,17 +335,7 @@ def _read_csv(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # e.g. a float cast to an integer column
-                df = pd.read_csv(
-                    io.StringIO(text),
-                    dtype={c: typed.get(c, object) for c in header},
-                    keep_default_na=False,
-                    na_filter=False,
-                    header=0,
-                    names=header,
-                    skip_blank_lines=True,
-                    quoting=csv.QUOTE_NONE,
-                    engine="c",
-                )
+                df = _c_parse(text, header, {c: typed.get(c, object) for c in header})
         except (ValueError, OverflowError, TypeError, RuntimeWarning) as e:
             raise _NotTyped(str(e)) from None
         for c in header:
@@ -338,17 +343,7 @@ def _read_csv(
             if typed.get(c) is np.int64 and len(df) and df[c].abs().max() > 2**53:
                 raise _NotTyped(f"{c} holds integers beyond 2**53")
     elif rows is None:  # every line checked: the C parser reads the same records, fast
-        df = pd.read_csv(
-            io.StringIO(text),
-            dtype=object,
-            keep_default_na=False,
-            na_filter=False,
-            header=0,
-            names=header,
-            skip_blank_lines=True,
-            quoting=csv.QUOTE_NONE,
-            engine="c",
-        )
+        df = _c_parse(text, header, object)
     else:
         df = pd.DataFrame(rows[1:], columns=header, dtype=object)
     if len(df) != len(lines) - 1:  # never seen; a guard against the two readers disagreeing
