@@ -223,13 +223,12 @@ def run_row(spec: dict) -> dict:
         )
     import torch
 
-    from lesson5.device import get_device
+    # Importing lesson5.device flushes subnormals to zero for every row, the peers' included, as it
+    # does for the lesson (README, "Speed"); the record says whether it did.
+    from lesson5.device import FLUSHES_SUBNORMALS, get_device
 
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
-    # Every row, peers included, gets what `train.Run` does for ours: subnormal floats flushed to
-    # zero, so no loop is slowed by Adam's moments decaying below float32's normal range.
-    flushing = torch.set_flush_denormal(True)
     device = get_device(spec.get("device"))
     seed = spec.get("seed", 42)
     t0 = time.perf_counter()
@@ -242,7 +241,7 @@ def run_row(spec: dict) -> dict:
         bs=spec["bs"],
         seed=seed,
         threads=torch.get_num_threads(),
-        flush_denormal=flushing,
+        flush_denormal=FLUSHES_SUBNORMALS,
         load_s=load_s,
         peak_mb=_peak_memory_mb(peak_device),
         loadavg=os.getloadavg(),
