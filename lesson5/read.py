@@ -340,7 +340,11 @@ def _read_csv(
             raise _NotTyped(str(e)) from None
         for c in header:
             # Beyond 2**53 a value may have passed through a float: the text read checks it exactly.
-            if typed.get(c) is np.int64 and len(df) and df[c].abs().max() > 2**53:
+            if (
+                typed.get(c) is np.int64
+                and len(df)
+                and not -(2**53) <= df[c].min() <= df[c].max() <= 2**53
+            ):
                 raise _NotTyped(f"{c} holds integers beyond 2**53")
     elif rows is None:  # every line checked: the C parser reads the same records, fast
         df = _c_parse(text, header, object)
