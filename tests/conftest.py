@@ -42,3 +42,34 @@ def movielens_2016() -> Path:
 def ml2018(movielens_zip) -> data.Ratings:
     """The 2018 release, loaded once for the whole session."""
     return data.load(movielens_zip)
+
+
+@pytest.fixture(scope="session")
+def ml2016(movielens_2016) -> data.Ratings:
+    """The 2016 release (the lesson's), loaded once for the whole session."""
+    return data.load(movielens_2016)
+
+
+@pytest.fixture(scope="session")
+def trained(request):
+    """trained(recipe, release) -> (model, history): each recipe trained once per session and data set.
+
+    `release` is "2018", "2016" or "synthetic"; every test that checks a trained model's numbers
+    shares these runs (the notebooks train the same recipes, with the same seeds).
+    """
+    import torch
+
+    from lesson5 import recipes
+
+    runs: dict[tuple[str, str], tuple] = {}
+
+    def get(recipe: str, release: str = "2018"):
+        key = (recipe, release)
+        if key not in runs:
+            fixture = {"2018": "ml2018", "2016": "ml2016"}.get(release)
+            ds = request.getfixturevalue(fixture) if fixture else data.load("synthetic")
+            with torch.random.fork_rng():  # leave the global generator as the test found it
+                runs[key] = recipes.get(recipe).run(ds, progress=False, device="cpu")
+        return runs[key]
+
+    return get
