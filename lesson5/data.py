@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +21,7 @@ import pandas as pd
 
 from lesson5 import read
 from lesson5.download import DataError as DataError  # every data error, whichever room raised it
+from lesson5.download import shown
 from lesson5.read import MAX_RATING, MIN_RATING
 
 if TYPE_CHECKING:  # torch is imported only when tensors are asked for
@@ -203,14 +205,28 @@ def load(
 
     Notebook 00.
 
-    `source="synthetic"` gives the synthetic data set instead (offline runs and fast tests);
-    `lesson5 run --data synthetic` hands every notebook that as its `source` parameter.
+    `source="synthetic"` gives the synthetic data set instead (offline runs and fast tests).
+    Without a source, `$LESSON5_DATA` decides: "synthetic", a MovieLens zip, folder or
+    ratings.csv, or else the folder the zip is cached in (`lesson5 run --data X` sets it).
     """
+    if source is None:
+        source = _source_from_env()
     if isinstance(source, str) and source == "synthetic":
         return synthetic()
     _check_valid_pct(valid_pct)
     ratings, movies, path = read.movielens(source)
     return build(ratings, movies, valid_pct=valid_pct, seed=seed, source=str(path))
+
+
+def _source_from_env() -> str | Path | None:
+    """What $LESSON5_DATA names when it is not a cache folder: "synthetic" or a MovieLens copy."""
+    setting = os.environ.get("LESSON5_DATA", "").strip()
+    if setting == "synthetic":
+        return setting
+    path = Path(setting).expanduser()
+    if setting and (path.is_file() or (path / "ratings.csv").is_file()):
+        return path
+    return None  # the cache folder (or none set): read.movielens fetches into it
 
 
 # ---------------------------------------------------------------- synthetic data
@@ -295,7 +311,7 @@ def summary(data: Ratings) -> str:
     """
     r = data.ratings
     lines = [
-        f"source:  {data.source}",
+        f"source:  {shown(data.source)}",
         f"ratings: {len(r):,}",
         f"users:   {data.n_users:,}",
         f"movies:  {data.n_movies:,} rated ({len(data.movies):,} with titles)",

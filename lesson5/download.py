@@ -46,6 +46,18 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(pooch.os_cache("lesson5"))
 
 
+def shown(path: str | os.PathLike) -> str:
+    """A path as printed in a notebook: under the home folder it starts with `~`.
+
+    Notebook 00.
+    """
+    text = str(path)
+    home = str(Path.home())
+    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
+        return "~" + text[len(home) :]
+    return text
+
+
 def _by_hand_hint(target: Path) -> str:
     return (
         f"Download {URL} by hand and put it at {target} "

@@ -224,16 +224,27 @@ def test_synthetic_planted_structure_is_recoverable():
     assert rmse_truth < 0.5 * rmse_mean
 
 
-def test_no_hidden_source_variable(monkeypatch, movielens_2016):
-    """What load() reads comes from its argument (a notebook's `source` parameter), not the environment."""
-    monkeypatch.setenv(
-        "LESSON5_SOURCE", "synthetic"
-    )  # the variable of earlier versions: now ignored
-    assert data.load("synthetic").source == "synthetic"
-    assert data.load().source.endswith(
-        download.ZIP_NAME
-    )  # the data folder's zip, whatever the variable says
-    assert download.release_2016(movielens_2016.parent) == movielens_2016
+def test_load_without_a_source_follows_the_user_setting(monkeypatch, movielens_zip, tmp_path):
+    """data.load() in a notebook reads $LESSON5_DATA: a cache folder, a MovieLens copy, or synthetic."""
+    monkeypatch.setenv("LESSON5_SOURCE", "synthetic")  # an earlier version's variable: ignored
+    monkeypatch.setenv("LESSON5_DATA", str(movielens_zip.parent))
+    assert data.load().source == str(movielens_zip)  # the cache folder's zip
+    monkeypatch.setenv("LESSON5_DATA", "synthetic")
+    assert data.load().source == "synthetic"
+    small = data.synthetic(n_users=20, n_movies=15, n_ratings=200, seed=1)
+    small.ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    small.movies.to_csv(tmp_path / "movies.csv", index=False)
+    for setting in (tmp_path, tmp_path / "ratings.csv"):  # a MovieLens folder, or its ratings.csv
+        monkeypatch.setenv("LESSON5_DATA", str(setting))
+        assert data.load().n_users == 20
+    assert data.load("synthetic").n_users == 300  # an argument wins over the setting
+
+
+def test_a_summary_names_the_home_folder_as_a_tilde(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert download.shown(tmp_path / ".cache" / "lesson5") == "~/.cache/lesson5"
+    assert download.shown("/srv/data") == "/srv/data"
+    assert download.shown(str(tmp_path) + "-other/x") == str(tmp_path) + "-other/x"
 
 
 # ---------------------------------------------------------------- the CLI

@@ -1,34 +1,26 @@
-"""`lesson5 run` (runner + report): throwaway notebooks executed into a temporary folder, and the no-data message."""
+"""`lesson5 run`: throwaway notebooks executed into a temporary folder, and the no-data message."""
 
 from __future__ import annotations
 
-import json
+import os
 
 import nbformat
-import pytest
 
 from lesson5 import data as D
 from lesson5 import download
-from lesson5.tools import cli, report
+from lesson5.tools import cli
 
-PARAMS = "source = None\nout = None"
 TOY = [
-    PARAMS,
-    "from lesson5 import data\nfrom lesson5.tools import report\n"
-    "ds = data.load(source)\nprint('source:', ds.source, ds.n_users)",
+    "from lesson5 import data\nds = data.load()\nprint('source:', ds.source, ds.n_users)",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\n"
     "fig, ax = plt.subplots()\nax.plot([1, 2, 3])\nplt.show()",
-    "report.record(out, 'ToyModel', notebook='00_toy', valid_rmse=0.81234, seconds=1.25, epochs=2)\n"
-    "report.record(out, 'toy check', notebook='00_toy', kind='check', fold_in=0.912345, users=50)",
 ]
 
 
 def _notebook(path, sources):
-    """A notebook of code cells; a first cell that assigns `source` and `out` is tagged `parameters`."""
+    """A notebook of code cells, as a student's: nothing tagged, nothing injected."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    if sources and sources[0] == PARAMS:
-        nb.cells[0].metadata["tags"] = ["parameters"]
     nbformat.write(nb, path)
 
 
@@ -60,32 +52,20 @@ def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, caps
     )
     # Executed copies (the failing one keeps its traceback), HTML copies, figure, workbook.
     executed = nbformat.read(out / "00_toy.ipynb", as_version=4)
-    # The parameters arrive as papermill's injected cell right after the one tagged `parameters`.
-    assert executed.cells[1].metadata.tags == ["injected-parameters"]
-    assert f'out = "{out}"' in executed.cells[1].source
-    assert "source: synthetic 300" in executed.cells[2].outputs[0]["text"]
+    # --data reaches the kernel as the user setting data.load() reads; nothing is injected.
+    assert len(executed.cells) == len(TOY)
+    assert "source: synthetic 300" in executed.cells[0].outputs[0]["text"]
     broken = nbformat.read(out / "01_broken.ipynb", as_version=4)
-    first = next(
-        c
-        for c in broken.cells
-        if c.cell_type == "code" and "injected-parameters" not in c.metadata.tags
-    )
+    first = next(c for c in broken.cells if c.cell_type == "code")
     assert first.outputs[0]["ename"] == "RuntimeError"
     html = (out / "html" / "00_toy.html").read_text()
     assert html.lstrip().lower().startswith("<!doctype html") and "source: synthetic 300" in html
     assert (out / "figures" / "00_toy_fig01.png").read_bytes()[:4] == b"\x89PNG"
-    # The records, tagged with their notebook, and the table printed from them.
-    rows = report.read_results(out)
-    assert rows[0] == {
-        "name": "ToyModel",
-        "notebook": "00_toy",
-        "valid_rmse": 0.81234,
-        "seconds": 1.25,
-        "epochs": 2,
-    }
-    line = next(ln for ln in text.splitlines() if "ToyModel" in ln)
-    assert line.split() == ["00_toy", "ToyModel", "0.8123", "1.2", "2"]
-    assert "check     toy check: fold_in=0.9123, users=50" in text
+    # The table: each notebook's seconds, or FAILED.
+    rows = {ln.split()[0]: ln.split()[1] for ln in text.splitlines() if ln[:2].isdigit()}
+    assert rows["01_broken.ipynb"] == rows["02_assert.ipynb"] == "FAILED"
+    assert float(rows["00_toy.ipynb"]) > 0 and float(rows["03_after.ipynb"]) > 0
+    assert "LESSON5_DATA" not in os.environ or os.environ["LESSON5_DATA"] != "synthetic"
     assert f"figures   1 in {out / 'figures'}" in text
 
 
@@ -110,42 +90,11 @@ def test_run_without_data_says_so_and_offers_synthetic(tmp_path, capsys, monkeyp
     assert not (tmp_path / "out" / "00_x.ipynb").exists()  # nothing was run
 
 
-def test_record_is_a_no_op_without_out_and_appends_with_it(tmp_path):
-    import numpy as np
-
-    assert report.record(None, "m", valid_rmse=1.0) is None
-    assert not (tmp_path / report.RESULTS).exists()
-    report.record(
-        tmp_path,
-        "a",
-        notebook="05_x",
-        valid_rmse=np.float32(0.5),
-        epochs=np.int64(3),
-        path=tmp_path / "f",
-        bad=float("nan"),
-    )
-    report.record(str(tmp_path), "b", notebook="05_x", seconds=2)
-    lines = (tmp_path / report.RESULTS).read_text().splitlines()
-    assert [json.loads(x) for x in lines] == [
-        {
-            "name": "a",
-            "notebook": "05_x",
-            "valid_rmse": 0.5,
-            "epochs": 3,
-            "path": str(tmp_path / "f"),
-            "bad": None,
-        },
-        {"name": "b", "notebook": "05_x", "seconds": 2},
-    ]
-    with pytest.raises(TypeError, match="list"):
-        report.record(tmp_path, "c", values=[1, 2])
-
-
 def test_inplace_writes_back_clean_and_leaves_a_failing_notebook_alone(tmp_path, capsys):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
-    _notebook(nbs / "00_ok.ipynb", [PARAMS, "print('source is', source)"])
-    _notebook(nbs / "01_bad.ipynb", [PARAMS, "1 / 0"])
+    _notebook(nbs / "00_ok.ipynb", ["import os", "print('data is', os.environ['LESSON5_DATA'])"])
+    _notebook(nbs / "01_bad.ipynb", ["x = 1", "1 / 0"])
     before = (nbs / "01_bad.ipynb").read_text()
     rc = cli.main(
         [
@@ -159,20 +108,14 @@ def test_inplace_writes_back_clean_and_leaves_a_failing_notebook_alone(tmp_path,
             "--data",
             "synthetic",
         ]
-    )  # no MovieLens needed: in place, the notebooks keep their defaults
+    )  # no MovieLens needed
     assert rc == 1
     assert "code cell 2: ZeroDivisionError" in capsys.readouterr().out
     nb = nbformat.read(nbs / "00_ok.ipynb", as_version=4)
-    assert len(nb.cells) == 2  # no injected parameters: a student's defaults
-    assert nb.cells[1].outputs[0]["text"] == "source is None\n"
+    assert len(nb.cells) == 2  # nothing injected
+    assert nb.cells[1].outputs[0]["text"] == "data is synthetic\n"
     assert "papermill" not in nb.metadata and all("papermill" not in c.metadata for c in nb.cells)
     assert (nbs / "01_bad.ipynb").read_text() == before
-
-
-def test_read_results_names_a_corrupt_line(tmp_path):
-    (tmp_path / report.RESULTS).write_text('{"name": "a"}\n{"name": \n')
-    with pytest.raises(ValueError, match=r"results.jsonl, line 2"):
-        report.read_results(tmp_path)
 
 
 def fake_write_all(out_dir, *, source=None, top_n=15, seed=42):
@@ -201,10 +144,7 @@ def test_run_writes_the_workbooks_of_write_all(tmp_path, capsys, monkeypatch):
     assert (out / "workbooks" / "fake_synthetic.xlsx").read_bytes() == b"PK"
     assert "exporter chatter" not in text
     assert "-> fake_synthetic.xlsx, other.xlsx" in text
-    assert (
-        "workbook  fake_synthetic.xlsx" in text
-        and str(out / "workbooks" / "fake_synthetic.xlsx") in text
-    )
+    assert f"workbook  {out / 'workbooks' / 'fake_synthetic.xlsx'}" in text
     # A failure is reported with its cause and fails the run.
     monkeypatch.setattr(lesson5.excel, "write_all", broken_write_all)
     rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic"])
@@ -243,7 +183,7 @@ def test_a_relative_data_path_reaches_the_kernels(tmp_path, capsys, monkeypatch)
     nbs.mkdir()
     _notebook(
         nbs / "00_x.ipynb",
-        [PARAMS, "from lesson5 import data\nds = data.load(source)\nprint('users:', ds.n_users)"],
+        ["from lesson5 import data\nds = data.load()\nprint('users:', ds.n_users)"],
     )
     monkeypatch.chdir(tmp_path)
     rc = cli.main(
@@ -251,7 +191,7 @@ def test_a_relative_data_path_reaches_the_kernels(tmp_path, capsys, monkeypatch)
     )
     assert rc == 0, capsys.readouterr().out
     executed = nbformat.read(out / "00_x.ipynb", as_version=4)
-    assert executed.cells[2].outputs[0]["text"] == f"users: {ds.n_users}\n"
+    assert executed.cells[0].outputs[0]["text"] == f"users: {ds.n_users}\n"
 
 
 def test_the_default_notebooks_are_the_lessons():

@@ -1,11 +1,11 @@
 """`python -m lesson5 run`: the whole lesson, each notebook in a fresh kernel (README: `make lesson`).
 
-Each numbered notebook runs through papermill with its parameters (`source`, `out`) injected
-after the cell tagged `parameters`. The executed copy (partial, with the traceback, when a
-cell fails), an HTML copy and every figure it showed land in the output folder; the run ends
-with a summary table built from what the notebooks recorded (`lesson5.tools.report`).
-With `--inplace` the committed notebooks are re-executed with their default parameters and
-written back clean: no widget state, no papermill bookkeeping.
+Each numbered notebook runs through papermill exactly as a student's kernel would: `--data X`
+reaches the kernels as `LESSON5_DATA=X` (the user setting `data.load()` reads), nothing is
+injected. The executed copy (partial, with the traceback, when a cell fails), an HTML copy and
+every figure it showed land in the output folder; the run ends with a table of each notebook's
+time and the workbooks written. With `--inplace` the committed notebooks are re-executed and
+written back clean: no widget state, no papermill metadata.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from lesson5.atomic import atomic_write
-from lesson5.tools import report
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # the checkout's notebooks folder
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -95,7 +94,6 @@ def _failure(nb, ename: str, evalue: str, traceback: list[str]) -> str:
 def execute(
     path: Path,
     out: Path,
-    parameters: dict | None = None,
     *,
     timeout: int = 1800,
     html: Path | None = None,
@@ -135,7 +133,6 @@ def execute(
             pm.execute_notebook(
                 str(path),
                 str(partial),
-                parameters=parameters or None,
                 kernel_name="python3",
                 language="python",
                 cwd=str(path.parent),
@@ -193,44 +190,20 @@ def check_data(source: str | None) -> str | None:
     return None
 
 
-def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def summary(rows: list[dict], out_dir: Path) -> str:
-    """The end-of-run table: each model's validation RMSE and training time, each workbook's path."""
-    models = [r for r in rows if r.get("kind", "model") == "model"]
-    files = [r for r in rows if r.get("kind") == "workbook"]
-    lines = []
-    if models:
-        w = max(len("model"), *(len(r["name"]) for r in models))
-        lines.append(
-            f"{'notebook':<28} {'model':<{w}} {'valid RMSE':>10} {'train s':>8} {'epochs':>6}"
-        )
-        for r in models:
-            lines.append(
-                f"{r.get('notebook', ''):<28} {r['name']:<{w}} {_fmt(r.get('valid_rmse'), '10.4f')} "
-                f"{_fmt(r.get('seconds'), '8.1f')} {_fmt(r.get('epochs'), '>6')}"
-            )
-    else:
-        lines.append("no model results were recorded")
-    for r in files:
-        lines.append(f"workbook  {r['name']:<22} {r.get('path', '')}")
-    for r in rows:  # anything else a notebook reported: its fields as they are
-        if r.get("kind", "model") not in ("model", "workbook"):
-            fields = ", ".join(
-                f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in r.items()
-                if k not in ("name", "notebook", "kind")
-            )
-            lines.append(f"{r['kind']:<9} {r['name']}: {fields}")
+def summary(times: dict[str, float | None], workbooks: list[Path], out_dir: Path) -> str:
+    """The end-of-run table: each notebook's seconds (or FAILED), each workbook, the figures."""
+    w = max(len("notebook"), *(len(n) for n in times)) if times else len("notebook")
+    lines = [f"{'notebook':<{w}}  {'seconds':>8}"]
+    for name, seconds in times.items():
+        lines.append(f"{name:<{w}}  {'FAILED' if seconds is None else f'{seconds:.1f}':>8}")
+    lines += [f"workbook  {p}" for p in workbooks]
     figures = sorted((out_dir / "figures").glob("*.png"))
     lines.append(f"figures   {len(figures)} in {out_dir / 'figures'}")
     return "\n".join(lines)
 
 
-def write_workbooks(folder: Path, source: str | None, out_dir: Path) -> list[str]:
-    """Write every workbook into `folder` (`lesson5.excel.write_all`); ["workbooks"] if that failed.
+def write_workbooks(folder: Path, source: str | None) -> list[Path] | None:
+    """Write every workbook into `folder` (`lesson5.excel.write_all`); None if that failed.
 
     The notebooks build the workbooks to teach them (and may remove them again); the run
     writes its own copies with the same package function as `python -m lesson5 excel`.
@@ -248,12 +221,10 @@ def write_workbooks(folder: Path, source: str | None, out_dir: Path) -> list[str
             paths = excel.write_all(folder, source=source)
     except Exception as e:  # noqa: BLE001 - report it and fail the run at the end
         print(f" FAILED ({type(e).__name__}: {e})", flush=True)
-        return ["workbooks"]
-    for path in paths:
-        report.record(out_dir, path.name, notebook="lesson5 excel", kind="workbook", path=str(path))
+        return None
     names = ", ".join(p.name for p in paths)
     print(f" done in {time.perf_counter() - t0:.1f} s -> {names}", flush=True)
-    return []
+    return paths
 
 
 def main(args: argparse.Namespace) -> int:
@@ -273,45 +244,63 @@ def main(args: argparse.Namespace) -> int:
         return 2
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / report.RESULTS).unlink(missing_ok=True)  # the summary is about this run only
     print(
         f"running {len(paths)} notebooks on "
         f"{'the synthetic data set' if source == 'synthetic' else source or 'MovieLens'}"
         f"; outputs in {out_dir}",
         flush=True,
     )
-    # In place, the committed notebooks keep their default parameters (a student's run).
-    parameters = None if args.inplace else {"source": source, "out": str(out_dir)}
-    start, failed = time.perf_counter(), []
-    for i, path in enumerate(paths, 1):
-        target = path if args.inplace else out_dir / path.name
-        html = out_dir / "html" / path.with_suffix(".html").name
-        t0 = time.perf_counter()
-        print(f"[{i}/{len(paths)}] {path.name} ...", end="", flush=True)
-        try:
-            execute(
-                path,
-                target,
-                parameters,
-                timeout=args.timeout,
-                html=html,
-                figures=out_dir / "figures",
-                inplace=args.inplace,
-            )
-        except Exception as e:  # noqa: BLE001 - report any failure and go on to the next notebook
-            failed.append(path.name)
-            print(f" FAILED after {time.perf_counter() - t0:.1f} s ({e}); see {target}", flush=True)
-            continue
-        print(f" done in {time.perf_counter() - t0:.1f} s -> {target}", flush=True)
+    start, times = time.perf_counter(), {}
+    with _data_setting(source):
+        for i, path in enumerate(paths, 1):
+            target = path if args.inplace else out_dir / path.name
+            html = out_dir / "html" / path.with_suffix(".html").name
+            t0 = time.perf_counter()
+            print(f"[{i}/{len(paths)}] {path.name} ...", end="", flush=True)
+            try:
+                execute(
+                    path,
+                    target,
+                    timeout=args.timeout,
+                    html=html,
+                    figures=out_dir / "figures",
+                    inplace=args.inplace,
+                )
+            except Exception as e:  # noqa: BLE001 - report any failure and go on to the next notebook
+                times[path.name] = None
+                print(f" FAILED after {time.perf_counter() - t0:.1f} s ({e}); see {target}")
+                continue
+            times[path.name] = time.perf_counter() - t0
+            print(f" done in {times[path.name]:.1f} s -> {target}", flush=True)
+    workbooks: list[Path] | None = []
     if getattr(args, "workbooks", True) and not args.only:
-        failed += write_workbooks(out_dir / "workbooks", source, out_dir)
-    ran = len(paths) - sum(f.endswith(".ipynb") for f in failed)
+        workbooks = write_workbooks(out_dir / "workbooks", source)
+    failed = [name for name, seconds in times.items() if seconds is None]
+    failed += [] if workbooks is not None else ["workbooks"]
+    ran = len(paths) - len([n for n in failed if n != "workbooks"])
     print(
         f"\n{ran} of {len(paths)} notebooks ran; the run took {time.perf_counter() - start:.1f} s "
         f"(HTML copies in {out_dir / 'html'})\n"
     )
-    print(summary(report.read_results(out_dir), out_dir))
+    print(summary(times, workbooks or [], out_dir))
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _data_setting(source: str | None):
+    """`--data X` as the kernels' LESSON5_DATA (they inherit this process's environment)."""
+    if source is None:
+        yield
+        return
+    before = os.environ.get("LESSON5_DATA")
+    os.environ["LESSON5_DATA"] = source
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("LESSON5_DATA", None)
+        else:
+            os.environ["LESSON5_DATA"] = before

@@ -1,0 +1,133 @@
+"""Instruments for the race of optimizers: what a run did at each step, grids, and decay measured.
+
+Notebook 05.
+
+`Recorder` is an `on_step` callback for `train.fit`; `sweep` runs one short training per value of
+a setting; `decay_removes` measures what one step's weight decay takes off each movie factor.
+None of them changes the training it watches: a run with a recorder is the run without one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lesson5 import train
+from lesson5.data import Ratings
+
+
+class AdamRow(NamedTuple):
+    """One movie's factors and Adam's moments for them, after one step.
+
+    Notebook 05.
+    """
+
+    w: torch.Tensor  # the movie's factors
+    exp_avg: torch.Tensor  # Adam's m (not yet bias-corrected)
+    exp_avg_sq: torch.Tensor  # Adam's v (not yet bias-corrected)
+    step: int  # Adam's step count t
+
+
+def _flat(model: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+class Recorder:
+    """`fit`'s on_step callback: how steps line up, one movie's bias, Adam's moments of movie rows.
+
+    Notebook 05.
+
+    After each step it keeps `cosines` (the cosine between this step's change of all the weights
+    and the last step's), `bias_steps` (the change of movie `bias_movie`'s bias) and, when the
+    optimizer keeps Adam's moments, one `AdamRow` per step in `rows[name]` for each named movie.
+    """
+
+    def __init__(self, model: nn.Module, movies: dict[str, int], bias_movie: int):
+        self.movies, self.bias_movie = movies, bias_movie
+        self.cosines: list[float] = []
+        self.bias_steps: list[float] = []
+        self.rows: dict[str, list[AdamRow]] = {name: [] for name in movies}
+        self._w, self._delta = _flat(model), None
+        self._bias = float(model.mb.weight.detach()[bias_movie, 0])
+
+    def __call__(self, step: int, model: nn.Module, opt: torch.optim.Optimizer, loss: float):
+        w = _flat(model)
+        delta = w - self._w
+        if self._delta is not None:
+            self.cosines.append(float(F.cosine_similarity(delta, self._delta, dim=0)))
+        self._w, self._delta = w, delta
+        bias = float(model.mb.weight.detach()[self.bias_movie, 0])
+        self.bias_steps.append(bias - self._bias)
+        self._bias = bias
+        state = opt.state.get(model.m.weight, {})
+        if "exp_avg_sq" in state:
+            for name, i in self.movies.items():
+                m, v = state["exp_avg"][i].clone(), state["exp_avg_sq"][i].clone()
+                w_i = model.m.weight.detach()[i].clone()
+                self.rows[name].append(AdamRow(w_i, m, v, int(state["step"])))
+
+
+def sweep(
+    make_model: Callable[[], nn.Module],
+    make_opt: Callable[[Iterable[torch.Tensor], float], torch.optim.Optimizer],
+    values: Sequence[float],
+    data: Ratings,
+    *,
+    epochs: int = 2,
+    bs: int = 1024,
+    seed: int = 0,
+) -> pd.Series:
+    """Validation RMSE after `epochs` epochs for each value of a setting; NaN where training diverged.
+
+    Notebook 05.
+
+    Each value trains `make_model()` with `make_opt(params, value)` on the same batches (`seed`).
+    """
+    out = {}
+    for value in values:
+        model = make_model()
+        opt = make_opt(model.parameters(), value)
+        try:
+            hist = train.fit(model, data, epochs, opt, bs=bs, seed=seed, progress=False)
+            out[value] = hist.epochs.valid_rmse.iloc[-1]
+        except train.DivergenceError:
+            out[value] = math.nan
+    return pd.Series(out, name="valid RMSE", dtype=float)
+
+
+def decay_removes(
+    model: nn.Module, opt: torch.optim.Optimizer, data: Ratings, tiny: float = 1e-3
+) -> np.ndarray:
+    """Per movie and factor, the share of the weight that one step's weight decay removes.
+
+    Notebook 05.
+
+    Two copies of the model and its optimizer (one parameter group) take one more step on the
+    whole training set, one with the optimizer's `weight_decay` and one with none: same weights,
+    same gradient, same moments. (after without - after with) / before is what the decay took;
+    NaN where |before| < `tiny`. The model and optimizer given are left as they were.
+    """
+    device = model.m.weight.device
+    users, movies, ratings = data.tensors("train", device)
+    after = []
+    for wd in (0.0, opt.param_groups[0]["weight_decay"]):
+        twin = copy.deepcopy(model)
+        twin_opt = type(opt)(twin.parameters())
+        twin_opt.load_state_dict(copy.deepcopy(opt.state_dict()))  # step() updates moments in place
+        for group in twin_opt.param_groups:
+            group["weight_decay"] = wd
+        twin.zero_grad()
+        F.mse_loss(twin(users, movies), ratings).backward()
+        twin_opt.step()
+        after.append(twin.m.weight.detach().double())
+    w = model.m.weight.detach().double()
+    removed = torch.where(w.abs() >= tiny, (after[0] - after[1]) / w, torch.nan)
+    return removed.cpu().numpy()
