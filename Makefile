@@ -34,8 +34,8 @@ notebooks: $(STAMP)
 clean:
 	rm -rf build .pytest_cache
 
-# The benchmark (README 'Benchmark'): its own venv with the peers (fastai, Surprise) pinned, every row
-# 3 times, the raw records under benchmarks/results/, and the README's table regenerated from them.
+# The benchmark (benchmarks/README.md): its own venv with the peers (fastai, Surprise) pinned, every row
+# 3 times, the raw records under benchmarks/results/, and the table in benchmarks/README.md regenerated from them.
 # Elsewhere than here, get torch's CPU build with TORCH_PIP_ARGS="--index-url <PyTorch's CPU index>".
 BENCH_VENV ?= .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
@@ -55,4 +55,4 @@ $(BENCH_STAMP): benchmarks/requirements.txt pyproject.toml
 
 bench: $(BENCH_STAMP)
 	$(BENCH_PY) -m lesson5 bench --runs 3 --results $(BENCH_OUT) $(BENCH_ARGS)
-	$(BENCH_PY) -m lesson5 bench --table $(BENCH_OUT) --readme README.md
+	$(BENCH_PY) -m lesson5 bench --table $(BENCH_OUT) --readme benchmarks/README.md

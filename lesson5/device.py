@@ -14,7 +14,7 @@ ENV = "LESSON5_DEVICE"
 # This process flushes subnormal floats (below about 1.2e-38 in float32) to zero. Training
 # multiplies the momentum, or Adam's moments, of every movie nobody rated lately by 0.9 (0.99)
 # each step until they sink into that range, where the CPU computes many times slower: epochs
-# grew slower as training went on (README, "Speed"). It is set on import, before torch starts
+# grew slower as training went on (benchmarks/README.md, "Speed"). It is set on import, before torch starts
 # its worker threads, because each thread copies the setting when it is created.
 # LESSON5_SUBNORMALS=keep leaves IEEE behaviour alone (benchmarks/subnormals.py compares the two).
 SUBNORMALS_ENV = "LESSON5_SUBNORMALS"

@@ -46,7 +46,7 @@ class Recipe:
 
     def for_batch_size(self, bs: int) -> Recipe:
         """This recipe moved to batch size `bs`: rates times sqrt(bs / self.bs) and, for AdamW, a weight decay
-        that keeps the decay per epoch (lr x wd x steps) unchanged. Tested from 64 to 4,096 (README)."""
+        that keeps the decay per epoch (lr x wd x steps) unchanged. Tested from 64 to 4,096 (docs/api.md)."""
         if bs == self.bs:
             return self
         k = bs / self.bs
@@ -144,7 +144,7 @@ RECIPES: dict[str, Recipe] = {
         note="Adam, wd 1e-5, 3 + 3 epochs at 1e-3",
     ),
     # Faster and better: decoupled weight decay on the factors only, one cycle of the learning rate.
-    # Tuned over 3 seeds on the 2018 release (README, "Accuracy"): batches of 256 train about
+    # Tuned over 3 seeds on the 2018 release (docs/api.md, "Accuracy over seeds"): batches of 256 train about
     # five times faster an epoch than 64 and, with Adam's beta2 at 0.99, as well; half a star of
     # room above 5 lets the sigmoid reach the top rating.
     "onecycle-bias": Recipe(

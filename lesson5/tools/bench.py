@@ -1,4 +1,4 @@
-"""The speed and accuracy benchmark behind `python -m lesson5 bench`, its only entry point (README).
+"""The speed and accuracy benchmark behind `python -m lesson5 bench`, its only entry point (benchmarks/README.md).
 
 Every (row, run) trains in a fresh Python process, so its peak memory is its own: on CPU the peak
 resident set size of that process (Python, torch and the data included), on CUDA the peak of
@@ -9,7 +9,7 @@ pass, ours includes one evaluation of the 20k validation rows, a few ms); "fit s
 in the same run from the peers (the best median final RMSE of the fastai and Surprise rows) and
 printed; no peer rows, no target. Every run is written as one JSON line (`--results`), with the
 versions, threads, device, CPU model, load average and date, and `--table FILE` turns such a file
-into the README's table. On a machine shared with other busy processes, `--threads 1` gives
+into the table in benchmarks/README.md. On a machine shared with other busy processes, `--threads 1` gives
 steadier numbers: two intra-op threads fighting for one free core make these small steps slower.
 """
 
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 SCALE_N, SCALE_USERS, SCALE_MOVIES = 32_000_000, 200_000, 87_000  # MovieLens 32M's shape
-# Targets for the scale rows, set from a profile on a 2-core, 23 GB machine (README 'Benchmark');
+# Targets for the scale rows, set from a profile on a 2-core, 23 GB machine (benchmarks/README.md);
 # the read's were lowered from 180 s and 16 GB when the reader learned to parse numbers typed.
 SCALE_TARGETS = {
     "scale-train": dict(epoch_s=60.0, peak_gb=8.0),
@@ -54,7 +54,7 @@ INSTALL_HINTS = {
 def _peak_memory_mb(device) -> float:
     """Peak memory of this process: CUDA's allocator peak, or the resident set's peak on CPU.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     import resource
 
@@ -77,7 +77,7 @@ def _peak_memory_mb(device) -> float:
 def _naive_loop(recipe, ds, bs: int, device, seed: int) -> tuple[list[float], list[float]]:
     """The in-project baseline: the same model and optimizer fed by a shuffling DataLoader.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     import torch
     import torch.nn.functional as F
@@ -119,7 +119,7 @@ def _naive_loop(recipe, ds, bs: int, device, seed: int) -> tuple[list[float], li
 def _recipe_for(spec: dict):
     """The row's recipe moved to its batch size (or given its own lr and wd), with its epochs.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     from lesson5 import recipes
 
@@ -139,7 +139,7 @@ def _recipe_for(spec: dict):
 def _load(spec: dict):
     """The row's ratings: MovieLens (`source`), or synthetic data of the shape `synthetic` gives.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     from lesson5 import data
 
@@ -151,7 +151,7 @@ def _load(spec: dict):
 def _train(spec: dict, ds, device, seed: int) -> dict:
     """Train one run of a row and return what it measured (seconds and RMSE per epoch, ...).
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     kind = spec["kind"]
     recipe = _recipe_for(spec)
@@ -188,7 +188,7 @@ def _train(spec: dict, ds, device, seed: int) -> dict:
 def _read_csv_row(spec: dict) -> dict:
     """Time `lesson5.read.load_ratings` on the ratings.csv at spec['path'] and keep its peak memory.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     from lesson5 import read
 
@@ -208,7 +208,7 @@ def _read_csv_row(spec: dict) -> dict:
 def run_row(spec: dict) -> dict:
     """Run one (row, seed) and measure it (inside the child process).
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     if spec["kind"] == "read_csv":  # torch is never imported: the peak is the reader's own
         res = _read_csv_row(spec)
@@ -255,7 +255,7 @@ class RowFailed(RuntimeError):
 def _cpu_jiffies() -> tuple[int, int] | None:
     """(steal, total) CPU time from /proc/stat since boot; None where there is no such file.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     try:
         with open("/proc/stat") as f:
@@ -269,7 +269,7 @@ def _cpu_jiffies() -> tuple[int, int] | None:
 def steal_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
     """Percent of the CPU time between two `_cpu_jiffies` readings that the hypervisor gave away.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     On a virtual machine, steal is time a neighbour on the same host ran instead of us: it slows
     a row the way the load average cannot show.
     """
@@ -281,7 +281,7 @@ def steal_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> 
 def _run_in_child(spec: dict, timeout: float) -> dict:
     """Run `spec` in a fresh interpreter and return its JSON result, or raise RowFailed.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     cmd = [sys.executable, "-m", "lesson5.tools.bench", "--row", json.dumps(spec)]
     try:
@@ -303,7 +303,7 @@ def _run_in_child(spec: dict, timeout: float) -> dict:
 def _row_main(spec_json: str) -> int:
     """The child's side: one JSON line of results on stdout, or one line of error on stderr.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     try:
         spec = json.loads(spec_json)
@@ -328,7 +328,7 @@ def _row_main(spec_json: str) -> int:
 def _version(name: str) -> str | None:
     """The installed version of distribution `name`, or None.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     from importlib import metadata
 
@@ -341,7 +341,7 @@ def _version(name: str) -> str | None:
 def _cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo on Linux).
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -355,7 +355,7 @@ def _cpu_model() -> str:
 def _git_commit() -> str | None:
     """The short commit of the lesson5 checkout, or None outside git.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     root = Path(__file__).resolve().parents[2]
     try:
@@ -373,7 +373,7 @@ def _git_commit() -> str | None:
 def environment() -> dict:
     """What a reader needs to judge a record: versions, CPU, cores, host and date.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     versions = {"python": platform.python_version()}
     for name in ("torch", "numpy", "pandas", "fastai", "fastcore", "scikit-surprise"):
@@ -394,7 +394,7 @@ def environment() -> dict:
 def default_rows(device: str | None, scale: bool, threads: int | None) -> list[tuple[str, dict]]:
     """(label, spec) of every row: peers first (they set the target), then ours, then scale.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     Peer rows whose package is not importable are dropped by `run`.
     """
     from lesson5 import recipes
@@ -450,7 +450,7 @@ def default_rows(device: str | None, scale: bool, threads: int | None) -> list[t
 def scale_rows(n: int, common: dict) -> list[tuple[str, dict]]:
     """The two scale rows, run once each: one epoch at MovieLens 32M's shape, and reading a csv.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     The epoch trains on synthetic data of that shape (smaller `n`, fewer users and movies); the
     read row times `lesson5.read.load_ratings` on a generated ratings.csv of `n` rows.
     """
@@ -489,7 +489,7 @@ def write_ratings_csv(
 ) -> None:
     """A MovieLens-format ratings.csv of `n` distinct (user, movie) pairs, sorted as MovieLens is.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     import numpy as np
     import pandas as pd
@@ -524,7 +524,7 @@ def write_ratings_csv(
 def _median_range(values: list[float]) -> tuple[float, float, float]:
     """(median, min, max) of the finite values; nans when there are none.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     clean = [v for v in values if v is not None and not math.isnan(v)]
     if not clean:
@@ -535,7 +535,7 @@ def _median_range(values: list[float]) -> tuple[float, float, float]:
 def time_to_target(seconds: list[float], rmse: list[float], target: float) -> float:
     """Training seconds until the first epoch at or below `target` (nan if never).
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     total = 0.0
     for s, r in zip(seconds, rmse):
@@ -548,7 +548,7 @@ def time_to_target(seconds: list[float], rmse: list[float], target: float) -> fl
 def _row_key(rec: dict) -> tuple:
     """What makes runs the same row: label, model and batch size.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     return rec["label"], rec["model"], rec["bs"]
 
@@ -556,7 +556,7 @@ def _row_key(rec: dict) -> tuple:
 def summarize(records: list[dict]) -> list[dict]:
     """One summary per row (label, model, bs), in first-seen order: medians and min-max over runs.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     groups: dict[tuple, list[dict]] = {}
     for rec in records:
@@ -587,7 +587,7 @@ def summarize(records: list[dict]) -> list[dict]:
 def peer_target(rows: list[dict]) -> tuple[float, str] | None:
     """(target RMSE, the row it comes from): the best median final RMSE among the peer rows.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     None when the run has no peer rows (fastai or Surprise) with a finite RMSE.
     """
     peers = [
@@ -602,7 +602,7 @@ def peer_target(rows: list[dict]) -> tuple[float, str] | None:
 def to_target(row: dict, target: float | None) -> str:
     """A row's median seconds to `target` over its runs, 'never', or 'k/n: s' when some runs miss.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     if target is None or row["records"][0].get("scale"):  # synthetic data: another target
         return "-"
@@ -617,7 +617,7 @@ def to_target(row: dict, target: float | None) -> str:
 def _fmt(mr: tuple[float, float, float], digits: int) -> str:
     """A median with its min-max in brackets (only the median when they agree).
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     med, lo, hi = mr
     if math.isnan(med):
@@ -630,7 +630,7 @@ def _fmt(mr: tuple[float, float, float], digits: int) -> str:
 def scale_verdicts(rows: list[dict]) -> list[str]:
     """One line per scale row: its measured time and peak against SCALE_TARGETS, PASS or MISS.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     lines = []
     for row in rows:
@@ -653,7 +653,7 @@ def scale_verdicts(rows: list[dict]) -> list[str]:
 def accuracy_verdicts(rows: list[dict]) -> list[str]:
     """One line per `lesson5 fit` row: its median RMSE over seeds against ACCURACY_TARGETS.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     lines = []
     for r in rows:
@@ -671,7 +671,7 @@ def accuracy_verdicts(rows: list[dict]) -> list[str]:
 def markdown_table(records: list[dict], source: str = "") -> str:
     """The README's table (markdown) from raw records, with the target and run conditions above it.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     rows = summarize(records)
     target = peer_target(rows)
@@ -679,7 +679,7 @@ def markdown_table(records: list[dict], source: str = "") -> str:
     loads = [r["loadavg"][0] for r in records]
     steals = [r["steal_pct"] for r in records if r.get("steal_pct") is not None]
     head = [
-        f"<!-- generated by `python -m lesson5 bench --table {source} --readme README.md`: "
+        f"<!-- generated by `python -m lesson5 bench --table {source} --readme benchmarks/README.md`: "
         "do not edit -->",
         f"Generated from {len(records)} runs in `{source or '?'}`, {env.get('date', '?')}, "
         f"{env.get('cpu', '?')} ({env.get('cores', '?')} cores), "
@@ -737,7 +737,7 @@ def markdown_table(records: list[dict], source: str = "") -> str:
 def _no_nan(value):
     """`value` with every float nan replaced by None, so each line is strict JSON.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -751,7 +751,7 @@ def _no_nan(value):
 def read_records(path: str | os.PathLike) -> list[dict]:
     """The raw records of a results file (JSON lines).
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     p = Path(path)
     if not p.is_file():
@@ -764,7 +764,7 @@ def read_records(path: str | os.PathLike) -> list[dict]:
 def replace_readme_table(readme: str, table: str) -> str:
     """`readme` with the text between the bench markers replaced by `table`.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     start, end = readme.find(README_BEGIN), readme.find(README_END)
     if start < 0 or end < start:
@@ -775,7 +775,7 @@ def replace_readme_table(readme: str, table: str) -> str:
 def readme_table(readme: str) -> str:
     """The table currently between the README's bench markers.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     start, end = readme.find(README_BEGIN), readme.find(README_END)
     if start < 0 or end < start:
@@ -789,7 +789,7 @@ def readme_table(readme: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its table (README); `--row JSON` runs a single row (internal).
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -803,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The benchmark's options, added to `parser` (the `lesson5 bench` subparser) or a new one.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     from lesson5.tools.cli import positive_int, positive_seconds  # stdlib-only module
 
@@ -859,7 +859,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def _scale_file(spec: dict, tmp: str) -> dict:
     """Write the ratings.csv a read row times (outside the timed child) and point the spec at it.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     """
     path = Path(tmp) / "ratings.csv"
     if not path.exists():
@@ -877,7 +877,7 @@ def _scale_file(spec: dict, tmp: str) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Run every row `--runs` times, print the table and write the records; or print a file's table.
 
-    Not taught; README 'Benchmark'.
+    Not taught; benchmarks/README.md.
     A row that fails prints its one-line error and the next row runs; the exit status is then 1.
     """
     if getattr(args, "table", None):
