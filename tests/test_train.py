@@ -34,6 +34,28 @@ def run(d, seed=0, epochs=2, bs=32, **kw):
     return model, opt, hist
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps, fused: torch.optim.SGD(ps, 0.1, momentum=0.9, weight_decay=1e-5, fused=fused),
+        lambda ps, fused: torch.optim.AdamW(ps, 3e-3, betas=(0.9, 0.99), fused=fused),
+    ],
+    ids=["sgd", "adamw"],
+)
+def test_fused_optimizers_compute_the_same_update(ds, make):
+    """The recipes ask for fused=True: the same arithmetic in one pass, to float32 rounding."""
+    weights = []
+    for fused in (True, False):
+        model = bias_model(ds)
+        opt = make(model.parameters(), fused)
+        train.fit(model, ds, 2, opt, bs=64, seed=3, progress=False, device="cpu")
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.allclose(weights[0], weights[1], rtol=0, atol=1e-6)
+    assert not torch.equal(
+        weights[0], torch.cat([p.flatten() for p in bias_model(ds).parameters()])
+    )
+
+
 # ---------------------------------------------------------------- the loop itself
 
 
