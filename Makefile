@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 lesson: $(STAMP)
 	$(PY) -m lesson5 run --out $(OUT)
 
+# Two workers, one thread each (two torch pools on two cores spin against each other); a
+# notebook's cells stay together on one worker (loadfile).
 test: $(STAMP)
-	$(PY) -m pytest
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile
 
 # Lint, import order and formatting (ruff); CI runs it before `make test`.
 lint: $(STAMP)
