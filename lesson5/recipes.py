@@ -9,14 +9,21 @@ recipe's numbers are written once.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import os
+import pickle
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from lesson5 import models, schedules, train
+from lesson5.atomic import atomic_write
 from lesson5.data import MAX_RATING, MIN_RATING, Ratings
+from lesson5.device import get_device
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,58 @@ class Recipe:
                 **fit_kwargs,
             )
         return model, hist
+
+    def run_once(
+        self,
+        data: Ratings,
+        *,
+        seed: int = 42,
+        folder: str | os.PathLike | None = None,
+        **fit_kwargs,
+    ) -> tuple[nn.Module, train.History]:
+        """`run`, trained once: a second call loads what the first saved (fastbook's learn.load).
+
+        Notebooks 03 and 06.
+
+        Saved under `folder` (default: the per-user cache's `models/`), keyed by the recipe, the
+        seed, the data, the package's code and torch's version, so a change to any retrains.
+        """
+        path = _cache_folder(folder) / f"{self.model}-{self._key(data, seed)}.pt"
+        if path.is_file():
+            try:
+                saved = torch.load(path, map_location="cpu", weights_only=True)
+                model, _ = self.build(data.n_users, data.n_movies, seed, data.rating_range)
+                model.load_state_dict(saved["state"])
+                hist = train.History(saved["epochs"], [tuple(r) for r in saved["steps"]])
+                return model.to(get_device(fit_kwargs.get("device"))), hist
+            except (OSError, RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError):
+                pass  # unreadable or from other code: train afresh and overwrite it
+        model, hist = self.run(data, seed=seed, **fit_kwargs)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        record = {"state": state, "epochs": hist.epoch_rows, "steps": hist.step_rows}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda tmp: torch.save(record, tmp))
+        except OSError:
+            pass  # a read-only cache: the model is trained, just not kept
+        return model, hist
+
+    def _key(self, data: Ratings, seed: int) -> str:
+        h = hashlib.sha256(repr((self, seed, torch.__version__)).encode())
+        for module in (models, train, schedules):  # the code that decides the numbers
+            h.update(Path(module.__file__).read_bytes())
+        for array in (data.user_idx, data.movie_idx, data.train_idx, data.valid_idx):
+            h.update(np.ascontiguousarray(array).tobytes())
+        h.update(data.ratings.rating.to_numpy(np.float32).tobytes())
+        return h.hexdigest()[:16]
+
+
+def _cache_folder(folder: str | os.PathLike | None) -> Path:
+    if folder is not None:
+        return Path(folder)
+    import pooch
+
+    return Path(pooch.os_cache("lesson5")) / "models"
 
 
 RECIPES: dict[str, Recipe] = {

@@ -69,3 +69,36 @@ def test_the_models_rating_range_follows_the_data(name, y_range):
     default, _ = recipe.build(20, 25)  # without the data: the MovieLens defaults
     want = {"lesson-bias": (0.5, 5.0), "onecycle-net": (0.0, 5.5), "onecycle-bias": (0.5, 5.5)}
     assert default.y_range == want[name]
+
+
+def test_run_once_trains_once_and_loads_the_same_model(tmp_path):
+    d = data.synthetic(n_users=20, n_movies=25, n_ratings=300, seed=2)
+    recipe = dataclasses.replace(recipes.get("onecycle-bias"), stages=((2, 3e-3),))
+    kw = dict(folder=tmp_path, progress=False, device="cpu")
+    first, h1 = recipe.run_once(d, **kw)
+    (saved,) = tmp_path.iterdir()
+    stamp = saved.stat().st_mtime_ns
+    again, h2 = recipe.run_once(d, **kw)
+    assert saved.stat().st_mtime_ns == stamp  # loaded, not trained and saved again
+    fresh, _ = recipe.run(d, progress=False, device="cpu")
+    for a, b, c in zip(
+        first.state_dict().values(), again.state_dict().values(), fresh.state_dict().values()
+    ):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    assert h1.epochs.equals(h2.epochs) and h1.steps.equals(h2.steps)
+    # Another seed or other data is another model; a damaged file is trained afresh.
+    recipe.run_once(d, seed=1, **kw)
+    recipe.run_once(data.synthetic(n_users=20, n_movies=25, n_ratings=300, seed=3), **kw)
+    assert len(list(tmp_path.iterdir())) == 3
+    saved.write_bytes(b"not a model")
+    model, _ = recipe.run_once(d, **kw)
+    assert torch.equal(model.u.weight, first.u.weight) and saved.stat().st_size > 100
+
+
+def test_run_once_without_a_writable_cache_still_trains(tmp_path):
+    d = data.synthetic(n_users=20, n_movies=25, n_ratings=300, seed=2)
+    recipe = dataclasses.replace(recipes.get("lesson-bias"), stages=((1, 0.1),))
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder would be")
+    model, hist = recipe.run_once(d, folder=blocker / "models", progress=False, device="cpu")
+    assert hist.n_epochs == 1 and blocker.read_text().startswith("a file")

@@ -1,0 +1,246 @@
+"""The numbers notebook 02 shows, checked through the package with the notebook's settings.
+
+Checks the notebook's prose rests on that tests/test_graddesc.py, tests/test_optim.py and
+tests/test_smooth.py do not already hold (those hold the finite-difference overshoot, the sheets'
+rules, the macro oracle, the annealing and eve state, and lesson5.optim against torch.optim).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lesson5 import graddesc, optim
+from lesson5.graddesc import torch_rows
+
+ADAPTIVE = ["adagrad", "rmsprop", "adam", "eve", "adagrad_ann", "adam_ann", "adamw"]
+ORIGINAL_EVE = {"b": 8.524, "a": 3.671}  # the original workbook's eve sheet, one epoch after Reset
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return graddesc.run_all(5)
+
+
+@pytest.fixture(scope="module")
+def losses(runs):
+    return pd.DataFrame({name: graddesc.epoch_losses(t) for name, (t, _) in runs.items()})
+
+
+def ends(runs, name):
+    return runs[name][0].groupby("epoch")[["new_a", "new_b"]].last()
+
+
+def f64(v):
+    return torch.tensor(float(v), dtype=torch.float64)
+
+
+def rel(rows, table):
+    sheet = table[["new_a", "new_b"]].to_numpy()
+    return float(np.max(np.abs(rows - sheet) / np.abs(sheet)))
+
+
+# ---- finite differences ----
+
+
+def test_forward_difference_error_is_smallest_for_an_h_inside_the_range():
+    # Truncation (error ~ h) dominates for large h, rounding (~ 1/h) for small h.
+    hs = 10.0 ** -np.arange(1, 13)
+    x, y, a, b = 50.0, 130.0, 1.0, 1.0
+    exact = 2 * x * (b + a * x - y)
+    err = [
+        abs(graddesc.finite_differences(a, b, x, y, h)["est_de_da"] - exact) / abs(exact)
+        for h in hs
+    ]
+    best = int(np.argmin(err))
+    assert 0 < best < len(hs) - 1 and err[-1] > 10 * err[best] and err[0] > 10 * err[best]
+
+
+def test_finite_differences_cost_a_loss_per_weight_and_agree_with_autograd_to_o_h():
+    torch.manual_seed(0)
+    X_, y_ = torch.randn(64, 200, dtype=torch.float64), torch.randn(64, dtype=torch.float64)
+    w = torch.zeros(200, dtype=torch.float64, requires_grad=True)
+    calls = 0
+
+    def loss_fn(w):
+        nonlocal calls
+        calls += 1
+        return ((X_ @ w - y_) ** 2).mean()
+
+    loss_fn(w).backward()
+    with torch.no_grad():
+        base, step = loss_fn(w), 1e-6
+        eye = torch.eye(200, dtype=torch.float64)
+        fd = torch.stack([(loss_fn(w + step * eye[i]) - base) / step for i in range(200)])
+    assert calls == 1 + 1 + 200
+    assert torch.allclose(fd, w.grad, atol=1e-4) and not torch.equal(fd, w.grad)
+
+
+# ---- Reset and the first epoch ----
+
+
+def test_reset_changes_the_first_epoch_of_every_sheet_with_a_carry():
+    moved = {
+        name
+        for name in graddesc.SHEETS
+        if abs(
+            graddesc.run(name, 1)[1]["b"]
+            - graddesc.run(name, 1, graddesc.reset(name, "seeded"))[1]["b"]
+        )
+        > 1e-9
+    }
+    assert moved == set(graddesc.SHEETS) - {"basic", "adamw"}
+
+
+def test_eve_starts_as_adam_and_no_single_d_gives_the_originals_first_epoch():
+    # What notebook 02 says of eve: its first epoch is adam's, row for row (d = 1); the original's
+    # differs, and no one d dividing the whole first epoch's steps reaches both its b and its a.
+    eve, adam = graddesc.run("eve", 1)[0], graddesc.run("adam", 1)[0]
+    assert (eve.d == 1.0).all()
+    assert eve[["new_b", "new_a"]].equals(adam[["new_b", "new_a"]])
+    start = graddesc.reset("eve")
+    grid = np.linspace(0.8, 1.5, 141)
+    ends_ = np.array(
+        [[graddesc.run("eve", 1, {**start, "d": d})[1][k] for k in "ba"] for d in grid]
+    )
+    assert (np.diff(ends_, axis=0) < 0).all()  # over [0.8, 1.5] b and a both fall as d grows
+    d_b = np.interp(ORIGINAL_EVE["b"], ends_[::-1, 0], grid[::-1])
+    d_a = np.interp(ORIGINAL_EVE["a"], ends_[::-1, 1], grid[::-1])
+    assert 1.2 < d_b < 1.3 and 0.9 < d_a < 0.95
+    at_b = graddesc.run("eve", 1, {**start, "d": d_b})[1]
+    at_a = graddesc.run("eve", 1, {**start, "d": d_a})[1]
+    assert abs(at_b["a"] - ORIGINAL_EVE["a"]) > 0.5 and abs(at_a["b"] - ORIGINAL_EVE["b"]) > 0.5
+
+
+# ---- five epochs: what the contour plot and the loss table show ----
+
+
+def test_plain_sgd_settles_a_in_the_first_epoch_then_creeps_along_b(runs):
+    basic = ends(runs, "basic")
+    # least squares for a with b held at its value after epoch 1
+    best_a = 2 + (30 - basic.new_b[1]) * graddesc.X.sum() / (graddesc.X**2).sum()
+    assert abs(basic.new_a[1] - best_a) < 0.1 * best_a and basic.new_a.diff().abs().max() < 0.01
+    assert 0.05 < basic.new_b.diff().iloc[1:].mean() < 0.07
+    assert all(ends(runs, name).new_b[5] > basic.new_b[5] for name in ADAPTIVE)
+
+
+def test_the_adam_family_rides_the_valley_but_does_not_settle(runs, losses):
+    end = {name: ends(runs, name).iloc[-1] for name in ("adam", "eve", "adam_ann", "adamw")}
+    assert all(abs(30 - end[n].new_b) < 2 for n in ("adam", "eve"))
+    assert all(5 < 30 - end[n].new_b < 7 for n in ("adam_ann", "adamw"))
+    assert end["adam"].new_a < 1.5 and end["eve"].new_a > 2.5
+    rose = {n: [e for e in range(2, 6) if losses[n][e] > losses[n][e - 1]] for n in losses}
+    assert rose["adam"] == rose["eve"] == [4] and rose["adam_ann"] == [3, 5]
+    assert rose["adamw"] == [5]
+    assert not any(r for n, r in rose.items() if n not in end)  # no other sheet's loss rose
+
+
+def test_the_loss_table_reads_as_the_notebook_says(runs, losses):
+    final = losses.iloc[-1]
+    assert losses["basic"].iloc[1:].pct_change().abs().max() < 0.01  # plain SGD stalls
+    assert final["adam"] == final.min() and final["adam"] < final["momentum"] < final["basic"]
+    assert losses["rmsprop"].is_monotonic_decreasing
+    lr_ann = runs["adagrad_ann"][0].groupby("epoch").lr.first()
+    assert lr_ann[1] == 0.5 and lr_ann[2] < 0.5 / 2**5 and lr_ann.is_monotonic_decreasing
+    assert (runs["adam_ann"][0].lr == graddesc.reset("adam_ann")["lr"]).all()
+
+
+# ---- the sheets next to PyTorch, from Reset's carries ----
+
+
+def test_momentum_and_adam_sheets_from_resets_carries_are_torch(runs):
+    carry = graddesc.reset("momentum")["m"]
+    mom = torch_rows(
+        lambda ps: torch.optim.SGD(ps, lr=1e-4, momentum=0.9, dampening=0.9),
+        state=[{"momentum_buffer": f64(m)} for m in carry],
+    )
+    assert rel(mom, runs["momentum"][0]) < 1e-10
+    s0 = graddesc.reset("adam")
+    carried = [
+        {"step": f64(1e6), "exp_avg": f64(m), "exp_avg_sq": f64(v)}
+        for m, v in zip(s0["m"], s0["v"])
+    ]
+    adam = torch_rows(
+        lambda ps: torch.optim.Adam(ps, lr=1.0, betas=(0.7, 0.9), eps=0.0), state=carried
+    )
+    assert rel(adam, runs["adam"][0]) < 1e-10
+
+
+def test_bias_correction_and_the_seeded_start_both_step_lr_first(runs):
+    plain = torch_rows(lambda ps: torch.optim.Adam(ps, lr=1.0, betas=(0.7, 0.9)))
+    seeded = graddesc.run("adam", 5, graddesc.reset("adam", "seeded"))[0]
+    seeded = seeded[["new_a", "new_b"]].to_numpy()
+    reset = runs["adam"][0][["new_a", "new_b"]].to_numpy()
+    np.testing.assert_allclose(np.abs(plain[0] - 1.0), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.abs(seeded[0] - 1.0), 1.0, rtol=1e-6)
+    assert not np.allclose(np.abs(reset[0] - 1.0), 1.0, rtol=1e-2)
+    assert np.abs(plain[5:] - seeded[5:]).max() > 0.1  # then the paths part
+
+
+def test_on_the_exact_answer_torchs_eps_stands_still_and_resets_carry_moves_off():
+    b = torch.tensor(30.0, dtype=torch.float64, requires_grad=True)
+    a = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([b, a], lr=1.0)
+    ((b + a * 14.0 - 58.0) ** 2).backward()
+    opt.step()
+    assert (a.item(), b.item()) == (2.0, 30.0)
+    t, _ = graddesc.run("adam", 1, a=2.0, b=30.0)
+    assert t.err2.iloc[0] == 0 and t.new_a.iloc[0] != 2.0
+
+
+def test_decoupled_decay_lands_far_from_adam_with_l2_on_the_line():
+    def fit(make, l2=0.0, steps=145):
+        b = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+        a = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+        opt = make([b, a])
+        xs, ys = torch.tensor(graddesc.X), torch.tensor(graddesc.Y)
+        for i in range(steps):
+            opt.zero_grad()
+            penalty = optim.l2_penalty([b, a], l2) if l2 else 0
+            ((b + a * xs[i % 29] - ys[i % 29]) ** 2 + penalty).backward()
+            opt.step()
+        return a.item(), b.item()
+
+    wd = 0.5
+    coupled = fit(lambda ps: optim.Adam(ps, lr=0.5, weight_decay=wd))
+    in_loss = fit(lambda ps: optim.Adam(ps, lr=0.5), l2=wd)
+    decoupled = fit(lambda ps: optim.AdamW(ps, lr=0.5, weight_decay=wd))
+    assert np.allclose(coupled, in_loss, rtol=1e-10)
+    assert abs(decoupled[1] - in_loss[1]) > 1
+
+
+# ---- the workbook ----
+
+
+def test_workbook_row_one_reads_the_named_carries_and_keeps_the_runs_halvings(runs):
+    from openpyxl import load_workbook
+
+    from lesson5.excel import graddesc as xg
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wb = load_workbook(xg.write(Path(tmp) / "graddesc.xlsx"))
+    assert wb.sheetnames == [*graddesc.SHEETS, "losses"]
+    adam = wb["adam"]
+    de_db = xg.row_cell("adam", "de_db", 0)
+    assert (
+        adam[xg.row_cell("adam", "m_b", 0)].value == f"=adam_beta1*adam_m_b0+(1-adam_beta1)*{de_db}"
+    )
+    assert adam[xg.row_cell("adam", "a", 29)].value == "=" + xg.row_cell("adam", "new_a", 28)
+    ann = wb["adagrad_ann"]
+    halvings = [ann[xg.epoch_cell("adagrad_ann", "halvings", e)].value for e in range(1, 6)]
+    lrs = [0.5] + runs["adagrad_ann"][0].groupby("epoch").lr.first().tolist()
+    assert halvings == [round(np.log2(p / q)) for p, q in zip(lrs, lrs[1:])]
+    assert halvings[1] == 9 and ann[xg.epoch_cell("adagrad_ann", "lr", 2)].value.startswith("=")
