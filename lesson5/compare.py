@@ -47,7 +47,8 @@ class Recorder:
 
     After each step it keeps `cosines` (the cosine between this step's change of all the weights
     and the last step's), `bias_steps` (the change of movie `bias_movie`'s bias) and, when the
-    optimizer keeps Adam's moments, one `AdamRow` per step in `rows[name]` for each named movie.
+    optimizer keeps Adam's moments, one `AdamRow` per step in `rows[name]` for each named movie
+    (copied to the CPU).
     """
 
     def __init__(self, model: nn.Module, movies: dict[str, int], bias_movie: int):
@@ -60,7 +61,7 @@ class Recorder:
 
     def __call__(self, step: int, model: nn.Module, opt: torch.optim.Optimizer, loss: float):
         w = _flat(model)
-        delta = w - self._w
+        delta = w - self._w.to(w.device)  # fit may have moved the model to the GPU
         if self._delta is not None:
             self.cosines.append(float(F.cosine_similarity(delta, self._delta, dim=0)))
         self._w, self._delta = w, delta
@@ -69,9 +70,9 @@ class Recorder:
         self._bias = bias
         state = opt.state.get(model.m.weight, {})
         if "exp_avg_sq" in state:
+            tensors = (model.m.weight, state["exp_avg"], state["exp_avg_sq"])
             for name, i in self.movies.items():
-                m, v = state["exp_avg"][i].clone(), state["exp_avg_sq"][i].clone()
-                w_i = model.m.weight.detach()[i].clone()
+                w_i, m, v = (t.detach()[i].to("cpu", copy=True) for t in tensors)
                 self.rows[name].append(AdamRow(w_i, m, v, int(state["step"])))
 
 
@@ -84,19 +85,23 @@ def sweep(
     epochs: int = 2,
     bs: int = 1024,
     seed: int = 0,
+    device: torch.device | str | None = None,
 ) -> pd.Series:
     """Validation RMSE after `epochs` epochs for each value of a setting; NaN where training diverged.
 
     Notebook 05.
 
-    Each value trains `make_model()` with `make_opt(params, value)` on the same batches (`seed`).
+    Each value trains `make_model()` with `make_opt(params, value)` on the same batches (`seed`);
+    `device` is `fit`'s (None: the GPU when there is one).
     """
     out = {}
     for value in values:
         model = make_model()
         opt = make_opt(model.parameters(), value)
         try:
-            hist = train.fit(model, data, epochs, opt, bs=bs, seed=seed, progress=False)
+            hist = train.fit(
+                model, data, epochs, opt, bs=bs, seed=seed, device=device, progress=False
+            )
             out[value] = hist.epochs.valid_rmse.iloc[-1]
         except train.DivergenceError:
             out[value] = math.nan

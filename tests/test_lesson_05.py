@@ -1,0 +1,340 @@
+"""The numbers notebook 05 shows, checked through the package; and lesson5.compare's instruments.
+
+The notebook's steps (range test, grid, race, decay measured) run once here on the 2018 release
+with its seeds and settings, on the CPU, and every claim its prose makes is checked with a margin.
+The instruments are tested on small synthetic data against independent computations.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lesson5 import compare, models, optim, schedules, train
+from lesson5 import data as D
+from lesson5.lr_find import lr_find
+
+BS, EPOCHS, N_FACTORS = 1024, 3, 50  # the notebook's
+ADAM_LIKE = ["Adam", "Adam + L2", "AdamW", "AdamW + restarts"]
+
+
+@pytest.fixture(scope="module")
+def nb05(ml2018):
+    """Notebook 05's computations, run once (the global generator is left as it was)."""
+    with torch.random.fork_rng():
+        return notebook_05(ml2018)
+
+
+def notebook_05(ds) -> SimpleNamespace:
+    """Notebook 05 from its first cell to its last, as the notebook runs it (on the CPU)."""
+    torch.manual_seed(42)
+    init = models.EmbeddingDotBias(ds.n_users, ds.n_movies, N_FACTORS, ds.rating_range)
+    init = init.state_dict()
+    counts = np.bincount(ds.movie_idx[ds.train_idx], minlength=ds.n_movies)
+    frequent, rare = int(counts.argmax()), int(np.abs(counts - 5).argmin())
+    steps_per_epoch = math.ceil(len(ds.train_idx) / BS)
+
+    def fresh_model():
+        model = models.EmbeddingDotBias(ds.n_users, ds.n_movies, N_FACTORS, ds.rating_range)
+        model.load_state_dict(init)
+        return model
+
+    def run(make_opt, sched=None):
+        model = fresh_model()
+        opt = make_opt(model.parameters())
+        rec = compare.Recorder(model, {"frequent": frequent, "rare": rare}, bias_movie=frequent)
+        hist = train.fit(
+            model,
+            ds,
+            EPOCHS,
+            opt,
+            bs=BS,
+            sched=sched,
+            seed=0,
+            device="cpu",
+            progress=False,
+            on_step=rec,
+        )
+        return dict(model=model, opt=opt, hist=hist, rec=rec)
+
+    def grid(make_opt, values):
+        return compare.sweep(fresh_model, make_opt, values, ds, epochs=2, bs=BS, device="cpu")
+
+    finders = {
+        "SGD": lambda p: optim.SGD(p, lr=1.0),
+        "SGD + momentum": lambda p: optim.SGD(p, lr=1.0, momentum=0.9),
+        "Adam": lambda p: optim.Adam(p, lr=1.0),
+    }
+    found = {}
+    for name, make in finders.items():
+        model = fresh_model()
+        found[name] = lr_find(
+            model, ds, make(model.parameters()), start_lr=1e-4, end_lr=1e3, bs=BS, seed=0
+        )
+    lr_grid = {
+        "SGD": grid(lambda p, v: optim.SGD(p, v), [5, 10, 20, 40, 80]),
+        "SGD + momentum": grid(lambda p, v: optim.SGD(p, v, momentum=0.9), [0.5, 1, 2, 4, 8]),
+        "Adam": grid(lambda p, v: optim.Adam(p, v), [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]),
+    }
+    pick = {name: s.idxmin() for name, s in lr_grid.items()}
+    lr_adam = pick["Adam"]
+    wd_grid = {
+        "Adam + L2": grid(lambda p, v: optim.Adam(p, lr_adam, weight_decay=v), [1e-5, 1e-4, 1e-3]),
+        "AdamW": grid(lambda p, v: optim.AdamW(p, lr_adam, weight_decay=v), [0.03, 0.1, 0.3, 1]),
+    }
+    pick_wd = {name: s.idxmin() for name, s in wd_grid.items()}
+    wd_l2, wd_w = pick_wd["Adam + L2"], pick_wd["AdamW"]
+    sgdr = schedules.CosineRestarts(cycle_len=1, cycle_mult=2)
+    contenders = {
+        "SGD": (lambda p: optim.SGD(p, lr=pick["SGD"]), None),
+        "SGD + momentum": (
+            lambda p: optim.SGD(p, lr=pick["SGD + momentum"], momentum=0.9),
+            None,
+        ),
+        "Adam": (lambda p: optim.Adam(p, lr=lr_adam), None),
+        "Adam + L2": (lambda p: optim.Adam(p, lr=lr_adam, weight_decay=wd_l2), None),
+        "AdamW": (lambda p: optim.AdamW(p, lr=lr_adam, weight_decay=wd_w), None),
+        "AdamW + restarts": (lambda p: optim.AdamW(p, lr=lr_adam, weight_decay=wd_w), sgdr),
+    }
+    runs = {name: run(make, sched) for name, (make, sched) in contenders.items()}
+    measured = {
+        name: compare.decay_removes(runs[name]["model"], runs[name]["opt"], ds)
+        for name in ("Adam + L2", "AdamW")
+    }
+    return SimpleNamespace(**locals())
+
+
+# ---------------------------------------------------------------- choosing the settings
+
+
+def test_the_finder_lands_within_a_factor_of_2_of_the_grid_for_an_eighth_of_its_batches(nb05):
+    for name, f in nb05.found.items():
+        assert f.stopped == "end" and len(f.lrs) == 100, name
+        ratios = [f.suggestion(m) / nb05.pick[name] for m in ("steepest", "min/10")]
+        assert min(abs(math.log(r)) for r in ratios) < math.log(2), (name, ratios)
+    for s in nb05.lr_grid.values():  # 5 runs of 2 epochs of 79 batches: 790 batches
+        assert len(s) * 2 * nb05.steps_per_epoch == 790
+
+
+def test_every_choice_lies_inside_its_grid_and_both_ends_are_worse(nb05):
+    for name, s in {**nb05.lr_grid, **nb05.wd_grid}.items():
+        assert s.index[0] < s.idxmin() < s.index[-1], (name, s)
+        assert s.iloc[0] > s.min() + 0.003, (name, s)
+        assert np.isnan(s.iloc[-1]) or s.iloc[-1] > s.min() + 0.003, (name, s)
+
+
+def test_sgds_rates_are_over_a_hundred_times_adams(nb05):
+    assert nb05.pick["SGD"] > 100 * nb05.pick["Adam"]
+    steepest = {name: f.suggestion("steepest") for name, f in nb05.found.items()}
+    assert steepest["SGD"] > 100 * steepest["Adam"]
+
+
+# ---------------------------------------------------------------- the race
+
+
+def test_the_race_is_fair_and_uses_the_grids_choices(nb05):
+    runs = nb05.runs
+    assert len({r["hist"].steps.loss.iloc[0] for r in runs.values()}) == 1
+    assert all(r["hist"].n_steps == EPOCHS * nb05.steps_per_epoch for r in runs.values())
+    for name, r in runs.items():
+        g = r["opt"].param_groups[0]
+        assert g["lr"] == (nb05.pick["Adam"] if name.startswith("Adam") else nb05.pick[name])
+        assert g["weight_decay"] == nb05.pick_wd.get(name.replace(" + restarts", ""), 0.0)
+
+
+def test_the_orderings_the_prose_claims_hold_with_margin(nb05):
+    runs = nb05.runs
+    final = pd.Series({n: r["hist"].epochs.valid_rmse.iloc[-1] for n, r in runs.items()})
+    train_loss = pd.Series({n: r["hist"].epochs.train_loss.iloc[-1] for n, r in runs.items()})
+    # The Adam-type optimizers drive the training loss far below either SGD's.
+    assert train_loss[ADAM_LIKE].max() < train_loss[["SGD", "SGD + momentum"]].min() - 0.1
+    # Plain Adam's validation error is lowest after the second epoch and rises after that.
+    adam = runs["Adam"]["hist"].epochs.valid_rmse
+    assert adam.idxmin() == 1 and adam.iloc[-1] > adam.min() + 0.01
+    # Every decayed Adam ends better than plain Adam; Adam + L2 ends lowest of all.
+    assert final[ADAM_LIKE[1:]].max() < final["Adam"] - 0.005
+    assert final.idxmin() == "Adam + L2"
+    assert final.drop("Adam + L2").min() > final["Adam + L2"] + 0.003
+    assert 0.84 < final.min() and final.max() < 0.95  # and every run trained
+
+
+def test_momentum_lines_up_successive_steps(nb05):
+    rec = {n: nb05.runs[n]["rec"] for n in ("SGD", "SGD + momentum")}
+    cos = {n: np.mean(r.cosines) for n, r in rec.items()}
+    flips = {n: np.mean(np.diff(np.sign(r.bias_steps)) != 0) for n, r in rec.items()}
+    assert cos["SGD + momentum"] > 0.5 and cos["SGD + momentum"] > cos["SGD"] + 0.3
+    assert flips["SGD + momentum"] < 0.5 * flips["SGD"]
+
+
+def test_adam_gives_the_rare_movie_a_larger_rate_and_steps_stay_below_lr(nb05):
+    rec, group = nb05.runs["Adam"]["rec"], nb05.runs["Adam"]["opt"].param_groups[0]
+    (b1, b2), eps, lr = group["betas"], group["eps"], group["lr"]
+    # The update formula, from the optimizer's own state, gives the last step's change.
+    (w0, *_), (w1, m, v, t) = rec.rows["frequent"][-2:]
+    predicted = -lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+    torch.testing.assert_close(w1 - w0, predicted, rtol=1e-4, atol=1e-7)
+
+    def own_rate(rows):
+        v_hat = torch.stack([r.exp_avg_sq / (1 - b2**r.step) for r in rows])
+        return (lr / (v_hat.sqrt() + eps)).median(1).values.numpy()
+
+    last = slice(-nb05.steps_per_epoch, None)
+    rates = {n: own_rate(rec.rows[n])[last].mean() for n in ("frequent", "rare")}
+    assert rates["rare"] > 5 * rates["frequent"]
+    for name in ("frequent", "rare"):
+        w = torch.stack([r.w for r in rec.rows[name]])
+        taken = (w[1:] - w[:-1]).abs().median(1).values
+        assert float(taken.max()) < lr, name
+
+
+def test_l2_inside_adam_decays_popular_movies_less_and_adamw_decays_all_alike(nb05):
+    aw, l2 = (nb05.measured[n] for n in ("AdamW", "Adam + L2"))
+    np.testing.assert_allclose(aw[~np.isnan(aw)], nb05.lr_adam * nb05.wd_w, rtol=1e-3)
+    l2_ok = l2[~np.isnan(l2)]
+    assert np.quantile(l2_ok, 0.9) / np.quantile(l2_ok, 0.1) > 3
+    seen = nb05.counts > 0
+    shrink = pd.DataFrame(
+        {"ratings": nb05.counts[seen], "L2": pd.DataFrame(l2[seen]).median(axis=1)}
+    ).dropna()
+    assert shrink.corr(method="spearman").iloc[0, 1] < -0.5
+    assert ((0 <= shrink.L2) & (shrink.L2 <= 1)).all()
+    groups = pd.cut(shrink.ratings, [0, 2, 5, 20, 50, 100, 1000])
+    by_popularity = shrink.groupby(groups, observed=True).L2.median()
+    assert by_popularity.iloc[0] > 5 * by_popularity.iloc[-1]
+    assert by_popularity.is_monotonic_decreasing
+
+
+def test_sgdr_restarts_once_after_the_first_epoch_then_runs_a_cycle_twice_as_long(nb05):
+    lr_used = nb05.runs["AdamW + restarts"]["hist"].steps.lr.to_numpy()
+    n = nb05.steps_per_epoch
+    assert (np.flatnonzero(np.diff(lr_used) > 0) + 1).tolist() == [n]
+    assert lr_used[0] == lr_used[n] == nb05.lr_adam and len(lr_used) == 3 * n
+    k = np.arange(2 * n)
+    np.testing.assert_allclose(
+        lr_used[n:], nb05.lr_adam * (1 + np.cos(np.pi * k / (2 * n))) / 2, rtol=1e-12
+    )
+
+
+# ---------------------------------------------------------------- the instruments themselves
+
+
+@pytest.fixture(scope="module")
+def small():
+    return D.synthetic(n_users=60, n_movies=80, n_ratings=3_000, seed=5)
+
+
+def small_model(ds, seed=0):
+    torch.manual_seed(seed)
+    return models.EmbeddingDotBias(ds.n_users, ds.n_movies, 6, ds.rating_range)
+
+
+def test_recorder_leaves_the_run_alone_and_measures_what_it_says(small):
+    movies = {"a": 3, "b": 7}
+    snapshots = []
+
+    def snap(step, model, opt, loss):
+        snapshots.append(
+            np.concatenate([p.detach().double().numpy().ravel() for p in model.parameters()])
+        )
+
+    plain, watched = small_model(small), small_model(small)
+    start = np.concatenate([p.detach().double().numpy().ravel() for p in watched.parameters()])
+    bias0 = float(watched.mb.weight.detach()[5, 0])
+    rec = compare.Recorder(watched, movies, bias_movie=5)
+
+    def both(*args):
+        rec(*args)
+        snap(*args)
+
+    opt_p, opt_w = optim.Adam(plain.parameters(), 0.01), optim.Adam(watched.parameters(), 0.01)
+    kw = dict(bs=256, seed=1, device="cpu", progress=False)
+    h1 = train.fit(plain, small, 2, opt_p, **kw)
+    h2 = train.fit(watched, small, 2, opt_w, on_step=both, **kw)
+    np.testing.assert_array_equal(h1.steps.loss.to_numpy(), h2.steps.loss.to_numpy())
+
+    deltas = np.diff(np.vstack([start, *snapshots]), axis=0)
+    cosines = [
+        a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) for a, b in zip(deltas[1:], deltas[:-1])
+    ]
+    assert len(rec.cosines) == h2.n_steps - 1
+    np.testing.assert_allclose(rec.cosines, cosines, rtol=1e-4, atol=1e-6)
+    assert len(rec.bias_steps) == h2.n_steps
+    assert sum(rec.bias_steps) == pytest.approx(
+        float(watched.mb.weight.detach()[5, 0]) - bias0, abs=1e-5
+    )
+    for name, i in movies.items():
+        rows = rec.rows[name]
+        assert [r.step for r in rows] == list(range(1, h2.n_steps + 1))
+        state = opt_w.state[watched.m.weight]
+        torch.testing.assert_close(rows[-1].exp_avg_sq, state["exp_avg_sq"][i])
+        torch.testing.assert_close(rows[-1].exp_avg, state["exp_avg"][i])
+        torch.testing.assert_close(rows[-1].w, watched.m.weight.detach()[i])
+
+
+def test_recorder_keeps_no_moments_for_sgd(small):
+    model = small_model(small)
+    rec = compare.Recorder(model, {"a": 0}, bias_movie=0)
+    opt = optim.SGD(model.parameters(), 0.5, momentum=0.9)
+    train.fit(model, small, 1, opt, bs=512, seed=0, device="cpu", progress=False, on_step=rec)
+    assert rec.rows == {"a": []} and len(rec.bias_steps) == math.ceil(len(small.train_idx) / 512)
+
+
+def test_sweep_is_fit_once_per_value_and_marks_a_divergence_nan(small):
+    def dot_model():  # no sigmoid: a rate far too large blows the loss up
+        torch.manual_seed(0)
+        return models.EmbeddingDot(small.n_users, small.n_movies, 6)
+
+    kw = dict(bs=256, seed=3, device="cpu")
+    out = compare.sweep(dot_model, lambda p, v: optim.SGD(p, v), [0.5, 1e6], small, epochs=1, **kw)
+    model = dot_model()
+    direct = train.fit(model, small, 1, optim.SGD(model.parameters(), 0.5), progress=False, **kw)
+    assert out.index.tolist() == [0.5, 1e6]
+    assert out[0.5] == direct.epochs.valid_rmse.iloc[-1]
+    assert np.isnan(out[1e6])
+    with pytest.raises(train.DivergenceError):  # the NaN is a divergence, not a crash
+        model = dot_model()
+        train.fit(model, small, 1, optim.SGD(model.parameters(), 1e6), progress=False, **kw)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: optim.AdamW(p, lr=0.01, weight_decay=0.3),  # decoupled: w *= 1 - lr * wd
+        lambda p: optim.SGD(p, lr=0.2, weight_decay=0.05),  # L2 in SGD: lr * wd * w more
+    ],
+    ids=["AdamW", "SGD + L2"],
+)
+def test_decay_removes_lr_times_wd_where_the_closed_form_says_so(small, make):
+    model = small_model(small)
+    opt = make(model.parameters())
+    train.fit(model, small, 1, opt, bs=256, seed=0, device="cpu", progress=False)
+    before_model = copy.deepcopy(model.state_dict())
+    before_opt = copy.deepcopy(opt.state_dict())
+    removed = compare.decay_removes(model, opt, small)
+    g = opt.param_groups[0]
+    w = model.m.weight.detach().numpy()
+    assert removed.shape == w.shape
+    assert np.isnan(removed[np.abs(w) < 1e-3]).all()
+    np.testing.assert_allclose(removed[np.abs(w) >= 1e-3], g["lr"] * g["weight_decay"], rtol=1e-3)
+    for k, v in before_model.items():  # the run it measured is untouched
+        assert torch.equal(model.state_dict()[k], v), k
+    assert opt.state_dict()["param_groups"] == before_opt["param_groups"]
+    for pid, state in before_opt["state"].items():
+        for key, value in state.items():
+            assert torch.equal(
+                torch.as_tensor(opt.state_dict()["state"][pid][key]), torch.as_tensor(value)
+            )
+
+
+def test_decay_removes_nothing_without_decay(small):
+    model = small_model(small)
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    train.fit(model, small, 1, opt, bs=256, seed=0, device="cpu", progress=False)
+    removed = compare.decay_removes(model, opt, small)
+    assert np.nanmax(np.abs(removed)) == 0.0
