@@ -32,7 +32,7 @@ def get_emb(n: int, k: int, low: float = -0.01, high: float = 0.01) -> nn.Embedd
     Notebook 03.
     """
     emb = nn.Embedding(n, k)
-    # Small random starts: every factor begins different (so each can learn something else),
+    # Small random starts: factors that begin different can learn different things,
     # and dot products start near zero.
     nn.init.uniform_(emb.weight, low, high)
     return emb
@@ -46,7 +46,7 @@ class EmbeddingDot(nn.Module):
 
     def __init__(self, n_users: int, n_movies: int, n_factors: int = 50):
         super().__init__()
-        # All-positive starts, as in the lesson: the first dot products are small and positive.
+        # The lesson's all-positive starts: the first dot products are small and positive.
         self.u = get_emb(n_users, n_factors, 0.0, 0.05)
         self.m = get_emb(n_movies, n_factors, 0.0, 0.05)
 
@@ -105,7 +105,7 @@ class EmbeddingNet(nn.Module):
         y_range: tuple[float, float] = (MIN_RATING - 0.5, MAX_RATING + 0.5),
     ):
         super().__init__()
-        # Half a star of room each side, so that 0.5 and 5 are reachable with finite inputs.
+        # Half a star of room each side: 0.5 and 5 are reachable with finite inputs.
         self.y_range = y_range
         self.u, self.m = get_emb(n_users, n_factors), get_emb(n_movies, n_factors)
         self.lin1 = nn.Linear(n_factors * 2, nh)
@@ -113,7 +113,8 @@ class EmbeddingNet(nn.Module):
         self.drop1, self.drop2 = nn.Dropout(p1), nn.Dropout(p2)
 
     def forward(self, users: torch.Tensor, movies: torch.Tensor) -> torch.Tensor:
-        x = self.drop1(torch.cat([self.u(users), self.m(movies)], dim=1))  # (batch, 2 * n_factors)
+        # The two rows side by side: (batch, 2 * n_factors).
+        x = self.drop1(torch.cat([self.u(users), self.m(movies)], dim=1))
         x = self.drop2(torch.relu(self.lin1(x)))  # (batch, nh)
         return sigmoid_range(self.lin2(x).squeeze(1), *self.y_range)
 

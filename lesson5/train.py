@@ -368,3 +368,35 @@ def fit(
                 run.after_step(loss)
             run.after_epoch(evaluate(model, *valid))  # dropout off
     return run.history
+
+
+def basic_fit(
+    model: nn.Module,
+    data: Data,
+    epochs: int,
+    opt: torch.optim.Optimizer,
+    loss_fn: Callable = F.mse_loss,
+    bs: int = 64,
+    seed: int = 42,
+    device: torch.device | str | None = None,
+) -> None:
+    """The lesson's loop alone: shuffled mini-batches, a step each, validation MSE.
+
+    Notebook 03.
+
+    It shuffles as `fit` does: from one start, both reach the same weights.
+    """
+    device = get_device(device)
+    model.to(device)  # the parameters go to the GPU when there is one, the data too
+    (users, movies, ratings), valid = split_data(data, device)
+    torch.manual_seed(seed)  # dropout draws from the global generator
+    gen = torch.Generator(device=device).manual_seed(seed)  # the shuffles, from this one
+    for epoch in range(epochs):
+        model.train()  # dropout on
+        perm = torch.randperm(len(ratings), generator=gen, device=device)
+        for idx in perm.split(bs):  # a mini-batch of row numbers, in the order drawn
+            loss = loss_fn(model(users[idx], movies[idx]), ratings[idx])  # forward, loss
+            opt.zero_grad()
+            loss.backward()  # the gradient of the loss for every parameter
+            opt.step()  # the optimizer moves each parameter
+        print(f"epoch {epoch}: valid_mse {evaluate(model, *valid):.5f}")  # dropout off

@@ -64,7 +64,8 @@ def trained(request, tmp_path_factory):
 
     from lesson5 import recipes, train
 
-    shared = tmp_path_factory.getbasetemp().parent / "trained"  # one folder for all workers
+    base = tmp_path_factory.getbasetemp()  # this run's own folder (a worker's, under xdist)
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "trained"
     shared.mkdir(exist_ok=True)
     runs: dict[tuple[str, str], tuple] = {}
 
