@@ -5,7 +5,9 @@ Notebook 00.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import torch
 
@@ -21,6 +23,35 @@ SUBNORMALS_ENV = "LESSON5_SUBNORMALS"
 FLUSHES_SUBNORMALS: bool = os.environ.get(SUBNORMALS_ENV) != "keep" and torch.set_flush_denormal(
     True
 )  # False where the CPU cannot, or when asked to keep them
+
+
+# Below this batch size a CPU step is a few small kernels: a second intra-op thread saves little
+# (one thread is within about 15% of two on 2 cores), and two trainings at once, each spinning a
+# pool of its own on the same cores, run 6-8x slower. So small-batch training takes one thread.
+SMALL_BATCH = 1024
+_TORCH_THREADS = torch.get_num_threads()  # torch's own choice, before anyone changed it
+
+
+@contextlib.contextmanager
+def training_threads(threads: int | None, bs: int, device: torch.device) -> Iterator[int]:
+    """Train with `threads` intra-op threads; None: one for small CPU batches, else as set.
+
+    Notebook 03.
+
+    A count the user chose (torch.set_num_threads, OMP_NUM_THREADS) is kept when `threads` is None.
+    """
+    before = torch.get_num_threads()
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads={threads}: give a whole number of at least 1, or None")
+    chosen_by_user = before != _TORCH_THREADS or "OMP_NUM_THREADS" in os.environ
+    if threads is None:
+        small = device.type == "cpu" and bs < SMALL_BATCH
+        threads = 1 if small and not chosen_by_user else before
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
 
 
 class DeviceError(ValueError, RuntimeError):

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lesson5.data import Ratings
+from lesson5.device import training_threads
 from lesson5.smooth import EWMA
 
 
@@ -196,25 +197,26 @@ def lr_find(
     best, stopped = math.inf, "end"
     model.train()
     try:
-        for i, idx in zip(range(num_it), _batches(n, bs, gen)):
-            lr = lr_at(i, start_lr, end_lr, num_it)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            loss = loss_fn(model(users[idx], movies[idx]), ratings[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            value = loss.item()
-            lrs.append(lr)
-            losses.append(value)
-            smoothed.append(smooth.update(value))
-            if not math.isfinite(smoothed[-1]):
-                stopped = "diverged"
-                break
-            best = min(best, smoothed[-1])
-            if stop_div and smoothed[-1] > 4 * best:
-                stopped = "diverged"
-                break
+        with training_threads(None, bs, device):  # small batches: one thread
+            for i, idx in zip(range(num_it), _batches(n, bs, gen)):
+                lr = lr_at(i, start_lr, end_lr, num_it)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                loss = loss_fn(model(users[idx], movies[idx]), ratings[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                value = loss.item()
+                lrs.append(lr)
+                losses.append(value)
+                smoothed.append(smooth.update(value))
+                if not math.isfinite(smoothed[-1]):
+                    stopped = "diverged"
+                    break
+                best = min(best, smoothed[-1])
+                if stop_div and smoothed[-1] > 4 * best:
+                    stopped = "diverged"
+                    break
     finally:
         model.load_state_dict(saved_model)
         opt.load_state_dict(saved_opt)

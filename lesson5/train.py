@@ -23,7 +23,7 @@ from torch import nn
 
 from lesson5 import schedules
 from lesson5.data import Ratings
-from lesson5.device import get_device
+from lesson5.device import get_device, training_threads
 from lesson5.smooth import EWMA
 
 Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -336,27 +336,34 @@ def fit(
     progress: bool = True,
     on_step: Callable | None = None,
     history: History | None = None,
+    threads: int | None = None,
 ) -> History:
     """Train `model` for `epochs` epochs of mini-batches; validation error after each epoch.
 
     Notebook 03.
+
+    `threads`: torch's intra-op threads while training; None takes one for small batches on
+    the CPU (`lesson5.device.training_threads`), unless you set a count yourself.
     """
     device = get_device(device)
     model.to(device)  # the parameters go to the GPU when there is one...
     (users, movies, ratings), valid = split_data(data, device)  # ...and so does the data, once
     check_model_and_data(model, (users, movies, ratings), valid)
-    with Run(
-        model,
-        opt,
-        ratings,
-        epochs,
-        bs=bs,
-        sched=sched,
-        seed=seed,
-        history=history,
-        progress=progress,
-        on_step=on_step,
-    ) as run:
+    with (
+        training_threads(threads, bs, device),
+        Run(
+            model,
+            opt,
+            ratings,
+            epochs,
+            bs=bs,
+            sched=sched,
+            seed=seed,
+            history=history,
+            progress=progress,
+            on_step=on_step,
+        ) as run,
+    ):
         for epoch in run.epochs():
             model.train()  # dropout on
             for idx in run.batches():  # a shuffled mini-batch of row numbers

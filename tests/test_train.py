@@ -615,3 +615,32 @@ def test_cuda_training_matches_cpu(ds):
         out[device] = hist.epochs.valid_mse.to_numpy()
     # One full batch per epoch: no shuffling differences, only float rounding.
     np.testing.assert_allclose(out["cuda"], out["cpu"], rtol=1e-4)
+
+
+def test_small_batches_train_on_one_thread_unless_the_user_chose(ds, monkeypatch):
+    """Two trainings at once on two cores must not spin two pools each (benchmarks/threads.py)."""
+    from lesson5 import device as dev
+
+    seen = []
+
+    def spy(step, model, opt, loss):
+        seen.append(torch.get_num_threads())
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(dev, "_TORCH_THREADS", torch.get_num_threads())  # as torch chose it
+    before = torch.get_num_threads()
+    run(ds, epochs=1, on_step=spy)
+    assert set(seen) == {1} and torch.get_num_threads() == before  # restored afterwards
+    seen.clear()
+    run(ds, epochs=1, on_step=spy, threads=2)
+    assert set(seen) == {2} and torch.get_num_threads() == before
+    seen.clear()
+    with dev.training_threads(None, 64, torch.device("cpu")) as n:
+        assert n == 1
+    with dev.training_threads(None, dev.SMALL_BATCH, torch.device("cpu")) as n:
+        assert n == before  # a big batch keeps every thread
+    monkeypatch.setattr(dev, "_TORCH_THREADS", before + 1)  # the user set their own count
+    run(ds, epochs=1, on_step=spy)
+    assert set(seen) == {before}
+    with pytest.raises(ValueError, match="threads=0"):
+        run(ds, epochs=1, threads=0)
