@@ -5,6 +5,7 @@ Notebooks 00 and 01.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -17,6 +18,18 @@ from pathlib import Path
 # loudly, never leave a wrong file.
 STALE_AFTER_S = 60.0
 _TEMP_CHARS = "[a-z0-9_]{8}"  # what tempfile puts between prefix and suffix
+# No room for the file: a full disk, a full quota, or a file-size limit (ulimit -f).
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _disk_full(path: Path, error: OSError) -> OSError:
+    """The OSError a user reads when `path` did not fit: it names the file and what to do."""
+    out = OSError(
+        f"cannot write {path}: the disk is full ({error.strerror or error}); free some space or "
+        f"write elsewhere ({path.name} keeps what it held before; nothing half-written is left)"
+    )
+    out.errno = error.errno  # only errno: with strerror set, str(out) would drop the message
+    return out
 
 
 def sweep_stale(
@@ -66,12 +79,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
     The temporary name is unique (two writers never share it); on any failure, Ctrl-C and
     SIGTERM under the CLI included, it is removed and `path` keeps whatever it held before.
-    Stale temporary files of `path` left by a killed run are swept first. Used by the
+    Stale temporary files of `path` left by a killed run are swept first; a full disk (or quota,
+    or file-size limit) raises an OSError that names `path` and says so. Used by the
     workbooks (notebooks 01, 02), saved models (notebook 03) and the lesson run's outputs.
     """
     path = Path(path)
     sweep_stale(path.parent, temp_pattern(path))
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise (_disk_full(path, e) if e.errno in DISK_FULL else e) from e
     os.close(fd)
     tmp = Path(name)
     try:
@@ -81,7 +98,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in DISK_FULL:
+            raise _disk_full(path, e) from e
         raise
     return path

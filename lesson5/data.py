@@ -224,7 +224,8 @@ def _source_from_env() -> str | Path | None:
     if setting == "synthetic":
         return setting
     path = Path(setting).expanduser()
-    if setting and (path.is_file() or (path / "ratings.csv").is_file()):
+    ratings = (path / name for name in read.file_names("ratings"))  # any release's layout
+    if setting and (path.is_file() or any(p.is_file() for p in ratings)):
         return path
     return None  # the cache folder (or none set): read.movielens fetches into it
 

@@ -4,12 +4,17 @@ Notebook 03.
 
 Contract: a saved file holds the model's class name, its constructor arguments (read off the
 model by `models.hparams`), its weights, both id maps and the training mean rating, under the
-format tag "lesson5-model-1"; `load_model` refuses any other file with a message naming it.
+format tag "lesson5-model-1"; `load_model` refuses any other file with a message naming it, and
+checks what the file says of itself against its tensors before building anything from it.
 """
 
 from __future__ import annotations
 
+import io
+import math
 import os
+import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +63,15 @@ def predict(
     or a number you give.
     """
     users_map, movies_map, mean = _maps(data_or_maps)
+    for what, emb, ids in (("user", "u", users_map), ("movie", "m", movies_map)):
+        table = getattr(model, emb, None)
+        # Rows past the model's table would be torch's "index out of range in self".
+        if isinstance(table, nn.Embedding) and len(ids) != table.num_embeddings:
+            raise ValueError(
+                f"predict: the {what} id map holds {len(ids)} {what}s but the model was built for "
+                f"{table.num_embeddings}: pass the Ratings the model was trained on, or the maps "
+                f"load_model returned with it"
+            )
     u_raw, m_raw = np.atleast_1d(np.asarray(user_ids)), np.atleast_1d(np.asarray(movie_ids))
     if u_raw.shape != m_raw.shape:
         raise ValueError(f"user_ids and movie_ids differ in shape: {u_raw.shape} vs {m_raw.shape}")
@@ -118,33 +132,128 @@ def save_model(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) ->
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    # Serialised in memory first: torch's own file writer reports a full disk as "unexpected
+    # pos ..."; a plain write raises the OSError that atomic_write turns into a clear line.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
+
+
+FORMAT = "lesson5-model-1"
+KEYS = ("class", "hparams", "state_dict", "user_ids", "movie_ids")
+
+
+def _read_payload(path: Path) -> dict:
+    """The saved dict, read on the CPU (wherever it was saved) by torch's safe loader."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValueError(
+            f"{path} is empty (0 bytes), not a lesson5 model file: save the model again "
+            f"with inference.save_model"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as e:
+        # Not torch's advice to rerun with weights_only=False: that is what would run the code.
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        what = f"a reference to {found.group(1)}" if found else "objects other than tensors"
+        raise ValueError(
+            f"{path} is not a lesson5 model file: it holds {what}, which could run code when "
+            f"loaded, so it was not loaded (only files written by inference.save_model load)"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a file that is not its own
+        detail = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise ValueError(
+            f"{path} is not a lesson5 model file: torch cannot read it ({detail}); "
+            f"is it whole, and written by inference.save_model?"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a lesson5 model file (no {FORMAT!r} format tag)")
+    for key in KEYS:
+        if key not in payload:
+            raise ValueError(
+                f"{path}: the model file has no {key!r} entry (it was not written whole by "
+                f"inference.save_model); save the model again"
+            )
+    return payload
+
+
+def _checked_model(path: Path, payload: dict) -> nn.Module:
+    """The model the payload describes, once its class, hparams, weights and id maps all agree."""
+    name, hp, state = payload["class"], payload["hparams"], payload["state_dict"]
+    cls = models.MODELS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"{path}: unknown model class {name!r}; known: {sorted(models.MODELS)}")
+    if not isinstance(hp, dict) or not isinstance(state, dict):
+        raise ValueError(f"{path}: its 'hparams' and 'state_dict' must be dicts; save it again")
+    try:  # on the meta device: shapes only, so lying sizes allocate nothing
+        with torch.device("meta"):
+            skeleton = cls(**hp)
+    except Exception as e:  # noqa: BLE001 - whatever the constructor says of a bad argument
+        raise ValueError(f"{path}: its hparams {hp!r} do not build {name} ({e})") from None
+    want = skeleton.state_dict()
+    if set(want) != set(state):
+        raise ValueError(
+            f"{path}: its weights {sorted(state)} are not those of a {name} {sorted(want)}"
+        )
+    for key, w in want.items():
+        got = state[key]
+        if not isinstance(got, torch.Tensor) or got.shape != w.shape or got.dtype != w.dtype:
+            shown = (
+                f"{tuple(got.shape)} {got.dtype}"
+                if isinstance(got, torch.Tensor)
+                else type(got).__name__
+            )
+            raise ValueError(
+                f"{path}: weight {key!r} is {shown} in the file, but its hparams {hp!r} make it "
+                f"{tuple(w.shape)} {w.dtype}: the file is inconsistent; save the model again"
+            )
+        # A view can claim any shape over a few bytes (stride 0): count the bytes really there.
+        if got.untyped_storage().nbytes() < got.numel() * got.element_size():
+            raise ValueError(
+                f"{path}: weight {key!r} claims {tuple(got.shape)} but the file holds only "
+                f"{got.untyped_storage().nbytes():,} bytes of it: the file is inconsistent; "
+                f"save the model again"
+            )
+    for key, emb in (("user_ids", skeleton.u), ("movie_ids", skeleton.m)):
+        ids = payload[key]
+        if (
+            not isinstance(ids, torch.Tensor)
+            or ids.dtype != torch.int64
+            or ids.shape != (emb.num_embeddings,)
+        ):
+            shown = tuple(ids.shape) if isinstance(ids, torch.Tensor) else type(ids).__name__
+            raise ValueError(
+                f"{path}: {key!r} should be {emb.num_embeddings} int64 ids (one per row of the "
+                f"model's table); the file holds {shown}"
+            )
+    mean = payload.get("mean_rating")
+    if mean is not None and not (isinstance(mean, (int, float)) and math.isfinite(mean)):
+        raise ValueError(f"{path}: 'mean_rating' is {mean!r}, not a finite number or None")
+    model = cls(**hp)  # real tensors now, no bigger than the file's own
+    model.load_state_dict(state)
+    return model
 
 
 def load_model(
-    path: str | os.PathLike, device: torch.device | str = "cpu"
+    path: str | os.PathLike, device: torch.device | str | None = "cpu"
 ) -> tuple[nn.Module, IdMap, IdMap]:
     """(model, users_map, movies_map) from a file written by `save_model`; the model is in eval mode.
 
     Notebook 03.
 
+    The file is read on the CPU wherever it was saved (a model saved on CUDA loads on a CPU-only
+    machine), then the model moves to `device` (None: `device.get_device()`, CUDA when present).
     The training mean rating, when it was saved, is on `model.mean_rating` (for `unknown="mean"`,
     pass `(users_map, movies_map, model.mean_rating)` to `predict`).
     """
+    from lesson5.device import get_device
+
     path = Path(path)
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:
-        raise ValueError(f"{path} is not a lesson5 model file: {e}") from e
-    if not isinstance(payload, dict) or payload.get("format") != "lesson5-model-1":
-        raise ValueError(f"{path} is not a lesson5 model file (no 'lesson5-model-1' format tag)")
-    cls = models.MODELS.get(payload["class"])
-    if cls is None:
-        raise ValueError(f"{path}: unknown model class {payload['class']!r}")
-    model = cls(**payload["hparams"]).to(device)
-    model.load_state_dict(payload["state_dict"])
+    target = get_device(None if device is None else str(device))  # names a device it lacks
+    payload = _read_payload(path)
+    model = _checked_model(path, payload).to(target)
     model.mean_rating = payload.get("mean_rating")
     model.eval()
     users_map = IdMap("userId", payload["user_ids"].cpu().numpy())

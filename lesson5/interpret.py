@@ -323,7 +323,10 @@ def fold_in(
     w = _weights(model)
     idx, y = _rated_pairs(data, rated, model.y_range)
     mu = torch.cat([w["u"].mean(0), w["ub"].mean().reshape(1)])
-    var = torch.cat([w["u"].var(0), w["ub"].var().reshape(1)]).clamp_min(1e-12)
+    if len(w["u"]) > 1:
+        var = torch.cat([w["u"].var(0), w["ub"].var().reshape(1)]).clamp_min(1e-12)
+    else:  # one trained user has no spread (a NaN variance): a unit one keeps the prior weak
+        var = torch.ones_like(mu)
     if len(idx) == 0:
         return NewUser(mu[:-1].clone(), float(mu[-1]), idx, y)
     s2 = residual_variance(model, data) if noise_var is None else float(noise_var)

@@ -10,29 +10,46 @@ hold it to `torch.optim` step for step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
 from torch.optim import Optimizer
 
 
+def _finite_at_least_0(value: object) -> bool:
+    try:
+        return math.isfinite(value) and value >= 0  # type: ignore[arg-type, operator]
+    except TypeError:  # not a number at all ("0.1", None)
+        return False
+
+
 class _Scratch(Optimizer):
     """Loops over the parameters that have gradients and hands each to `update`."""
 
     def __init__(self, params, defaults: dict):
+        # NaN and inf pass torch.optim's `lr < 0` checks and then turn every weight into NaN.
         for key in (
             "lr",
             "eps",
             "weight_decay",
             "momentum",
+            "dampening",
             "lr_decay",
             "initial_accumulator_value",
+            "alpha",
         ):
-            if key in defaults and defaults[key] < 0:
-                raise ValueError(f"invalid {key}: {defaults[key]} (must be >= 0)")
+            if key in defaults and not _finite_at_least_0(defaults[key]):
+                raise ValueError(
+                    f"{type(self).__name__}: invalid {key}={defaults[key]!r}; "
+                    "it must be a finite number >= 0"
+                )
         for beta in defaults.get("betas", ()):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"invalid beta: {beta} (must be in [0, 1))")
+            if not (_finite_at_least_0(beta) and beta < 1.0):
+                raise ValueError(
+                    f"{type(self).__name__}: invalid beta {beta!r} in betas={defaults['betas']!r}; "
+                    "each must be in [0, 1)"
+                )
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -158,8 +175,6 @@ class RMSprop(_Scratch):
         *,
         maximize: bool = False,
     ):
-        if not 0.0 <= alpha:
-            raise ValueError(f"invalid alpha: {alpha} (must be >= 0)")
         super().__init__(
             params,
             dict(

@@ -1,16 +1,21 @@
-"""Reading MovieLens's CSV files, from a zip, a folder or a bare ratings.csv, with validation.
+"""Reading MovieLens's files, from a zip, a folder or a bare ratings file, with validation.
 
 Notebook 00.
 
-Contract: a bad file raises DataError naming the file, the column, the row and the value, and
-nothing is guessed: no encoding but UTF-8, no rating outside 0.5..5 in half stars, no missing
-or duplicated column. Encoding ids and splitting are `data`'s job.
+Every release's layout is read: ratings.csv/movies.csv (ml-latest, ml-20m and later),
+ratings.dat/movies.dat with `::` between fields (ml-1m, ml-10m), u.data/u.item (ml-100k: tabs
+and `|`, no header), each also gzip'd. Contract: a bad file raises DataError naming the file, the
+column, the row and the value, and nothing is guessed: no encoding but UTF-8 (Latin-1 only for
+the .dat and u.* files, which GroupLens wrote in it), no rating outside 0.5..5 in half stars, no
+missing or duplicated column, no zip member bigger than MAX_MEMBER_BYTES. Encoding ids and
+splitting are `data`'s job.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import math
 import os
@@ -28,6 +33,31 @@ from lesson5.download import DataError, fetch
 MIN_RATING, MAX_RATING = 0.5, 5.0
 RATING_COLUMNS = ("userId", "movieId", "rating")
 MOVIE_COLUMNS = ("movieId", "title")
+
+# The names each release gives its files, newest first; any of them may also be gzip'd (.gz).
+FILES = {
+    "ratings": ("ratings.csv", "ratings.dat", "u.data"),
+    "movies": ("movies.csv", "movies.dat", "u.item"),
+}
+# ml-100k's u.item: id|title|release date|video release date|IMDb URL|one 0/1 flag per genre.
+GENRES_100K = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
+    "Thriller", "War", "Western",
+)  # fmt: skip
+# Column names of the files without a header line, by (kind, separator).
+HEADERLESS = {
+    ("ratings", "::"): ("userId", "movieId", "rating", "timestamp"),
+    ("ratings", "\t"): ("userId", "movieId", "rating", "timestamp"),
+    ("movies", "::"): ("movieId", "title", "genres"),
+    ("movies", "|"): ("movieId", "title", "release date", "video release date", "IMDb URL")
+    + GENRES_100K,
+}
+# A zip member or .gz is unpacked whole in memory: refuse one larger than this (ml-32m's
+# ratings.csv, the largest MovieLens file, is 0.88 GB), or one that would grow more than
+# MAX_RATIO times (CSV text shrinks 2-10 times; a zip bomb, thousands). Raise them if you must.
+MAX_MEMBER_BYTES = 2**30
+MAX_RATIO = 100
 
 
 # ---------------------------------------------------------------- finding the files
@@ -65,12 +95,15 @@ class _Member:
 
     def read(self) -> bytes:
         if self.member is None:
-            return _read_file(self.path)
+            return _gunzip(self.label, _read_file(self.path))
         import zlib
 
         try:
             with zipfile.ZipFile(self.path) as zf:
-                return zf.read(self.member)
+                info = zf.getinfo(self.member)
+                # Declared sizes, checked before inflating; zipfile never inflates past file_size.
+                _check_size(self.label, info.file_size, info.compress_size)
+                raw = zf.read(self.member)
         except (
             RuntimeError
         ) as e:  # zipfile: "File ... is encrypted, password required for extraction"
@@ -84,19 +117,65 @@ class _Member:
             ) from e
         except OSError as e:
             raise DataError(f"cannot read {self.path}: {e.strerror or e}") from e
+        return _gunzip(self.label, raw)
 
-    def sibling(self, name: str) -> _Member | None:
-        """The file `name` in the same folder (on disk or in the zip), or None."""
-        if self.member is None:
-            path = self.path.with_name(name)
-            return _Member(str(path), path) if path.exists() else None
-        prefix = self.member.rpartition("/")[0]
-        member = f"{prefix}/{name}" if prefix else name
-        return (
-            _Member(f"{self.path}!{member}", self.path, member)
-            if member in _zip_names(self.path)
-            else None
+    def sibling(self, kind: str) -> _Member | None:
+        """The `kind` file ("movies") in the same folder (on disk or in the zip), or None."""
+        prefix = (self.member or "").rpartition("/")[0]
+        names = _zip_names(self.path) if self.member is not None else []
+        for name in file_names(kind):
+            if self.member is None:
+                path = self.path.with_name(name)
+                if path.exists():
+                    return _Member(str(path), path)
+            elif (member := f"{prefix}/{name}" if prefix else name) in names:
+                return _Member(f"{self.path}!{member}", self.path, member)
+        return None
+
+
+def file_names(kind: str) -> list[str]:
+    """The names a `kind` file ("ratings" or "movies") has in the MovieLens releases, .gz included.
+
+    Notebook 00.
+    """
+    return [n for base in FILES[kind] for n in (base, f"{base}.gz")]
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def _check_size(label: str, size: int, packed: int) -> None:
+    """Refuse a member that would unpack bigger than MAX_MEMBER_BYTES, or like a zip bomb."""
+    if size > 2**26 and size > MAX_RATIO * max(packed, 1):
+        raise DataError(
+            f"{label} would unpack {_size(packed)} into {_size(size)} ({size // max(packed, 1):,} "
+            f"times; MovieLens files shrink 2-10 times): it looks like a zip bomb, so it was not "
+            f"read; if it is real, unpack it and pass its folder"
         )
+    if size > MAX_MEMBER_BYTES:
+        raise DataError(
+            f"{label} would unpack to {_size(size)}, more than the {_size(MAX_MEMBER_BYTES)} "
+            f"read.MAX_MEMBER_BYTES allows (the largest MovieLens file, ml-32m's ratings.csv, is "
+            f"0.88 GB): if it is real, unpack it and pass its folder"
+        )
+
+
+def _gunzip(label: str, raw: bytes) -> bytes:
+    """The bytes of a gzip'd file unpacked (size-checked like a zip member), others as they are."""
+    if not raw.startswith(b"\x1f\x8b"):
+        return raw
+    import zlib
+
+    # The gzip trailer declares the size (modulo 2**32); the read is capped whatever it says.
+    _check_size(label, int.from_bytes(raw[-4:], "little"), len(raw))
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            out = f.read(MAX_MEMBER_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{label} is damaged: it cannot be gunzipped ({e}); get it again") from e
+    _check_size(label, len(out), len(raw))
+    return out
 
 
 def _zip_names(path: Path) -> list[str]:
@@ -109,38 +188,48 @@ def _zip_names(path: Path) -> list[str]:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from e
 
 
-def _one(source: Path, name: str, found: list[str]) -> str:
+def _others(kind: str) -> str:
+    """'(nor movies.dat or u.item, ...)': the other names a message says were looked for."""
+    return f"(nor {' or '.join(FILES[kind][1:])}, as older MovieLens releases name it, nor a .gz)"
+
+
+def _one(source: Path, kind: str, found: list[str]) -> str:
     if not found:
-        raise DataError(f"{source} holds no {name}")
-    if len(found) > 1:
         raise DataError(
-            f"{source} holds {len(found)} {name} files ({', '.join(found)}): two data sets in one place; "
+            f"{source} holds no {FILES[kind][0]} {_others(kind)}: point the source at a "
+            f"MovieLens zip or folder"
+        )
+    if len(found) > 1:
+        names = {f.rsplit("/", 1)[-1] for f in found}
+        what = names.pop() if len(names) == 1 else kind
+        raise DataError(
+            f"{source} holds {len(found)} {what} files ({', '.join(found)}): two data sets in one place; "
             f"point the source at the folder of the one you mean"
         )
     return found[0]
 
 
-def _locate(source: Path, name: str) -> _Member:
-    """Where `name` (ratings.csv or movies.csv) is at `source`: a folder, a zip, or a csv beside it."""
+def _locate(source: Path, kind: str) -> _Member:
+    """Where the `kind` file ("ratings" or "movies") is at `source`: a folder, a zip, or beside a file."""
+    names = file_names(kind)
     if source.is_dir():
-        top = source / name
-        if top.exists():
-            return _Member(str(top), top)
-        nested = sorted(p.relative_to(source).as_posix() for p in source.glob(f"*/{name}"))
-        found = source / _one(source, name, nested)
-        return _Member(str(found), found)
+        found = [n for n in names if (source / n).exists()] or sorted(
+            p.relative_to(source).as_posix() for n in names for p in source.glob(f"*/{n}")
+        )
+        hit = source / _one(source, kind, found)
+        return _Member(str(hit), hit)
     if _is_zip(source):
         members = [
-            m for m in _zip_names(source) if m.rsplit("/", 1)[-1] == name and not m.endswith("/")
+            m for m in _zip_names(source) if m.rsplit("/", 1)[-1] in names and not m.endswith("/")
         ]
-        member = _one(source, name, sorted(members))
+        member = _one(source, kind, sorted(members))
         return _Member(f"{source}!{member}", source, member)
-    if source.name == name or name == "ratings.csv":
+    if kind == "ratings" or source.name in names:  # a bare file is the ratings (or what it names)
         return _Member(str(source), source)
-    sibling = source.with_name(name)
-    if not sibling.exists():
-        raise DataError(f"no {name} beside {source}")
-    return _Member(str(sibling), sibling)
+    sibling = _Member(str(source), source).sibling(kind)
+    if sibling is None:
+        raise DataError(f"no {FILES[kind][0]} beside {source} {_others(kind)}")
+    return sibling
 
 
 def _resolve(source: str | os.PathLike | None) -> Path:
@@ -157,8 +246,11 @@ def _resolve(source: str | os.PathLike | None) -> Path:
 # ---------------------------------------------------------------- reading and validating
 
 
-def _decode(label: str, raw: bytes) -> str:
-    """The text of a CSV file, or a DataError saying why these bytes are not UTF-8 CSV text."""
+def _decode(label: str, raw: bytes, latin1: bool = False) -> str:
+    """The text of a CSV file, or a DataError saying why these bytes are not UTF-8 CSV text.
+
+    With `latin1`, bytes that are not UTF-8 are read as Latin-1 (what ml-100k and ml-1m hold).
+    """
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise DataError(
             f"{label} is UTF-16 text (what Excel's \"Unicode Text\" writes): save it as 'CSV UTF-8 "
@@ -180,7 +272,27 @@ def _decode(label: str, raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
+        if latin1:
+            return raw.decode("latin-1")
         raise DataError(_not_utf8(label, raw, e.start)) from None
+
+
+def _dialect(label: str, text: str, kind: str) -> tuple[str, tuple[str, ...] | None]:
+    """(separator, column names if the file has no header line), by the file's name and first line."""
+    name = label.replace("!", "/").rsplit("/", 1)[-1].removesuffix(".gz")
+    first = text[: text.find("\n")] if "\n" in text else text
+    if name == "u.item":
+        sep = "|"
+    elif name.endswith(".dat") or ("::" in first and "," not in first):
+        sep = "::"
+    elif name == "u.data" or ("\t" in first and "," not in first):
+        sep = "\t"
+    else:
+        return ",", None
+    head = first.lstrip("\ufeff").split(sep)[0].strip()
+    if not head.isdigit():  # a header line, as a user's own export may have
+        return sep, None
+    return sep, HEADERLESS.get((kind, sep), HEADERLESS[(kind, "::")])
 
 
 def _not_utf8(label: str, raw: bytes, at: int) -> str:
@@ -209,25 +321,33 @@ def _not_utf8(label: str, raw: bytes, at: int) -> str:
     )
 
 
-def _records(label: str, text: str) -> tuple[list[list[str]] | None, Sequence[int], Sequence[int]]:
+def _records(
+    label: str, text: str, sep: str = ",", quoted: bool = True
+) -> tuple[list[list[str]] | None, Sequence[int], Sequence[int]]:
     """(rows or None, line of each record's start, field count of each record), blank lines skipped.
 
-    Files without quotes (ratings) are split by hand, fast; others go through the csv module,
-    which also finds a quote that is never closed.
+    Files without quotes (ratings, and every file but a CSV: their quotes are text) are split by
+    hand, fast; others go through the csv module, which also finds a quote that is never closed.
     """
-    if '"' not in text and text.count("\r") == text.count("\r\n"):
-        # Vectorised over the bytes: ',' and '\n' never occur inside a UTF-8 multi-byte character.
+    if (not quoted or '"' not in text) and text.count("\r") == text.count("\r\n"):
+        # Vectorised over the bytes: an ASCII separator or '\n' never occurs inside a UTF-8
+        # multi-byte character.
         b = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
         ends = np.append(np.flatnonzero(b == 10), len(b))
         starts = np.concatenate(([0], ends[:-1] + 1))
         width = (
             ends - starts - (b[np.maximum(ends - 1, 0)] == 13) * (ends > starts)
         )  # less a '\r' before '\n'
-        commas = np.flatnonzero(b == 44)
+        commas = np.flatnonzero(b == ord(sep))
         counts = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
         keep = np.flatnonzero(width > 0)  # blank lines are skipped, as pandas skips them
         return None, keep + 1, counts[keep]  # arrays: a Python int per row would cost 36 bytes
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=sep,
+        strict=True,
+        quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE,
+    )
     rows, lines, start = [], [], 1
     try:
         for row in reader:
@@ -257,14 +377,17 @@ class _Table:
         return f"{self.label}, line {self.lines[pos]}, column {column!r}: value {self.df[column].iloc[pos]!r}"
 
 
-def _c_parse(text: str, header: list[str], dtype) -> pd.DataFrame:
+def _c_parse(
+    text: str, header: list[str], dtype, sep: str = ",", named: bool = True
+) -> pd.DataFrame:
     """pandas' C parser on a file without quotes, every field kept as written (no NA guessing)."""
     return pd.read_csv(
         io.StringIO(text),
+        sep=sep,
         dtype=dtype,
         keep_default_na=False,
         na_filter=False,
-        header=0,
+        header=0 if named else None,
         names=header,
         skip_blank_lines=True,
         quoting=csv.QUOTE_NONE,
@@ -277,22 +400,31 @@ class _NotTyped(ValueError):
 
 
 def _read_csv(
-    label: str, raw: bytes, required: Iterable[str], typed: dict[str, type] | None = None
+    label: str,
+    raw: bytes,
+    required: Iterable[str],
+    typed: dict[str, type] | None = None,
+    kind: str = "ratings",
 ) -> _Table:
     if not raw.strip() or not raw.lstrip(codecs.BOM_UTF8).strip():
         raise DataError(f"{label} is empty")
-    text = _decode(label, raw)
+    name = label.replace("!", "/").rsplit("/", 1)[-1].removesuffix(".gz")
+    text = _decode(label, raw, latin1=name.endswith(".dat") or name.startswith("u."))
     if not text.strip():
         raise DataError(f"{label} is empty")
-    rows, lines, counts = _records(label, text)
+    sep, names = _dialect(label, text, kind)
+    if sep == "::":  # one character for the byte-wise split and the C parser; never in the text
+        text, sep = text.replace("::", "\x1f"), "\x1f"
+    rows, lines, counts = _records(label, text, sep, quoted=sep == ",")
+    first = 0 if names else 1  # the first data record
     if rows is None:
         # Split out one line when a message needs it: a list of every line would cost ~60 bytes each.
         fields_at = lambda k: (  # noqa: E731 (no quotes here)
-            text.split("\n", int(lines[k]))[int(lines[k]) - 1].rstrip("\r").split(",")
+            text.split("\n", int(lines[k]))[int(lines[k]) - 1].rstrip("\r").split(sep)
         )
     else:
         fields_at = rows.__getitem__
-    header = fields_at(0)
+    header = list(names) if names else fields_at(0)
     for i, column in enumerate(header):
         if column in header[:i]:
             raise DataError(
@@ -309,7 +441,11 @@ def _read_csv(
                 if len(fields) == n + 1
                 else f"extra values {fields[n:]!r}"
             )
-            hint = "; is there a trailing comma, or a value the header has no column name for?"
+            hint = (
+                "; is there a trailing comma, or a value the header has no column name for?"
+                if sep == ","
+                else f"; the file reads as {', '.join(header)}"
+            )
         else:
             detail = (
                 f"no value for {header[len(fields)]!r}"
@@ -317,25 +453,35 @@ def _read_csv(
                 else f"no values for {header[len(fields) :]!r}"
             )
             hint = ""
+        has = "the header has" if names is None else "this file's rows have"
         raise DataError(
-            f"{label}, line {lines[k]}: {len(fields)} fields but the header has {n} ({detail}){hint}"
+            f"{label}, line {lines[k]}: {len(fields)} fields but {has} {n} ({detail}){hint}"
         )
     missing = [c for c in required if c not in header]
     if missing:
-        raise DataError(f"{label}: missing required column(s) {missing}; found {header}")
-    if len(lines) == 1:
+        numbers = all(c.strip().replace(".", "", 1).isdigit() for c in header)
+        fix = (
+            f" (a row of numbers: the file has no header line; add {','.join(HEADERLESS[(kind, '::')])} "
+            f"as its first line)"
+            if numbers
+            else ""
+        )
+        raise DataError(f"{label}: missing required column(s) {missing}; found {header}{fix}")
+    if len(lines) == first:
         raise DataError(f"{label} has a header but no rows")
     if typed is not None:
         # Only plain decimal numbers take the fast road: no exponent, inf or nan anywhere below
         # the header, where the C parser and Python's int()/float() could read a field differently.
-        body = text.find("\n") + 1  # where the rows start (searched in place, not copied)
+        body = text.find("\n") + 1 if first else 0  # where the rows start (searched in place)
         if rows is not None or any(text.find(c, body) >= 0 for c in "eEiInN"):
             raise _NotTyped("quoted fields, or numbers the text read must judge")
         del counts  # only the typed columns stay, not a string per field
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # e.g. a float cast to an integer column
-                df = _c_parse(text, header, {c: typed.get(c, object) for c in header})
+                df = _c_parse(
+                    text, header, {c: typed.get(c, object) for c in header}, sep, not names
+                )
         except (ValueError, OverflowError, TypeError, RuntimeWarning) as e:
             raise _NotTyped(str(e)) from None
         for c in header:
@@ -347,14 +493,14 @@ def _read_csv(
             ):
                 raise _NotTyped(f"{c} holds integers beyond 2**53")
     elif rows is None:  # every line checked: the C parser reads the same records, fast
-        df = _c_parse(text, header, object)
+        df = _c_parse(text, header, object, sep, not names)
     else:
-        df = pd.DataFrame(rows[1:], columns=header, dtype=object)
-    if len(df) != len(lines) - 1:  # never seen; a guard against the two readers disagreeing
+        df = pd.DataFrame(rows[first:], columns=header, dtype=object)
+    if len(df) != len(lines) - first:  # never seen; a guard against the two readers disagreeing
         raise DataError(
-            f"{label}: could not read it as CSV ({len(df)} rows parsed, {len(lines) - 1} expected)"
+            f"{label}: could not read it as CSV ({len(df)} rows parsed, {len(lines) - first} expected)"
         )
-    return _Table(label, df, np.asarray(lines[1:]))
+    return _Table(label, df, np.asarray(lines[first:]))
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -457,12 +603,15 @@ def _ratings_at(member: _Member) -> pd.DataFrame:
 
 
 def _movies_at(member: _Member) -> pd.DataFrame:
-    t = _read_csv(member.label, member.read(), MOVIE_COLUMNS)
+    t = _read_csv(member.label, member.read(), MOVIE_COLUMNS, kind="movies")
     out = pd.DataFrame(
         {"movieId": _numeric(t, "movieId", integer=True), "title": t.df["title"].astype(str)}
     )
     if "genres" in t.df.columns:
         out["genres"] = t.df["genres"].astype(str)
+    elif all(g in t.df.columns for g in GENRES_100K):  # ml-100k: a 0/1 column per genre
+        flags = t.df[list(GENRES_100K)].to_numpy() == "1"
+        out["genres"] = ["|".join(g for g, on in zip(GENRES_100K, row) if on) for row in flags]
     dup = out.movieId.duplicated().to_numpy()
     if dup.any():
         raise DataError(f"{t.where(int(dup.argmax()), 'movieId')} is a duplicate movie id")
@@ -470,19 +619,19 @@ def _movies_at(member: _Member) -> pd.DataFrame:
 
 
 def load_ratings(source: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Validated ratings (userId, movieId, rating[, timestamp]) from a zip, folder or csv.
+    """Validated ratings (userId, movieId, rating[, timestamp]) from a zip, folder or file.
 
     Notebook 00.
     """
-    return _ratings_at(_locate(_resolve(source), "ratings.csv"))
+    return _ratings_at(_locate(_resolve(source), "ratings"))
 
 
 def load_movies(source: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Validated movie titles (movieId, title, genres) from a zip, folder or csv.
+    """Validated movie titles (movieId, title, genres) from a zip, folder or file.
 
     Notebook 00.
     """
-    return _movies_at(_locate(_resolve(source), "movies.csv"))
+    return _movies_at(_locate(_resolve(source), "movies"))
 
 
 def movielens(source: str | os.PathLike | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
@@ -491,15 +640,15 @@ def movielens(source: str | os.PathLike | None = None) -> tuple[pd.DataFrame, pd
     Notebook 00.
     """
     path = _resolve(source)
-    where = _locate(path, "ratings.csv")
+    where = _locate(path, "ratings")
     ratings = _ratings_at(where)
     # Titles come from the ratings' own folder, never from another data set's.
-    beside = where.sibling("movies.csv")
+    beside = where.sibling("movies")
     if beside is not None:
         movies = _movies_at(beside)
     elif not path.is_dir() and not _is_zip(path):  # a bare ratings.csv: titles are optional
         movies = pd.DataFrame({"movieId": pd.unique(ratings.movieId), "title": ""})
         movies["title"] = [f"movie {m}" for m in movies.movieId]
     else:
-        raise DataError(f"{path} holds no movies.csv beside {where.label}")
+        raise DataError(f"{path} holds no movies.csv beside {where.label} {_others('movies')}")
     return ratings, movies, path

@@ -8,14 +8,18 @@ movie factors green, user factors orange; inputs a student may edit are yellow.
 
 from __future__ import annotations
 
+import gc
+import io
 import math
 import os
+import re
+import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -23,7 +27,7 @@ from openpyxl.utils.cell import absolute_coordinate, coordinate_from_string, quo
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.worksheet import Worksheet
 
-from lesson5.atomic import atomic_write
+from lesson5.atomic import DISK_FULL, atomic_write
 
 if TYPE_CHECKING:
     import numpy as np
@@ -192,14 +196,38 @@ def freeze(ws: Worksheet, cell: str) -> None:
     ws.freeze_panes = cell
 
 
+# What XML 1.0 allows in a cell's text; openpyxl's ILLEGAL_CHARACTERS_RE lets U+FFFE, U+FFFF and
+# lone surrogates through, and a file holding one opens in neither openpyxl nor LibreOffice.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+MAX_CELL_UNITS = 32_767  # the most text a cell holds, in UTF-16 code units (an emoji takes two)
+
+
 def text(value: object) -> str:
-    """`value` as text a workbook keeps: control characters (openpyxl refuses them) shown as \\xNN.
+    """`value` as text a workbook keeps: characters XML forbids shown as \\xNN, cut to Excel's cell size.
 
     Notebooks 01 and 02.
     """
     s = str(value)
     s = s.replace("\t", " ").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+    s = NOT_XML.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}"
+        ),
+        s,
+    )
+    units = s.encode("utf-16-le")
+    if len(units) > 2 * MAX_CELL_UNITS:  # cut on a whole character, and say so with an ellipsis
+        s = units[: 2 * (MAX_CELL_UNITS - 1)].decode("utf-16-le", "ignore") + "\u2026"
+    return s
+
+
+def exact(value: int) -> int | str:
+    """An id as a cell value: the number, or beyond 2**53 its digits as text (a double would round it).
+
+    Notebooks 01 and 02.
+    """
+    number = int(value)
+    return number if abs(number) <= 2**53 else str(number)
 
 
 def put_text(ws: Worksheet, cell: str, value: object, kind: str = "body") -> None:
@@ -321,10 +349,32 @@ def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
     Notebooks 01 and 02.
     """
     path = check_writable(path)
+    # Zipped in memory first, so that a full disk fails one plain write, not openpyxl's zip writer.
+    buffer, failed = io.BytesIO(), None
+    hook, sys.unraisablehook = sys.unraisablehook, lambda _: None
     try:
-        return atomic_write(path, wb.save)
+        try:
+            wb.save(buffer)  # openpyxl still writes each sheet to a temporary file first
+        except OSError as e:  # only its numbers are kept, so that the traceback is freed here
+            failed = (e.errno, e.strerror or str(e))
+        if failed is not None:
+            # Its abandoned sheet writer fails once more when collected: swallowed, not printed.
+            gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    if failed is not None:
+        number, why = failed
+        where = f"{tempfile.gettempdir()}, where openpyxl writes its temporary sheets"
+        if number in DISK_FULL:
+            raise WorkbookError(
+                f"cannot write {path}: the disk is full ({why}) in {where}; free some space there "
+                f"or set TMPDIR to a folder with room (nothing was written)"
+            )
+        raise WorkbookError(f"cannot write {path}: {why} in {where}")
+    try:
+        return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
     except OSError as e:
-        raise WorkbookError(f"cannot write {path}: {e}") from e
+        raise WorkbookError(str(e) if e.errno in DISK_FULL else f"cannot write {path}: {e}") from e
 
 
 # ---- appended for graddesc.xlsx (notebook 02): cell comments, column widths, readable number formats

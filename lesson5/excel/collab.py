@@ -217,13 +217,13 @@ def _factor_sheet(wb: Workbook, name: str, ct: Crosstab, f: Factors) -> Layout:
     # Ratings on top: users down column A, movies across (blue).
     book.header(ws, book.addr(1, lay.rating_header_row), "userId")
     for j, movie in enumerate(ct.movies):
-        book.header(ws, book.addr(lay.movie_col0 + j, lay.rating_header_row), int(movie))
-        book.header(ws, book.addr(lay.movie_col0 + j, lay.pred_header_row), int(movie))
+        book.header(ws, book.addr(lay.movie_col0 + j, lay.rating_header_row), book.exact(movie))
+        book.header(ws, book.addr(lay.movie_col0 + j, lay.pred_header_row), book.exact(movie))
     book.header(ws, book.addr(lay.movie_col0 - 1, lay.rating_header_row), "movieId")
     book.note(ws, book.addr(lay.user_col0, lay.rating_row0), "ratings")
     for i, user in enumerate(ct.users):
-        book.header(ws, book.addr(1, lay.rating_row0 + i), int(user))
-        book.header(ws, book.addr(1, lay.pred_row0 + i), int(user))
+        book.header(ws, book.addr(1, lay.rating_row0 + i), book.exact(user))
+        book.header(ws, book.addr(1, lay.pred_row0 + i), book.exact(user))
         for j in range(n_m):
             if ct.mask[i, j]:
                 ws[lay.rating(i, j)] = float(ct.ratings[i, j])
@@ -543,8 +543,9 @@ def _long_sheet(wb: Workbook, ct: Crosstab, lay: Layout, source: str = "dotprod"
     uf0, mf0, pc = 6, 6 + k, 6 + 2 * k
     for n, row in enumerate(long.itertuples(index=False)):
         r = LONG_FIRST_ROW + n
-        ws.cell(r, 1, int(row.userId))
-        ws.cell(r, 2, int(row.movieId))
+        # Ids as the dotprod sheet writes them, so that MATCH finds each (text beyond 2**53).
+        ws.cell(r, 1, book.exact(row.userId))
+        ws.cell(r, 2, book.exact(row.movieId))
         ws.cell(r, 3, float(row.rating))
         ws.cell(r, 4, f"=MATCH(A{r},{ids},0)")
         ws.cell(r, 5, f"=MATCH(B{r},{movie_ids},0)")
@@ -595,13 +596,13 @@ def _titles_sheet(wb: Workbook, ct: Crosstab) -> None:
     for c, text in enumerate(["movieId", "title", "ratings"], start=1):
         book.header(ws, book.addr(c, 4), text)
     for j, (movie, title, count) in enumerate(zip(ct.movies, ct.titles, ct.movie_counts)):
-        ws.cell(5 + j, 1, int(movie))
+        ws.cell(5 + j, 1, book.exact(movie))
         book.put_text(ws, f"B{5 + j}", title)  # a title is text, even one that starts with "="
         ws.cell(5 + j, 3, int(count))
     for c, text in enumerate(["userId", "ratings"], start=5):
         book.header(ws, book.addr(c, 4), text)
     for i, (user, count) in enumerate(zip(ct.users, ct.user_counts)):
-        ws.cell(5 + i, 5, int(user))
+        ws.cell(5 + i, 5, book.exact(user))
         ws.cell(5 + i, 6, int(count))
     n = 4 + max(len(ct.movies), len(ct.users))
     book.style(ws, f"A5:A{n}", "body", "0")
@@ -643,12 +644,12 @@ def build(ct: Crosstab, dot: Factors, bias: Factors) -> Workbook:
     return wb
 
 
-def python_values(ct: Crosstab, dot: Factors, bias: Factors) -> dict[str, dict[str, float]]:
+def python_values(ct: Crosstab, dot: Factors, bias: Factors) -> dict[str, dict[str, float | str]]:
     """{sheet: {cell: value}} of every formula cell (and array-formula result) in float64.
 
     Notebook 01.
     """
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, float | str]] = {}
     for name, f in (("dotprod", dot), ("bias", bias)):
         lay = Layout(*ct.ratings.shape, f.user.shape[1], f.has_bias)
         pred = predict(f, ct.mask)
@@ -685,7 +686,7 @@ def one_hot(index: np.ndarray | int, n: int) -> np.ndarray:
     return np.eye(n)[np.asarray(index)]
 
 
-def word_emb_values(ct: Crosstab, dot: Factors) -> dict[str, float]:
+def word_emb_values(ct: Crosstab, dot: Factors) -> dict[str, float | str]:
     """The word_emb sheet's formula cells in float64: one-hot rows times factor matrices.
 
     Notebook 01.
@@ -696,7 +697,7 @@ def word_emb_values(ct: Crosstab, dot: Factors) -> dict[str, float]:
     long = ct.long()
     pick = we.first_pick(len(long))
     u, m = int(long.row[pick]), int(long.col[pick])  # the sheet's default choice
-    cells: dict[str, float] = {}
+    cells: dict[str, float | str] = {}
     for block, (n, idx, matrix) in enumerate(((n_u, u, dot.user), (n_m, m, dot.movie))):
         r0 = we.block_row(block)
         hot = one_hot(idx, n)
@@ -712,7 +713,9 @@ def word_emb_values(ct: Crosstab, dot: Factors) -> dict[str, float]:
     batch = one_hot(rows, n_u) @ dot.user
     for n, r in enumerate(rows):
         rr = we.batch_row0 + n
-        cells[f"A{rr}"], cells[f"B{rr}"] = float(ct.users[r]), float(r + 1)
+        shown = book.exact(ct.users[r])  # the id's digits as text beyond 2**53, as the sheet has it
+        cells[f"A{rr}"] = float(shown) if isinstance(shown, int) else shown
+        cells[f"B{rr}"] = float(r + 1)
         for p in range(n_u):
             cells[book.addr(3 + p, rr)] = float(p == r)
         for fi in range(k):

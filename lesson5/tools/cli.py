@@ -296,5 +296,10 @@ def guarded(run: Callable[[], int]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m lesson5` and the `lesson5` console script."""
+    for stream in (sys.stdout, sys.stderr):
+        # A console or pipe that is not UTF-8 (Windows' cp1252 when redirected) cannot encode
+        # every title: a character it lacks prints as '?' instead of ending the command.
+        if hasattr(stream, "reconfigure") and stream.errors == "strict":
+            stream.reconfigure(errors="replace")
     args = build_parser().parse_args(argv)
     return guarded(lambda: args.func(args))

@@ -102,25 +102,30 @@ def execute(
 ):
     """Run one notebook top to bottom in a fresh kernel (cwd = its folder) with papermill; write it to `out`.
 
-    A failing cell still leaves the executed-so-far notebook (with its traceback) at `out`;
-    then NotebookFailed names the cell. Returns the executed notebook.
+    A failing cell, a cell past `timeout` seconds or a kernel that dies still leaves the
+    executed-so-far notebook at `out`; then NotebookFailed names the cell. Returns the notebook.
     """
     import logging
 
     import nbformat
     import papermill as pm
-    from jupyter_client import KernelManager
+    from jupyter_client import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    logging.getLogger("papermill").setLevel(
-        logging.ERROR
-    )  # its per-cell chatter; failures are raised
+    # Its per-cell chatter and its "Kernel died" log lines: every failure is raised and reported.
+    logging.getLogger("papermill").setLevel(logging.CRITICAL)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lesson5-kernel-") as private:
         # IPC sockets in a private folder instead of TCP: nothing listens on the network, and
         # the kernel has no reason to print its unencrypted-TCP warning into the output.
         ipc = os.name == "posix"
-        km = KernelManager(
+        # The async manager, as nbclient's own default: with a blocking client its IOPub read
+        # blocks the event loop until the cell ends, so neither the timeout nor nbclient's
+        # once-a-second kernel watch ever run (a 15 s cell "done" under --timeout 3, a dead
+        # kernel waited on forever).
+        km = AsyncKernelManager(
             kernel_name="python3",
             transport="ipc" if ipc else "tcp",
             **({"ip": str(Path(private) / "kernel")} if ipc else {}),
@@ -128,7 +133,7 @@ def execute(
         partial = (
             Path(private) / path.name
         )  # papermill saves after every cell; only whole files reach `out`
-        error = None
+        error = stopped = None
         try:
             pm.execute_notebook(
                 str(path),
@@ -143,22 +148,47 @@ def execute(
             )
         except pm.PapermillExecutionError as e:
             error = e
+        except CellTimeoutError:
+            stopped = (
+                f"still running after the per-cell timeout of {timeout} s, so it was stopped; "
+                "raise --timeout or make the cell faster"
+            )
+        except DeadKernelError:
+            stopped = (
+                "the kernel died (it crashed, or the system killed it for lack of memory); "
+                "the cells after it did not run"
+            )
         finally:
             if km.has_kernel:  # papermill leaves a kernel it did not start running; stop it here
-                km.shutdown_kernel(now=True)
-        nb = clean(nbformat.read(partial, as_version=4), keep_run_metadata=not inplace)
-        if error is not None and inplace:
-            raise NotebookFailed(
-                f"{_failure(nb, error.ename, error.evalue, error.traceback)}"
-                f" (the committed notebook was left as it was)"
-            )
+                run_sync(km.shutdown_kernel)(now=True)
+        raw = nbformat.read(partial, as_version=4)
+        if error is not None:
+            message = _failure(raw, error.ename, error.evalue, error.traceback)
+        elif stopped is not None:
+            # No error output to find: the cell stopped is the last one papermill started.
+            code = [
+                c
+                for c in raw.cells
+                if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+            ]
+            started = [
+                i
+                for i, c in enumerate(code, 1)
+                if c.metadata.get("papermill", {}).get("start_time")
+            ]
+            message = f"code cell {started[-1] if started else '?'}: {stopped}"
+        else:
+            message = None
+        nb = clean(raw, keep_run_metadata=not inplace)
+        if message is not None and inplace:
+            raise NotebookFailed(f"{message} (the committed notebook was left as it was)")
         _write_atomic(nbformat.writes(nb), out)
         if html is not None:
             _write_atomic(to_html(nb), html)
         if figures is not None:
             save_figures(nb, figures, path.stem)
-        if error is not None:
-            raise NotebookFailed(_failure(nb, error.ename, error.evalue, error.traceback))
+        if message is not None:
+            raise NotebookFailed(message)
     return nb
 
 

@@ -1,0 +1,222 @@
+"""Saved models and optimizers handed careless or hostile values (issue 23): one clear error each.
+
+A model file is checked against its own tensors before anything is built from it; the oracle
+for a good file is the model that was saved (its predictions, bit for bit).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+
+import numpy as np
+import pytest
+import torch
+import torch.serialization
+
+from lesson5 import data, inference, models, optim
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return data.synthetic(n_users=40, n_movies=60, n_ratings=800)
+
+
+@pytest.fixture(scope="module")
+def saved(ds, tmp_path_factory):
+    torch.manual_seed(0)
+    model = models.EmbeddingDotBias(ds.n_users, ds.n_movies, 4)
+    path = inference.save_model(tmp_path_factory.mktemp("m") / "model.pt", model, ds)
+    return model, path
+
+
+def tweaked(saved, tmp_path, change) -> str:
+    payload = torch.load(saved[1], weights_only=True)
+    change(payload)
+    path = tmp_path / "edited.pt"
+    torch.save(payload, path)
+    return str(path)
+
+
+def refused(path, *words) -> str:
+    with pytest.raises(ValueError) as info:
+        inference.load_model(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message, message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def test_metadata_that_lies_about_the_sizes_allocates_nothing(saved, tmp_path):
+    def lie(p):
+        p["hparams"].update(n_users=10**9, n_factors=4400)
+
+    refused(tweaked(saved, tmp_path, lie), "'u.weight' is (40, 4)", "(1000000000, 4400)")
+
+
+def test_weights_that_claim_a_shape_their_bytes_do_not_hold(tmp_path):
+    # What a 2.5 kB file can say: 10**6 x 2.2 * 10**6 floats (8.8 TB), over 4 real bytes (stride 0).
+    n, k = 10**6, 2_200_000
+    payload = {
+        "format": "lesson5-model-1",
+        "class": "EmbeddingDot",
+        "hparams": {"n_users": n, "n_movies": n, "n_factors": k},
+        "state_dict": {w: torch.zeros(1).expand(n, k) for w in ("u.weight", "m.weight")},
+        "user_ids": torch.zeros(1, dtype=torch.int64).expand(n),
+        "movie_ids": torch.zeros(1, dtype=torch.int64).expand(n),
+        "mean_rating": None,
+    }
+    path = tmp_path / "lie.pt"
+    torch.save(payload, path)
+    assert path.stat().st_size < 10_000
+    refused(path, "'u.weight' claims (1000000, 2200000)", "only 4 bytes")
+
+
+@pytest.mark.parametrize("key", ["class", "hparams", "state_dict", "user_ids", "movie_ids"])
+def test_a_missing_entry_is_named(saved, tmp_path, key):
+    refused(tweaked(saved, tmp_path, lambda p: p.pop(key)), f"no {key!r} entry")
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda p: p["hparams"].update(bogus=1), ["unexpected keyword argument 'bogus'"]),
+        (lambda p: p["hparams"].update(n_users=-5), ["negative dimension -5"]),
+        (lambda p: p.update(user_ids=p["user_ids"][:3]), ["'user_ids' should be 40 int64 ids"]),
+        (lambda p: p.update({"class": "Linear"}), ["unknown model class 'Linear'"]),
+        (lambda p: p.update(mean_rating=math.nan), ["'mean_rating' is nan"]),
+        (
+            lambda p: p["state_dict"].update({"u.weight": p["state_dict"]["u.weight"].double()}),
+            ["torch.float64", "torch.float32"],
+        ),
+    ],
+)
+def test_inconsistent_files_are_refused_by_name(saved, tmp_path, change, words):
+    refused(tweaked(saved, tmp_path, change), *words)
+
+
+def test_an_empty_file_says_it_is_empty(tmp_path):
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    refused(path, "is empty (0 bytes)")
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
+def test_a_file_that_would_run_code_is_refused_in_our_words(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "lesson5-model-1", "x": Payload()}, path)
+    message = refused(path, "could run code", "system")
+    assert "weights_only" not in message and "Re-running" not in message
+
+
+def test_a_truncated_file_is_one_line(saved, tmp_path):
+    raw = saved[1].read_bytes()
+    path = tmp_path / "half.pt"
+    path.write_bytes(raw[: len(raw) // 2])
+    refused(path, "torch cannot read it")
+
+
+def test_a_model_saved_on_cuda_loads_on_the_cpu(saved, ds, tmp_path, monkeypatch):
+    model, _ = saved
+    # torch.save records each storage's device: make it record CUDA, as on a GPU machine.
+    monkeypatch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+    path = inference.save_model(tmp_path / "cuda.pt", model, ds)
+    monkeypatch.undo()
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=True)  # what a plain load does here
+    loaded, users_map, movies_map = inference.load_model(path)
+    assert next(loaded.parameters()).device.type == "cpu"
+    u, m = ds.ratings.userId.to_numpy(), ds.ratings.movieId.to_numpy()
+    assert np.array_equal(
+        inference.predict(loaded, (users_map, movies_map), u, m), inference.predict(model, ds, u, m)
+    )
+
+
+def test_predict_with_id_maps_of_another_data_set_names_the_problem(saved):
+    other = data.synthetic(n_users=30, n_movies=60, n_ratings=500)
+    with pytest.raises(
+        ValueError, match=r"user id map holds 30 users but the model was built for 40"
+    ):
+        inference.predict(saved[0], other, other.ratings.userId[:5], other.ratings.movieId[:5])
+
+
+def test_saving_a_model_on_a_full_disk_names_the_file_and_leaves_nothing(saved, ds, tmp_path):
+    """A file-size limit (what `ulimit -f` sets) in a child process stands in for a full disk."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    out.mkdir()
+    code = f"""
+import resource, signal, sys, torch
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from lesson5 import data, inference, models
+from lesson5.tools import cli
+ds = data.synthetic(n_users=40, n_movies=60, n_ratings=800)
+model = models.EmbeddingDotBias(ds.n_users, ds.n_movies, 50)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+sys.exit(cli.guarded(lambda: inference.save_model({str(out / "model.pt")!r}, model, ds) and 0))
+"""
+    assert signal.SIGXFSZ and resource.RLIMIT_FSIZE  # POSIX only
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert f"cannot write {out / 'model.pt'}: the disk is full" in proc.stderr
+    assert "unexpected pos" not in proc.stderr
+    assert list(out.iterdir()) == []
+
+
+# ---------------------------------------------------------------- optimizers
+
+HYPER = {
+    "SGD": ["lr", "momentum", "dampening", "weight_decay"],
+    "Adagrad": ["lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"],
+    "RMSprop": ["lr", "alpha", "eps", "weight_decay", "momentum"],
+    "Adam": ["lr", "eps", "weight_decay"],
+    "AdamW": ["lr", "eps", "weight_decay"],
+}
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1.0, "0.1"])
+@pytest.mark.parametrize("name, arg", [(n, a) for n, args in HYPER.items() for a in args])
+def test_optimizers_refuse_a_bad_hyperparameter_by_name(name, arg, value):
+    p = [torch.zeros(2, requires_grad=True)]
+    with pytest.raises(ValueError, match=rf"^{name}: invalid {arg}="):
+        getattr(optim, name)(p, **{arg: value})
+
+
+@pytest.mark.parametrize("betas", [(math.nan, 0.999), (0.9, math.inf), (0.9, 1.0), (-0.1, 0.9)])
+def test_adam_refuses_bad_betas(betas):
+    with pytest.raises(ValueError, match=r"^Adam: invalid beta"):
+        optim.Adam([torch.zeros(2, requires_grad=True)], betas=betas)
+
+
+def test_sgd_with_a_good_lr_still_steps():
+    p = torch.ones(2, requires_grad=True)
+    (p**2).sum().backward()
+    optim.SGD([p], lr=0.25).step()
+    assert torch.equal(p.detach(), torch.full((2,), 0.5))
+
+
+def test_folding_in_on_a_model_of_one_user_gives_numbers():
+    import pandas as pd
+
+    from lesson5 import interpret
+
+    r = pd.DataFrame(
+        {"userId": [1] * 6, "movieId": range(10, 16), "rating": np.float32([1, 2, 3, 4, 5, 3])}
+    )
+    movies = pd.DataFrame({"movieId": r.movieId, "title": "t"})
+    ds = data.build(r, movies, valid_pct=0.2, seed=42, source="x")
+    model = models.EmbeddingDotBias(ds.n_users, ds.n_movies, 3)
+    user = interpret.fold_in(model, ds, [(10, 4.0), (11, 2.0)])
+    assert torch.isfinite(user.factors).all() and np.isfinite(user.bias)
+    assert torch.isfinite(interpret.predict_new_user(model, user)).all()

@@ -1,0 +1,176 @@
+"""Writing where it does not fit (issue 23): full disks, Excel's limits, a stdout that is not UTF-8.
+
+A full disk is a file-size limit in a child process (`ulimit -f`, SIGXFSZ ignored) or a write
+that raises ENOSPC; Excel's limits are checked by reading the workbooks back with openpyxl and
+recalculating them with LibreOffice, the spreadsheet oracle.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _excel_helpers import require_soffice
+from openpyxl import load_workbook
+
+from lesson5 import atomic
+from lesson5.excel import book, collab, recalc
+from lesson5.tools import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+BIG = 2**53  # beyond it, a double cannot tell neighbouring integers apart
+
+
+def run(code: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+
+
+def one_line(stderr: str) -> str:
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+# ---------------------------------------------------------------- a full disk
+
+UNDER_A_SIZE_LIMIT = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from lesson5.tools import cli
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def test_exporting_workbooks_on_a_full_disk_is_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["excel", "--out", str(out), "--source", "synthetic", "--top-n", "3"]
+    proc = run(UNDER_A_SIZE_LIMIT, "5000", *argv)
+    assert proc.returncode == 2
+    line = one_line(proc.stderr)
+    assert line.startswith(f"error: cannot write {out / collab.FILENAME}: the disk is full"), line
+    assert list(out.iterdir()) == []
+
+
+def test_a_write_that_runs_out_of_space_names_the_file_and_leaves_the_old_one(tmp_path):
+    target = tmp_path / "graddesc.xlsx"
+    target.write_text("the copy from before")
+
+    def fills_the_disk(tmp: Path) -> None:
+        tmp.write_text("half a workbook")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(OSError) as info:
+        atomic.atomic_write(target, fills_the_disk)
+    assert str(info.value).startswith(f"cannot write {target}: the disk is full")
+    assert info.value.errno == errno.ENOSPC
+    assert [p.name for p in tmp_path.iterdir()] == ["graddesc.xlsx"]
+    assert target.read_text() == "the copy from before"
+
+
+SAVE_A_WORKBOOK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from openpyxl import Workbook
+from lesson5.excel import book
+from lesson5.tools import cli
+# Room for openpyxl's temporary sheet (a few hundred bytes), not for the 5 kB workbook.
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+sys.exit(cli.guarded(lambda: book.save_atomic(Workbook(), sys.argv[1]) and 0))
+"""
+
+
+def test_the_workbook_itself_not_fitting_is_one_line_too(tmp_path):
+    proc = run(SAVE_A_WORKBOOK, str(tmp_path / "w.xlsx"))
+    assert proc.returncode == 2
+    line = one_line(proc.stderr)
+    assert line.startswith(f"error: cannot write {tmp_path / 'w.xlsx'}: the disk is full"), line
+    assert "openpyxl" not in line  # the workbook's own write failed, not a temporary sheet's
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- Excel's limits
+
+
+def hostile_source(folder: Path) -> Path:
+    """Three users beyond 2**53 (one apart) and a small one; titles Excel and XML cannot hold."""
+    folder.mkdir()
+    users, movies = [BIG + 1, BIG + 2, BIG + 3, 7], [1, 2, 3]
+    ratings = [1.0, 2.0, 3.5, 4.0, 5.0, 2.5, 3.0, 4.5, 1.5, 0.5, 5.0, 4.0]
+    rows = [
+        f"{u},{m},{ratings[3 * i + j]}" for i, u in enumerate(users) for j, m in enumerate(movies)
+    ]
+    (folder / "ratings.csv").write_text("userId,movieId,rating\n" + "\n".join(rows) + "\n")
+    emoji = "\U0001f600" * 32767  # 65,534 UTF-16 code units: twice what a cell holds
+    (folder / "movies.csv").write_text(
+        f'movieId,title\n1,"a \ufffe b \uffff c"\n2,{emoji}\n3,plain\n', encoding="utf-8"
+    )
+    return folder
+
+
+@pytest.mark.libreoffice
+def test_titles_ids_and_the_long_format_rmse_survive_excel(tmp_path):
+    from lesson5 import excel
+
+    require_soffice()
+    source = hostile_source(tmp_path / "src")
+    (tmp_path / "out").mkdir()
+    paths = excel.write_all(tmp_path / "out", source=str(source), top_n=3)[:2]
+    for path in paths:
+        wb = load_workbook(path)  # U+FFFE written raw makes this raise
+        titles = [wb["movie titles"].cell(r, 2).value for r in (5, 6, 7)]
+        assert titles[0] == "a \\ufffe b \\uffff c" and titles[2] == "plain"
+        assert len(titles[1].encode("utf-16-le")) // 2 <= 32767 and titles[1].endswith("\u2026")
+        assert titles[1].startswith("\U0001f600" * 1000)
+        ids = [wb["dotprod"].cell(r, 1).value for r in (3, 4, 5)]
+        assert ids == [7, str(BIG + 1), str(BIG + 2)]  # exact: as text beyond 2**53
+    lay = collab.Layout(3, 3, 5, False)
+    for copy in recalc.recalculate_many(paths, tmp_path / "recalculated"):
+        values = recalc.read_values(copy)
+        long_rmse, dot_rmse = values["long_format"]["B3"], values["dotprod"][lay.loss]
+        assert isinstance(long_rmse, float) and long_rmse == pytest.approx(dot_rmse, rel=1e-12)
+
+
+def test_cell_text_is_xml_safe_and_excel_sized():
+    assert book.text("x\ufffey\x00z\ud800") == "x\\ufffey\\x00z\\ud800"
+    assert book.text("\U0001f600" * 20000).count("\U0001f600") == 16383
+    assert book.text("é" * 40000) == "é" * 32766 + "\u2026"
+    assert book.text("short \U0001f600") == "short \U0001f600"
+    assert book.exact(BIG) == BIG and book.exact(BIG + 1) == str(BIG + 1)
+
+
+# ---------------------------------------------------------------- a stdout that is not UTF-8
+
+
+def test_lesson5_data_prints_on_a_cp1252_stdout(tmp_path):
+    folder = tmp_path / "snow \u2603 man"
+    folder.mkdir()
+    (folder / "ratings.csv").write_text("userId,movieId,rating\n1,31,2.5\n2,31,4.0\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lesson5", "data", "--source", str(folder / "ratings.csv")],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "cp1252"},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode("cp1252", "replace")
+    out = proc.stdout.decode("cp1252")
+    assert "source:  " in out and "snow ? man" in out and "ratings: 2" in out
+    assert b"Traceback" not in proc.stderr
+
+
+def test_the_cli_leaves_an_encoding_that_can_print_everything_alone(capsys):
+    assert cli.main(["data", "--source", "synthetic"]) == 0
+    assert "ratings: 20,000" in capsys.readouterr().out
