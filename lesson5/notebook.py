@@ -44,10 +44,14 @@ FIGURE_STYLE = {
 }
 
 
-def setup(seed: int = 42) -> dict:
+def setup(seed: int = 42, threads: int | None = 1) -> dict:
     """Print versions and device, set readable figure defaults, seed everything.
 
     Notebooks 00-06.
+
+    `threads`: torch's intra-op threads on the CPU. One by default: a notebook's tensors are
+    small, and two kernels each spinning a pool on the same cores slow each other several
+    times over; None keeps torch's own choice.
     """
     import matplotlib
     import pandas as pd
@@ -71,6 +75,8 @@ def setup(seed: int = 42) -> dict:
     pd.set_option("display.precision", 4)
     seed_everything(seed)
     device = get_device()
+    if threads is not None and device.type == "cpu":
+        torch.set_num_threads(threads)
     info = {
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", type=positive_int, default=1800, help="per-cell timeout in seconds")
     p.add_argument(
+        "--jobs", type=positive_int, default=2, help="notebooks run at a time (default: 2)"
+    )
+    p.add_argument(
         "--data",
         type=source,
         default=None,
