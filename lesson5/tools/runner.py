@@ -141,7 +141,10 @@ def execute(
                 str(partial),
                 kernel_name="python3",
                 language="python",
-                cwd=str(path.parent),
+                # The kernel starts in the notebook's folder (nbclient's resources path), not
+                # through papermill's cwd=, which changes this whole process's folder: two
+                # notebooks at once in threads would leave it in the wrong one.
+                resources={"metadata": {"path": str(path.parent)}},
                 progress_bar=False,
                 execution_timeout=timeout,
                 km=km,
