@@ -25,9 +25,10 @@ FLUSHES_SUBNORMALS: bool = os.environ.get(SUBNORMALS_ENV) != "keep" and torch.se
 )  # False where the CPU cannot, or when asked to keep them
 
 
-# Below this batch size a CPU step is a few small kernels: a second intra-op thread saves little
-# (one thread is within about 15% of two on 2 cores), and two trainings at once, each spinning a
-# pool of its own on the same cores, run 6-8x slower. So small-batch training takes one thread.
+# Below this batch size a CPU step is a few small kernels. Alone, a second intra-op thread makes
+# an epoch at bs 64 about a third faster on 2 cores; but two trainings at once, each spinning a
+# pool of its own on the same cores, run 20x slower (benchmarks/threads.py). So small-batch
+# training takes one thread.
 SMALL_BATCH = 1024
 _TORCH_THREADS = torch.get_num_threads()  # torch's own choice, before anyone changed it
 

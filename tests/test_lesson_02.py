@@ -22,12 +22,7 @@ ADAPTIVE = ["adagrad", "rmsprop", "adam", "eve", "adagrad_ann", "adam_ann", "ada
 ORIGINAL_EVE = {"b": 8.524, "a": 3.671}  # the original workbook's eve sheet, one epoch after Reset
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

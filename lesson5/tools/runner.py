@@ -19,6 +19,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from unittest import mock
 
 from lesson5.atomic import atomic_write
 
@@ -78,11 +79,7 @@ def _plain(text: str) -> str:
 
 def _failure(nb, ename: str, evalue: str, traceback: list[str]) -> str:
     """'code cell N: Error: message' for the failed cell (N counts the notebook's own code cells from 1)."""
-    code = [
-        c
-        for c in nb.cells
-        if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
-    ]
+    code = [c for c in nb.cells if c.cell_type == "code"]
     n = next(
         (i for i, c in enumerate(code, 1) if any(o.output_type == "error" for o in c.outputs)), "?"
     )
@@ -170,11 +167,7 @@ def execute(
             message = _failure(raw, error.ename, error.evalue, error.traceback)
         elif stopped is not None:
             # No error output to find: the cell stopped is the last one papermill started.
-            code = [
-                c
-                for c in raw.cells
-                if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
-            ]
+            code = [c for c in raw.cells if c.cell_type == "code"]
             started = [
                 i
                 for i, c in enumerate(code, 1)
@@ -309,7 +302,9 @@ def main(args: argparse.Namespace) -> int:
     # Each notebook runs in a kernel of its own, so two at a time keep both cores busy (each
     # kernel trains on one thread); they start in order and report as they finish.
     jobs = max(1, min(getattr(args, "jobs", 2), len(paths)))
-    with _data_setting(source), ThreadPoolExecutor(jobs) as pool:
+    # `--data X` as the kernels' LESSON5_DATA: they inherit this process's environment.
+    setting = {"LESSON5_DATA": source} if source is not None else {}
+    with mock.patch.dict(os.environ, setting), ThreadPoolExecutor(jobs) as pool:
         list(pool.map(run_one, paths))
     times = {p.name: times[p.name] for p in paths}  # the table in the lesson's order
     workbooks: list[Path] | None = []
@@ -327,20 +322,3 @@ def main(args: argparse.Namespace) -> int:
         print(f"\nfailed: {', '.join(failed)}")
         return 1
     return 0
-
-
-@contextlib.contextmanager
-def _data_setting(source: str | None):
-    """`--data X` as the kernels' LESSON5_DATA (they inherit this process's environment)."""
-    if source is None:
-        yield
-        return
-    before = os.environ.get("LESSON5_DATA")
-    os.environ["LESSON5_DATA"] = source
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("LESSON5_DATA", None)
-        else:
-            os.environ["LESSON5_DATA"] = before
