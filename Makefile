@@ -10,10 +10,25 @@ STAMP := $(VENV)/.lesson5-installed
 
 setup: $(STAMP)
 
+# PyTorch goes in first, so that the package's range (torch>=2.13) is already met: its CPU build
+# where no NVIDIA GPU answers (a few hundred MB instead of several GB), else the default (CUDA)
+# build; TORCH=cpu or TORCH=cuda forces either, and a torch already in the venv is kept. For the
+# CPU build a wheel pip already has at hand (its find-links) comes before PyTorch's CPU index.
+TORCH ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu)
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_REQ := 'torch>=2.13'
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[test,lab]'
+	@if $(PY) -c 'import torch' 2>/dev/null; then echo "keeping the venv's torch"; \
+	elif [ "$(TORCH)" = cpu ]; then \
+	  echo "installing PyTorch's CPU build (TORCH=cuda for the CUDA build)"; \
+	  { $(PY) -m pip install -q --no-index --no-deps $(TORCH_REQ) 2>/dev/null \
+	    && $(PY) -m pip install $(TORCH_REQ); } \
+	    || $(PY) -m pip install $(TORCH_REQ) --index-url $(TORCH_CPU_INDEX); \
+	else $(PY) -m pip install $(TORCH_REQ); fi
+	$(PY) -m pip install -e '.[run,test,lab]'
 	touch $(STAMP)
 
 lesson: $(STAMP)

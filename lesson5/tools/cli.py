@@ -134,9 +134,15 @@ def cmd_excel(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Execute every notebook in order in a fresh kernel; HTML copies, workbooks, figures, summary table."""
+    import importlib.util
     from pathlib import Path
 
     from lesson5.tools import runner
+
+    for name in ("papermill", "nbconvert", "ipykernel"):  # the `run` extra, not the lesson's
+        if importlib.util.find_spec(name) is None:
+            print(f"error: `lesson5 run` needs {name}: pip install 'lesson5[run]'", file=sys.stderr)
+            return 1
 
     out = Path(args.out)
     for folder in (
@@ -152,6 +158,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             return 2
     return runner.main(args)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """One line per requirement of the lesson, OK or FAIL; 1 if any failed."""
+    from lesson5 import doctor
+
+    return doctor.main()
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -242,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not write the Excel workbooks (they are skipped anyway with --only)",
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "doctor", help="check Python, torch, the dependencies, the data and the cache"
+    )
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser(
         "bench", help="benchmark training speed, memory and accuracy; prints a table"

@@ -23,7 +23,12 @@ from unittest import mock
 
 from lesson5.atomic import atomic_write
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # the checkout's notebooks folder
+# A wheel carries the notebooks inside the package; a checkout has them beside it.
+_PACKAGE = Path(__file__).resolve().parents[1]
+NOTEBOOKS = next(
+    (p for p in (_PACKAGE / "notebooks", _PACKAGE.parent / "notebooks") if p.is_dir()),
+    _PACKAGE.parent / "notebooks",
+)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -259,7 +264,10 @@ def main(args: argparse.Namespace) -> int:
     folder = Path(getattr(args, "notebooks", None) or NOTEBOOKS)
     paths = notebook_paths(args.only, folder)
     if not paths:
-        print(f"no notebooks found in {folder}")
+        print(
+            f"no notebooks found in {folder}: pass --notebooks DIR (a folder of NN_*.ipynb), "
+            "or run from a clone of the repository (README: Start here)"
+        )
         return 1
     source = getattr(args, "data", None) or None
     if source not in (None, "synthetic"):

@@ -1,0 +1,112 @@
+"""`python -m lesson5 doctor`: is this environment ready for the lesson? Notebook 00.
+
+One line per requirement, `OK`, `FAIL` or `--` (optional and missing: the lesson runs without
+it). The floors are the ones this installed lesson5 declares; any FAIL makes `main` return 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+Check = tuple[str, str, str]  # (status, what, detail)
+
+
+def _dependencies() -> Iterator[Check]:
+    for text in md.requires("lesson5") or []:
+        req = Requirement(text)
+        if req.marker is not None:  # an extra's requirement (test, lab, run): not the lesson's
+            continue
+        try:
+            have = md.version(req.name)
+        except md.PackageNotFoundError:
+            yield "FAIL", req.name, f"missing; pip install '{req}'"
+            continue
+        ok = req.specifier.contains(Version(have), prereleases=True)
+        yield ("OK" if ok else "FAIL"), req.name, f"{have} (needs {req.specifier})"
+
+
+def _torch() -> Iterator[Check]:
+    import torch
+
+    from lesson5.device import get_device
+
+    cuda = "CUDA available" if torch.cuda.is_available() else "no CUDA device"
+    yield "OK", "device", f"{get_device()} ({cuda}; LESSON5_DEVICE=cpu|cuda forces one)"
+
+
+def _data() -> Iterator[Check]:
+    from lesson5.download import SHA256, ZIP_NAME, data_dir, shown
+
+    folder = data_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+        yield "OK", "data folder", f"{shown(folder)} (writable)"
+    except OSError as e:
+        yield "FAIL", "data folder", f"{shown(folder)} is not writable ({e.strerror})"
+    zip_path = folder / ZIP_NAME
+    if not zip_path.is_file():
+        yield "--", ZIP_NAME, "not downloaded yet: data.load() fetches it from GroupLens"
+        return
+    with zip_path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if digest == SHA256:
+        yield "OK", ZIP_NAME, "SHA-256 matches the 2018 release"
+    else:
+        yield "FAIL", ZIP_NAME, f"SHA-256 {digest[:12]}... is not the release's: delete it"
+
+
+def _optional() -> Iterator[Check]:
+    from lesson5.excel.recalc import find_soffice
+
+    for name, why in [
+        ("ipywidgets", "progress bars as widgets"),
+        ("papermill", "`lesson5 run`"),
+        ("nbval", "the notebook tests"),
+    ]:
+        try:
+            yield "OK", name, f"{md.version(name)} ({why})"
+        except md.PackageNotFoundError:
+            yield "--", name, f"not installed: needed only for {why}"
+    soffice = find_soffice() or shutil.which("soffice")
+    if soffice:
+        yield "OK", "LibreOffice", "found (recalculates the workbooks)"
+    else:
+        yield (
+            "--",
+            "LibreOffice",
+            "not found: needed only for `lesson5 excel --check` and its tests",
+        )
+
+
+def checks() -> list[Check]:
+    """Every check, in the order printed. Notebook 00."""
+    py = ".".join(map(str, sys.version_info[:3]))
+    need = md.metadata("lesson5")["Requires-Python"] or ""
+    ok = not need or Version(py) in Requirement(f"python{need}").specifier
+    found = [("OK" if ok else "FAIL", "python", f"{py} (needs {need})")]
+    found.append(("OK", "lesson5", md.version("lesson5")))
+    found += _dependencies()
+    found += _torch()
+    found += _data()
+    found += _optional()
+    return found
+
+
+def main() -> int:
+    """Print one line per check; 1 if any failed. Notebook 00."""
+    found = checks()
+    width = max(len(what) for _, what, _ in found)
+    for status, what, detail in found:
+        print(f"{status:<4} {what:<{width}}  {detail}")
+    failed = [what for status, what, _ in found if status == "FAIL"]
+    print(f"{len(failed)} problem(s): {', '.join(failed)}" if failed else "all required checks OK")
+    return 1 if failed else 0
