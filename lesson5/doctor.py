@@ -1,4 +1,6 @@
-"""`python -m lesson5 doctor`: is this environment ready for the lesson? Notebook 00.
+"""`python -m lesson5 doctor`: is this environment ready for the lesson?
+
+Notebook 00.
 
 One line per requirement, `OK`, `FAIL` or `--` (optional and missing: the lesson runs without
 it). The floors are the ones this installed lesson5 declares; any FAIL makes `main` return 1.
@@ -12,6 +14,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.version import Version
@@ -42,26 +45,55 @@ def _torch() -> Iterator[Check]:
     yield "OK", "device", f"{get_device()} ({cuda}; LESSON5_DEVICE=cpu|cuda forces one)"
 
 
-def _data() -> Iterator[Check]:
-    from lesson5.download import SHA256, ZIP_NAME, data_dir, shown
-
-    folder = data_dir()
+def _writable(folder: Path) -> str | None:
+    """None if a file can be made in `folder` (made if missing), else why not."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
-        yield "OK", "data folder", f"{shown(folder)} (writable)"
     except OSError as e:
-        yield "FAIL", "data folder", f"{shown(folder)} is not writable ({e.strerror})"
+        return e.strerror or str(e)
+    return None
+
+
+def _data() -> Iterator[Check]:
+    import pooch
+
+    from lesson5.download import SHA256, ZIP_NAME, data_dir, shown
+
+    folder = data_dir()
     zip_path = folder / ZIP_NAME
-    if not zip_path.is_file():
-        yield "--", ZIP_NAME, "not downloaded yet: data.load() fetches it from GroupLens"
-        return
-    with zip_path.open("rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    if digest == SHA256:
-        yield "OK", ZIP_NAME, "SHA-256 matches the 2018 release"
+    if str(folder) == "synthetic":
+        yield "OK", "data", "LESSON5_DATA=synthetic: a small made-up data set"
+    elif folder.is_file():
+        yield "OK", "data", f"{shown(folder)} (LESSON5_DATA; data.load() validates it)"
+    elif zip_path.is_file():
+        with zip_path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        if digest == SHA256:
+            yield "OK", "data", f"{shown(zip_path)} (SHA-256 of the 2018 release)"
+        else:
+            yield (
+                "FAIL",
+                "data",
+                f"{shown(zip_path)}: SHA-256 {digest[:12]}... is not the release's; delete it",
+            )
+    elif (why := _writable(folder)) is None:
+        yield "--", "data", f"not downloaded yet: data.load() fetches it into {shown(folder)}"
     else:
-        yield "FAIL", ZIP_NAME, f"SHA-256 {digest[:12]}... is not the release's: delete it"
+        yield "FAIL", "data", f"{shown(folder)} has no {ZIP_NAME} and is not writable ({why})"
+    cache = Path(pooch.os_cache("lesson5"))
+    why = _writable(cache)
+    status = "OK" if why is None else "FAIL"
+    yield (
+        status,
+        "cache",
+        f"{shown(cache)} "
+        + (
+            "(writable: trained models are kept here)"
+            if why is None
+            else f"is not writable ({why})"
+        ),
+    )
 
 
 def _optional() -> Iterator[Check]:
@@ -88,7 +120,10 @@ def _optional() -> Iterator[Check]:
 
 
 def checks() -> list[Check]:
-    """Every check, in the order printed. Notebook 00."""
+    """Every check as (status, what, detail), in the order printed.
+
+    Notebook 00.
+    """
     py = ".".join(map(str, sys.version_info[:3]))
     need = md.metadata("lesson5")["Requires-Python"] or ""
     ok = not need or Version(py) in Requirement(f"python{need}").specifier
@@ -102,7 +137,10 @@ def checks() -> list[Check]:
 
 
 def main() -> int:
-    """Print one line per check; 1 if any failed. Notebook 00."""
+    """Print one line per check; return 1 if any failed.
+
+    Notebook 00.
+    """
     found = checks()
     width = max(len(what) for _, what, _ in found)
     for status, what, detail in found:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
-import tomllib
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
@@ -87,6 +87,9 @@ def test_readme_test_command_is_what_ci_runs():
     assert "export CI=true" in ci
     assert re.search(r"^make lint$", ci, re.M), "ruff (make lint) is missing from .ci/run"
     assert ci.index("\nmake lint") < ci.index("make test\n")
+    # The declared floors are tested: a venv at the lowest allowed versions runs the unit tests.
+    assert "floors.py" in ci
+    assert re.search(r"^.*\.venv-floors/bin/python -m pytest .*tests$", ci, re.M)
 
 
 def _readme_layout() -> set[str]:
