@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
-import re
 import sys
 from pathlib import Path
 
@@ -19,29 +17,10 @@ bench = importlib.import_module("bench")
 
 
 def record(label, kind, rmse, seconds=(1.0, 1.0), seed=0, bs=64, model="EmbeddingDotBias", **more):
-    """A raw record as `--results` writes one per run (the environment's fields trimmed)."""
-    return dict(
-        label=label,
-        kind=kind,
-        model=model,
-        bs=bs,
-        seed=seed,
-        device="cpu",
-        threads=1,
-        seconds=list(seconds),
-        valid_rmse=list(rmse),
-        peak_mb=100.0 + seed,
-        loadavg=[1.0 + seed, 1, 1],
-        versions={"torch": "x"},
-        **more,
-    )
-
-
-def cells(table: str) -> dict:
-    """The markdown table's rows by (row, bs): column name -> cell."""
-    lines = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()]
-    head, *body = [cs for cs in lines if len(cs) > 5 and not set(cs[0]) <= set(":-")]
-    return {(r[0], r[2]): dict(zip(head, r)) for r in body}
+    """A raw record as `--results` writes one per run (most of the environment left out)."""
+    runs = dict(seconds=[*seconds], valid_rmse=rmse, peak_mb=100.0 + seed, loadavg=[1 + seed])
+    more = dict(device="cpu", threads=1, **more)
+    return dict(runs, label=label, kind=kind, model=model, bs=bs, seed=seed, **more)
 
 
 def test_table_from_a_records_file(tmp_path, capsys):
@@ -57,32 +36,29 @@ def test_table_from_a_records_file(tmp_path, capsys):
     assert bench.main(["--table", str(path), "--readme", str(readme)]) == 0
     table = capsys.readouterr().out.strip()
     assert readme.read_text() == f"above\n{bench.BEGIN}\n{table}\n{bench.END}\nbelow\n"
-    # the median of the three fastai runs, not their best
-    assert (
-        "Target RMSE 0.8600: the best peer's median final RMSE, fastai (EmbeddingDotBias, bs 64)"
-        in table
-    )
-    rows = cells(table)
-    assert rows["fastai", "64"]["valid RMSE"] == "0.8600 (0.8500-0.8700)"
-    assert (
-        rows["fastai", "64"]["peak MB"] == "101 (100-102)" and rows["fastai", "64"]["runs"] == "3"
-    )
-    assert (
-        rows["svd", "64"]["valid RMSE"] == "0.8800" and rows["svd", "64"]["to target s"] == "never"
-    )
-    assert rows["fast", "64"]["to target s"] == "0.50" and rows["fast", "64"]["fit s"] == "1.00"
-    assert rows["half", "256"]["to target s"] == "1/2: 1.00"
-    assert rows["big", "65536"]["to target s"] == "-" and rows["read", "-"]["valid RMSE"] == "-"
-    assert rows["read", "-"]["thr"] == "1" and rows["read", "-"]["epoch s"] == "500.000"
-    assert "- svd, seed 0: {'k': 5}" in table
-    assert (
-        "- PASS fast EmbeddingDotBias bs 64: median 0.8350 over 2 seeds (target <= 0.840)" in table
-    )
-    assert "- MISS half EmbeddingDotBias bs 256: median 0.8645 over 2 seeds" in table
-    assert "- PASS big: 10.0 s (target <= 60 s), peak 0.10 GB (target <= 8 GB)" in table
-    assert "- MISS read: 500.0 s (target <= 60 s)" in table
-    ours = [r for r in recs if r["kind"] == "lesson5"]
-    assert "No peer rows in this run, so no target RMSE." in bench.markdown_table(ours)
+    # The target is the fastai row's median (0.86), not its best run; times by hand.
+    assert "Target RMSE 0.8600: the best peer's median final RMSE, fastai (Embedding" in table
+    rows = [line for line in table.splitlines() if line.startswith("| ")][1:]
+    assert ["|".join(c.strip() for c in line.strip("|").split("|")) for line in rows] == [
+        "fastai|EmbeddingDotBias|64|cpu|1|3|1.000|2.00|0.8600 (0.8500-0.8700)|2/3: 2.00|101 (100-102)",
+        "svd|SVD (Surprise)|64|cpu|1|1|1.000|2.00|0.8800|never|100",
+        "fast|EmbeddingDotBias|64|cpu|1|2|0.500|1.00|0.8350|0.50|100 (100-101)",
+        "half|EmbeddingDotBias|256|cpu|1|2|1.000|1.00|0.8645 (0.8590-0.8700)|1/2: 1.00|100 (100-101)",
+        "big|EmbeddingDotBias|65536|cpu|1|1|10.000|10.00|0.5000|-|100",
+        "read|EmbeddingDotBias|-|cpu|1|1|500.000|500.00|-|-|100",
+    ]
+    assert table.endswith("""
+Surprise tuned: parameters chosen on a holdout of the training rows, per seed:
+- svd, seed 0: {'k': 5}
+
+Accuracy targets (median final RMSE over the seeds):
+- PASS fast EmbeddingDotBias bs 64: median 0.8350 over 2 seeds (target <= 0.840)
+- MISS half EmbeddingDotBias bs 256: median 0.8645 over 2 seeds (target <= 0.840)
+
+Scale targets:
+- PASS big: 10.0 s (target <= 60 s), peak 0.10 GB (target <= 8 GB)
+- MISS read: 500.0 s (target <= 60 s), peak 0.10 GB (target <= 8 GB)""")
+    assert "No peer rows in this run, so no target RMSE." in bench.markdown_table(recs[4:])
 
 
 def test_the_committed_readme_table_is_the_one_its_results_file_generates():
@@ -92,28 +68,20 @@ def test_the_committed_readme_table_is_the_one_its_results_file_generates():
     assert shown == bench.markdown_table(bench.read_records(ROOT / source), source)
 
 
-@pytest.mark.parametrize(
-    "content, error",
-    [
-        (None, r"results file .*r.jsonl does not exist"),
-        ("", r"results file .*r.jsonl holds no records"),
-        ('{"label": 1}\nnot json\n', r"r.jsonl, line 1: a record without kind, model"),
-        (
-            json.dumps(record("a", "lesson5", [0.9])) + "\n[1]\n",
-            r"r.jsonl, line 2: .* without fields",
-        ),
-        (
-            json.dumps(record("a", "lesson5", [0.9])) + "\n{\n",
-            r"r.jsonl, line 2: not a JSON record",
-        ),
-    ],
-)
-def test_a_bad_records_file_is_one_line(tmp_path, capsys, content, error):
-    if content is not None:
-        (tmp_path / "r.jsonl").write_text(content)
-    assert bench.main(["--table", str(tmp_path / "r.jsonl")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and re.search(error, err), err
+def test_a_bad_records_file_is_one_line(tmp_path, capsys):
+    path, good = tmp_path / "r.jsonl", json.dumps(record("a", "lesson5", [0.9]))
+    for content, error in [
+        (None, f"results file {path} does not exist"),
+        ("", f"results file {path} holds no records"),
+        ('{"label": 1}\nnot json\n', f"{path}, line 1: a record without kind, model, bs"),
+        (good + "\n[1]\n", f"{path}, line 2: a record without fields"),
+        (good + "\n{\n", f"{path}, line 2: not a JSON record"),
+    ]:
+        if content is not None:
+            path.write_text(content)
+        assert bench.main(["--table", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and error in err, err
 
 
 def test_a_spawned_row_returns_its_record_and_its_own_peak(tmp_path):
@@ -136,82 +104,48 @@ def test_a_spawned_row_returns_its_record_and_its_own_peak(tmp_path):
 def test_rows_run_in_rounds_of_seeds_into_strict_json(monkeypatch, tmp_path, capsys):
     rows = [(f"row {bs}", dict(kind="lesson5", recipe="r", bs=bs)) for bs in (64, 1024)]
     rows += [("once", dict(kind="read_csv", recipe="-", bs=0, n=500, runs=1))]
-    calls = []
-
-    def child(spec, timeout):
-        calls.append((spec["bs"], spec["seed"]))
-        out = dict(
-            model="m", device="cpu", seconds=[1.0, 1.0], valid_rmse=[math.nan, 0.9], peak_mb=1
-        )
-        return dict(out, bs=spec["bs"], seed=spec["seed"], threads=1, loadavg=(1.0, 1.0, 1.0))
-
+    done = dict(model="m", device="cpu", seconds=[1, 1], valid_rmse=[float("nan"), 0.9], threads=1)
+    done.update(peak_mb=1, loadavg=[1.0])
+    monkeypatch.setattr(bench, "run_in_child", lambda s, _: dict(done, bs=s["bs"], seed=s["seed"]))
     monkeypatch.setattr(bench, "default_rows", lambda *a: rows)
-    monkeypatch.setattr(bench, "run_in_child", child)
     monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name, *a: None)
     out = tmp_path / "sub" / "r.jsonl"
     assert bench.main(["--runs", "2", "--results", str(out)]) == 0
-    assert calls == [(64, 0), (1024, 0), (0, 0), (64, 1), (1024, 1)]
     back = [json.loads(line) for line in out.read_text().splitlines()]  # strict: nan is null
+    # seed 0 of every row, then seed 1: a drifting machine slows every row alike
+    assert [(r["bs"], r["seed"]) for r in back] == [(64, 0), (1024, 0), (0, 0), (64, 1), (1024, 1)]
     assert [r["valid_rmse"] for r in back] == [[None, 0.9]] * 5 and back[0]["label"] == "row 64"
     assert {r["versions"]["lesson5"] for r in back} != {None} and "steal_pct" in back[0]
     printed = capsys.readouterr().out
-    assert (
-        "| row 64 " in printed and "fastai is not installed" in printed and "make bench" in printed
-    )
+    assert "| row 64 " in printed and printed.count("not installed, so its rows are missing") == 2
 
 
 def test_default_rows_cover_the_issue():
     rows = bench.default_rows("cpu", 2)
-    kinds = [(s["kind"], s.get("peer_recipe"), s["recipe"], s["bs"]) for _, s in rows]
-    assert kinds.index(("fastai", "own", "onecycle-bias", 64)) < kinds.index(
-        ("lesson5", None, "onecycle-bias", 64)
-    )  # the peers run first: they set the target
-    for want in [
-        ("fastai", "ours", "onecycle-bias", 1024),
-        ("surprise", "tuned", "onecycle-bias", 1),
-        ("dataloader", None, "onecycle-bias", 64),
-        ("lesson5", None, "onecycle-bias", 256),
-        ("lesson5", None, "onecycle-net", 1024),
-        ("fastai", "own", "onecycle-net", 1024),
-    ]:
-        assert want in kinds
-    scale = {s["scale"]: s for _, s in rows if s.get("scale")}
-    assert scale["scale-train"]["synthetic"] == dict(
-        n_users=200_000, n_ratings=32_000_000, n_movies=87_000
+    assert " ".join(f"{s['kind']}/{s.get('peer_recipe', '')}/{s['bs']}" for _, s in rows) == (
+        "fastai/own/64 fastai/ours/64 fastai/own/1024 fastai/ours/1024 fastai/own/1024 "  # peers
+        "surprise/default/1 surprise/tuned/1 lesson5//64 lesson5//256 lesson5//1024 lesson5//64 "
+        "lesson5//1024 dataloader//64 dataloader//1024 lesson5//65536 read_csv//0"  # then scale
     )
-    assert scale["scale-read"]["n"] == 32_000_000 and all(s["runs"] == 1 for s in scale.values())
+    scale = {s["scale"]: s for _, s in rows if s.get("scale")}
+    shape = dict(n_users=200_000, n_movies=87_000, n_ratings=32_000_000)
+    assert scale["scale-train"]["synthetic"] == shape and scale["scale-read"]["n"] == 32_000_000
     assert not any(s.get("scale") for _, s in bench.default_rows("cpu", None, 0))
 
 
 # The peer rows run only where fastai / Surprise are installed (`make bench` builds such a venv).
-@pytest.mark.parametrize(
-    "kind, peer_recipe", [("fastai", "own"), ("fastai", "ours"), ("surprise", "tuned")]
-)
-def test_peer_rows_on_synthetic_data(kind, peer_recipe, monkeypatch):
+@pytest.mark.parametrize("kind, p", [("fastai", "own"), ("fastai", "ours"), ("surprise", "tuned")])
+def test_peer_rows_on_synthetic_data(kind, p, monkeypatch):
     pytest.importorskip(kind)
-    peers = importlib.import_module("peers")
-    monkeypatch.setattr(
-        peers, "SVD_GRID", dict(n_factors=(5, 20), n_epochs=(10,), lr_all=(0.01,), reg_all=(0.1,))
-    )
-    spec = dict(
-        kind=kind,
-        peer_recipe=peer_recipe,
-        recipe="onecycle-bias",
-        bs=512,
-        source="synthetic",
-        device="cpu",
-    )
-    res = bench.run_row(spec)
-    assert (
-        res["device"] == "cpu"
-        and 0 < res["valid_rmse"][-1] < 2
-        and len(res["seconds"]) == res["epochs"]
-    )
-    if kind == "fastai":
-        ours = bench._recipe(spec)
-        assert (res["lr"], res["wd"]) == (
-            (5e-3, 0.1) if peer_recipe == "own" else (ours.stages[0][1], ours.wd)
-        )
-        assert bench.run_row(spec)["valid_rmse"] == res["valid_rmse"]  # seeded
-    else:
+    grid = dict(n_factors=(5, 20), n_epochs=(10,), lr_all=(0.01,), reg_all=(0.1,))
+    monkeypatch.setattr(importlib.import_module("peers"), "SVD_GRID", grid)
+    spec = dict(kind=kind, peer_recipe=p, recipe="onecycle-bias", bs=512, source="synthetic")
+    res = bench.run_row(dict(spec, device="cpu"))
+    assert res["device"] == "cpu" and len(res["seconds"]) == res["epochs"]
+    assert 0 < res["valid_rmse"][-1] < 2
+    if kind == "surprise":
         assert res["params"]["n_factors"] in (5, 20) and res["tune_s"] > 0 and res["epochs"] == 10
+        return
+    ours = bench._recipe(spec)
+    assert (res["lr"], res["wd"]) == ((5e-3, 0.1) if p == "own" else (ours.stages[0][1], ours.wd))
+    assert bench.run_row(dict(spec, device="cpu"))["valid_rmse"] == res["valid_rmse"]  # seeded
