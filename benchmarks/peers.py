@@ -59,47 +59,30 @@ def fastai_row(ds, bs: int, use_nn: bool = False, seed: int = 0, recipe=None) ->
     set_seed(seed)  # Python's, NumPy's and torch's generators: the shuffle and the model's init
     dls, timer = to.dataloaders(bs=bs), EpochTimer()
     if recipe is None:
-        layers = [100] if use_nn else None
-        learn = collab_learner(
-            dls, n_factors=50, use_nn=use_nn, layers=layers, y_range=FASTAI_Y_RANGE
-        )
-        epochs, lr, wd = 5, FASTAI_LR, FASTAI_WD
-        with learn.no_bar(), learn.no_logging():
-            learn.fit_one_cycle(epochs, lr, wd=wd, cbs=[timer])
+        epochs, lr, wd, fit = 5, FASTAI_LR, FASTAI_WD, dict(wd=FASTAI_WD)
+        model = dict(use_nn=use_nn, layers=[100] if use_nn else None, y_range=FASTAI_Y_RANGE)
+    elif use_nn or recipe.model != "EmbeddingDotBias":
+        raise ValueError(f"fastai with our recipe is for EmbeddingDotBias only, not {recipe.model}")
     else:
-        if use_nn or recipe.model != "EmbeddingDotBias":
-            raise ValueError(
-                f"fastai with our recipe is for EmbeddingDotBias only, not {recipe.model}"
-            )
         ((epochs, lr),), wd, cyc = recipe.stages, recipe.wd, schedules.OneCycle()
         adamw = partial(torch.optim.AdamW, betas=(0.9, recipe.beta2), eps=1e-8)
-        y_range = recipe.y_range(ds.rating_range)
         opt = partial(OptimWrapper, opt=adamw)
-        learn = collab_learner(
-            dls, n_factors=50, y_range=y_range, opt_func=opt, splitter=two_groups
-        )
+        model = dict(y_range=recipe.y_range(ds.rating_range), opt_func=opt, splitter=two_groups)
         # final lr base / (div x final_div); moms 0.95-0.85-0.95, as OneCycle's
-        sched = dict(div=cyc.div, div_final=cyc.div * cyc.final_div, pct_start=cyc.pct_start)
-        with learn.no_bar(), learn.no_logging():
-            moms = (*cyc.moms, cyc.moms[0])
-            learn.fit_one_cycle(epochs, lr, moms=moms, wd=[wd, 0.0], cbs=[timer], **sched)
-        got = [g["weight_decay"] for g in learn.opt.opt.param_groups]
-        if got != [wd, 0.0]:  # fastai maps wd per group: check it did
-            raise RuntimeError(f"fastai set weight decay {got}, not ours")
+        fit = dict(div=cyc.div, div_final=cyc.div * cyc.final_div, pct_start=cyc.pct_start)
+        fit.update(moms=(*cyc.moms, cyc.moms[0]), wd=[wd, 0.0])
+    learn = collab_learner(dls, n_factors=50, **model)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(epochs, lr, cbs=[timer], **fit)
+    got = [g["weight_decay"] for g in learn.opt.opt.param_groups] if recipe else [wd, 0.0]
+    if got != [wd, 0.0]:  # ours: fastai maps wd per group (factors, biases); check it did
+        raise RuntimeError(f"fastai set weight decay {got}, not ours")
     # The recorder keeps [train loss, valid loss] per epoch; its valid loss is the MSE over the
     # whole validation set (batch means weighted by batch size).
     rmse = [math.sqrt(float(v[1])) for v in learn.recorder.values]
-    model, device = "EmbeddingNN" if use_nn else "EmbeddingDotBias", learn.model.parameters()
-    return dict(
-        model=model,
-        seconds=timer.times,
-        valid_rmse=rmse,
-        device=str(next(device).device),
-        data_device=str(learn.dls.device),
-        epochs=epochs,
-        lr=lr,
-        wd=wd,
-    )
+    out = dict(model="EmbeddingNN" if use_nn else "EmbeddingDotBias", seconds=timer.times)
+    out.update(valid_rmse=rmse, epochs=epochs, lr=lr, wd=wd, data_device=str(learn.dls.device))
+    return dict(out, device=str(next(learn.model.parameters()).device))
 
 
 def _svd(params: dict, train_df, valid_df, rating_range, seed: int) -> tuple[float, float]:
@@ -139,14 +122,6 @@ def surprise_row(ds, seed: int = 0, tuned: bool = False) -> dict:
     epochs = params.get("n_epochs", 20)  # Surprise's default
     # fit() runs all epochs in one call: each epoch is credited an equal share of the total, and
     # only the last one has a validation RMSE.
-    return dict(
-        model="SVD (Surprise)",
-        seconds=[total / epochs] * epochs,
-        device="cpu",
-        valid_rmse=[math.nan] * (epochs - 1) + [rmse],
-        params=params,
-        tune_s=tune_s,
-        epochs=epochs,
-        lr=params.get("lr_all", 0.005),
-        wd=params.get("reg_all", 0.02),
-    )
+    out = dict(model="SVD (Surprise)", seconds=[total / epochs] * epochs, device="cpu")
+    out.update(valid_rmse=[math.nan] * (epochs - 1) + [rmse], params=params, tune_s=tune_s)
+    return dict(out, epochs=epochs, lr=params.get("lr_all", 0.005), wd=params.get("reg_all", 0.02))
