@@ -71,5 +71,5 @@ $(BENCH_STAMP): benchmarks/requirements.txt pyproject.toml
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
-	$(BENCH_PY) -m lesson5 bench --runs 3 --results $(BENCH_OUT) $(BENCH_ARGS)
-	$(BENCH_PY) -m lesson5 bench --table $(BENCH_OUT) --readme benchmarks/README.md
+	$(BENCH_PY) benchmarks/bench.py --runs 3 --results $(BENCH_OUT) $(BENCH_ARGS)
+	$(BENCH_PY) benchmarks/bench.py --table $(BENCH_OUT) --readme benchmarks/README.md

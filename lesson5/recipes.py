@@ -2,7 +2,7 @@
 
 Notebooks 03 and 04.
 
-Notebooks 03 and 04 and the benchmark (`python -m lesson5 bench`) train through these, so a
+Notebooks 03 and 04 and the benchmark (`benchmarks/bench.py`) train through these, so a
 recipe's numbers are written once.
 """
 

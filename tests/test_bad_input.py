@@ -43,11 +43,11 @@ def fails(source, pattern: str, loader=read.load_ratings) -> str:
 
 
 def run_cli(
-    *args: str, env: dict | None = None, cwd: Path | None = None
+    *args: str, env: dict | None = None, cwd: Path | None = None, prog=("-m", "lesson5")
 ) -> subprocess.CompletedProcess:
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "lesson5", *args],
+        [sys.executable, *prog, *args],
         capture_output=True,
         text=True,
         env=environ,
@@ -333,12 +333,6 @@ def test_split_seed_out_of_range():
             ["excel", "--out", "x", "--top-n", "0"],
             r"argument --top-n: 0 is not a positive whole number",
         ),
-        (["bench", "--threads", "-1"], r"argument --threads: -1 is not a positive whole number"),
-        (["bench", "--threads", "0"], r"argument --threads: 0 is not a positive whole number"),
-        (
-            ["bench", "--timeout", "nan"],
-            r"argument --timeout: nan is not a positive number of seconds",
-        ),
         (["run", "--out", ""], r"argument --out: an empty path"),
         (["run", "--timeout", "-5"], r"argument --timeout: -5 is not a positive whole number"),
         (["data", "--source", ""], r"argument --source: an empty path"),
@@ -378,16 +372,28 @@ def test_unknown_lesson5_device(monkeypatch):
     assert device.get_device().type == "cpu"
 
 
-def test_unknown_device_on_the_cli_is_one_line():
-    done = run_cli("bench", "--no-scale", env={"LESSON5_DEVICE": "gpu"})
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["--threads", "-1"], r"argument --threads: -1 is not a positive whole number"),
+        (["--threads", "0"], r"argument --threads: 0 is not a positive whole number"),
+        (["--timeout", "nan"], r"argument --timeout: nan is not a positive whole number"),
+    ],
+)
+def test_bad_bench_arguments(argv, pattern):
+    done = run_cli(*argv, prog=["benchmarks/bench.py"])
+    assert done.returncode == 2 and re.search(pattern, one_clean_line(done.stderr))
+
+
+def test_unknown_device_in_the_benchmark_is_one_line():
+    done = run_cli("--no-scale", env={"LESSON5_DEVICE": "gpu"}, prog=["benchmarks/bench.py"])
     assert done.returncode == 2
     assert "LESSON5_DEVICE='gpu' is not a device" in one_clean_line(done.stderr)
 
 
 def test_a_failing_bench_row_prints_one_line_and_the_next_row_runs(monkeypatch, capsys):
-    import argparse
-
-    from lesson5.tools import bench
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # a spawned row imports bench by name
+    import bench
 
     good = dict(
         kind="lesson5",
@@ -401,7 +407,7 @@ def test_a_failing_bench_row_prints_one_line_and_the_next_row_runs(monkeypatch, 
     rows = [("broken row", dict(good, kind="nope")), ("good row", good)]
     monkeypatch.setattr(bench, "default_rows", lambda *a: rows)
     monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name, *a: None)
-    code = bench.run(argparse.Namespace(device="cpu", scale=False, threads=1, timeout=300))
+    code = bench.main(["--device", "cpu", "--threads", "1", "--runs", "1", "--no-scale"])
     out, err = capsys.readouterr()
     assert code == 1
     assert "Traceback" not in err and "Traceback" not in out

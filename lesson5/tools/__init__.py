@@ -1,4 +1,4 @@
-"""The machinery behind the lesson: command line, notebook runner, run records, benchmark.
+"""The machinery behind the lesson: command line, notebook runner, run records.
 
 Nothing here is taught; a student reads the modules one level up, in notebook order.
 """

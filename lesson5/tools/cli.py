@@ -7,7 +7,6 @@ inside it, so `lesson5 data` starts fast.
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import sys
 from collections.abc import Callable
@@ -40,17 +39,6 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
-    return value
-
-
-def positive_seconds(text: str) -> float:
-    """A finite number of seconds above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
     return value
 
 
@@ -167,13 +155,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return doctor.main()
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    """Time the training loop against a DataLoader loop (and fastai/Surprise when installed)."""
-    from lesson5.tools import bench
-
-    return bench.run(args)
-
-
 class Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line naming it and its value (no usage block), exit status 2."""
 
@@ -260,16 +241,6 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="check Python, torch, the dependencies, the data and the cache"
     )
     p.set_defaults(func=cmd_doctor)
-
-    p = sub.add_parser(
-        "bench", help="benchmark training speed, memory and accuracy; prints a table"
-    )
-    from lesson5.tools.bench import (
-        build_parser as bench_parser,
-    )  # stdlib-only module: cheap to import
-
-    bench_parser(p)
-    p.set_defaults(func=cmd_bench)
     return parser
 
 
