@@ -31,7 +31,10 @@ from lesson5.download import DataError, fetch
 
 MIN_RATING, MAX_RATING = 0.5, 5.0
 # The names each release gives its files, newest first; any of them may also be gzip'd (.gz).
-FILES = {"ratings": ("ratings.csv", "ratings.dat", "u.data"), "movies": ("movies.csv", "movies.dat", "u.item")}  # fmt: skip
+FILES = {
+    "ratings": ("ratings.csv", "ratings.dat", "u.data"),
+    "movies": ("movies.csv", "movies.dat", "u.item"),
+}
 GENRES_100K = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
     "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
@@ -104,7 +107,8 @@ def _bytes(label: str, zip_path: Path | None, name: str) -> bytes:
         what = f"{name} cannot be extracted" if zip_path else "it cannot be gunzipped"
         raise DataError(f"{zip_path or name} is damaged: {what} ({e}); download it again") from e
     except OSError as e:
-        raise DataError(f"cannot read {zip_path or name}: {e.strerror or e}; check its permissions and try again") from e  # fmt: skip
+        why = f"{e.strerror or e}; check its permissions and try again"
+        raise DataError(f"cannot read {zip_path or name}: {why}") from e
     return raw
 
 
@@ -124,7 +128,10 @@ def _others(kind: str) -> str:
 
 def _one(source: Path, kind: str, found: list[str]) -> str:
     if not found:
-        raise DataError(f"{source} holds no {FILES[kind][0]} {_others(kind)}: point the source at a MovieLens zip or folder")  # fmt: skip
+        raise DataError(
+            f"{source} holds no {FILES[kind][0]} {_others(kind)}: point the source at a "
+            f"MovieLens zip or folder"
+        )
     if len(found) > 1:
         names = {f.rsplit("/", 1)[-1] for f in found}
         raise DataError(
@@ -277,6 +284,7 @@ class _Table:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("error", pd.errors.ParserWarning)  # all rows too long
+                    warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # validated below
                     return pd.read_csv(
                         io.BytesIO(self.raw), sep=self.sep, header=0 if self.named else None,
                         names=self.header, index_col=False, dtype=texts, encoding=self.encoding,
@@ -441,7 +449,8 @@ def _ratings(label: str, raw: bytes) -> pd.DataFrame:
 def _movies(label: str, raw: bytes) -> pd.DataFrame:
     t = _Table(label, raw, "movies", ("movieId", "title"))
     _validate(t, ("movieId",))
-    out = pd.DataFrame({"movieId": t.df.movieId.to_numpy().astype(np.int64), "title": t.df.title.fillna("")})  # fmt: skip
+    out = pd.DataFrame({"movieId": np.asarray(t.df.movieId, np.int64)})
+    out["title"] = t.df.title.fillna("")
     if "genres" in t.df.columns:
         out["genres"] = t.df.genres.fillna("")
     elif all(g in t.df.columns for g in GENRES_100K):  # ml-100k: a 0/1 column per genre
@@ -450,7 +459,10 @@ def _movies(label: str, raw: bytes) -> pd.DataFrame:
     dup = out.movieId.duplicated().to_numpy()
     if dup.any():
         line, fields = next(t.rows(np.array([dup.argmax()])))
-        raise DataError(f"{label}, line {line}, column 'movieId': value {fields[t.header.index('movieId')]!r} is a duplicate movie id")  # fmt: skip
+        value = fields[t.header.index("movieId")]
+        raise DataError(
+            f"{label}, line {line}, column 'movieId': value {value!r} is a duplicate movie id"
+        )
     return out
 
 
