@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 
 import numpy as np
@@ -262,6 +263,26 @@ def test_cli_data_reports_bad_input(tmp_path, capsys):
     assert "missing required column(s) ['rating']" in capsys.readouterr().err
 
 
+def oracle(fields: str) -> tuple | None:
+    """Python's int() and float() on each field, or None where one is bad (no 1_0 separators)."""
+
+    def whole(v: str) -> int:
+        if re.fullmatch(r"\s*[+-]?\d+\s*", v):
+            return int(v)
+        f = float(v)
+        if f != int(f) or abs(f) >= 2**53:
+            raise ValueError(v)
+        return int(f)
+
+    try:
+        u, m, r, t = fields.split(",")
+        ids = [whole(v) for v in (u, m, t)]
+        ok = "_" not in fields and all(-(2**63) <= i < 2**63 for i in ids) and 0.5 <= float(r) <= 5
+        return (ids[0], ids[1], float(r), ids[2]) if ok else None
+    except ValueError:
+        return None
+
+
 @pytest.mark.parametrize(
     "fields",
     [
@@ -278,28 +299,24 @@ def test_cli_data_reports_bad_input(tmp_path, capsys):
         "1,2,3.5,1.5",
     ],
 )
-def test_the_typed_read_agrees_with_the_text_read(fields):
-    """Oracle: the text read (Python's int() and float() on every field) of the same file.
-
-    The typed read may decline a file (it then falls back to the text read); what it accepts, it
-    must read to exactly the same frame.
-    """
-    raw = f"userId,movieId,rating,timestamp\n9,9,1,1\n{fields}\n".encode()
-    try:
-        text = read._validate_ratings(read._read_csv("r.csv", raw, read.RATING_COLUMNS))
-    except data.DataError:
-        text = None
-    try:
-        table = read._read_csv("r.csv", raw, read.RATING_COLUMNS, typed=read.RATING_TYPES)
-        typed = read._validate_ratings(table)
-    except (read._NotTyped, data.DataError):
-        return  # declined: load_ratings reads it as text, as before
-    assert text is not None, "the typed read accepted a file the text read refuses"
-    pd.testing.assert_frame_equal(typed, text)
+def test_the_pandas_read_agrees_with_python_on_each_field(tmp_path, fields):
+    """Oracle: Python's int() and float() on the fields; a row they refuse is named, line 3."""
+    path = write(tmp_path, f"userId,movieId,rating,timestamp\n9,9,1,1\n{fields}\n")
+    want = oracle(fields)
+    if want is None:
+        with pytest.raises(data.DataError, match=r"ratings.csv, line 3, column '\w+': value "):
+            read.load_ratings(path)
+        return
+    row = read.load_ratings(path).iloc[1]
+    assert (row.userId, row.movieId, row.rating, row.timestamp) == (
+        want[0],
+        want[1],
+        np.float32(want[2]),
+        want[3],
+    )
 
 
-def test_clean_ratings_take_the_typed_read(tmp_path):
-    raw = b"userId,movieId,rating,timestamp\r\n1,2,3.5,100\r\n2,3,4,200\r\n\r\n"
-    table = read._read_csv("r.csv", raw, read.RATING_COLUMNS, typed=read.RATING_TYPES)
-    assert [str(table.df[c].dtype) for c in table.df] == ["int64", "int64", "float64", "int64"]
-    assert table.lines.tolist() == [2, 3]
+def test_big_ids_beside_decimal_ids_are_named_not_rounded(tmp_path):
+    path = write(tmp_path, "userId,movieId,rating\n1.0,1,3\n9007199254740993,2,4\n")
+    with pytest.raises(data.DataError, match=r"line 3, column 'userId': .* too large to be exact"):
+        read.load_ratings(path)
