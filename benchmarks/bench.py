@@ -280,7 +280,7 @@ def environment() -> dict:
         versions["lesson5"] = done.stdout.strip() or None
     except (OSError, subprocess.TimeoutExpired):
         versions["lesson5"] = None
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     return dict(versions=versions, cpu=cpu, cores=os.cpu_count(), host=platform.node(), date=now)
 
 
