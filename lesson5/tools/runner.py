@@ -1,11 +1,8 @@
-"""`python -m lesson5 run`: the whole lesson, each notebook in a fresh kernel (README: `make lesson`).
+"""`python -m lesson5 run`: each notebook in a fresh kernel, as a student's (`make lesson`).
 
-Each numbered notebook runs through papermill exactly as a student's kernel would: `--data X`
-reaches the kernels as `LESSON5_DATA=X` (the user setting `data.load()` reads), nothing is
-injected. The executed copy (partial, with the traceback, when a cell fails), an HTML copy and
-every figure it showed land in the output folder; the run ends with a table of each notebook's
-time and the workbooks written. With `--inplace` the committed notebooks are re-executed and
-written back clean: no widget state, no papermill metadata.
+`--data X` reaches the kernels as `LESSON5_DATA=X`; nothing is injected. The executed copy
+(partial when a cell fails), an HTML copy and its figures land in --out; `--inplace` writes the
+committed notebooks back clean (no widget state, no papermill metadata).
 """
 
 from __future__ import annotations
@@ -124,18 +121,14 @@ def execute(
         # IPC sockets in a private folder instead of TCP: nothing listens on the network, and
         # the kernel has no reason to print its unencrypted-TCP warning into the output.
         ipc = os.name == "posix"
-        # The async manager, as nbclient's own default: with a blocking client its IOPub read
-        # blocks the event loop until the cell ends, so neither the timeout nor nbclient's
-        # once-a-second kernel watch ever run (a 15 s cell "done" under --timeout 3, a dead
-        # kernel waited on forever).
+        # The async manager, as nbclient's default: a blocking client's IOPub read blocks the
+        # event loop, so neither the cell timeout nor the dead-kernel watch would ever run.
         km = AsyncKernelManager(
             kernel_name="python3",
             transport="ipc" if ipc else "tcp",
             **({"ip": str(Path(private) / "kernel")} if ipc else {}),
         )
-        partial = (
-            Path(private) / path.name
-        )  # papermill saves after every cell; only whole files reach `out`
+        partial = Path(private) / path.name  # saved after every cell; only whole files reach `out`
         error = stopped = None
         try:
             pm.execute_notebook(
@@ -143,9 +136,8 @@ def execute(
                 str(partial),
                 kernel_name="python3",
                 language="python",
-                # The kernel starts in the notebook's folder (nbclient's resources path), not
-                # through papermill's cwd=, which changes this whole process's folder: two
-                # notebooks at once in threads would leave it in the wrong one.
+                # The kernel's folder through nbclient's resources path: papermill's cwd=
+                # changes this whole process's folder, wrong for two notebooks in threads.
                 resources={"metadata": {"path": str(path.parent)}},
                 progress_bar=False,
                 execution_timeout=timeout,
@@ -235,11 +227,7 @@ def summary(times: dict[str, float | None], workbooks: list[Path], out_dir: Path
 
 
 def write_workbooks(folder: Path, source: str | None) -> list[Path] | None:
-    """Write every workbook into `folder` (`lesson5.excel.write_all`); None if that failed.
-
-    The notebooks build the workbooks to teach them (and may remove them again); the run
-    writes its own copies with the same package function as `python -m lesson5 excel`.
-    """
+    """The run's own copies of the workbooks (`lesson5 excel`'s function); None if that failed."""
     import io
 
     from lesson5 import excel
@@ -248,7 +236,6 @@ def write_workbooks(folder: Path, source: str | None) -> list[Path] | None:
     t0 = time.perf_counter()
     print("[workbooks] lesson5.excel.write_all ...", end="", flush=True)
     try:
-        # The fits' chatter goes: the summary lists the workbooks.
         with contextlib.redirect_stdout(io.StringIO()):
             paths = excel.write_all(folder, source=source)
     except Exception as e:  # noqa: BLE001 - report it and fail the run at the end
@@ -307,10 +294,9 @@ def main(args: argparse.Namespace) -> int:
         times[path.name] = time.perf_counter() - t0
         print(f"{path.name} done in {times[path.name]:.1f} s -> {target}", flush=True)
 
-    # Each notebook runs in a kernel of its own, so two at a time keep both cores busy (each
-    # kernel trains on one thread); they start in order and report as they finish.
+    # Two kernels of one training thread each keep both cores busy; `--data X` reaches them
+    # as LESSON5_DATA, since they inherit this process's environment.
     jobs = max(1, min(getattr(args, "jobs", 2), len(paths)))
-    # `--data X` as the kernels' LESSON5_DATA: they inherit this process's environment.
     setting = {"LESSON5_DATA": source} if source is not None else {}
     with mock.patch.dict(os.environ, setting), ThreadPoolExecutor(jobs) as pool:
         list(pool.map(run_one, paths))
