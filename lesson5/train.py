@@ -1,11 +1,9 @@
-"""The training loop: the lesson's `fit(model, data, epochs, opt, loss)`, plus evaluation and `set_lr`.
+"""The training loop `fit(model, data, epochs, opt, loss)`, with evaluation and `set_lr`.
 
 Notebooks 03-05.
 
-Decisions: the whole training set lives as three tensors on the device, and each epoch draws
-one permutation from a seeded generator and slices it into batches, so there is no per-sample
-Python and no DataLoader. Losses stay on the device until the epoch ends (one transfer per
-epoch). Using a trained model (raw-id prediction, saving, loading) is `lesson5.inference`.
+The training set lives as three tensors on the device; each epoch is one seeded permutation cut
+into batches (`batches`), no DataLoader. Losses stay on the device until the epoch ends.
 """
 
 from __future__ import annotations
@@ -76,8 +74,26 @@ class History:
 # ---------------------------------------------------------------- data as tensors
 
 
+def as_triple(triple, device: torch.device | str = "cpu", name: str = "train") -> Triple:
+    """(users, movies, ratings) as long, long and float32 tensors on `device`, of one length.
+
+    Notebooks 03 and 05.
+    """
+    try:
+        u, m, y = (torch.as_tensor(t) for t in triple)
+    except (TypeError, ValueError):
+        raise TypeError(
+            "data must be a lesson5.data.Ratings or (users, movies, ratings) tensors"
+        ) from None
+    if not (len(u) == len(m) == len(y)):
+        raise ValueError(
+            f"{name} tensors differ in length: users {len(u)}, movies {len(m)}, ratings {len(y)}"
+        )
+    return u.to(device, torch.long), m.to(device, torch.long), y.to(device, torch.float32)
+
+
 def split_data(data: Data, device: torch.device | str = "cpu") -> tuple[Triple, Triple]:
-    """((users, movies, ratings) train, (...) valid) on `device`, from a Ratings or a tuple of two triples.
+    """(train, valid) triples on `device`, from a Ratings or a tuple of two triples.
 
     Notebook 03.
     """
@@ -85,24 +101,20 @@ def split_data(data: Data, device: torch.device | str = "cpu") -> tuple[Triple, 
         return data.tensors("train", device), data.tensors("valid", device)
     try:
         train, valid = data
-        parts = tuple(tuple(t) for t in (train, valid))
-        if any(len(p) != 3 for p in parts):
-            raise ValueError
     except (TypeError, ValueError):
         raise TypeError(
-            "data must be a lesson5.data.Ratings or ((users, movies, ratings) train, (users, movies, ratings) valid)"
+            "data must be a lesson5.data.Ratings or ((users, movies, ratings) train, "
+            "(users, movies, ratings) valid)"
         ) from None
-    out = []
-    for name, (u, m, y) in zip(("train", "valid"), parts):
-        u, m, y = (torch.as_tensor(t) for t in (u, m, y))
-        if not (len(u) == len(m) == len(y)):
-            raise ValueError(
-                f"{name} tensors differ in length: users {len(u)}, movies {len(m)}, ratings {len(y)}"
-            )
-        out.append(
-            (u.to(device, torch.long), m.to(device, torch.long), y.to(device, torch.float32))
-        )
-    return out[0], out[1]
+    return as_triple(train, device, "train"), as_triple(valid, device, "valid")
+
+
+def batches(n: int, bs: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Row numbers of each mini-batch of one fresh shuffle of n rows (the last batch shorter).
+
+    Notebooks 03 and 05.
+    """
+    return torch.randperm(n, generator=gen, device=gen.device).split(bs)
 
 
 # ---------------------------------------------------------------- learning rates and weight decay
@@ -142,7 +154,22 @@ def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:
 # ---------------------------------------------------------------- the loop
 
 
-@torch.no_grad()
+def predictions(
+    model: nn.Module, users: torch.Tensor, movies: torch.Tensor, bs: int = 65_536
+) -> list[torch.Tensor]:
+    """The model's outputs, `bs` rows at a time, in eval mode (dropout off) and without gradients.
+
+    Notebook 03.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return [model(u, m) for u, m in zip(users.split(bs), movies.split(bs))]
+    finally:
+        model.train(was_training)
+
+
 def evaluate(
     model: nn.Module,
     users: torch.Tensor,
@@ -156,25 +183,15 @@ def evaluate(
     """
     if len(ratings) == 0:
         raise ValueError("cannot evaluate on an empty set")
-    was_training = model.training
-    model.eval()
-    try:
-        total = torch.zeros((), dtype=torch.float64, device=ratings.device)
-        for i in range(0, len(ratings), bs):
-            err = (
-                model(users[i : i + bs], movies[i : i + bs]).double() - ratings[i : i + bs].double()
-            )
-            total += (err * err).sum()
-    finally:
-        model.train(was_training)
+    total = torch.zeros((), dtype=torch.float64, device=ratings.device)
+    for pred, y in zip(predictions(model, users, movies, bs), ratings.split(bs)):
+        err = pred.double() - y.double()
+        total += (err * err).sum()
     return float(total) / len(ratings)
 
 
-def check_model_and_data(model: nn.Module, train: Triple, valid: Triple) -> None:
-    """Refuse an empty validation set, an empty parameter or out-of-range row numbers, before training.
-
-    Notebook 03.
-    """
+def _check(model: nn.Module, train: Triple, valid: Triple) -> None:
+    """Refuse an empty validation set, an empty parameter or out-of-range row numbers, before training."""
     if len(valid[2]) == 0:  # say so now, not after a whole epoch of training
         raise ValueError("the validation set is empty: fit reports validation MSE/RMSE every epoch")
     for name, p in model.named_parameters():
@@ -198,13 +215,12 @@ def check_model_and_data(model: nn.Module, train: Triple, valid: Triple) -> None
 
 
 class Run:
-    """Everything `fit` does around the six lines of a training step: batches, schedule, log, progress.
+    """What `fit` does around a training step: batches, schedule, log, progress bar.
 
     Notebook 03.
 
-    Kept out of the loop so that `fit` reads like the lesson (notebook 03). The learning rates
-    (and momenta) the caller set are handed back when the run ends, so `set_lr` between two
-    `fit` calls works as the lesson's `set_lrs` did.
+    The caller's learning rates (and momenta) come back when the run ends, so `set_lr` between
+    two `fit` calls works as the lesson's `set_lrs` did.
     """
 
     def __init__(
@@ -264,9 +280,7 @@ class Run:
 
     def batches(self):
         """Row numbers of each mini-batch of a fresh shuffle."""
-        perm = torch.randperm(self.n, generator=self.gen, device=self.device)
-        for i in range(0, self.n, self.bs):
-            yield perm[i : i + self.bs]
+        return batches(self.n, self.bs, self.gen)
 
     def after_step(self, loss: torch.Tensor) -> None:
         """Keep the batch's loss (as a tensor: no wait for the device) and its rate; then step the schedule."""
@@ -348,7 +362,7 @@ def fit(
     device = get_device(device)
     model.to(device)  # the parameters go to the GPU when there is one...
     (users, movies, ratings), valid = split_data(data, device)  # ...and so does the data, once
-    check_model_and_data(model, (users, movies, ratings), valid)
+    _check(model, (users, movies, ratings), valid)
     with (
         training_threads(threads, bs, device),
         Run(
