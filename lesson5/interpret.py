@@ -2,25 +2,17 @@
 
 Notebook 06.
 
-Notebook 06 teaches all of it. The model is used through its parts only (`u`, `m`, `ub`,
-`mb` embeddings and `y_range`), so anything shaped like the lesson's EmbeddingDotBias works.
-
-Fold-in choice (the lesson's open question "what about a new user?"): the movie side is
-frozen and only the new user's factors and bias are fitted, by minimising
-
-    sum_i (r_i - f(w, b; movie_i))**2  +  s2 * (sum_j (w_j - mu_j)**2 / v_j  +  (b - mu_b)**2 / v_b)
-
-where f is the model's own sigmoid prediction, mu and v are the mean and variance of the
-trained users' factors and biases, and s2 is the model's residual variance on its training
-ratings. That is the MAP estimate under the prior "a new user looks like a random trained
-user" and Gaussian rating noise, so the penalty is not a free knob. It is solved with L-BFGS
-in float64 (k + 1 unknowns, deterministic). With no ratings the answer is the prior mean, the
-average trained user: that is the fallback, and its predictions depend on the movie alone,
-i.e. a bias-only recommender (movie bias plus the movie's affinity with the average user).
+Works on anything shaped like the lesson's EmbeddingDotBias (`u`, `m`, `ub`, `mb`, `y_range`).
+Fold-in (the lesson's "what about a new user?"): the model's own forward on one new user row, the
+movie side frozen, minimising squared error plus s2 * sum((theta - mu)**2 / v): the MAP estimate
+under "a new user looks like a random trained user" (mu, v: the trained users' mean and variance;
+s2: the model's residual variance), by L-BFGS in float64. No ratings: the prior mean, the
+average trained user, i.e. a bias-only recommender.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,15 +23,9 @@ from torch import nn
 
 from lesson5.data import Ratings, build
 from lesson5.models import sigmoid_range
+from lesson5.train import evaluate
 
 Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rating) pairs
-
-
-class InterpretError(ValueError):
-    """A bad argument to an interpretation function; the message names the argument and its value.
-
-    Notebook 06.
-    """
 
 
 def _count(name: str, value, allow_none: bool = False) -> None:
@@ -47,7 +33,7 @@ def _count(name: str, value, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InterpretError(
+        raise ValueError(
             f"{name}={value!r}: must be a positive whole number"
             + (" (or None for all)" if allow_none else "")
         )
@@ -66,8 +52,15 @@ def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def _squash(logit: torch.Tensor, y_range: tuple[float, float]) -> torch.Tensor:
-    """The model's output layer: sigmoid scaled into y_range (the models' own `sigmoid_range`)."""
+def _one_user(model: nn.Module, factors: torch.Tensor, bias: torch.Tensor) -> nn.Module:
+    """`model` in float64 on the CPU with one user row, the only trainable part (movies frozen)."""
+    user = copy.deepcopy(model).cpu().double().eval().requires_grad_(False)
+    user.u = nn.Embedding.from_pretrained(factors.reshape(1, -1).clone(), freeze=False)
+    user.ub = nn.Embedding.from_pretrained(bias.reshape(1, 1).clone(), freeze=False)
+    return user
+
+
+def _stars(logit: torch.Tensor, y_range: tuple[float, float]) -> torch.Tensor:
     return sigmoid_range(logit, float(y_range[0]), float(y_range[1]))
 
 
@@ -110,7 +103,7 @@ def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.Dat
     base = (
         w["m"] @ avg_user + w["ub"].mean()
     )  # the average user's logit for each movie, without its bias
-    stars = (_squash(base + w["mb"], model.y_range) - _squash(base, model.y_range)).numpy()
+    stars = (_stars(base + w["mb"], model.y_range) - _stars(base, model.y_range)).numpy()
     idx = most_rated(data, top)
     r = pd.DataFrame(
         {"m": data.movie_idx, "u": data.user_idx, "rating": data.ratings.rating.to_numpy()}
@@ -289,11 +282,7 @@ def residual_variance(model: nn.Module, data: Ratings) -> float:
 
     Notebook 06.
     """
-    u, m, y = data.tensors("train")
-    w = _weights(model)
-    with torch.no_grad():
-        pred = _squash((w["u"][u] * w["m"][m]).sum(1) + w["ub"][u] + w["mb"][m], model.y_range)
-    return float(((pred - y.double()) ** 2).mean())
+    return evaluate(copy.deepcopy(model).cpu().double(), *data.tensors("train"))
 
 
 def fold_in(
@@ -308,14 +297,13 @@ def fold_in(
 
     Notebook 06.
 
-    See the module docstring for the objective. An empty list returns the prior mean (the
-    average trained user), which is the bias-only fallback.
+    The objective is in the module docstring; no ratings give the prior mean (the fallback).
     """
     if noise_var is not None and not (
         isinstance(noise_var, (int, float, np.number)) and np.isfinite(noise_var) and noise_var >= 0
     ):
         # NaN would pass every comparison below and come back as NaN factors; refuse it here.
-        raise InterpretError(
+        raise ValueError(
             f"noise_var={noise_var!r}: must be a finite number >= 0 (or None: the model's "
             f"residual variance)"
         )
@@ -330,10 +318,11 @@ def fold_in(
     if len(idx) == 0:
         return NewUser(mu[:-1].clone(), float(mu[-1]), idx, y)
     s2 = residual_variance(model, data) if noise_var is None else float(noise_var)
-    mf, mb, target = w["m"][idx], w["mb"][idx], torch.as_tensor(y)
-    theta = mu.clone().requires_grad_(True)
+    user = _one_user(model, mu[:-1], mu[-1])
+    movies = torch.as_tensor(idx)
+    rows, target = torch.zeros_like(movies), torch.as_tensor(y)
     opt = torch.optim.LBFGS(
-        [theta],
+        [user.u.weight, user.ub.weight],
         lr=1,
         max_iter=max_iter,
         tolerance_grad=1e-10,
@@ -343,31 +332,13 @@ def fold_in(
 
     def objective() -> torch.Tensor:
         opt.zero_grad()
-        loss = fold_in_objective(theta, mf, mb, target, mu, var, s2, model.y_range)
+        theta = torch.cat([user.u.weight[0], user.ub.weight[0]])
+        loss = ((target - user(rows, movies)) ** 2).sum() + s2 * ((theta - mu) ** 2 / var).sum()
         loss.backward()
         return loss
 
     opt.step(objective)
-    theta = theta.detach()
-    return NewUser(theta[:-1], float(theta[-1]), idx, y)
-
-
-def fold_in_objective(
-    theta: torch.Tensor,
-    movie_factors: torch.Tensor,
-    movie_bias: torch.Tensor,
-    ratings: torch.Tensor,
-    mu: torch.Tensor,
-    var: torch.Tensor,
-    noise_var: float,
-    y_range: tuple[float, float],
-) -> torch.Tensor:
-    """Squared error of a user (factors theta[:-1], bias theta[-1]) plus the Gaussian-prior penalty.
-
-    Notebook 06.
-    """
-    pred = _squash(movie_factors @ theta[:-1] + theta[-1] + movie_bias, y_range)
-    return ((ratings - pred) ** 2).sum() + noise_var * (((theta - mu) ** 2) / var).sum()
+    return NewUser(user.u.weight.detach()[0], float(user.ub.weight.detach()[0, 0]), idx, y)
 
 
 def predict_new_user(
@@ -377,18 +348,11 @@ def predict_new_user(
 
     Notebook 06.
     """
-    w = _weights(model)
-    m = (
-        w["m"]
-        if movie_idx is None
-        else w["m"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
-    )
-    mb = (
-        w["mb"]
-        if movie_idx is None
-        else w["mb"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
-    )
-    return _squash(m @ user.factors + user.bias + mb, model.y_range)
+    movies = torch.arange(model.m.num_embeddings) if movie_idx is None else movie_idx
+    movies = torch.as_tensor(np.asarray(movies), dtype=torch.long)
+    user = _one_user(model, user.factors, torch.tensor(user.bias, dtype=torch.float64))
+    with torch.no_grad():
+        return user(torch.zeros_like(movies), movies)
 
 
 def recommend(
