@@ -23,8 +23,8 @@ from torch import nn
 
 from lesson5.data import Ratings
 from lesson5.device import training_threads
-from lesson5.train import as_triple, batches
 from lesson5.smooth import EWMA
+from lesson5.train import as_triple, batches
 
 
 def lr_at(i: int, start_lr: float, end_lr: float, num_it: int) -> float:
