@@ -2,45 +2,14 @@
 
 Notebook 02.
 
-A line y = a*x + b is learnt by online gradient descent: one update per row of 29 points, one
-epoch per pass. Every sheet shares the same row (prediction, squared error, analytic
-derivatives) and differs only in its *rule*: how a gradient becomes a step, and what it does
-once per epoch. So the whole spreadsheet is one loop (`run`) and a table of rules (`SHEETS`).
-
-Reset (`reset`) does what each sheet's Reset button did in the original workbook: its macro set
-a = b = 1 and the carry cells (the values the first row's running averages start from) to fixed
-numbers, then pasted values the sheet had just computed back into the carries, the whole sheet
-being recalculated after every paste (so each paste sees the epoch recomputed from the previous
-one). `RESET_MACROS` lists the steps per sheet. `reset(name, "seeded")` is the other start kept
-for comparison: every moving average starts at the first row's own value (m = g, v = g**2),
-which makes the momentum and adam sheets exactly PyTorch's SGD(dampening=momentum) and Adam
-without bias correction (notebook 02).
-
-Choices the original sheets leave open, made here once and used everywhere (also by the
-workbook in `lesson5.excel.graddesc`):
-
-* rmsprop divides by the previous row's v; on the very first row that is the carry (seeded:
-  the first row's own g**2).
-* adagrad's per-parameter step size for an epoch is lr / G, G = ||that parameter's 29
-  gradients of the previous epoch|| / 29; the first epoch's G is the carry the Reset macro
-  pasted (seeded: the 29 gradients at the starting (a, b), a zeroth epoch that stands still).
-* adagrad with annealing: the expected step of an epoch is sum_p G_p * (its step size), with
-  G_p from that epoch's own 29 gradients and the step size lr / G_p(previous epoch). In the
-  original the epoch is live formulas and the Run macro halves the lr cell, so halving lr
-  recomputes the epoch: while its expected step exceeds twice the previous epoch's, lr is
-  halved and the epoch run again from the same start. An epoch that overshoots is never kept.
-  Reset sets the previous expected step to 100 and G to 1e6, so the first epoch barely moves and
-  expects a tiny step, and the second is then held to twice that tiny step (lr is halved 9 times
-  from 0.5; notebook 02 prints it). Seeded (G from the start point, no previous expected step,
-  the first epoch accepted as it is) the same lr 0.5 converges within five epochs.
-* eve's loss per epoch is the epoch's "rmse" (square root of the summed squared errors). It keeps
-  the last two losses f1, f2; after an epoch d <- 0.9 d + 0.1 |f1 - f2| / min(f1, f2). Reset
-  stores f1 = the first epoch's loss and f2 = f1 / 2, a relative change of exactly 1, so the
-  first update leaves d = 1; from then on each epoch's loss shifts in as f1.
-* adam with annealing compares sqrt(v_b) + sqrt(v_a) at the end of each epoch with the smallest
-  value seen so far (Reset sets that best from the first epoch, so the first epoch cannot anneal).
-* The original adam-with-annealing sheet read a wrong cell in row 5, which zeroed one of that
-  row's gradients; here every row uses its own gradients (bug fixed, not copied).
+A line y = a*x + b is learnt by online gradient descent over 29 rows, one update per row. Every
+sheet shares the row (prediction, squared error, derivatives) and differs only in its rule (how a
+gradient becomes a step, what happens once per epoch): one loop (`run`), one table (`SHEETS`).
+`reset(name)` replays the sheet's Reset macro (`RESET_MACROS`: set the carries, then paste values
+of the recalculated sheet back); `reset(name, "seeded")` starts every average at row 1's own value,
+which makes momentum and adam exactly torch's SGD(dampening=momentum) and Adam without bias
+correction. Where the original sheets leave a choice open, the rule's comment below states it;
+the original adam_ann sheet's wrong cell in row 5 is fixed, not copied.
 """
 
 from __future__ import annotations
@@ -54,37 +23,8 @@ import pandas as pd
 
 #: The sheets' 29 x values, in the sheets' order; y = 2x + 30 exactly.
 X = np.array(
-    [
-        14,
-        86,
-        28,
-        51,
-        28,
-        29,
-        72,
-        62,
-        84,
-        15,
-        42,
-        62,
-        47,
-        35,
-        9,
-        38,
-        44,
-        99,
-        13,
-        21,
-        28,
-        20,
-        8,
-        64,
-        99,
-        70,
-        27,
-        17,
-        8,
-    ],
+    [14, 86, 28, 51, 28, 29, 72, 62, 84, 15, 42, 62, 47, 35, 9]
+    + [38, 44, 99, 13, 21, 28, 20, 8, 64, 99, 70, 27, 17, 8],
     dtype=float,
 )
 Y = 2 * X + 30
@@ -95,13 +35,6 @@ PARAMS = ("b", "a")  # the sheets put the intercept first
 MAX_HALVINGS = 60
 #: The two starts `reset` knows: the original workbook's Reset macros, or averages seeded by row 1.
 RESETS = ("macro", "seeded")
-
-
-class GraddescError(ValueError):
-    """A sheet was given a value it cannot run with (NaN or infinite numbers, unknown sheet); names it.
-
-    Notebook 02.
-    """
 
 
 # A sheet's cells that carry from epoch to epoch: a, b, lr, the betas, the running averages
@@ -154,6 +87,7 @@ def _momentum(g, s):
 
 
 def _adagrad(g, s):
+    # The epoch's step size per parameter is lr / G, G = ||its 29 gradients of the last epoch|| / 29.
     step = s["lr"] / s["G"]
     return step * g, {"step": step}
 
@@ -203,7 +137,9 @@ def _expected_step(s, grads) -> float:
 
 
 def _adagrad_ann_redo(s, grads):
-    # The epoch's expected step more than doubled the last accepted one: halve lr, run it again.
+    # The original halves the lr cell and the live epoch recomputes: while the expected step
+    # (sum_p G_p * lr / G_p(last epoch)) exceeds twice the last accepted one, halve and rerun.
+    # Reset's expected step 100 and G 1e6 make lr halve 9 times from 0.5 in epoch 2 (notebook 02).
     return s["expected"] is not None and _expected_step(s, grads) > 2 * s["expected"]
 
 
@@ -213,6 +149,8 @@ def _adagrad_ann_epoch(s, grads, loss):
 
 
 def _eve_epoch(s, grads, loss):
+    # d <- 0.9 d + 0.1 |f1 - f2| / min(f1, f2) over the last two epoch losses (sqrt of summed
+    # squared errors); Reset stores f1 and f2 = f1 / 2, so the first update leaves d = 1.
     if s["f_fresh"]:  # Reset already stored this epoch's loss as f1 (and f1 / 2 as f2)
         s["f_fresh"] = False
     else:
@@ -223,6 +161,7 @@ def _eve_epoch(s, grads, loss):
 
 
 def _adam_ann_epoch(s, grads, loss):
+    # Reset sets best from the first epoch, so that epoch cannot anneal.
     size = float(np.sqrt(s["v"]).sum())
     if s["best"] is not None and size > 2 * s["best"]:
         s["lr"] /= 4
@@ -243,9 +182,7 @@ class Sheet:
     epoch_extras: tuple[str, ...] = ()  # scalars constant within an epoch (lr, d), shown per row
     end_epoch: Callable | None = None
     begin: Callable | None = None  # fills state the first epoch needs but reset cannot know
-    redo: Callable | None = (
-        None  # (state, the epoch's gradients) -> True: halve lr, rerun the epoch
-    )
+    redo: Callable | None = None  # (state, the epoch's gradients) -> True: halve lr, rerun
     finite_differences: bool = False  # show the forward-difference columns beside de/db, de/da
     doc: str = field(default="", compare=False)
 
@@ -365,10 +302,7 @@ RESET_MACROS: dict[str, dict] = {
         "paste": ("v", "m", "v", "m"),
         "record": "best",
     },
-    "adamw": {
-        "set": {},
-        "paste": (),
-    },  # not in the original workbook: torch's AdamW start (zeros, t = 0)
+    "adamw": {"set": {}, "paste": ()},  # not in the original: torch's AdamW start (zeros, t = 0)
 }
 _PER_PARAM = ("m", "v", "G")
 
@@ -384,7 +318,7 @@ def reset(name: str, how: str = "macro") -> State:
     """
     sheet = _sheet(name)
     if how not in RESETS:
-        raise GraddescError(f"unknown reset {how!r}; the resets are {', '.join(RESETS)}")
+        raise ValueError(f"unknown reset {how!r}; the resets are {', '.join(RESETS)}")
     s = {"a": 1.0, "b": 1.0, **_copy(sheet.reset)}
     if how == "seeded":
         return s
@@ -407,7 +341,7 @@ def reset(name: str, how: str = "macro") -> State:
 
 def _sheet(name: str) -> Sheet:
     if name not in SHEETS:
-        raise GraddescError(f"unknown sheet {name!r}; the sheets are {', '.join(SHEETS)}")
+        raise ValueError(f"unknown sheet {name!r}; the sheets are {', '.join(SHEETS)}")
     return SHEETS[name]
 
 
@@ -418,18 +352,18 @@ def _check(name: str, s: State) -> None:
             continue
         arr = np.asarray(value, dtype=float)
         if not np.isfinite(arr).all():
-            raise GraddescError(f"sheet {name!r}: {key} must be finite, got {value!r}")
+            raise ValueError(f"sheet {name!r}: {key} must be finite, got {value!r}")
         if key == "lr" and not value > 0:
-            raise GraddescError(f"sheet {name!r}: lr must be positive, got {value!r}")
+            raise ValueError(f"sheet {name!r}: lr must be positive, got {value!r}")
         if key.startswith("beta") and not 0 <= value < 1:
-            raise GraddescError(f"sheet {name!r}: {key} must be in [0, 1), got {value!r}")
+            raise ValueError(f"sheet {name!r}: {key} must be in [0, 1), got {value!r}")
 
 
 def _number(key: str, value: object) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise GraddescError(f"{key} must be a number, got {value!r}") from None
+        raise ValueError(f"{key} must be a number, got {value!r}") from None
 
 
 def columns(name: str) -> list[str]:
@@ -460,15 +394,15 @@ def run(
     Notebook 02.
 
     `state` defaults to `reset(name)` (the Reset macro); `a`, `b` and `lr` override its values.
-    NaN or infinite numbers raise GraddescError.
+    NaN or infinite numbers raise ValueError.
     """
     sheet = _sheet(name)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise GraddescError(f"epochs must be a non-negative integer, got {epochs!r}")
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     s = reset(name) if state is None else _copy(state)
     missing = set(sheet.reset) - set(s)
     if missing:
-        raise GraddescError(f"state for sheet {name!r} lacks {sorted(missing)}")
+        raise ValueError(f"state for sheet {name!r} lacks {sorted(missing)}")
     s.update({k: _number(k, v) for k, v in (("a", a), ("b", b), ("lr", lr)) if v is not None})
     _check(name, s)
     if sheet.begin is not None:
