@@ -1,7 +1,4 @@
-"""Write a file so that its path never holds a half-written copy: temporary file, then rename.
-
-Notebooks 00 and 01.
-"""
+"""Write a file so that its path never holds a half-written copy: temporary file, then rename."""
 
 from __future__ import annotations
 
@@ -37,8 +34,6 @@ def sweep_stale(
 ) -> list[Path]:
     """Remove the files in `folder` whose whole name matches `pattern`, older than `older_than` s.
 
-    Notebooks 01-03.
-
     Used on the next run after one was killed (SIGKILL, power cut) before it could clean up:
     the workbooks' and notebooks' `.<name>.*.tmp` (notebooks 01-03) and pooch's `tmp*` downloads (notebook 00).
     """
@@ -65,17 +60,12 @@ def sweep_stale(
 
 
 def temp_pattern(path: str | os.PathLike) -> str:
-    """The regex of the temporary names `atomic_write(path, ...)` uses.
-
-    Notebooks 00 and 01.
-    """
+    """The regex of the temporary names `atomic_write(path, ...)` uses."""
     return re.escape(f".{Path(path).name}.") + _TEMP_CHARS + re.escape(".tmp")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp)` on a fresh temporary file beside `path`, then rename it over `path`.
-
-    Notebooks 01 and 02.
 
     The temporary name is unique (two writers never share it); on any failure, Ctrl-C and
     SIGTERM under the CLI included, it is removed and `path` keeps whatever it held before.

@@ -25,10 +25,7 @@ from lesson5.data import Ratings
 
 
 class AdamRow(NamedTuple):
-    """One movie's factors and Adam's moments for them, after one step.
-
-    Notebook 05.
-    """
+    """One movie's factors and Adam's moments for them, after one step."""
 
     w: torch.Tensor  # the movie's factors
     exp_avg: torch.Tensor  # Adam's m (not yet bias-corrected)

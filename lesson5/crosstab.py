@@ -45,18 +45,12 @@ LESSON_RATINGS = (
 
 
 class CrosstabError(ValueError):
-    """The ratings cannot give the requested crosstab (too few users or movies, no ratings).
-
-    Notebook 01.
-    """
+    """The ratings cannot give the requested crosstab (too few users or movies, no ratings)."""
 
 
 @dataclass(frozen=True)
 class Crosstab:
-    """Ratings of `users` (rows) x `movies` (columns), NaN where unrated; ids in ascending order.
-
-    Notebook 01.
-    """
+    """Ratings of `users` (rows) x `movies` (columns), NaN where unrated; ids in ascending order."""
 
     users: np.ndarray
     movies: np.ndarray
@@ -97,10 +91,7 @@ class Crosstab:
 
 
 def rank_ids(ids: np.ndarray, top_n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, counts) of the `top_n` most frequent values: count descending, then id ascending.
-
-    Notebook 01.
-    """
+    """(ids, counts) of the `top_n` most frequent values: count descending, then id ascending."""
     values, counts = np.unique(np.asarray(ids), return_counts=True)  # ids ascending
     if len(values) < top_n:
         raise CrosstabError(

@@ -1,6 +1,6 @@
 """Choosing where tensors live: CUDA when present, CPU otherwise, one switch to force either.
 
-Notebook 00.
+Notebooks 03 and 04.
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ _TORCH_THREADS = torch.get_num_threads()  # torch's own choice, before anyone ch
 def training_threads(threads: int | None, bs: int, device: torch.device) -> Iterator[int]:
     """Train with `threads` intra-op threads; None: one for small CPU batches, else as set.
 
-    Notebook 03.
-
     A count the user chose (torch.set_num_threads, OMP_NUM_THREADS) is kept when `threads` is None.
     """
     before = torch.get_num_threads()
@@ -58,8 +56,6 @@ def training_threads(threads: int | None, bs: int, device: torch.device) -> Iter
 class DeviceError(ValueError, RuntimeError):
     """A device that does not exist or is not available here; the message names it and where it came from.
 
-    Notebook 00.
-
     Also a RuntimeError, which is what an unavailable CUDA device raised before.
     """
 
@@ -67,7 +63,7 @@ class DeviceError(ValueError, RuntimeError):
 def get_device(prefer: str | None = None) -> torch.device:
     """The device to train on: `prefer`, else $LESSON5_DEVICE, else CUDA if available.
 
-    Notebook 00.
+    Notebooks 03 and 04.
     """
     env = os.environ.get(ENV)
     choice = prefer or env or ("cuda" if torch.cuda.is_available() else "cpu")

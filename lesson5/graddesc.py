@@ -170,10 +170,7 @@ def _adam_ann_epoch(s, grads, loss):
 
 @dataclass(frozen=True)
 class Sheet:
-    """One sheet: its reset cells, its per-row rule, its extra columns, its once-per-epoch rule.
-
-    Notebook 02.
-    """
+    """One sheet: its reset cells, its per-row rule, its extra columns, its once-per-epoch rule."""
 
     name: str
     reset: dict

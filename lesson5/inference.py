@@ -105,10 +105,7 @@ def predict(
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) -> Path:
-    """Write a trained model with its id maps to `path` atomically (temp file, then rename).
-
-    Notebook 03.
-    """
+    """Write a trained model with its id maps to `path` atomically (temp file, then rename)."""
     name = type(model).__name__
     if name not in models.MODELS:
         raise TypeError(f"can only save the lesson's models {sorted(models.MODELS)}; got {name}")
@@ -232,8 +229,6 @@ def load_model(
     path: str | os.PathLike, device: torch.device | str | None = "cpu"
 ) -> tuple[nn.Module, IdMap, IdMap]:
     """(model, users_map, movies_map) from a file written by `save_model`; the model is in eval mode.
-
-    Notebook 03.
 
     The file is read on the CPU wherever it was saved (a model saved on CUDA loads on a CPU-only
     machine), then the model moves to `device` (None: `device.get_device()`, CUDA when present).

@@ -190,10 +190,7 @@ def movie_pca(
 
 
 def component_ends(table: pd.DataFrame, component: str, n: int = 10) -> pd.DataFrame:
-    """The `n` titles at the low and at the high end of one component column.
-
-    Notebook 06.
-    """
+    """The `n` titles at the low and at the high end of one component column."""
     s = table.sort_values([component, "movieId"], kind="stable")
     return pd.DataFrame({"low": s.title.head(n).to_list(), "high": s.title.tail(n).to_list()[::-1]})
 
@@ -229,10 +226,7 @@ def cosine_neighbours(
 
 @dataclass
 class NewUser:
-    """A folded-in user: factors and bias fitted with the movie side frozen, and what they rated.
-
-    Notebook 06.
-    """
+    """A folded-in user: factors and bias fitted with the movie side frozen, and what they rated."""
 
     factors: torch.Tensor
     bias: float

@@ -28,10 +28,7 @@ from lesson5.train import as_triple, batches
 
 
 def lr_at(i: int, start_lr: float, end_lr: float, num_it: int) -> float:
-    """The rate of batch `i` (0-based): start_lr * (end_lr / start_lr) ** (i / num_it).
-
-    Notebook 05.
-    """
+    """The rate of batch `i` (0-based): start_lr * (end_lr / start_lr) ** (i / num_it)."""
     return start_lr * (end_lr / start_lr) ** (i / num_it)
 
 
@@ -59,20 +56,14 @@ def steepest(lrs, losses, skip_start: int = 0, skip_end: int = 0) -> float:
 
 
 def min_over_10(lrs, losses, skip_start: int = 0, skip_end: int = 0) -> float:
-    """A tenth of the rate at which the loss is lowest.
-
-    Notebook 05.
-    """
+    """A tenth of the rate at which the loss is lowest."""
     x, y = _trimmed(lrs, losses, skip_start, skip_end)
     return float(x[int(np.nanargmin(y))] / 10)
 
 
 @dataclass
 class LRFind:
-    """What a range test measured: per batch its rate, raw loss and smoothed loss, and why it stopped.
-
-    Notebook 05.
-    """
+    """What a range test measured: per batch its rate, raw loss and smoothed loss, and why it stopped."""
 
     lrs: np.ndarray
     losses: np.ndarray

@@ -125,10 +125,7 @@ MODELS: dict[str, type[nn.Module]] = {
 
 
 def hparams(model: nn.Module) -> dict:
-    """The constructor arguments that rebuild `model`, read off its layers (for saving a model).
-
-    Notebook 03.
-    """
+    """The constructor arguments that rebuild `model`, read off its layers (for saving a model)."""
     name = type(model).__name__
     if name not in MODELS:
         raise TypeError(f"not one of the lesson's models {sorted(MODELS)}: {name}")

@@ -13,10 +13,7 @@ import numpy as np
 
 
 def seed_everything(seed: int = 42) -> None:
-    """Seed Python, NumPy's legacy global state and torch (CPU and CUDA) in one call.
-
-    Notebooks 00-06.
-    """
+    """Seed Python, NumPy's legacy global state and torch (CPU and CUDA) in one call."""
     import torch
 
     random.seed(seed)

@@ -122,7 +122,7 @@ class SGD(_Scratch):
 class Adagrad(_Scratch):
     """p -= lr_t * g / (sqrt(sum of g^2 so far) + eps), lr_t = lr / (1 + (t - 1) * lr_decay).
 
-    Notebooks 02 and 05.
+    Notebook 02.
     """
 
     def __init__(
@@ -160,7 +160,7 @@ class Adagrad(_Scratch):
 class RMSprop(_Scratch):
     """v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v - mean(g)^2 if centered) + eps).
 
-    Notebooks 02 and 05.
+    Notebook 02.
     """
 
     def __init__(

@@ -30,7 +30,7 @@ from lesson5.device import get_device
 class Recipe:
     """A model, an optimizer and a list of (epochs, learning rate) stages with `set_lr` between them.
 
-    Notebooks 03 and 04.
+    Notebook 04.
     """
 
     model: str
@@ -108,7 +108,7 @@ class Recipe:
     def run(
         self, data: Ratings, *, seed: int = 42, **fit_kwargs
     ) -> tuple[nn.Module, train.History]:
-        """Build and train on `data` (a Ratings), stage by stage with `set_lr` between; returns (model, history)."""
+        """Build and train on `data` (a Ratings), stage by stage with `set_lr` between: (model, history)."""
         model, opt = self.build(data.n_users, data.n_movies, seed, data.rating_range)
         hist = None
         for i, (epochs, lr) in enumerate(self.stages):

@@ -1,4 +1,4 @@
-"""Learning-rate schedules for `fit`: torch's own schedulers, configured once the run's length is known.
+"""Learning-rate schedules for `fit`: torch's schedulers, configured once the run's length is known.
 
 Notebooks 03 and 05.
 
@@ -42,8 +42,6 @@ class CosineRestarts:
 class OneCycle:
     """One cycle over the whole `fit` call, as fastai 2's `fit_one_cycle`: torch's OneCycleLR.
 
-    Notebooks 03 and 05.
-
     Warm up from rate/div to the caller's rate over `pct_start` of the steps, then anneal to
     rate/(div*final_div); momentum (Adam's beta1) runs the other way through `moms`.
     """
@@ -86,10 +84,7 @@ Schedule = CosineRestarts | OneCycle | Callable[[int], float]
 def build(
     sched: Schedule | None, opt: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
 ) -> lr_scheduler.LRScheduler | None:
-    """The torch scheduler for one `fit` call: None, a schedule's, or LambdaLR for a callable.
-
-    Notebooks 03 and 05.
-    """
+    """The torch scheduler for one `fit` call: None, a schedule's, or LambdaLR for a callable."""
     if sched is None:
         return None
     # A scheduler keeps the rate it started from in the group; a stale one from an earlier

@@ -21,10 +21,7 @@ N_FACTORS = 5
 
 @dataclass(frozen=True)
 class Factors:
-    """The Solver's variables: user factors (n_users, k), movie factors (n_movies, k), optional biases.
-
-    Notebook 01.
-    """
+    """The Solver's variables: user factors (n_users, k), movie factors (n_movies, k), optional biases."""
 
     user: np.ndarray
     movie: np.ndarray
@@ -84,10 +81,7 @@ def rmse(ratings: np.ndarray, f: Factors) -> float:
 def loss_torch(
     params: list[torch.Tensor], ratings: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """The same RMSE as a differentiable torch expression of the factor tensors.
-
-    Notebook 01.
-    """
+    """The same RMSE as a differentiable torch expression of the factor tensors."""
     user, movie = params[0], params[1]
     pred = user @ movie.T
     if len(params) == 4:
@@ -99,8 +93,6 @@ def loss_torch(
 @dataclass(frozen=True)
 class FitResult:
     """Fitted factors, the RMSE after each iteration (history[0] is the starting RMSE) and the final RMSE.
-
-    Notebook 01.
 
     `converged` is True when L-BFGS stopped because an iteration no longer improved the loss
     (False when it hit `max_iter`; always False for Adam, which runs a fixed number of steps).

@@ -33,18 +33,12 @@ STEP_COLUMNS = ["step", "epoch", "loss", "smooth_loss", "lr"]
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced a NaN or infinite loss; the message names the epoch and batch.
-
-    Notebook 03.
-    """
+    """Training produced a NaN or infinite loss; the message names the epoch and batch."""
 
 
 @dataclass
 class History:
-    """What `fit` measured: one row per epoch and one row per optimizer step.
-
-    Notebook 03.
-    """
+    """What `fit` measured: one row per epoch and one row per optimizer step."""
 
     epoch_rows: list[dict] = field(default_factory=list)
     step_rows: list[tuple] = field(default_factory=list)
@@ -75,10 +69,7 @@ class History:
 
 
 def as_triple(triple, device: torch.device | str = "cpu", name: str = "train") -> Triple:
-    """(users, movies, ratings) as long, long and float32 tensors on `device`, of one length.
-
-    Notebooks 03 and 05.
-    """
+    """(users, movies, ratings) as long, long and float32 tensors on `device`, of one length."""
     try:
         u, m, y = (torch.as_tensor(t) for t in triple)
     except (TypeError, ValueError):
@@ -112,7 +103,7 @@ def split_data(data: Data, device: torch.device | str = "cpu") -> tuple[Triple, 
 def batches(n: int, bs: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
     """Row numbers of each mini-batch of one fresh shuffle of n rows (the last batch shorter).
 
-    Notebooks 03 and 05.
+    Notebook 03.
     """
     return torch.randperm(n, generator=gen, device=gen.device).split(bs)
 
@@ -123,7 +114,7 @@ def batches(n: int, bs: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
 def param_groups(model: nn.Module, wd: float) -> list[dict]:
     """Two optimizer groups: weights with decay `wd`, biases without.
 
-    Notebook 03.
+    Notebook 05.
 
     Decaying the biases pulls every prediction toward the middle of the rating range, which
     the biases exist to move away from; decaying the factors is what fights overfitting.
@@ -216,8 +207,6 @@ def _check(model: nn.Module, train: Triple, valid: Triple) -> None:
 
 class Run:
     """What `fit` does around a training step: batches, schedule, log, progress bar.
-
-    Notebook 03.
 
     The caller's learning rates (and momenta) come back when the run ends, so `set_lr` between
     two `fit` calls works as the lesson's `set_lrs` did.
