@@ -29,7 +29,6 @@ Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rat
 
 
 def _count(name: str, value, allow_none: bool = False) -> None:
-    """Refuse a count that is not a positive integer (bool is not a count; None means 'all' where allowed)."""
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -37,9 +36,6 @@ def _count(name: str, value, allow_none: bool = False) -> None:
             f"{name}={value!r}: must be a positive whole number"
             + (" (or None for all)" if allow_none else "")
         )
-
-
-# ---------------------------------------------------------------- the model's parts
 
 
 def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -82,27 +78,16 @@ def _titles(data: Ratings, movie_ids: np.ndarray) -> list[str]:
     return [str(titles.get(int(m), f"movie {int(m)}")) for m in movie_ids]
 
 
-# ---------------------------------------------------------------- biases
-
-
 def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.DataFrame:
     """Bias, mean rating and raters' mean bias of the `top` most-rated movies, sorted by bias.
 
     Notebook 06.
 
-    `raters_bias` is the average learned bias of the users who rated the movie: a movie
-    watched mostly by generous raters has a high mean rating but a lower bias, which is
-    the main reason a movie's bias is not its average rating.
-
-    `bias` is in logits: it is added before the sigmoid. `bias_stars` turns it into stars: how
-    far it moves the average trained user's predicted rating of the movie (that prediction
-    with the bias minus the same prediction with the bias set to 0).
+    `raters_bias`: the mean bias of the movie's raters (generous raters lift the mean rating, not
+    the bias). `bias` is a logit; `bias_stars` is how far it moves the average user's prediction.
     """
     w = _weights(model)
-    avg_user = w["u"].mean(0)
-    base = (
-        w["m"] @ avg_user + w["ub"].mean()
-    )  # the average user's logit for each movie, without its bias
+    base = w["m"] @ w["u"].mean(0) + w["ub"].mean()  # the average user's logit, without the bias
     stars = (_stars(base + w["mb"], model.y_range) - _stars(base, model.y_range)).numpy()
     idx = most_rated(data, top)
     r = pd.DataFrame(
@@ -127,9 +112,6 @@ def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.Dat
     return table.sort_values(["bias", "movieId"], kind="stable").reset_index(drop=True)
 
 
-# ---------------------------------------------------------------- PCA of movie factors
-
-
 @dataclass
 class PCA:
     """Principal components of a set of factor vectors: scores (n x k), axes (k x d), explained variance.
@@ -149,8 +131,7 @@ def pca(x: torch.Tensor, k: int = 3) -> PCA:
 
     Notebook 06.
 
-    Each axis's sign is fixed so that its largest-magnitude loading is positive, so the
-    result does not depend on the SVD routine's arbitrary signs.
+    Each axis's largest loading is made positive: SVD's signs are arbitrary.
     """
     x = torch.as_tensor(x).detach().cpu().double()
     if x.ndim != 2 or not 1 <= k <= min(x.shape):
@@ -195,9 +176,6 @@ def component_ends(table: pd.DataFrame, component: str, n: int = 10) -> pd.DataF
     return pd.DataFrame({"low": s.title.head(n).to_list(), "high": s.title.tail(n).to_list()[::-1]})
 
 
-# ---------------------------------------------------------------- neighbours
-
-
 def cosine_neighbours(
     model: nn.Module, data: Ratings, movie_id: int, n: int = 10, among: int | None = 3000
 ) -> pd.DataFrame:
@@ -205,8 +183,7 @@ def cosine_neighbours(
 
     Notebook 06.
 
-    Candidates are the `among` most-rated movies (None: all), so rarely rated movies with
-    barely trained factors do not crowd the list; the movie itself is excluded.
+    Among the `among` most-rated movies (None: all): barely trained factors would crowd the list.
     """
     _count("n", n)
     _count("among", among, allow_none=True)
@@ -219,9 +196,6 @@ def cosine_neighbours(
     top = torch.topk(sim, min(n, len(cand)))
     ids = data.movies_map.decode(cand[top.indices.numpy()])
     return pd.DataFrame({"movieId": ids, "title": _titles(data, ids), "cosine": top.values.numpy()})
-
-
-# ---------------------------------------------------------------- new users
 
 
 @dataclass
@@ -361,8 +335,7 @@ def recommend(
 
     Notebook 06.
 
-    `rated` is a list of (movieId, rating) pairs (empty: the bias-only fallback); candidates
-    are the `among` most-rated movies (None: all).
+    `rated`: (movieId, rating) pairs (none: the fallback); candidates: the `among` most rated.
     """
     _count("n", n)
     _count("among", among, allow_none=True)
@@ -375,9 +348,6 @@ def recommend(
     return pd.DataFrame({"movieId": ids, "title": _titles(data, ids), "predicted": pred[order]})
 
 
-# ---------------------------------------------------------------- does folding in help?
-
-
 def hold_out_users(
     data: Ratings, n_users: int, min_ratings: int, seed: int = 0
 ) -> tuple[Ratings, dict]:
@@ -385,8 +355,7 @@ def hold_out_users(
 
     Notebook 06.
 
-    The held-out users' ratings keep only movies still present in the rest, since the model
-    trained on the rest knows only those.
+    Their ratings keep only the movies still in the rest: the only ones its model knows.
     """
     r = data.ratings
     counts = r.userId.value_counts()

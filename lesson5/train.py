@@ -25,9 +25,8 @@ from lesson5.device import get_device, training_threads
 from lesson5.smooth import EWMA
 
 Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-Data = (
-    Ratings | tuple[Triple, Triple]
-)  # what fit trains on: the lesson split, or (train, valid) tensors
+# What fit trains on: the lesson split, or (train, valid) tensors.
+Data = Ratings | tuple[Triple, Triple]
 EPOCH_COLUMNS = ["epoch", "train_loss", "valid_mse", "valid_rmse", "lr", "seconds"]
 STEP_COLUMNS = ["step", "epoch", "loss", "smooth_loss", "lr"]
 
@@ -63,9 +62,6 @@ class History:
 
     def __repr__(self) -> str:
         return f"History({self.n_epochs} epochs, {self.n_steps} steps)\n{self.epochs.to_string(index=False)}"
-
-
-# ---------------------------------------------------------------- data as tensors
 
 
 def as_triple(triple, device: torch.device | str = "cpu", name: str = "train") -> Triple:
@@ -108,21 +104,16 @@ def batches(n: int, bs: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
     return torch.randperm(n, generator=gen, device=gen.device).split(bs)
 
 
-# ---------------------------------------------------------------- learning rates and weight decay
-
-
 def param_groups(model: nn.Module, wd: float) -> list[dict]:
     """Two optimizer groups: weights with decay `wd`, biases without.
 
     Notebook 05.
 
-    Decaying the biases pulls every prediction toward the middle of the rating range, which
-    the biases exist to move away from; decaying the factors is what fights overfitting.
+    Decaying a bias pulls predictions toward the middle, which biases exist to move away from.
     """
     decay, no_decay = [], []
     for p in model.parameters():
-        # A bias is one number per output (a vector) or per user or movie (a table one column
-        # wide), whatever the layer is called.
+        # A bias is a vector, or a table one column wide, whatever the layer is called.
         is_bias = p.ndim == 1 or p.shape[-1] == 1
         (no_decay if is_bias else decay).append(p)
     return [dict(params=decay, weight_decay=wd), dict(params=no_decay, weight_decay=0.0)]
@@ -140,9 +131,6 @@ def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:
         )
     for group, value in zip(opt.param_groups, lrs):
         group["lr"] = float(value)
-
-
-# ---------------------------------------------------------------- the loop
 
 
 def predictions(
@@ -218,13 +206,12 @@ class Run:
         opt: torch.optim.Optimizer,
         ratings: torch.Tensor,
         epochs: int,
-        *,
         bs: int,
-        sched=None,
-        seed: int | None = None,
-        history: History | None = None,
-        progress: bool = True,
-        on_step: Callable | None = None,
+        sched: schedules.Schedule | None,
+        seed: int | None,
+        history: History | None,
+        progress: bool,
+        on_step: Callable | None,
     ):
         n, device = len(ratings), ratings.device
         if epochs < 1 or bs < 1:
@@ -301,14 +288,8 @@ class Run:
                 f"validation MSE is {valid_mse} after epoch {self.epoch} (0-based): "
                 "lower the learning rate"
             )
-        row = dict(
-            epoch=self.epoch,
-            train_loss=self.smooth.value,
-            valid_mse=valid_mse,
-            valid_rmse=math.sqrt(valid_mse),
-            lr=self.lrs[-1],
-            seconds=seconds,
-        )
+        row = dict(epoch=self.epoch, train_loss=self.smooth.value, valid_mse=valid_mse)
+        row |= dict(valid_rmse=math.sqrt(valid_mse), lr=self.lrs[-1], seconds=seconds)
         self.history.epoch_rows.append(row)
         if self.bar is not None:
             self.bar.write(
@@ -345,8 +326,7 @@ def fit(
 
     Notebook 03.
 
-    `threads`: torch's intra-op threads while training; None takes one for small batches on
-    the CPU (`lesson5.device.training_threads`), unless you set a count yourself.
+    `threads`: torch's intra-op threads; None: one for small CPU batches unless you set a count.
     """
     device = get_device(device)
     model.to(device)  # the parameters go to the GPU when there is one...
@@ -354,18 +334,7 @@ def fit(
     _check(model, (users, movies, ratings), valid)
     with (
         training_threads(threads, bs, device),
-        Run(
-            model,
-            opt,
-            ratings,
-            epochs,
-            bs=bs,
-            sched=sched,
-            seed=seed,
-            history=history,
-            progress=progress,
-            on_step=on_step,
-        ) as run,
+        Run(model, opt, ratings, epochs, bs, sched, seed, history, progress, on_step) as run,
     ):
         for epoch in run.epochs():
             model.train()  # dropout on
