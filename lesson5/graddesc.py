@@ -221,17 +221,9 @@ SHEETS: dict[str, Sheet] = {
         ),
         Sheet(
             "eve",
-            {
-                "lr": 1.0,
-                "beta1": 0.7,
-                "beta2": 0.9,
-                "m": None,
-                "v": None,
-                "d": 1.0,
-                "f1": None,
-                "f2": None,
-                "f_fresh": False,
-            },
+            dict(
+                lr=1.0, beta1=0.7, beta2=0.9, m=None, v=None, d=1.0, f1=None, f2=None, f_fresh=False
+            ),
             _adam,
             ("m", "v"),
             ("d",),
@@ -260,16 +252,9 @@ SHEETS: dict[str, Sheet] = {
         ),
         Sheet(
             "adamw",
-            {
-                "lr": 1.0,
-                "beta1": 0.7,
-                "beta2": 0.9,
-                "eps": 1e-8,
-                "wd": 0.01,
-                "t": 0,
-                "m": np.zeros(2),
-                "v": np.zeros(2),
-            },
+            dict(
+                lr=1.0, beta1=0.7, beta2=0.9, eps=1e-8, wd=0.01, t=0, m=np.zeros(2), v=np.zeros(2)
+            ),
             _adamw,
             ("m", "v"),
             doc="torch.optim.AdamW, one row at a time",

@@ -2,10 +2,8 @@
 
 Notebooks 03 and 04.
 
-Every class and function here is written out in the notebook that teaches it, in a cell
-tagged `export:models`, and is this file's code word for word: tests/test_notebook_code.py
-fails when the two drift apart (d2l's `#@save` idea). Every model is called as
-`model(users, movies)` with two 1-D tensors of row numbers of the same length.
+Each model is written out word for word in a notebook cell tagged `export:models`, and is
+called as `model(users, movies)` with two 1-D tensors of row numbers.
 """
 
 from __future__ import annotations

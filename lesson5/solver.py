@@ -2,11 +2,9 @@
 
 Notebook 01.
 
-The model is the one in the workbook's `dotprod` and `bias` sheets: a rated cell's prediction
-is the dot product of its user's factors and its movie's factors (plus a user bias and a movie
-bias on the `bias` sheet); unrated cells predict 0 and do not count. The loss is the RMSE over
-rated cells. Excel's Solver (GRG Nonlinear) changes the factor cells to minimise that loss;
-here PyTorch does the same in float64, with full-batch L-BFGS (or Adam).
+The `dotprod` and `bias` sheets' model: a rated cell predicts its user's factors dotted with its
+movie's (plus both biases on `bias`); the loss is the RMSE over rated cells. Excel's Solver
+changes the factor cells; here full-batch L-BFGS (or Adam) in float64 does.
 """
 
 from __future__ import annotations
@@ -46,8 +44,7 @@ def init_factors(
 
     Notebook 01.
 
-    Draw order: user factors row by row, then movie factors, then user and movie biases, so the
-    `dotprod` and `bias` sheets built from one seed start from the same factors.
+    Users' factors, then movies', then the biases: both sheets from one seed share the factors.
     """
     rng = np.random.default_rng(seed)
     user = rng.random((n_users, n_factors))
@@ -92,10 +89,9 @@ def loss_torch(
 
 @dataclass(frozen=True)
 class FitResult:
-    """Fitted factors, the RMSE after each iteration (history[0] is the starting RMSE) and the final RMSE.
+    """Fitted factors, the RMSE after each iteration (history[0]: the start), the final RMSE.
 
-    `converged` is True when L-BFGS stopped because an iteration no longer improved the loss
-    (False when it hit `max_iter`; always False for Adam, which runs a fixed number of steps).
+    `converged`: L-BFGS stopped improving before `max_iter` (never for Adam's fixed steps).
     """
 
     factors: Factors
@@ -117,9 +113,8 @@ def fit(
 
     Notebook 01.
 
-    `method="lbfgs"`: L-BFGS with a strong-Wolfe line search, one iteration per history entry,
-    stopping when an iteration improves the loss by less than `tol` (relative).
-    `method="adam"`: `max_iter` Adam steps with learning rate `lr` (default 0.05).
+    "lbfgs": strong-Wolfe L-BFGS, one iteration per history entry, until one gains less than
+    `tol` (relative); "adam": `max_iter` steps at `lr` (default 0.05).
     """
     ratings = np.asarray(ratings, dtype=np.float64)
     if ratings.shape != (init.user.shape[0], init.movie.shape[0]):
