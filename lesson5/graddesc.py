@@ -23,8 +23,7 @@ import pandas as pd
 
 #: The sheets' 29 x values, in the sheets' order; y = 2x + 30 exactly.
 X = np.array(
-    [14, 86, 28, 51, 28, 29, 72, 62, 84, 15, 42, 62, 47, 35, 9]
-    + [38, 44, 99, 13, 21, 28, 20, 8, 64, 99, 70, 27, 17, 8],
+    "14 86 28 51 28 29 72 62 84 15 42 62 47 35 9 38 44 99 13 21 28 20 8 64 99 70 27 17 8".split(),
     dtype=float,
 )
 Y = 2 * X + 30
@@ -37,17 +36,13 @@ MAX_HALVINGS = 60
 RESETS = ("macro", "seeded")
 
 
-# A sheet's cells that carry from epoch to epoch: a, b, lr, the betas, the running averages
-# (m, v: arrays over (b, a); None until the first row seeds them), the epoch-level values
-# (G, d, best, ...) and epochs_done, so a continued run numbers its epochs on.
+# The cells carried from epoch to epoch: a, b, lr, betas, averages (m, v over (b, a); None until
+# row 1 seeds them), epoch-level values (G, d, best, ...) and epochs_done.
 State = dict
 
 
 def row_grads(a: float, b: float, x: float, y: float) -> tuple[float, float, float, float]:
-    """One row: prediction b + a*x, squared error, de/db = 2(pred - y), de/da = x*de/db.
-
-    Notebook 02.
-    """
+    """One row: prediction b + a*x, squared error, de/db = 2(pred - y), de/da = x*de/db."""
     pred = b + a * x
     de_db = 2 * (pred - y)
     return pred, (pred - y) ** 2, de_db, x * de_db
@@ -58,22 +53,14 @@ def finite_differences(a: float, b: float, x: float, y: float, h: float = FD_STE
 
     Notebook 02.
     """
-    err = (b + a * x - y) ** 2
-    errb1 = (b + h + a * x - y) ** 2
-    erra1 = (b + (a + h) * x - y) ** 2
-    return {
-        "errb1": errb1,
-        "est_de_db": (errb1 - err) / h,
-        "erra1": erra1,
-        "est_de_da": (erra1 - err) / h,
-    }
+    err, errb1, erra1 = ((b + db + (a + da) * x - y) ** 2 for db, da in ((0, 0), (h, 0), (0, h)))
+    return dict(errb1=errb1, est_de_db=(errb1 - err) / h, erra1=erra1, est_de_da=(erra1 - err) / h)
 
 
 # ---- per-row rules: (g, state) -> (step to subtract, extra columns); state is updated in place
 
 
-def _ewma(prev, new, beta):
-    # A running average seeded with its first observation (see the module docstring).
+def _ewma(prev, new, beta):  # a running average seeded with its first observation
     return new if prev is None else beta * prev + (1 - beta) * new
 
 
@@ -129,6 +116,8 @@ def _adagrad_begin(s):
 
 
 def _adagrad_epoch(s, grads, loss):
+    if "expected" in s:  # adagrad_ann: the step that this epoch was expected to take
+        s["expected"] = _expected_step(s, grads)
     s["G"] = _grad_norm(grads)
 
 
@@ -141,11 +130,6 @@ def _adagrad_ann_redo(s, grads):
     # (sum_p G_p * lr / G_p(last epoch)) exceeds twice the last accepted one, halve and rerun.
     # Reset's expected step 100 and G 1e6 make lr halve 9 times from 0.5 in epoch 2 (notebook 02).
     return s["expected"] is not None and _expected_step(s, grads) > 2 * s["expected"]
-
-
-def _adagrad_ann_epoch(s, grads, loss):
-    s["expected"] = _expected_step(s, grads)
-    s["G"] = _grad_norm(grads)
 
 
 def _eve_epoch(s, grads, loss):
@@ -236,7 +220,7 @@ SHEETS: dict[str, Sheet] = {
             _adagrad,
             ("step",),
             ("lr",),
-            _adagrad_ann_epoch,
+            _adagrad_epoch,
             _adagrad_begin,
             _adagrad_ann_redo,
             doc="adagrad, lr halved and the epoch rerun while its expected step more than doubles",
@@ -263,10 +247,9 @@ SHEETS: dict[str, Sheet] = {
 }
 
 
-# Each sheet's Reset macro in the original workbook: the cells it sets (m, v, G are carries, one per
-# parameter), then, in order, the carries it pastes from the recalculated sheet ("m"/"v": the last
-# row's average, "G": the epoch's gradient norms), then what it records from the sheet as it then
-# stands ("f": eve's last two losses, "best": adam_ann's smallest sqrt(v_b) + sqrt(v_a)).
+# Each original Reset macro: the cells it sets, the carries it then pastes in order from the
+# recalculated sheet (m, v: the last row's average; G: the epoch's gradient norms), and what it
+# records ("f": eve's last two losses; "best": adam_ann's sqrt(v_b) + sqrt(v_a)).
 RESET_MACROS: dict[str, dict] = {
     "basic": {"set": {"lr": 1e-4}, "paste": ()},
     "momentum": {"set": {"m": 0.0, "lr": 1e-4}, "paste": ("m",)},
@@ -294,9 +277,7 @@ def reset(name: str, how: str = "macro") -> State:
 
     Notebook 02.
 
-    "macro": a = b = 1 and the carries set as in `RESET_MACROS`, then each paste made from the
-    epoch recomputed from the carries so far. "seeded": a = b = 1, no carries; every running
-    average starts at the first row's own value and adagrad's first G at the start point.
+    Both start at a = b = 1; "macro" then sets and pastes the carries as `RESET_MACROS` lists.
     """
     sheet = _sheet(name)
     if how not in RESETS:
@@ -329,11 +310,8 @@ def _sheet(name: str) -> Sheet:
 
 def _check(name: str, s: State) -> None:
     # Refuse what would run silently to NaN: every number finite, lr positive, betas in [0, 1).
-    for key, value in s.items():
-        if value is None or isinstance(value, bool):
-            continue
-        arr = np.asarray(value, dtype=float)
-        if not np.isfinite(arr).all():
+    for key, value in ((k, v) for k, v in s.items() if v is not None and not isinstance(v, bool)):
+        if not np.isfinite(np.asarray(value, dtype=float)).all():
             raise ValueError(f"sheet {name!r}: {key} must be finite, got {value!r}")
         if key == "lr" and not value > 0:
             raise ValueError(f"sheet {name!r}: lr must be positive, got {value!r}")
@@ -349,10 +327,7 @@ def _number(key: str, value: object) -> float:
 
 
 def columns(name: str) -> list[str]:
-    """The row table's columns for a sheet, in the sheet's left-to-right order.
-
-    Notebook 02.
-    """
+    """The row table's columns for a sheet, in the sheet's left-to-right order."""
     sheet = _sheet(name)
     cols = ["epoch", "row", "x", "y", "b", "a", "y_pred", "err2"]
     if sheet.finite_differences:
@@ -375,15 +350,13 @@ def run(
 
     Notebook 02.
 
-    `state` defaults to `reset(name)` (the Reset macro); `a`, `b` and `lr` override its values.
-    NaN or infinite numbers raise ValueError.
+    `state` defaults to `reset(name)`; `a`, `b` and `lr` override its values.
     """
     sheet = _sheet(name)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     s = reset(name) if state is None else _copy(state)
-    missing = set(sheet.reset) - set(s)
-    if missing:
+    if missing := set(sheet.reset) - set(s):
         raise ValueError(f"state for sheet {name!r} lacks {sorted(missing)}")
     s.update({k: _number(k, v) for k, v in (("a", a), ("b", b), ("lr", lr)) if v is not None})
     _check(name, s)
@@ -415,16 +388,7 @@ def _epoch(sheet: Sheet, s: State, epoch: int) -> tuple[list[dict], np.ndarray, 
     for i, (x, y) in enumerate(zip(X, Y), start=1):
         pred, err, de_db, de_da = row_grads(s["a"], s["b"], x, y)
         g = np.array([de_db, de_da])
-        rec = {
-            "epoch": epoch,
-            "row": i,
-            "x": x,
-            "y": y,
-            "b": s["b"],
-            "a": s["a"],
-            "y_pred": pred,
-            "err2": err,
-        }
+        rec = dict(epoch=epoch, row=i, x=x, y=y, b=s["b"], a=s["a"], y_pred=pred, err2=err)
         if sheet.finite_differences:
             rec.update(finite_differences(s["a"], s["b"], x, y))
         rec.update({"de_db": de_db, "de_da": de_da}, **{k: s[k] for k in sheet.epoch_extras})
@@ -449,24 +413,22 @@ def epoch_losses(table: pd.DataFrame) -> pd.Series:
 
     Notebook 02.
 
-    A NaN row makes its epoch's loss NaN (pandas' sum would skip it and report a finite loss).
+    A NaN row makes its epoch's loss NaN (pandas' sum would skip it).
     """
     sums = table.groupby("epoch")["err2"].agg(lambda e: float(np.sum(e.to_numpy(dtype=float))))
     return np.sqrt(sums).rename("rmse")
 
 
 def torch_rows(make: Callable, epochs: int = 5, state: Sequence[dict] | None = None) -> np.ndarray:
-    """The sheet's rows fed to a torch optimizer, one step per row from a = b = 1: (a, b) after each row.
+    """The sheet's rows fed to a torch optimizer, one step per row from a = b = 1: (a, b) after each.
 
     Notebook 02.
 
-    `make([b, a])` builds the optimizer; `state`, one dict per parameter (b, then a), seeds its
-    per-parameter state (e.g. a momentum buffer), so torch can start where a sheet starts.
+    `make([b, a])` builds the optimizer; `state` (a dict for b, then a) starts it where a sheet does.
     """
     import torch
 
-    b = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-    a = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    b, a = (torch.tensor(1.0, dtype=torch.float64, requires_grad=True) for _ in range(2))
     opt = make([b, a])
     for p, st in zip((b, a), state or ()):
         opt.state[p].update(st)
