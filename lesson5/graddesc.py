@@ -116,13 +116,16 @@ def _adagrad_begin(s):
 
 
 def _adagrad_epoch(s, grads, loss):
-    if "expected" in s:  # adagrad_ann: the step that this epoch was expected to take
-        s["expected"] = _expected_step(s, grads)
     s["G"] = _grad_norm(grads)
 
 
 def _expected_step(s, grads) -> float:
     return float((_grad_norm(grads) * s["lr"] / s["G"]).sum())
+
+
+def _adagrad_ann_epoch(s, grads, loss):
+    s["expected"] = _expected_step(s, grads)
+    _adagrad_epoch(s, grads, loss)
 
 
 def _adagrad_ann_redo(s, grads):
@@ -220,7 +223,7 @@ SHEETS: dict[str, Sheet] = {
             _adagrad,
             ("step",),
             ("lr",),
-            _adagrad_epoch,
+            _adagrad_ann_epoch,
             _adagrad_begin,
             _adagrad_ann_redo,
             doc="adagrad, lr halved and the epoch rerun while its expected step more than doubles",
@@ -250,23 +253,16 @@ SHEETS: dict[str, Sheet] = {
 # Each original Reset macro: the cells it sets, the carries it then pastes in order from the
 # recalculated sheet (m, v: the last row's average; G: the epoch's gradient norms), and what it
 # records ("f": eve's last two losses; "best": adam_ann's sqrt(v_b) + sqrt(v_a)).
+_VMVM = ("v", "m", "v", "m")
 RESET_MACROS: dict[str, dict] = {
     "basic": {"set": {"lr": 1e-4}, "paste": ()},
     "momentum": {"set": {"m": 0.0, "lr": 1e-4}, "paste": ("m",)},
     "adagrad": {"set": {"G": 1e4}, "paste": ("G",)},
     "rmsprop": {"set": {"v": 1e4}, "paste": ("v", "v")},
-    "adam": {"set": {"v": 1e4, "m": 0.0, "lr": 1.0}, "paste": ("v", "m", "v", "m")},
-    "eve": {
-        "set": {"v": 1e4, "m": 0.0, "lr": 1.0, "d": 1.0},
-        "paste": ("v", "m", "v", "m"),
-        "record": "f",
-    },
+    "adam": {"set": {"v": 1e4, "m": 0.0, "lr": 1.0}, "paste": _VMVM},
+    "eve": {"set": {"v": 1e4, "m": 0.0, "lr": 1.0, "d": 1.0}, "paste": _VMVM, "record": "f"},
     "adagrad_ann": {"set": {"G": 1e6, "expected": 100.0, "lr": 0.5}, "paste": ()},
-    "adam_ann": {
-        "set": {"lr": 1.0, "m": 0.0, "v": 1e4},
-        "paste": ("v", "m", "v", "m"),
-        "record": "best",
-    },
+    "adam_ann": {"set": {"lr": 1.0, "m": 0.0, "v": 1e4}, "paste": _VMVM, "record": "best"},
     "adamw": {"set": {}, "paste": ()},  # not in the original: torch's AdamW start (zeros, t = 0)
 }
 _PER_PARAM = ("m", "v", "G")
