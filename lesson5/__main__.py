@@ -1,7 +1,4 @@
-"""`python -m lesson5`: the command line of `lesson5.tools.cli`.
-
-Notebooks 00-06.
-"""
+"""`python -m lesson5`: the command line of `lesson5.tools.cli`."""
 
 from lesson5.tools.cli import main
 

@@ -1,7 +1,4 @@
-"""Write a file so that its path never holds a half-written copy: temporary file, then rename.
-
-Notebooks 00 and 01.
-"""
+"""Write a file so that its path never holds a half-written copy: temporary file, then rename."""
 
 from __future__ import annotations
 
@@ -13,9 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-# A temporary file untouched for this long belongs to a run that was killed: a live writer keeps
-# writing (or renames it) within seconds. Sweeping it earlier could only make a concurrent writer fail
-# loudly, never leave a wrong file.
+# A live writer renames its temporary file within seconds; one untouched this long was killed.
 STALE_AFTER_S = 60.0
 _TEMP_CHARS = "[a-z0-9_]{8}"  # what tempfile puts between prefix and suffix
 # No room for the file: a full disk, a full quota, or a file-size limit (ulimit -f).
@@ -35,13 +30,7 @@ def _disk_full(path: Path, error: OSError) -> OSError:
 def sweep_stale(
     folder: str | os.PathLike, pattern: str, older_than: float = STALE_AFTER_S
 ) -> list[Path]:
-    """Remove the files in `folder` whose whole name matches `pattern`, older than `older_than` s.
-
-    Notebooks 01-03.
-
-    Used on the next run after one was killed (SIGKILL, power cut) before it could clean up:
-    the workbooks' and notebooks' `.<name>.*.tmp` (notebooks 01-03) and pooch's `tmp*` downloads (notebook 00).
-    """
+    """Remove what a killed run left in `folder`: files matching `pattern`, older than `older_than` s."""
     rx = re.compile(pattern)
     removed: list[Path] = []
     try:
@@ -65,23 +54,15 @@ def sweep_stale(
 
 
 def temp_pattern(path: str | os.PathLike) -> str:
-    """The regex of the temporary names `atomic_write(path, ...)` uses.
-
-    Notebooks 00 and 01.
-    """
+    """The regex of the temporary names `atomic_write(path, ...)` uses."""
     return re.escape(f".{Path(path).name}.") + _TEMP_CHARS + re.escape(".tmp")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp)` on a fresh temporary file beside `path`, then rename it over `path`.
 
-    Notebooks 01 and 02.
-
-    The temporary name is unique (two writers never share it); on any failure, Ctrl-C and
-    SIGTERM under the CLI included, it is removed and `path` keeps whatever it held before.
-    Stale temporary files of `path` left by a killed run are swept first; a full disk (or quota,
-    or file-size limit) raises an OSError that names `path` and says so. Used by the
-    workbooks (notebooks 01, 02), saved models (notebook 03) and the lesson run's outputs.
+    On any failure (Ctrl-C included) the temporary file goes and `path` keeps what it held; a
+    killed run's leftovers are swept first; a full disk raises an OSError naming `path`.
     """
     path = Path(path)
     sweep_stale(path.parent, temp_pattern(path))

@@ -2,9 +2,7 @@
 
 Notebook 05.
 
-`Recorder` is an `on_step` callback for `train.fit`; `sweep` runs one short training per value of
-a setting; `decay_removes` measures what one step's weight decay takes off each movie factor.
-None of them changes the training it watches: a run with a recorder is the run without one.
+None of them changes the training it watches: a run with a `Recorder` is the run without one.
 """
 
 from __future__ import annotations
@@ -25,10 +23,7 @@ from lesson5.data import Ratings
 
 
 class AdamRow(NamedTuple):
-    """One movie's factors and Adam's moments for them, after one step.
-
-    Notebook 05.
-    """
+    """One movie's factors and Adam's moments for them, after one step."""
 
     w: torch.Tensor  # the movie's factors
     exp_avg: torch.Tensor  # Adam's m (not yet bias-corrected)
@@ -45,10 +40,8 @@ class Recorder:
 
     Notebook 05.
 
-    After each step it keeps `cosines` (the cosine between this step's change of all the weights
-    and the last step's), `bias_steps` (the change of movie `bias_movie`'s bias) and, when the
-    optimizer keeps Adam's moments, one `AdamRow` per step in `rows[name]` for each named movie
-    (copied to the CPU).
+    Per step: `cosines` (this step's change of all weights against the last one's), `bias_steps`
+    (movie `bias_movie`'s bias change) and, under Adam, an `AdamRow` per named movie in `rows`.
     """
 
     def __init__(self, model: nn.Module, movies: dict[str, int], bias_movie: int):
@@ -91,8 +84,7 @@ def sweep(
 
     Notebook 05.
 
-    Each value trains `make_model()` with `make_opt(params, value)` on the same batches (`seed`);
-    `device` is `fit`'s (None: the GPU when there is one).
+    Each value trains `make_model()` with `make_opt(params, value)` on the same batches (`seed`).
     """
     out = {}
     for value in values:
@@ -115,10 +107,8 @@ def decay_removes(
 
     Notebook 05.
 
-    Two copies of the model and its optimizer (one parameter group) take one more step on the
-    whole training set, one with the optimizer's `weight_decay` and one with none: same weights,
-    same gradient, same moments. (after without - after with) / before is what the decay took;
-    NaN where |before| < `tiny`. The model and optimizer given are left as they were.
+    Two copies take one full-batch step, with and without the (one group's) `weight_decay`:
+    (after without - after with) / before, NaN where |before| < `tiny`. The originals stay.
     """
     device = model.m.weight.device
     users, movies, ratings = data.tensors("train", device)

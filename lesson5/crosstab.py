@@ -2,12 +2,9 @@
 
 Notebook 01.
 
-Tie rule: users (movies) are ranked by number of ratings, descending, and ties go to the
-smaller id. This is what the lesson's `groupby(...).rating.count().sort_values(ascending=False)[:15]`
-produced in 2018: `groupby` returns ids in ascending order and the sort kept that order among
-equal counts. Today's pandas sorts with an unstable quicksort, which on the 2016 release
-picks movie 2858 instead of 1198 for the 15th place (both have 220 ratings); the lesson shows
-1198. Rows and columns are then shown in ascending id order, as `pd.crosstab` shows them.
+Tie rule: rank by number of ratings, ties to the smaller id, as the lesson's `sort_values` did in
+2018 (today's unstable sort picks movie 2858 over 1198, both 220 ratings, on the 2016 release).
+Rows and columns then show in ascending id order, as `pd.crosstab` shows them.
 """
 
 from __future__ import annotations
@@ -45,18 +42,12 @@ LESSON_RATINGS = (
 
 
 class CrosstabError(ValueError):
-    """The ratings cannot give the requested crosstab (too few users or movies, no ratings).
-
-    Notebook 01.
-    """
+    """The ratings cannot give the requested crosstab (too few users or movies, no ratings)."""
 
 
 @dataclass(frozen=True)
 class Crosstab:
-    """Ratings of `users` (rows) x `movies` (columns), NaN where unrated; ids in ascending order.
-
-    Notebook 01.
-    """
+    """Ratings of `users` (rows) x `movies` (columns), NaN where unrated; ids in ascending order."""
 
     users: np.ndarray
     movies: np.ndarray
@@ -97,10 +88,7 @@ class Crosstab:
 
 
 def rank_ids(ids: np.ndarray, top_n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, counts) of the `top_n` most frequent values: count descending, then id ascending.
-
-    Notebook 01.
-    """
+    """(ids, counts) of the `top_n` most frequent values: count descending, then id ascending."""
     values, counts = np.unique(np.asarray(ids), return_counts=True)  # ids ascending
     if len(values) < top_n:
         raise CrosstabError(

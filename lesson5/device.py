@@ -1,6 +1,6 @@
 """Choosing where tensors live: CUDA when present, CPU otherwise, one switch to force either.
 
-Notebook 00.
+Notebooks 03 and 04.
 """
 
 from __future__ import annotations
@@ -13,34 +13,24 @@ import torch
 
 ENV = "LESSON5_DEVICE"
 
-# This process flushes subnormal floats (below about 1.2e-38 in float32) to zero. Training
-# multiplies the momentum, or Adam's moments, of every movie nobody rated lately by 0.9 (0.99)
-# each step until they sink into that range, where the CPU computes many times slower: epochs
-# grew slower as training went on (benchmarks/README.md, "Speed"). It is set on import, before torch starts
-# its worker threads, because each thread copies the setting when it is created.
-# LESSON5_SUBNORMALS=keep leaves IEEE behaviour alone (benchmarks/subnormals.py compares the two).
+# Subnormal floats (below 1.2e-38) flush to zero: the momenta of movies nobody rated lately decay
+# into that range, where the CPU is many times slower (benchmarks/README.md, "Speed"). Set on
+# import, before torch starts the worker threads that copy it. LESSON5_SUBNORMALS=keep opts out.
 SUBNORMALS_ENV = "LESSON5_SUBNORMALS"
 FLUSHES_SUBNORMALS: bool = os.environ.get(SUBNORMALS_ENV) != "keep" and torch.set_flush_denormal(
     True
 )  # False where the CPU cannot, or when asked to keep them
 
 
-# Below this batch size a CPU step is a few small kernels. Alone, a second intra-op thread makes
-# an epoch at bs 64 about a third faster on 2 cores; but two trainings at once, each spinning a
-# pool of its own on the same cores, run 20x slower (benchmarks/threads.py). So small-batch
-# training takes one thread.
+# Below this batch size a CPU step is a few small kernels: a second thread gains a third alone, but
+# two trainings at once, each spinning a pool on the same cores, run 20x slower (benchmarks/threads.py).
 SMALL_BATCH = 1024
 _TORCH_THREADS = torch.get_num_threads()  # torch's own choice, before anyone changed it
 
 
 @contextlib.contextmanager
 def training_threads(threads: int | None, bs: int, device: torch.device) -> Iterator[int]:
-    """Train with `threads` intra-op threads; None: one for small CPU batches, else as set.
-
-    Notebook 03.
-
-    A count the user chose (torch.set_num_threads, OMP_NUM_THREADS) is kept when `threads` is None.
-    """
+    """Train with `threads` intra-op threads; None: one for small CPU batches unless the user chose."""
     before = torch.get_num_threads()
     if threads is not None and threads < 1:
         raise ValueError(f"threads={threads}: give a whole number of at least 1, or None")
@@ -56,18 +46,13 @@ def training_threads(threads: int | None, bs: int, device: torch.device) -> Iter
 
 
 class DeviceError(ValueError, RuntimeError):
-    """A device that does not exist or is not available here; the message names it and where it came from.
-
-    Notebook 00.
-
-    Also a RuntimeError, which is what an unavailable CUDA device raised before.
-    """
+    """A device that does not exist or is not available here (also a RuntimeError, as torch's is)."""
 
 
 def get_device(prefer: str | None = None) -> torch.device:
     """The device to train on: `prefer`, else $LESSON5_DEVICE, else CUDA if available.
 
-    Notebook 00.
+    Notebooks 03 and 04.
     """
     env = os.environ.get(ENV)
     choice = prefer or env or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -2,45 +2,14 @@
 
 Notebook 02.
 
-A line y = a*x + b is learnt by online gradient descent: one update per row of 29 points, one
-epoch per pass. Every sheet shares the same row (prediction, squared error, analytic
-derivatives) and differs only in its *rule*: how a gradient becomes a step, and what it does
-once per epoch. So the whole spreadsheet is one loop (`run`) and a table of rules (`SHEETS`).
-
-Reset (`reset`) does what each sheet's Reset button did in the original workbook: its macro set
-a = b = 1 and the carry cells (the values the first row's running averages start from) to fixed
-numbers, then pasted values the sheet had just computed back into the carries, the whole sheet
-being recalculated after every paste (so each paste sees the epoch recomputed from the previous
-one). `RESET_MACROS` lists the steps per sheet. `reset(name, "seeded")` is the other start kept
-for comparison: every moving average starts at the first row's own value (m = g, v = g**2),
-which makes the momentum and adam sheets exactly PyTorch's SGD(dampening=momentum) and Adam
-without bias correction (notebook 02).
-
-Choices the original sheets leave open, made here once and used everywhere (also by the
-workbook in `lesson5.excel.graddesc`):
-
-* rmsprop divides by the previous row's v; on the very first row that is the carry (seeded:
-  the first row's own g**2).
-* adagrad's per-parameter step size for an epoch is lr / G, G = ||that parameter's 29
-  gradients of the previous epoch|| / 29; the first epoch's G is the carry the Reset macro
-  pasted (seeded: the 29 gradients at the starting (a, b), a zeroth epoch that stands still).
-* adagrad with annealing: the expected step of an epoch is sum_p G_p * (its step size), with
-  G_p from that epoch's own 29 gradients and the step size lr / G_p(previous epoch). In the
-  original the epoch is live formulas and the Run macro halves the lr cell, so halving lr
-  recomputes the epoch: while its expected step exceeds twice the previous epoch's, lr is
-  halved and the epoch run again from the same start. An epoch that overshoots is never kept.
-  Reset sets the previous expected step to 100 and G to 1e6, so the first epoch barely moves and
-  expects a tiny step, and the second is then held to twice that tiny step (lr is halved 9 times
-  from 0.5; notebook 02 prints it). Seeded (G from the start point, no previous expected step,
-  the first epoch accepted as it is) the same lr 0.5 converges within five epochs.
-* eve's loss per epoch is the epoch's "rmse" (square root of the summed squared errors). It keeps
-  the last two losses f1, f2; after an epoch d <- 0.9 d + 0.1 |f1 - f2| / min(f1, f2). Reset
-  stores f1 = the first epoch's loss and f2 = f1 / 2, a relative change of exactly 1, so the
-  first update leaves d = 1; from then on each epoch's loss shifts in as f1.
-* adam with annealing compares sqrt(v_b) + sqrt(v_a) at the end of each epoch with the smallest
-  value seen so far (Reset sets that best from the first epoch, so the first epoch cannot anneal).
-* The original adam-with-annealing sheet read a wrong cell in row 5, which zeroed one of that
-  row's gradients; here every row uses its own gradients (bug fixed, not copied).
+A line y = a*x + b is learnt by online gradient descent over 29 rows, one update per row. Every
+sheet shares the row (prediction, squared error, derivatives) and differs only in its rule (how a
+gradient becomes a step, what happens once per epoch): one loop (`run`), one table (`SHEETS`).
+`reset(name)` replays the sheet's Reset macro (`RESET_MACROS`: set the carries, then paste values
+of the recalculated sheet back); `reset(name, "seeded")` starts every average at row 1's own value,
+which makes momentum and adam exactly torch's SGD(dampening=momentum) and Adam without bias
+correction. Where the original sheets leave a choice open, the rule's comment below states it;
+the original adam_ann sheet's wrong cell in row 5 is fixed, not copied.
 """
 
 from __future__ import annotations
@@ -54,37 +23,7 @@ import pandas as pd
 
 #: The sheets' 29 x values, in the sheets' order; y = 2x + 30 exactly.
 X = np.array(
-    [
-        14,
-        86,
-        28,
-        51,
-        28,
-        29,
-        72,
-        62,
-        84,
-        15,
-        42,
-        62,
-        47,
-        35,
-        9,
-        38,
-        44,
-        99,
-        13,
-        21,
-        28,
-        20,
-        8,
-        64,
-        99,
-        70,
-        27,
-        17,
-        8,
-    ],
+    "14 86 28 51 28 29 72 62 84 15 42 62 47 35 9 38 44 99 13 21 28 20 8 64 99 70 27 17 8".split(),
     dtype=float,
 )
 Y = 2 * X + 30
@@ -97,24 +36,13 @@ MAX_HALVINGS = 60
 RESETS = ("macro", "seeded")
 
 
-class GraddescError(ValueError):
-    """A sheet was given a value it cannot run with (NaN or infinite numbers, unknown sheet); names it.
-
-    Notebook 02.
-    """
-
-
-# A sheet's cells that carry from epoch to epoch: a, b, lr, the betas, the running averages
-# (m, v: arrays over (b, a); None until the first row seeds them), the epoch-level values
-# (G, d, best, ...) and epochs_done, so a continued run numbers its epochs on.
+# The cells carried from epoch to epoch: a, b, lr, betas, averages (m, v over (b, a); None until
+# row 1 seeds them), epoch-level values (G, d, best, ...) and epochs_done.
 State = dict
 
 
 def row_grads(a: float, b: float, x: float, y: float) -> tuple[float, float, float, float]:
-    """One row: prediction b + a*x, squared error, de/db = 2(pred - y), de/da = x*de/db.
-
-    Notebook 02.
-    """
+    """One row: prediction b + a*x, squared error, de/db = 2(pred - y), de/da = x*de/db."""
     pred = b + a * x
     de_db = 2 * (pred - y)
     return pred, (pred - y) ** 2, de_db, x * de_db
@@ -125,22 +53,14 @@ def finite_differences(a: float, b: float, x: float, y: float, h: float = FD_STE
 
     Notebook 02.
     """
-    err = (b + a * x - y) ** 2
-    errb1 = (b + h + a * x - y) ** 2
-    erra1 = (b + (a + h) * x - y) ** 2
-    return {
-        "errb1": errb1,
-        "est_de_db": (errb1 - err) / h,
-        "erra1": erra1,
-        "est_de_da": (erra1 - err) / h,
-    }
+    err, errb1, erra1 = ((b + db + (a + da) * x - y) ** 2 for db, da in ((0, 0), (h, 0), (0, h)))
+    return dict(errb1=errb1, est_de_db=(errb1 - err) / h, erra1=erra1, est_de_da=(erra1 - err) / h)
 
 
 # ---- per-row rules: (g, state) -> (step to subtract, extra columns); state is updated in place
 
 
-def _ewma(prev, new, beta):
-    # A running average seeded with its first observation (see the module docstring).
+def _ewma(prev, new, beta):  # a running average seeded with its first observation
     return new if prev is None else beta * prev + (1 - beta) * new
 
 
@@ -154,6 +74,7 @@ def _momentum(g, s):
 
 
 def _adagrad(g, s):
+    # The epoch's step size per parameter is lr / G, G = ||its 29 gradients of the last epoch|| / 29.
     step = s["lr"] / s["G"]
     return step * g, {"step": step}
 
@@ -202,17 +123,21 @@ def _expected_step(s, grads) -> float:
     return float((_grad_norm(grads) * s["lr"] / s["G"]).sum())
 
 
+def _adagrad_ann_epoch(s, grads, loss):
+    s["expected"] = _expected_step(s, grads)
+    _adagrad_epoch(s, grads, loss)
+
+
 def _adagrad_ann_redo(s, grads):
-    # The epoch's expected step more than doubled the last accepted one: halve lr, run it again.
+    # The original halves the lr cell and the live epoch recomputes: while the expected step
+    # (sum_p G_p * lr / G_p(last epoch)) exceeds twice the last accepted one, halve and rerun.
+    # Reset's expected step 100 and G 1e6 make lr halve 9 times from 0.5 in epoch 2 (notebook 02).
     return s["expected"] is not None and _expected_step(s, grads) > 2 * s["expected"]
 
 
-def _adagrad_ann_epoch(s, grads, loss):
-    s["expected"] = _expected_step(s, grads)
-    s["G"] = _grad_norm(grads)
-
-
 def _eve_epoch(s, grads, loss):
+    # d <- 0.9 d + 0.1 |f1 - f2| / min(f1, f2) over the last two epoch losses (sqrt of summed
+    # squared errors); Reset stores f1 and f2 = f1 / 2, so the first update leaves d = 1.
     if s["f_fresh"]:  # Reset already stored this epoch's loss as f1 (and f1 / 2 as f2)
         s["f_fresh"] = False
     else:
@@ -223,6 +148,7 @@ def _eve_epoch(s, grads, loss):
 
 
 def _adam_ann_epoch(s, grads, loss):
+    # Reset sets best from the first epoch, so that epoch cannot anneal.
     size = float(np.sqrt(s["v"]).sum())
     if s["best"] is not None and size > 2 * s["best"]:
         s["lr"] /= 4
@@ -231,10 +157,7 @@ def _adam_ann_epoch(s, grads, loss):
 
 @dataclass(frozen=True)
 class Sheet:
-    """One sheet: its reset cells, its per-row rule, its extra columns, its once-per-epoch rule.
-
-    Notebook 02.
-    """
+    """One sheet: its reset cells, its per-row rule, its extra columns, its once-per-epoch rule."""
 
     name: str
     reset: dict
@@ -243,9 +166,7 @@ class Sheet:
     epoch_extras: tuple[str, ...] = ()  # scalars constant within an epoch (lr, d), shown per row
     end_epoch: Callable | None = None
     begin: Callable | None = None  # fills state the first epoch needs but reset cannot know
-    redo: Callable | None = (
-        None  # (state, the epoch's gradients) -> True: halve lr, rerun the epoch
-    )
+    redo: Callable | None = None  # (state, the epoch's gradients) -> True: halve lr, rerun
     finite_differences: bool = False  # show the forward-difference columns beside de/db, de/da
     doc: str = field(default="", compare=False)
 
@@ -287,17 +208,9 @@ SHEETS: dict[str, Sheet] = {
         ),
         Sheet(
             "eve",
-            {
-                "lr": 1.0,
-                "beta1": 0.7,
-                "beta2": 0.9,
-                "m": None,
-                "v": None,
-                "d": 1.0,
-                "f1": None,
-                "f2": None,
-                "f_fresh": False,
-            },
+            dict(
+                lr=1.0, beta1=0.7, beta2=0.9, m=None, v=None, d=1.0, f1=None, f2=None, f_fresh=False
+            ),
             _adam,
             ("m", "v"),
             ("d",),
@@ -326,16 +239,9 @@ SHEETS: dict[str, Sheet] = {
         ),
         Sheet(
             "adamw",
-            {
-                "lr": 1.0,
-                "beta1": 0.7,
-                "beta2": 0.9,
-                "eps": 1e-8,
-                "wd": 0.01,
-                "t": 0,
-                "m": np.zeros(2),
-                "v": np.zeros(2),
-            },
+            dict(
+                lr=1.0, beta1=0.7, beta2=0.9, eps=1e-8, wd=0.01, t=0, m=np.zeros(2), v=np.zeros(2)
+            ),
             _adamw,
             ("m", "v"),
             doc="torch.optim.AdamW, one row at a time",
@@ -344,31 +250,20 @@ SHEETS: dict[str, Sheet] = {
 }
 
 
-# Each sheet's Reset macro in the original workbook: the cells it sets (m, v, G are carries, one per
-# parameter), then, in order, the carries it pastes from the recalculated sheet ("m"/"v": the last
-# row's average, "G": the epoch's gradient norms), then what it records from the sheet as it then
-# stands ("f": eve's last two losses, "best": adam_ann's smallest sqrt(v_b) + sqrt(v_a)).
+# Each original Reset macro: the cells it sets, the carries it then pastes in order from the
+# recalculated sheet (m, v: the last row's average; G: the epoch's gradient norms), and what it
+# records ("f": eve's last two losses; "best": adam_ann's sqrt(v_b) + sqrt(v_a)).
+_VMVM = ("v", "m", "v", "m")
 RESET_MACROS: dict[str, dict] = {
     "basic": {"set": {"lr": 1e-4}, "paste": ()},
     "momentum": {"set": {"m": 0.0, "lr": 1e-4}, "paste": ("m",)},
     "adagrad": {"set": {"G": 1e4}, "paste": ("G",)},
     "rmsprop": {"set": {"v": 1e4}, "paste": ("v", "v")},
-    "adam": {"set": {"v": 1e4, "m": 0.0, "lr": 1.0}, "paste": ("v", "m", "v", "m")},
-    "eve": {
-        "set": {"v": 1e4, "m": 0.0, "lr": 1.0, "d": 1.0},
-        "paste": ("v", "m", "v", "m"),
-        "record": "f",
-    },
+    "adam": {"set": {"v": 1e4, "m": 0.0, "lr": 1.0}, "paste": _VMVM},
+    "eve": {"set": {"v": 1e4, "m": 0.0, "lr": 1.0, "d": 1.0}, "paste": _VMVM, "record": "f"},
     "adagrad_ann": {"set": {"G": 1e6, "expected": 100.0, "lr": 0.5}, "paste": ()},
-    "adam_ann": {
-        "set": {"lr": 1.0, "m": 0.0, "v": 1e4},
-        "paste": ("v", "m", "v", "m"),
-        "record": "best",
-    },
-    "adamw": {
-        "set": {},
-        "paste": (),
-    },  # not in the original workbook: torch's AdamW start (zeros, t = 0)
+    "adam_ann": {"set": {"lr": 1.0, "m": 0.0, "v": 1e4}, "paste": _VMVM, "record": "best"},
+    "adamw": {"set": {}, "paste": ()},  # not in the original: torch's AdamW start (zeros, t = 0)
 }
 _PER_PARAM = ("m", "v", "G")
 
@@ -378,13 +273,11 @@ def reset(name: str, how: str = "macro") -> State:
 
     Notebook 02.
 
-    "macro": a = b = 1 and the carries set as in `RESET_MACROS`, then each paste made from the
-    epoch recomputed from the carries so far. "seeded": a = b = 1, no carries; every running
-    average starts at the first row's own value and adagrad's first G at the start point.
+    Both start at a = b = 1; "macro" then sets and pastes the carries as `RESET_MACROS` lists.
     """
     sheet = _sheet(name)
     if how not in RESETS:
-        raise GraddescError(f"unknown reset {how!r}; the resets are {', '.join(RESETS)}")
+        raise ValueError(f"unknown reset {how!r}; the resets are {', '.join(RESETS)}")
     s = {"a": 1.0, "b": 1.0, **_copy(sheet.reset)}
     if how == "seeded":
         return s
@@ -407,36 +300,30 @@ def reset(name: str, how: str = "macro") -> State:
 
 def _sheet(name: str) -> Sheet:
     if name not in SHEETS:
-        raise GraddescError(f"unknown sheet {name!r}; the sheets are {', '.join(SHEETS)}")
+        raise ValueError(f"unknown sheet {name!r}; the sheets are {', '.join(SHEETS)}")
     return SHEETS[name]
 
 
 def _check(name: str, s: State) -> None:
     # Refuse what would run silently to NaN: every number finite, lr positive, betas in [0, 1).
-    for key, value in s.items():
-        if value is None or isinstance(value, bool):
-            continue
-        arr = np.asarray(value, dtype=float)
-        if not np.isfinite(arr).all():
-            raise GraddescError(f"sheet {name!r}: {key} must be finite, got {value!r}")
+    for key, value in ((k, v) for k, v in s.items() if v is not None and not isinstance(v, bool)):
+        if not np.isfinite(np.asarray(value, dtype=float)).all():
+            raise ValueError(f"sheet {name!r}: {key} must be finite, got {value!r}")
         if key == "lr" and not value > 0:
-            raise GraddescError(f"sheet {name!r}: lr must be positive, got {value!r}")
+            raise ValueError(f"sheet {name!r}: lr must be positive, got {value!r}")
         if key.startswith("beta") and not 0 <= value < 1:
-            raise GraddescError(f"sheet {name!r}: {key} must be in [0, 1), got {value!r}")
+            raise ValueError(f"sheet {name!r}: {key} must be in [0, 1), got {value!r}")
 
 
 def _number(key: str, value: object) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise GraddescError(f"{key} must be a number, got {value!r}") from None
+        raise ValueError(f"{key} must be a number, got {value!r}") from None
 
 
 def columns(name: str) -> list[str]:
-    """The row table's columns for a sheet, in the sheet's left-to-right order.
-
-    Notebook 02.
-    """
+    """The row table's columns for a sheet, in the sheet's left-to-right order."""
     sheet = _sheet(name)
     cols = ["epoch", "row", "x", "y", "b", "a", "y_pred", "err2"]
     if sheet.finite_differences:
@@ -459,16 +346,14 @@ def run(
 
     Notebook 02.
 
-    `state` defaults to `reset(name)` (the Reset macro); `a`, `b` and `lr` override its values.
-    NaN or infinite numbers raise GraddescError.
+    `state` defaults to `reset(name)`; `a`, `b` and `lr` override its values.
     """
     sheet = _sheet(name)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise GraddescError(f"epochs must be a non-negative integer, got {epochs!r}")
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     s = reset(name) if state is None else _copy(state)
-    missing = set(sheet.reset) - set(s)
-    if missing:
-        raise GraddescError(f"state for sheet {name!r} lacks {sorted(missing)}")
+    if missing := set(sheet.reset) - set(s):
+        raise ValueError(f"state for sheet {name!r} lacks {sorted(missing)}")
     s.update({k: _number(k, v) for k, v in (("a", a), ("b", b), ("lr", lr)) if v is not None})
     _check(name, s)
     if sheet.begin is not None:
@@ -499,16 +384,7 @@ def _epoch(sheet: Sheet, s: State, epoch: int) -> tuple[list[dict], np.ndarray, 
     for i, (x, y) in enumerate(zip(X, Y), start=1):
         pred, err, de_db, de_da = row_grads(s["a"], s["b"], x, y)
         g = np.array([de_db, de_da])
-        rec = {
-            "epoch": epoch,
-            "row": i,
-            "x": x,
-            "y": y,
-            "b": s["b"],
-            "a": s["a"],
-            "y_pred": pred,
-            "err2": err,
-        }
+        rec = dict(epoch=epoch, row=i, x=x, y=y, b=s["b"], a=s["a"], y_pred=pred, err2=err)
         if sheet.finite_differences:
             rec.update(finite_differences(s["a"], s["b"], x, y))
         rec.update({"de_db": de_db, "de_da": de_da}, **{k: s[k] for k in sheet.epoch_extras})
@@ -533,24 +409,22 @@ def epoch_losses(table: pd.DataFrame) -> pd.Series:
 
     Notebook 02.
 
-    A NaN row makes its epoch's loss NaN (pandas' sum would skip it and report a finite loss).
+    A NaN row makes its epoch's loss NaN (pandas' sum would skip it).
     """
     sums = table.groupby("epoch")["err2"].agg(lambda e: float(np.sum(e.to_numpy(dtype=float))))
     return np.sqrt(sums).rename("rmse")
 
 
 def torch_rows(make: Callable, epochs: int = 5, state: Sequence[dict] | None = None) -> np.ndarray:
-    """The sheet's rows fed to a torch optimizer, one step per row from a = b = 1: (a, b) after each row.
+    """The sheet's rows fed to a torch optimizer, one step per row from a = b = 1: (a, b) after each.
 
     Notebook 02.
 
-    `make([b, a])` builds the optimizer; `state`, one dict per parameter (b, then a), seeds its
-    per-parameter state (e.g. a momentum buffer), so torch can start where a sheet starts.
+    `make([b, a])` builds the optimizer; `state` (a dict for b, then a) starts it where a sheet does.
     """
     import torch
 
-    b = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-    a = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    b, a = (torch.tensor(1.0, dtype=torch.float64, requires_grad=True) for _ in range(2))
     opt = make([b, a])
     for p, st in zip((b, a), state or ()):
         opt.state[p].update(st)

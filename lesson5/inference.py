@@ -2,10 +2,8 @@
 
 Notebook 03.
 
-Contract: a saved file holds the model's class name, its constructor arguments (read off the
-model by `models.hparams`), its weights, both id maps and the training mean rating, under the
-format tag "lesson5-model-1"; `load_model` refuses any other file with a message naming it, and
-checks what the file says of itself against its tensors before building anything from it.
+A saved file ("lesson5-model-1") holds the class name, its constructor arguments, the weights,
+both id maps and the training mean rating; `load_model` checks it all before building anything.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ from torch import nn
 from lesson5 import models
 from lesson5.atomic import atomic_write
 from lesson5.data import IdMap, Ratings
+from lesson5.train import predictions
 
 Maps = (
     Ratings | tuple[IdMap, IdMap] | tuple[IdMap, IdMap, float | None]
@@ -44,7 +43,6 @@ def _maps(data_or_maps: Maps) -> tuple[IdMap, IdMap, float | None]:
     )
 
 
-@torch.no_grad()
 def predict(
     model: nn.Module,
     data_or_maps: Maps,
@@ -100,23 +98,14 @@ def predict(
         device = p.device if p is not None else torch.device("cpu")
         u = torch.as_tensor(u_idx[known], dtype=torch.long, device=device)
         m = torch.as_tensor(m_idx[known], dtype=torch.long, device=device)
-        was_training = model.training
-        model.eval()
-        try:
-            preds = torch.cat([model(u[i : i + bs], m[i : i + bs]) for i in range(0, len(u), bs)])
-        finally:
-            model.train(was_training)
-        out[known] = preds.double().cpu().numpy()
+        out[known] = torch.cat(predictions(model, u, m, bs)).double().cpu().numpy()
     if unknown != "error":
         out[~known] = fill
     return out
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) -> Path:
-    """Write a trained model with its id maps to `path` atomically (temp file, then rename).
-
-    Notebook 03.
-    """
+    """Write a trained model with its id maps to `path` atomically (temp file, then rename)."""
     name = type(model).__name__
     if name not in models.MODELS:
         raise TypeError(f"can only save the lesson's models {sorted(models.MODELS)}; got {name}")
@@ -240,8 +229,6 @@ def load_model(
     path: str | os.PathLike, device: torch.device | str | None = "cpu"
 ) -> tuple[nn.Module, IdMap, IdMap]:
     """(model, users_map, movies_map) from a file written by `save_model`; the model is in eval mode.
-
-    Notebook 03.
 
     The file is read on the CPU wherever it was saved (a model saved on CUDA loads on a CPU-only
     machine), then the model moves to `device` (None: `device.get_device()`, CUDA when present).

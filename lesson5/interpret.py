@@ -2,25 +2,17 @@
 
 Notebook 06.
 
-Notebook 06 teaches all of it. The model is used through its parts only (`u`, `m`, `ub`,
-`mb` embeddings and `y_range`), so anything shaped like the lesson's EmbeddingDotBias works.
-
-Fold-in choice (the lesson's open question "what about a new user?"): the movie side is
-frozen and only the new user's factors and bias are fitted, by minimising
-
-    sum_i (r_i - f(w, b; movie_i))**2  +  s2 * (sum_j (w_j - mu_j)**2 / v_j  +  (b - mu_b)**2 / v_b)
-
-where f is the model's own sigmoid prediction, mu and v are the mean and variance of the
-trained users' factors and biases, and s2 is the model's residual variance on its training
-ratings. That is the MAP estimate under the prior "a new user looks like a random trained
-user" and Gaussian rating noise, so the penalty is not a free knob. It is solved with L-BFGS
-in float64 (k + 1 unknowns, deterministic). With no ratings the answer is the prior mean, the
-average trained user: that is the fallback, and its predictions depend on the movie alone,
-i.e. a bias-only recommender (movie bias plus the movie's affinity with the average user).
+Works on anything shaped like the lesson's EmbeddingDotBias (`u`, `m`, `ub`, `mb`, `y_range`).
+Fold-in (the lesson's "what about a new user?"): the model's own forward on one new user row, the
+movie side frozen, minimising squared error plus s2 * sum((theta - mu)**2 / v): the MAP estimate
+under "a new user looks like a random trained user" (mu, v: the trained users' mean and variance;
+s2: the model's residual variance), by L-BFGS in float64. No ratings: the prior mean, the
+average trained user, i.e. a bias-only recommender.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,29 +23,19 @@ from torch import nn
 
 from lesson5.data import Ratings, build
 from lesson5.models import sigmoid_range
+from lesson5.train import evaluate
 
 Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rating) pairs
 
 
-class InterpretError(ValueError):
-    """A bad argument to an interpretation function; the message names the argument and its value.
-
-    Notebook 06.
-    """
-
-
 def _count(name: str, value, allow_none: bool = False) -> None:
-    """Refuse a count that is not a positive integer (bool is not a count; None means 'all' where allowed)."""
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InterpretError(
+        raise ValueError(
             f"{name}={value!r}: must be a positive whole number"
             + (" (or None for all)" if allow_none else "")
         )
-
-
-# ---------------------------------------------------------------- the model's parts
 
 
 def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -66,8 +48,15 @@ def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def _squash(logit: torch.Tensor, y_range: tuple[float, float]) -> torch.Tensor:
-    """The model's output layer: sigmoid scaled into y_range (the models' own `sigmoid_range`)."""
+def _one_user(model: nn.Module, factors: torch.Tensor, bias: torch.Tensor) -> nn.Module:
+    """`model` in float64 on the CPU with one user row, the only trainable part (movies frozen)."""
+    user = copy.deepcopy(model).cpu().double().eval().requires_grad_(False)
+    user.u = nn.Embedding.from_pretrained(factors.reshape(1, -1).clone(), freeze=False)
+    user.ub = nn.Embedding.from_pretrained(bias.reshape(1, 1).clone(), freeze=False)
+    return user
+
+
+def _stars(logit: torch.Tensor, y_range: tuple[float, float]) -> torch.Tensor:
     return sigmoid_range(logit, float(y_range[0]), float(y_range[1]))
 
 
@@ -89,28 +78,17 @@ def _titles(data: Ratings, movie_ids: np.ndarray) -> list[str]:
     return [str(titles.get(int(m), f"movie {int(m)}")) for m in movie_ids]
 
 
-# ---------------------------------------------------------------- biases
-
-
 def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.DataFrame:
     """Bias, mean rating and raters' mean bias of the `top` most-rated movies, sorted by bias.
 
     Notebook 06.
 
-    `raters_bias` is the average learned bias of the users who rated the movie: a movie
-    watched mostly by generous raters has a high mean rating but a lower bias, which is
-    the main reason a movie's bias is not its average rating.
-
-    `bias` is in logits: it is added before the sigmoid. `bias_stars` turns it into stars: how
-    far it moves the average trained user's predicted rating of the movie (that prediction
-    with the bias minus the same prediction with the bias set to 0).
+    `raters_bias`: the mean bias of the movie's raters (generous raters lift the mean rating, not
+    the bias). `bias` is a logit; `bias_stars` is how far it moves the average user's prediction.
     """
     w = _weights(model)
-    avg_user = w["u"].mean(0)
-    base = (
-        w["m"] @ avg_user + w["ub"].mean()
-    )  # the average user's logit for each movie, without its bias
-    stars = (_squash(base + w["mb"], model.y_range) - _squash(base, model.y_range)).numpy()
+    base = w["m"] @ w["u"].mean(0) + w["ub"].mean()  # the average user's logit, without the bias
+    stars = (_stars(base + w["mb"], model.y_range) - _stars(base, model.y_range)).numpy()
     idx = most_rated(data, top)
     r = pd.DataFrame(
         {"m": data.movie_idx, "u": data.user_idx, "rating": data.ratings.rating.to_numpy()}
@@ -134,9 +112,6 @@ def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.Dat
     return table.sort_values(["bias", "movieId"], kind="stable").reset_index(drop=True)
 
 
-# ---------------------------------------------------------------- PCA of movie factors
-
-
 @dataclass
 class PCA:
     """Principal components of a set of factor vectors: scores (n x k), axes (k x d), explained variance.
@@ -156,8 +131,7 @@ def pca(x: torch.Tensor, k: int = 3) -> PCA:
 
     Notebook 06.
 
-    Each axis's sign is fixed so that its largest-magnitude loading is positive, so the
-    result does not depend on the SVD routine's arbitrary signs.
+    Each axis's largest loading is made positive: SVD's signs are arbitrary.
     """
     x = torch.as_tensor(x).detach().cpu().double()
     if x.ndim != 2 or not 1 <= k <= min(x.shape):
@@ -197,15 +171,9 @@ def movie_pca(
 
 
 def component_ends(table: pd.DataFrame, component: str, n: int = 10) -> pd.DataFrame:
-    """The `n` titles at the low and at the high end of one component column.
-
-    Notebook 06.
-    """
+    """The `n` titles at the low and at the high end of one component column."""
     s = table.sort_values([component, "movieId"], kind="stable")
     return pd.DataFrame({"low": s.title.head(n).to_list(), "high": s.title.tail(n).to_list()[::-1]})
-
-
-# ---------------------------------------------------------------- neighbours
 
 
 def cosine_neighbours(
@@ -215,8 +183,7 @@ def cosine_neighbours(
 
     Notebook 06.
 
-    Candidates are the `among` most-rated movies (None: all), so rarely rated movies with
-    barely trained factors do not crowd the list; the movie itself is excluded.
+    Among the `among` most-rated movies (None: all): barely trained factors would crowd the list.
     """
     _count("n", n)
     _count("among", among, allow_none=True)
@@ -231,15 +198,9 @@ def cosine_neighbours(
     return pd.DataFrame({"movieId": ids, "title": _titles(data, ids), "cosine": top.values.numpy()})
 
 
-# ---------------------------------------------------------------- new users
-
-
 @dataclass
 class NewUser:
-    """A folded-in user: factors and bias fitted with the movie side frozen, and what they rated.
-
-    Notebook 06.
-    """
+    """A folded-in user: factors and bias fitted with the movie side frozen, and what they rated."""
 
     factors: torch.Tensor
     bias: float
@@ -289,11 +250,7 @@ def residual_variance(model: nn.Module, data: Ratings) -> float:
 
     Notebook 06.
     """
-    u, m, y = data.tensors("train")
-    w = _weights(model)
-    with torch.no_grad():
-        pred = _squash((w["u"][u] * w["m"][m]).sum(1) + w["ub"][u] + w["mb"][m], model.y_range)
-    return float(((pred - y.double()) ** 2).mean())
+    return evaluate(copy.deepcopy(model).cpu().double(), *data.tensors("train"))
 
 
 def fold_in(
@@ -308,14 +265,13 @@ def fold_in(
 
     Notebook 06.
 
-    See the module docstring for the objective. An empty list returns the prior mean (the
-    average trained user), which is the bias-only fallback.
+    The objective is in the module docstring; no ratings give the prior mean (the fallback).
     """
     if noise_var is not None and not (
         isinstance(noise_var, (int, float, np.number)) and np.isfinite(noise_var) and noise_var >= 0
     ):
         # NaN would pass every comparison below and come back as NaN factors; refuse it here.
-        raise InterpretError(
+        raise ValueError(
             f"noise_var={noise_var!r}: must be a finite number >= 0 (or None: the model's "
             f"residual variance)"
         )
@@ -330,10 +286,11 @@ def fold_in(
     if len(idx) == 0:
         return NewUser(mu[:-1].clone(), float(mu[-1]), idx, y)
     s2 = residual_variance(model, data) if noise_var is None else float(noise_var)
-    mf, mb, target = w["m"][idx], w["mb"][idx], torch.as_tensor(y)
-    theta = mu.clone().requires_grad_(True)
+    user = _one_user(model, mu[:-1], mu[-1])
+    movies = torch.as_tensor(idx)
+    rows, target = torch.zeros_like(movies), torch.as_tensor(y)
     opt = torch.optim.LBFGS(
-        [theta],
+        [user.u.weight, user.ub.weight],
         lr=1,
         max_iter=max_iter,
         tolerance_grad=1e-10,
@@ -343,31 +300,13 @@ def fold_in(
 
     def objective() -> torch.Tensor:
         opt.zero_grad()
-        loss = fold_in_objective(theta, mf, mb, target, mu, var, s2, model.y_range)
+        theta = torch.cat([user.u.weight[0], user.ub.weight[0]])
+        loss = ((target - user(rows, movies)) ** 2).sum() + s2 * ((theta - mu) ** 2 / var).sum()
         loss.backward()
         return loss
 
     opt.step(objective)
-    theta = theta.detach()
-    return NewUser(theta[:-1], float(theta[-1]), idx, y)
-
-
-def fold_in_objective(
-    theta: torch.Tensor,
-    movie_factors: torch.Tensor,
-    movie_bias: torch.Tensor,
-    ratings: torch.Tensor,
-    mu: torch.Tensor,
-    var: torch.Tensor,
-    noise_var: float,
-    y_range: tuple[float, float],
-) -> torch.Tensor:
-    """Squared error of a user (factors theta[:-1], bias theta[-1]) plus the Gaussian-prior penalty.
-
-    Notebook 06.
-    """
-    pred = _squash(movie_factors @ theta[:-1] + theta[-1] + movie_bias, y_range)
-    return ((ratings - pred) ** 2).sum() + noise_var * (((theta - mu) ** 2) / var).sum()
+    return NewUser(user.u.weight.detach()[0], float(user.ub.weight.detach()[0, 0]), idx, y)
 
 
 def predict_new_user(
@@ -377,18 +316,11 @@ def predict_new_user(
 
     Notebook 06.
     """
-    w = _weights(model)
-    m = (
-        w["m"]
-        if movie_idx is None
-        else w["m"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
-    )
-    mb = (
-        w["mb"]
-        if movie_idx is None
-        else w["mb"][torch.as_tensor(np.asarray(movie_idx), dtype=torch.long)]
-    )
-    return _squash(m @ user.factors + user.bias + mb, model.y_range)
+    movies = torch.arange(model.m.num_embeddings) if movie_idx is None else movie_idx
+    movies = torch.as_tensor(np.asarray(movies), dtype=torch.long)
+    user = _one_user(model, user.factors, torch.tensor(user.bias, dtype=torch.float64))
+    with torch.no_grad():
+        return user(torch.zeros_like(movies), movies)
 
 
 def recommend(
@@ -403,8 +335,7 @@ def recommend(
 
     Notebook 06.
 
-    `rated` is a list of (movieId, rating) pairs (empty: the bias-only fallback); candidates
-    are the `among` most-rated movies (None: all).
+    `rated`: (movieId, rating) pairs (none: the fallback); candidates: the `among` most rated.
     """
     _count("n", n)
     _count("among", among, allow_none=True)
@@ -417,9 +348,6 @@ def recommend(
     return pd.DataFrame({"movieId": ids, "title": _titles(data, ids), "predicted": pred[order]})
 
 
-# ---------------------------------------------------------------- does folding in help?
-
-
 def hold_out_users(
     data: Ratings, n_users: int, min_ratings: int, seed: int = 0
 ) -> tuple[Ratings, dict]:
@@ -427,8 +355,7 @@ def hold_out_users(
 
     Notebook 06.
 
-    The held-out users' ratings keep only movies still present in the rest, since the model
-    trained on the rest knows only those.
+    Their ratings keep only the movies still in the rest: the only ones its model knows.
     """
     r = data.ratings
     counts = r.userId.value_counts()

@@ -2,16 +2,10 @@
 
 Notebook 05.
 
-One short training run in which the learning rate grows geometrically at every mini-batch,
-from `start_lr` to `end_lr`. The loss of each batch is smoothed with the same debiased
-moving average the training loop reports (`lesson5.smooth.EWMA`, beta 0.98), and the run
-stops as soon as the smoothed loss is more than 4 times the best seen so far (or not a
-number): past that point the rate is too large to train at all. Afterwards the model and
-the optimizer are put back exactly as they were, so the test costs nothing but time.
-
-The curve of smoothed loss against log learning rate gives two usual suggestions (fastai 2):
-the rate where the curve falls fastest ("steepest"), and a tenth of the rate at its minimum
-("min/10"), since at the minimum itself the loss is already about to blow up.
+One short run in which the rate grows geometrically every batch, from `start_lr` to `end_lr`; the
+batch losses are smoothed as `fit` smooths them (`EWMA`, beta 0.98) and the run stops once the
+smoothed loss exceeds 4 times its best. Model and optimizer are then restored exactly. Suggestions
+(fastai 2): the rate where the curve falls fastest, and a tenth of the rate at its minimum.
 """
 
 from __future__ import annotations
@@ -20,6 +14,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain, count
 
 import numpy as np
 import torch
@@ -29,13 +24,11 @@ from torch import nn
 from lesson5.data import Ratings
 from lesson5.device import training_threads
 from lesson5.smooth import EWMA
+from lesson5.train import as_triple, batches
 
 
 def lr_at(i: int, start_lr: float, end_lr: float, num_it: int) -> float:
-    """The rate of batch `i` (0-based): start_lr * (end_lr / start_lr) ** (i / num_it).
-
-    Notebook 05.
-    """
+    """The rate of batch `i` (0-based): start_lr * (end_lr / start_lr) ** (i / num_it)."""
     return start_lr * (end_lr / start_lr) ** (i / num_it)
 
 
@@ -63,20 +56,14 @@ def steepest(lrs, losses, skip_start: int = 0, skip_end: int = 0) -> float:
 
 
 def min_over_10(lrs, losses, skip_start: int = 0, skip_end: int = 0) -> float:
-    """A tenth of the rate at which the loss is lowest.
-
-    Notebook 05.
-    """
+    """A tenth of the rate at which the loss is lowest."""
     x, y = _trimmed(lrs, losses, skip_start, skip_end)
     return float(x[int(np.nanargmin(y))] / 10)
 
 
 @dataclass
 class LRFind:
-    """What a range test measured: per batch its rate, raw loss and smoothed loss, and why it stopped.
-
-    Notebook 05.
-    """
+    """What a range test measured: per batch its rate, raw loss and smoothed loss, and why it stopped."""
 
     lrs: np.ndarray
     losses: np.ndarray
@@ -119,30 +106,6 @@ class LRFind:
         return ax
 
 
-def _train_tensors(data, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    if isinstance(data, Ratings):
-        return data.tensors("train", device)
-    try:
-        u, m, y = data
-    except (TypeError, ValueError):
-        raise TypeError(
-            "data must be a lesson5.data.Ratings or a (users, movies, ratings) triple"
-        ) from None
-    return (
-        torch.as_tensor(u).to(device, torch.long),
-        torch.as_tensor(m).to(device, torch.long),
-        torch.as_tensor(y).to(device, torch.float32),
-    )
-
-
-def _batches(n: int, bs: int, gen: torch.Generator):
-    """Index batches without end: each epoch a new permutation, cut as `train.fit` cuts it (last batch shorter)."""
-    while True:
-        perm = torch.randperm(n, generator=gen, device=gen.device)
-        for i in range(0, n, bs):
-            yield perm[i : i + bs]
-
-
 def lr_find(
     model: nn.Module,
     data,
@@ -162,10 +125,9 @@ def lr_find(
 
     Notebook 05.
 
-    `data` is a `Ratings` (its training split is used) or a (users, movies, ratings) triple.
-    Every parameter group gets the same rate. With `stop_div` the run ends once the smoothed loss
-    exceeds 4 times its best; a loss that is not finite always ends it. Batches are drawn as
-    `train.fit` draws them (a permutation per epoch from a generator seeded with `seed`).
+    `data`: a `Ratings` (its training split) or a (users, movies, ratings) triple. Every group
+    gets the same rate; a non-finite loss always ends the run, `stop_div` also ends it at 4x the
+    best. Batches are drawn as `fit` draws them, from a generator seeded with `seed`.
     """
     if not (math.isfinite(start_lr) and math.isfinite(end_lr) and 0 < start_lr < end_lr):
         raise ValueError(
@@ -180,12 +142,15 @@ def lr_find(
         device = p.device if p is not None else torch.device("cpu")
     device = torch.device(device)
     model.to(device)
-    users, movies, ratings = _train_tensors(data, device)
+    if isinstance(data, Ratings):
+        users, movies, ratings = data.tensors("train", device)
+    else:
+        users, movies, ratings = as_triple(data, device)
     n = len(ratings)
     if n == 0:
         raise ValueError("the training set is empty")
 
-    # Deep copies: the optimizer's state tensors are updated in place by step().
+    # Deep copies: step() updates the optimizer's state tensors in place.
     saved_model = copy.deepcopy(model.state_dict())
     saved_opt = copy.deepcopy(opt.state_dict())
     was_training = model.training
@@ -198,7 +163,9 @@ def lr_find(
     model.train()
     try:
         with training_threads(None, bs, device):  # small batches: one thread
-            for i, idx in zip(range(num_it), _batches(n, bs, gen)):
+            for i, idx in zip(
+                range(num_it), chain.from_iterable(batches(n, bs, gen) for _ in count())
+            ):
                 lr = lr_at(i, start_lr, end_lr, num_it)
                 for group in opt.param_groups:
                     group["lr"] = lr
@@ -210,11 +177,8 @@ def lr_find(
                 lrs.append(lr)
                 losses.append(value)
                 smoothed.append(smooth.update(value))
-                if not math.isfinite(smoothed[-1]):
-                    stopped = "diverged"
-                    break
-                best = min(best, smoothed[-1])
-                if stop_div and smoothed[-1] > 4 * best:
+                best = min(best, smoothed[-1])  # a NaN leaves best as it was
+                if not math.isfinite(smoothed[-1]) or stop_div and smoothed[-1] > 4 * best:
                     stopped = "diverged"
                     break
     finally:

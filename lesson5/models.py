@@ -2,10 +2,8 @@
 
 Notebooks 03 and 04.
 
-Every class and function here is written out in the notebook that teaches it, in a cell
-tagged `export:models`, and is this file's code word for word: tests/test_notebook_code.py
-fails when the two drift apart (d2l's `#@save` idea). Every model is called as
-`model(users, movies)` with two 1-D tensors of row numbers of the same length.
+Each model is written out word for word in a notebook cell tagged `export:models`, and is
+called as `model(users, movies)` with two 1-D tensors of row numbers.
 """
 
 from __future__ import annotations
@@ -125,10 +123,7 @@ MODELS: dict[str, type[nn.Module]] = {
 
 
 def hparams(model: nn.Module) -> dict:
-    """The constructor arguments that rebuild `model`, read off its layers (for saving a model).
-
-    Notebook 03.
-    """
+    """The constructor arguments that rebuild `model`, read off its layers (for saving a model)."""
     name = type(model).__name__
     if name not in MODELS:
         raise TypeError(f"not one of the lesson's models {sorted(MODELS)}: {name}")

@@ -13,10 +13,7 @@ import numpy as np
 
 
 def seed_everything(seed: int = 42) -> None:
-    """Seed Python, NumPy's legacy global state and torch (CPU and CUDA) in one call.
-
-    Notebooks 00-06.
-    """
+    """Seed Python, NumPy's legacy global state and torch (CPU and CUDA) in one call."""
     import torch
 
     random.seed(seed)
@@ -49,9 +46,7 @@ def setup(seed: int = 42, threads: int | None = 1) -> dict:
 
     Notebooks 00-06.
 
-    `threads`: torch's intra-op threads on the CPU. One by default: a notebook's tensors are
-    small, and two kernels each spinning a pool on the same cores slow each other several
-    times over; None keeps torch's own choice.
+    `threads`: torch's CPU threads; one, as a notebook's tensors are small (None: torch's choice).
     """
     import matplotlib
     import pandas as pd

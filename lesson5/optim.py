@@ -2,10 +2,8 @@
 
 Notebooks 02 and 05.
 
-Each class takes the same constructor arguments, with the same defaults, as its `torch.optim`
-namesake (the core ones: no foreach/fused/capturable kernels), keeps its state in `self.state`
-under the same names, and follows the update rules in PyTorch's documentation, so the tests can
-hold it to `torch.optim` step for step.
+Same constructor arguments, defaults and state names as the `torch.optim` namesakes (without
+foreach/fused kernels) and PyTorch's documented update rules: the tests hold them to torch.
 """
 
 from __future__ import annotations
@@ -24,24 +22,20 @@ def _finite_at_least_0(value: object) -> bool:
         return False
 
 
+def _defaults(args: dict) -> dict:
+    """A constructor's own arguments (its `locals()`), as torch.optim's `defaults`."""
+    return {k: v for k, v in args.items() if k not in ("self", "params", "__class__")}
+
+
 class _Scratch(Optimizer):
     """Loops over the parameters that have gradients and hands each to `update`."""
 
     def __init__(self, params, defaults: dict):
         # NaN and inf pass torch.optim's `lr < 0` checks and then turn every weight into NaN.
-        for key in (
-            "lr",
-            "eps",
-            "weight_decay",
-            "momentum",
-            "dampening",
-            "lr_decay",
-            "initial_accumulator_value",
-            "alpha",
-        ):
-            if key in defaults and not _finite_at_least_0(defaults[key]):
+        for key, value in defaults.items():  # every number but the betas (the flags are bools)
+            if key != "betas" and not isinstance(value, bool) and not _finite_at_least_0(value):
                 raise ValueError(
-                    f"{type(self).__name__}: invalid {key}={defaults[key]!r}; "
+                    f"{type(self).__name__}: invalid {key}={value!r}; "
                     "it must be a finite number >= 0"
                 )
         for beta in defaults.get("betas", ()):
@@ -94,17 +88,7 @@ class SGD(_Scratch):
     ):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(
-            params,
-            dict(
-                lr=lr,
-                momentum=momentum,
-                dampening=dampening,
-                weight_decay=weight_decay,
-                nesterov=nesterov,
-                maximize=maximize,
-            ),
-        )
+        super().__init__(params, _defaults(locals()))
 
     def update(self, p, g, state, group):
         g = g.add(p, alpha=group["weight_decay"])  # L2 in the loss, as a gradient term
@@ -122,7 +106,7 @@ class SGD(_Scratch):
 class Adagrad(_Scratch):
     """p -= lr_t * g / (sqrt(sum of g^2 so far) + eps), lr_t = lr / (1 + (t - 1) * lr_decay).
 
-    Notebooks 02 and 05.
+    Notebook 02.
     """
 
     def __init__(
@@ -136,17 +120,7 @@ class Adagrad(_Scratch):
         *,
         maximize: bool = False,
     ):
-        super().__init__(
-            params,
-            dict(
-                lr=lr,
-                lr_decay=lr_decay,
-                weight_decay=weight_decay,
-                eps=eps,
-                initial_accumulator_value=initial_accumulator_value,
-                maximize=maximize,
-            ),
-        )
+        super().__init__(params, _defaults(locals()))
 
     def update(self, p, g, state, group):
         g = g.add(p, alpha=group["weight_decay"])
@@ -160,7 +134,7 @@ class Adagrad(_Scratch):
 class RMSprop(_Scratch):
     """v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v - mean(g)^2 if centered) + eps).
 
-    Notebooks 02 and 05.
+    Notebook 02.
     """
 
     def __init__(
@@ -175,18 +149,7 @@ class RMSprop(_Scratch):
         *,
         maximize: bool = False,
     ):
-        super().__init__(
-            params,
-            dict(
-                lr=lr,
-                alpha=alpha,
-                eps=eps,
-                weight_decay=weight_decay,
-                momentum=momentum,
-                centered=centered,
-                maximize=maximize,
-            ),
-        )
+        super().__init__(params, _defaults(locals()))
 
     def update(self, p, g, state, group):
         g = g.add(p, alpha=group["weight_decay"])
@@ -228,17 +191,7 @@ class Adam(_Scratch):
         *,
         maximize: bool = False,
     ):
-        super().__init__(
-            params,
-            dict(
-                lr=lr,
-                betas=betas,
-                eps=eps,
-                weight_decay=weight_decay,
-                amsgrad=amsgrad,
-                maximize=maximize,
-            ),
-        )
+        super().__init__(params, _defaults(locals()))
 
     def update(self, p, g, state, group):
         lr, wd, (b1, b2) = group["lr"], group["weight_decay"], group["betas"]

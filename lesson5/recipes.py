@@ -2,8 +2,7 @@
 
 Notebooks 03 and 04.
 
-Notebooks 03 and 04 and the benchmark (`benchmarks/bench.py`) train through these, so a
-recipe's numbers are written once.
+The notebooks and the benchmark (`benchmarks/bench.py`) train through these, so a recipe's numbers are written once.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from lesson5.device import get_device
 class Recipe:
     """A model, an optimizer and a list of (epochs, learning rate) stages with `set_lr` between them.
 
-    Notebooks 03 and 04.
+    Notebook 04.
     """
 
     model: str
@@ -52,8 +51,7 @@ class Recipe:
         return sum(e for e, _ in self.stages)
 
     def for_batch_size(self, bs: int) -> Recipe:
-        """This recipe moved to batch size `bs`: rates times sqrt(bs / self.bs) and, for AdamW, a weight decay
-        that keeps the decay per epoch (lr x wd x steps) unchanged. Tested from 64 to 4,096 (docs/api.md)."""
+        """This recipe at batch size `bs`: rates (and AdamW's decay) times sqrt(bs / self.bs)."""
         if bs == self.bs:
             return self
         k = bs / self.bs
@@ -80,11 +78,7 @@ class Recipe:
         seed: int = 42,
         rating_range: tuple[float, float] | None = None,
     ) -> tuple[nn.Module, torch.optim.Optimizer]:
-        """A freshly initialised model (seeded) and its optimizer at the first stage's rate.
-
-        The model's `y_range` follows `rating_range` (the data's min and max rating; MovieLens's
-        without it), widened by `y_room`, as the lesson's models do.
-        """
+        """A freshly initialised model (seeded) and its optimizer at the first stage's rate."""
         kwargs = dict(self.model_kwargs)
         if "y_range" not in kwargs and self.model != "EmbeddingDot":
             kwargs["y_range"] = self.y_range(rating_range)
@@ -108,7 +102,7 @@ class Recipe:
     def run(
         self, data: Ratings, *, seed: int = 42, **fit_kwargs
     ) -> tuple[nn.Module, train.History]:
-        """Build and train on `data` (a Ratings), stage by stage with `set_lr` between; returns (model, history)."""
+        """Build and train on `data` (a Ratings), stage by stage with `set_lr` between: (model, history)."""
         model, opt = self.build(data.n_users, data.n_movies, seed, data.rating_range)
         hist = None
         for i, (epochs, lr) in enumerate(self.stages):
@@ -138,8 +132,8 @@ class Recipe:
 
         Notebooks 03 and 06.
 
-        Saved under `folder` (default: the per-user cache's `models/`), keyed by the recipe, the
-        seed, the data, the package's code and torch's version, so a change to any retrains.
+        Kept in `folder` (default: the cache's `models/`) under a key of the recipe, seed, data,
+        the loop's code and torch's version: a change to any retrains.
         """
         path = _cache_folder(folder) / f"{self.model}-{self._key(data, seed)}.pt"
         if path.is_file():

@@ -1,12 +1,9 @@
-"""Learning-rate schedules for `train.fit`, built on `torch.optim.lr_scheduler`.
+"""Learning-rate schedules for `fit`: torch's schedulers, configured once the run's length is known.
 
-Notebook 03.
+Notebooks 03 and 05.
 
-A schedule here is a small recipe that `fit` turns into a torch scheduler once it knows the
-length of the run (`build(opt, steps_per_epoch, epochs)`); `fit` steps that scheduler after
-every optimizer step. A plain callable `step -> multiplier` of the caller's rate works too
-(torch's `LambdaLR`). Nothing is computed by hand: the shapes are torch's, and the tests only
-check that `fit` applies them step by step.
+`fit(sched=...)` takes a `CosineRestarts`, a `OneCycle` or a callable `step -> multiplier`
+(torch's `LambdaLR`), and steps the scheduler after every optimizer step.
 """
 
 from __future__ import annotations
@@ -14,23 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 from torch.optim import lr_scheduler
-
-StepFn = Callable[[int], float]
-
-
-class Builds(Protocol):
-    """Anything with `build(opt, steps_per_epoch, epochs) -> LRScheduler`.
-
-    Notebook 03.
-    """
-
-    def build(
-        self, opt: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
-    ) -> lr_scheduler.LRScheduler: ...
 
 
 @dataclass(frozen=True)
@@ -38,13 +21,10 @@ class CosineRestarts:
     """Cosine annealing with warm restarts (SGDR): fastai 0.7's `cycle_len` and `cycle_mult`.
 
     Notebooks 03 and 05.
-
-    Each cycle anneals from the caller's rate to zero along half a cosine, then jumps back up; the
-    first cycle lasts `cycle_len` epochs and each next one `cycle_mult` times longer.
     """
 
-    cycle_len: float = 1.0
-    cycle_mult: int = 1
+    cycle_len: float = 1.0  # epochs in the first cycle
+    cycle_mult: int = 1  # each next cycle is this many times longer
 
     def __post_init__(self):
         if self.cycle_len <= 0 or int(self.cycle_mult) != self.cycle_mult or self.cycle_mult < 1:
@@ -53,10 +33,7 @@ class CosineRestarts:
                 f"got {self.cycle_len}, {self.cycle_mult}"
             )
 
-    def build(
-        self, opt: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
-    ) -> lr_scheduler.LRScheduler:
-        """torch's CosineAnnealingWarmRestarts, its cycle counted in optimizer steps."""
+    def build(self, opt: torch.optim.Optimizer, steps_per_epoch: int, epochs: int):
         first = max(1, round(self.cycle_len * steps_per_epoch))
         return lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=first, T_mult=int(self.cycle_mult))
 
@@ -65,11 +42,8 @@ class CosineRestarts:
 class OneCycle:
     """One cycle over the whole `fit` call, as fastai 2's `fit_one_cycle`: torch's OneCycleLR.
 
-    Notebooks 03-05.
-
-    The rate warms up from rate/div to the caller's rate over the first `pct_start` of the steps,
-    then anneals to rate/(div*final_div), both along half a cosine. With `moms`, the momentum
-    (Adam's beta1) runs the other way: high, low, high.
+    Warm up from rate/div to the caller's rate over `pct_start` of the steps, then anneal to
+    rate/(div*final_div); momentum (Adam's beta1) runs the other way through `moms`.
     """
 
     pct_start: float = 0.25
@@ -81,10 +55,7 @@ class OneCycle:
         if not 0 < self.pct_start < 1 or self.div < 1 or self.final_div < 1:
             raise ValueError(f"need 0 < pct_start < 1, div >= 1, final_div >= 1; got {self}")
 
-    def build(
-        self, opt: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
-    ) -> lr_scheduler.LRScheduler:
-        """torch's OneCycleLR peaking at each group's current rate."""
+    def build(self, opt: torch.optim.Optimizer, steps_per_epoch: int, epochs: int):
         # Plain SGD without momentum has nothing to cycle; switching it on would change the method.
         cycle = self.moms is not None and any(
             "betas" in g or g.get("momentum", 0) > 0 for g in opt.param_groups
@@ -99,7 +70,6 @@ class OneCycle:
             max_lr=[g["lr"] for g in opt.param_groups],
             total_steps=total,
             pct_start=pct,
-            anneal_strategy="cos",
             div_factor=self.div,
             final_div_factor=self.final_div,
             cycle_momentum=cycle,
@@ -108,16 +78,13 @@ class OneCycle:
         )
 
 
-Schedule = Builds | StepFn  # what `fit(sched=...)` takes, besides None
+Schedule = CosineRestarts | OneCycle | Callable[[int], float]
 
 
 def build(
     sched: Schedule | None, opt: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
 ) -> lr_scheduler.LRScheduler | None:
-    """The torch scheduler for one `fit` call: None, a schedule's, or LambdaLR for a callable.
-
-    Notebook 03.
-    """
+    """The torch scheduler for one `fit` call: None, a schedule's, or LambdaLR for a callable."""
     if sched is None:
         return None
     # A scheduler keeps the rate it started from in the group; a stale one from an earlier
@@ -129,6 +96,5 @@ def build(
     if callable(sched):
         return lr_scheduler.LambdaLR(opt, sched)
     raise TypeError(
-        "sched must be None, a callable step -> multiplier, "
-        f"or a schedule with build(); got {sched!r}"
+        f"sched must be None, a callable step -> multiplier or a schedule; got {sched!r}"
     )

@@ -11,7 +11,7 @@ class EWMA:
 
     Notebook 02.
 
-    fastai 0.7's `fit` printed this smoothed training loss (beta = 0.98); notebooks 02 and 05.
+    fastai 0.7's `fit` printed this smoothed training loss (beta = 0.98).
     """
 
     def __init__(self, beta: float = 0.98):

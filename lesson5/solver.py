@@ -2,11 +2,9 @@
 
 Notebook 01.
 
-The model is the one in the workbook's `dotprod` and `bias` sheets: a rated cell's prediction
-is the dot product of its user's factors and its movie's factors (plus a user bias and a movie
-bias on the `bias` sheet); unrated cells predict 0 and do not count. The loss is the RMSE over
-rated cells. Excel's Solver (GRG Nonlinear) changes the factor cells to minimise that loss;
-here PyTorch does the same in float64, with full-batch L-BFGS (or Adam).
+The `dotprod` and `bias` sheets' model: a rated cell predicts its user's factors dotted with its
+movie's (plus both biases on `bias`); the loss is the RMSE over rated cells. Excel's Solver
+changes the factor cells; here full-batch L-BFGS (or Adam) in float64 does.
 """
 
 from __future__ import annotations
@@ -21,10 +19,7 @@ N_FACTORS = 5
 
 @dataclass(frozen=True)
 class Factors:
-    """The Solver's variables: user factors (n_users, k), movie factors (n_movies, k), optional biases.
-
-    Notebook 01.
-    """
+    """The Solver's variables: user factors (n_users, k), movie factors (n_movies, k), optional biases."""
 
     user: np.ndarray
     movie: np.ndarray
@@ -49,8 +44,7 @@ def init_factors(
 
     Notebook 01.
 
-    Draw order: user factors row by row, then movie factors, then user and movie biases, so the
-    `dotprod` and `bias` sheets built from one seed start from the same factors.
+    Users' factors, then movies', then the biases: both sheets from one seed share the factors.
     """
     rng = np.random.default_rng(seed)
     user = rng.random((n_users, n_factors))
@@ -84,10 +78,7 @@ def rmse(ratings: np.ndarray, f: Factors) -> float:
 def loss_torch(
     params: list[torch.Tensor], ratings: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """The same RMSE as a differentiable torch expression of the factor tensors.
-
-    Notebook 01.
-    """
+    """The same RMSE as a differentiable torch expression of the factor tensors."""
     user, movie = params[0], params[1]
     pred = user @ movie.T
     if len(params) == 4:
@@ -98,12 +89,9 @@ def loss_torch(
 
 @dataclass(frozen=True)
 class FitResult:
-    """Fitted factors, the RMSE after each iteration (history[0] is the starting RMSE) and the final RMSE.
+    """Fitted factors, the RMSE after each iteration (history[0]: the start), the final RMSE.
 
-    Notebook 01.
-
-    `converged` is True when L-BFGS stopped because an iteration no longer improved the loss
-    (False when it hit `max_iter`; always False for Adam, which runs a fixed number of steps).
+    `converged`: L-BFGS stopped improving before `max_iter` (never for Adam's fixed steps).
     """
 
     factors: Factors
@@ -125,9 +113,8 @@ def fit(
 
     Notebook 01.
 
-    `method="lbfgs"`: L-BFGS with a strong-Wolfe line search, one iteration per history entry,
-    stopping when an iteration improves the loss by less than `tol` (relative).
-    `method="adam"`: `max_iter` Adam steps with learning rate `lr` (default 0.05).
+    "lbfgs": strong-Wolfe L-BFGS, one iteration per history entry, until one gains less than
+    `tol` (relative); "adam": `max_iter` steps at `lr` (default 0.05).
     """
     ratings = np.asarray(ratings, dtype=np.float64)
     if ratings.shape != (init.user.shape[0], init.movie.shape[0]):

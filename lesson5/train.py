@@ -1,11 +1,9 @@
-"""The training loop: the lesson's `fit(model, data, epochs, opt, loss)`, plus evaluation and `set_lr`.
+"""The training loop `fit(model, data, epochs, opt, loss)`, with evaluation and `set_lr`.
 
 Notebooks 03-05.
 
-Decisions: the whole training set lives as three tensors on the device, and each epoch draws
-one permutation from a seeded generator and slices it into batches, so there is no per-sample
-Python and no DataLoader. Losses stay on the device until the epoch ends (one transfer per
-epoch). Using a trained model (raw-id prediction, saving, loading) is `lesson5.inference`.
+The training set lives as three tensors on the device; each epoch is one seeded permutation cut
+into batches (`batches`), no DataLoader. Losses stay on the device until the epoch ends.
 """
 
 from __future__ import annotations
@@ -27,26 +25,19 @@ from lesson5.device import get_device, training_threads
 from lesson5.smooth import EWMA
 
 Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-Data = (
-    Ratings | tuple[Triple, Triple]
-)  # what fit trains on: the lesson split, or (train, valid) tensors
+# What fit trains on: the lesson split, or (train, valid) tensors.
+Data = Ratings | tuple[Triple, Triple]
 EPOCH_COLUMNS = ["epoch", "train_loss", "valid_mse", "valid_rmse", "lr", "seconds"]
 STEP_COLUMNS = ["step", "epoch", "loss", "smooth_loss", "lr"]
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced a NaN or infinite loss; the message names the epoch and batch.
-
-    Notebook 03.
-    """
+    """Training produced a NaN or infinite loss; the message names the epoch and batch."""
 
 
 @dataclass
 class History:
-    """What `fit` measured: one row per epoch and one row per optimizer step.
-
-    Notebook 03.
-    """
+    """What `fit` measured: one row per epoch and one row per optimizer step."""
 
     epoch_rows: list[dict] = field(default_factory=list)
     step_rows: list[tuple] = field(default_factory=list)
@@ -73,11 +64,23 @@ class History:
         return f"History({self.n_epochs} epochs, {self.n_steps} steps)\n{self.epochs.to_string(index=False)}"
 
 
-# ---------------------------------------------------------------- data as tensors
+def as_triple(triple, device: torch.device | str = "cpu", name: str = "train") -> Triple:
+    """(users, movies, ratings) as long, long and float32 tensors on `device`, of one length."""
+    try:
+        u, m, y = (torch.as_tensor(t) for t in triple)
+    except (TypeError, ValueError):
+        raise TypeError(
+            "data must be a lesson5.data.Ratings or (users, movies, ratings) tensors"
+        ) from None
+    if not (len(u) == len(m) == len(y)):
+        raise ValueError(
+            f"{name} tensors differ in length: users {len(u)}, movies {len(m)}, ratings {len(y)}"
+        )
+    return u.to(device, torch.long), m.to(device, torch.long), y.to(device, torch.float32)
 
 
 def split_data(data: Data, device: torch.device | str = "cpu") -> tuple[Triple, Triple]:
-    """((users, movies, ratings) train, (...) valid) on `device`, from a Ratings or a tuple of two triples.
+    """(train, valid) triples on `device`, from a Ratings or a tuple of two triples.
 
     Notebook 03.
     """
@@ -85,41 +88,32 @@ def split_data(data: Data, device: torch.device | str = "cpu") -> tuple[Triple, 
         return data.tensors("train", device), data.tensors("valid", device)
     try:
         train, valid = data
-        parts = tuple(tuple(t) for t in (train, valid))
-        if any(len(p) != 3 for p in parts):
-            raise ValueError
     except (TypeError, ValueError):
         raise TypeError(
-            "data must be a lesson5.data.Ratings or ((users, movies, ratings) train, (users, movies, ratings) valid)"
+            "data must be a lesson5.data.Ratings or ((users, movies, ratings) train, "
+            "(users, movies, ratings) valid)"
         ) from None
-    out = []
-    for name, (u, m, y) in zip(("train", "valid"), parts):
-        u, m, y = (torch.as_tensor(t) for t in (u, m, y))
-        if not (len(u) == len(m) == len(y)):
-            raise ValueError(
-                f"{name} tensors differ in length: users {len(u)}, movies {len(m)}, ratings {len(y)}"
-            )
-        out.append(
-            (u.to(device, torch.long), m.to(device, torch.long), y.to(device, torch.float32))
-        )
-    return out[0], out[1]
+    return as_triple(train, device, "train"), as_triple(valid, device, "valid")
 
 
-# ---------------------------------------------------------------- learning rates and weight decay
+def batches(n: int, bs: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Row numbers of each mini-batch of one fresh shuffle of n rows (the last batch shorter).
+
+    Notebook 03.
+    """
+    return torch.randperm(n, generator=gen, device=gen.device).split(bs)
 
 
 def param_groups(model: nn.Module, wd: float) -> list[dict]:
     """Two optimizer groups: weights with decay `wd`, biases without.
 
-    Notebook 03.
+    Notebook 05.
 
-    Decaying the biases pulls every prediction toward the middle of the rating range, which
-    the biases exist to move away from; decaying the factors is what fights overfitting.
+    Decaying a bias pulls predictions toward the middle, which biases exist to move away from.
     """
     decay, no_decay = [], []
     for p in model.parameters():
-        # A bias is one number per output (a vector) or per user or movie (a table one column
-        # wide), whatever the layer is called.
+        # A bias is a vector, or a table one column wide, whatever the layer is called.
         is_bias = p.ndim == 1 or p.shape[-1] == 1
         (no_decay if is_bias else decay).append(p)
     return [dict(params=decay, weight_decay=wd), dict(params=no_decay, weight_decay=0.0)]
@@ -139,10 +133,22 @@ def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:
         group["lr"] = float(value)
 
 
-# ---------------------------------------------------------------- the loop
+def predictions(
+    model: nn.Module, users: torch.Tensor, movies: torch.Tensor, bs: int = 65_536
+) -> list[torch.Tensor]:
+    """The model's outputs, `bs` rows at a time, in eval mode (dropout off) and without gradients.
+
+    Notebook 03.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return [model(u, m) for u, m in zip(users.split(bs), movies.split(bs))]
+    finally:
+        model.train(was_training)
 
 
-@torch.no_grad()
 def evaluate(
     model: nn.Module,
     users: torch.Tensor,
@@ -156,25 +162,15 @@ def evaluate(
     """
     if len(ratings) == 0:
         raise ValueError("cannot evaluate on an empty set")
-    was_training = model.training
-    model.eval()
-    try:
-        total = torch.zeros((), dtype=torch.float64, device=ratings.device)
-        for i in range(0, len(ratings), bs):
-            err = (
-                model(users[i : i + bs], movies[i : i + bs]).double() - ratings[i : i + bs].double()
-            )
-            total += (err * err).sum()
-    finally:
-        model.train(was_training)
+    total = torch.zeros((), dtype=torch.float64, device=ratings.device)
+    for pred, y in zip(predictions(model, users, movies, bs), ratings.split(bs)):
+        err = pred.double() - y.double()
+        total += (err * err).sum()
     return float(total) / len(ratings)
 
 
-def check_model_and_data(model: nn.Module, train: Triple, valid: Triple) -> None:
-    """Refuse an empty validation set, an empty parameter or out-of-range row numbers, before training.
-
-    Notebook 03.
-    """
+def _check(model: nn.Module, train: Triple, valid: Triple) -> None:
+    """Refuse an empty validation set, an empty parameter or out-of-range row numbers, before training."""
     if len(valid[2]) == 0:  # say so now, not after a whole epoch of training
         raise ValueError("the validation set is empty: fit reports validation MSE/RMSE every epoch")
     for name, p in model.named_parameters():
@@ -198,13 +194,10 @@ def check_model_and_data(model: nn.Module, train: Triple, valid: Triple) -> None
 
 
 class Run:
-    """Everything `fit` does around the six lines of a training step: batches, schedule, log, progress.
+    """What `fit` does around a training step: batches, schedule, log, progress bar.
 
-    Notebook 03.
-
-    Kept out of the loop so that `fit` reads like the lesson (notebook 03). The learning rates
-    (and momenta) the caller set are handed back when the run ends, so `set_lr` between two
-    `fit` calls works as the lesson's `set_lrs` did.
+    The caller's learning rates (and momenta) come back when the run ends, so `set_lr` between
+    two `fit` calls works as the lesson's `set_lrs` did.
     """
 
     def __init__(
@@ -213,13 +206,12 @@ class Run:
         opt: torch.optim.Optimizer,
         ratings: torch.Tensor,
         epochs: int,
-        *,
         bs: int,
-        sched=None,
-        seed: int | None = None,
-        history: History | None = None,
-        progress: bool = True,
-        on_step: Callable | None = None,
+        sched: schedules.Schedule | None,
+        seed: int | None,
+        history: History | None,
+        progress: bool,
+        on_step: Callable | None,
     ):
         n, device = len(ratings), ratings.device
         if epochs < 1 or bs < 1:
@@ -264,9 +256,7 @@ class Run:
 
     def batches(self):
         """Row numbers of each mini-batch of a fresh shuffle."""
-        perm = torch.randperm(self.n, generator=self.gen, device=self.device)
-        for i in range(0, self.n, self.bs):
-            yield perm[i : i + self.bs]
+        return batches(self.n, self.bs, self.gen)
 
     def after_step(self, loss: torch.Tensor) -> None:
         """Keep the batch's loss (as a tensor: no wait for the device) and its rate; then step the schedule."""
@@ -298,14 +288,8 @@ class Run:
                 f"validation MSE is {valid_mse} after epoch {self.epoch} (0-based): "
                 "lower the learning rate"
             )
-        row = dict(
-            epoch=self.epoch,
-            train_loss=self.smooth.value,
-            valid_mse=valid_mse,
-            valid_rmse=math.sqrt(valid_mse),
-            lr=self.lrs[-1],
-            seconds=seconds,
-        )
+        row = dict(epoch=self.epoch, train_loss=self.smooth.value, valid_mse=valid_mse)
+        row |= dict(valid_rmse=math.sqrt(valid_mse), lr=self.lrs[-1], seconds=seconds)
         self.history.epoch_rows.append(row)
         if self.bar is not None:
             self.bar.write(
@@ -342,27 +326,15 @@ def fit(
 
     Notebook 03.
 
-    `threads`: torch's intra-op threads while training; None takes one for small batches on
-    the CPU (`lesson5.device.training_threads`), unless you set a count yourself.
+    `threads`: torch's intra-op threads; None: one for small CPU batches unless you set a count.
     """
     device = get_device(device)
     model.to(device)  # the parameters go to the GPU when there is one...
     (users, movies, ratings), valid = split_data(data, device)  # ...and so does the data, once
-    check_model_and_data(model, (users, movies, ratings), valid)
+    _check(model, (users, movies, ratings), valid)
     with (
         training_threads(threads, bs, device),
-        Run(
-            model,
-            opt,
-            ratings,
-            epochs,
-            bs=bs,
-            sched=sched,
-            seed=seed,
-            history=history,
-            progress=progress,
-            on_step=on_step,
-        ) as run,
+        Run(model, opt, ratings, epochs, bs, sched, seed, history, progress, on_step) as run,
     ):
         for epoch in run.epochs():
             model.train()  # dropout on

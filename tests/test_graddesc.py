@@ -290,17 +290,16 @@ def test_reset_macros_of_the_other_sheets():
     ],
 )
 def test_run_refuses_bad_numbers(kw, bad):
-    with pytest.raises(graddesc.GraddescError, match=rf"{bad} must .*{kw[bad]!r}"):
+    with pytest.raises(ValueError, match=rf"{bad} must .*{kw[bad]!r}"):
         graddesc.run("adam", 1, **kw)
-    assert issubclass(graddesc.GraddescError, ValueError)
 
 
 def test_run_refuses_a_state_holding_nan_or_a_bad_beta():
     state = graddesc.reset("adam")
     state["v"] = np.array([np.nan, 1.0])
-    with pytest.raises(graddesc.GraddescError, match="sheet 'adam': v must be finite"):
+    with pytest.raises(ValueError, match="sheet 'adam': v must be finite"):
         graddesc.run("adam", 1, state)
-    with pytest.raises(graddesc.GraddescError, match=r"beta1 must be in \[0, 1\), got 1.5"):
+    with pytest.raises(ValueError, match=r"beta1 must be in \[0, 1\), got 1.5"):
         graddesc.run("momentum", 1, {**graddesc.reset("momentum"), "beta1": 1.5})
 
 

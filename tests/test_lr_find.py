@@ -27,16 +27,8 @@ def fresh(ds, seed=0):
 
 def test_rates_grow_exactly_geometrically(ds):
     model = fresh(ds)
-    res = lr_find(
-        model,
-        ds,
-        torch.optim.SGD(model.parameters(), lr=0.1),
-        start_lr=1e-4,
-        end_lr=1e-1,
-        num_it=40,
-        bs=64,
-        stop_div=False,
-    )
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    res = lr_find(model, ds, sgd, start_lr=1e-4, end_lr=1e-1, num_it=40, stop_div=False)
     assert res.stopped == "end" and len(res.lrs) == 40
     i = np.arange(40)
     np.testing.assert_allclose(res.lrs, 1e-4 * 1000.0 ** (i / 40), rtol=1e-14)
@@ -48,10 +40,7 @@ def test_rates_grow_exactly_geometrically(ds):
 def test_same_losses_as_fit_with_the_same_schedule_and_batches(ds):
     """Oracle: train.fit with sched = the geometric multiplier draws the same batches and must see the same losses."""
     (u, m, y), valid = ds.tensors("train"), ds.tensors("valid")
-    n, bs = (
-        650,
-        64,
-    )  # 11 batches per epoch, the last one 10 ratings: epoch boundaries must match fit's
+    n, bs = 650, 64  # 11 batches per epoch, the last one 10 ratings: epoch boundaries must match
     train_triple = (u[:n], m[:n], y[:n])
     steps = 3 * math.ceil(n / bs)
     start, end = 1e-3, 0.5
@@ -93,16 +82,9 @@ def test_same_losses_as_fit_with_the_same_schedule_and_batches(ds):
 
 def test_smoothing_is_lesson5_smooth_ewma(ds):
     model = fresh(ds)
+    adam = torch.optim.Adam(model.parameters())
     res = lr_find(
-        model,
-        ds,
-        torch.optim.Adam(model.parameters()),
-        start_lr=1e-4,
-        end_lr=1.0,
-        num_it=50,
-        bs=128,
-        beta=0.9,
-        stop_div=False,
+        model, ds, adam, start_lr=1e-4, end_lr=1.0, num_it=50, bs=128, beta=0.9, stop_div=False
     )
     ew = EWMA(0.9)
     np.testing.assert_array_equal(res.smooth, [ew.update(v) for v in res.losses])
@@ -111,9 +93,7 @@ def test_smoothing_is_lesson5_smooth_ewma(ds):
 def test_model_and_optimizer_are_restored(ds):
     model = fresh(ds)
     opt = torch.optim.Adam(train.param_groups(model, 0.1), lr=3e-3)
-    train.fit(
-        model, ds, 1, opt, bs=256, seed=0, device="cpu", progress=False
-    )  # give Adam some state
+    train.fit(model, ds, 1, opt, bs=256, seed=0, device="cpu", progress=False)  # Adam's state
     model.eval()
     twin_model, twin_opt = copy.deepcopy(model), None
     twin_opt = torch.optim.Adam(train.param_groups(twin_model, 0.1), lr=3e-3)
@@ -151,7 +131,6 @@ def test_stops_when_the_smoothed_loss_explodes(ds):
         start_lr=1e-3,
         end_lr=1e6,
         num_it=200,
-        bs=64,
     )
     assert res.stopped == "diverged" and len(res.lrs) < 200
     best = np.minimum.accumulate(res.smooth[:-1])
@@ -162,32 +141,11 @@ def test_stops_when_the_smoothed_loss_explodes(ds):
 
 def test_without_stop_div_it_runs_to_the_end_unless_the_loss_is_not_a_number(ds):
     model = fresh(ds)
-    res = lr_find(
-        model,
-        ds,
-        torch.optim.SGD(model.parameters(), lr=1.0),
-        start_lr=1e-3,
-        end_lr=1e6,
-        num_it=200,
-        bs=64,
-        stop_div=False,
-    )
-    assert (
-        res.stopped == "end"
-        and len(res.lrs) == 200
-        or res.stopped == "diverged"
-        and not np.isfinite(res.smooth[-1])
-    )
-    quiet = lr_find(
-        model,
-        ds,
-        torch.optim.SGD(model.parameters(), lr=1.0),
-        start_lr=1e-3,
-        end_lr=1e-2,
-        num_it=30,
-        bs=64,
-        stop_div=False,
-    )
+    sgd = torch.optim.SGD(model.parameters(), lr=1.0)
+    res = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e6, num_it=200, stop_div=False)
+    ended = res.stopped == "end" and len(res.lrs) == 200
+    assert ended or res.stopped == "diverged" and not np.isfinite(res.smooth[-1])
+    quiet = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e-2, num_it=30, stop_div=False)
     assert quiet.stopped == "end" and len(quiet.lrs) == 30
 
 

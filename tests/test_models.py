@@ -20,9 +20,7 @@ def make(name: str, **kw) -> torch.nn.Module:
 
 def batch(n: int = 9, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, N_USERS, (n,), generator=g), torch.randint(
-        0, N_MOVIES, (n,), generator=g
-    )
+    return tuple(torch.randint(0, top, (n,), generator=g) for top in (N_USERS, N_MOVIES))
 
 
 ALL = sorted(models.MODELS)
@@ -33,13 +31,11 @@ def test_dot_product_matches_einsum():
     a, b = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
     got = models.DotProduct()(a, b)
     assert got.shape == (5,)
-    np.testing.assert_allclose(
-        got.numpy(), np.einsum("ij,ij->i", a.double().numpy(), b.double().numpy()), rtol=1e-6
-    )
+    want = np.einsum("ij,ij->i", a.double().numpy(), b.double().numpy())
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
     # The lesson's worked example: [[1,2],[3,4]] . [[2,2],[10,10]] = [6, 70].
-    assert models.DotProduct()(
-        torch.tensor([[1.0, 2], [3, 4]]), torch.tensor([[2.0, 2], [10, 10]])
-    ).tolist() == [6, 70]
+    x, w = torch.tensor([[1.0, 2], [3, 4]]), torch.tensor([[2.0, 2], [10, 10]])
+    assert models.DotProduct()(x, w).tolist() == [6, 70]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -59,9 +55,8 @@ def test_hparams_rebuild_the_same_model(name):
     model = models.MODELS[name](N_USERS, N_MOVIES, K, **kw)
     again = models.MODELS[name](**models.hparams(model))
     assert models.hparams(again) == models.hparams(model)
-    assert {k: v.shape for k, v in again.state_dict().items()} == {
-        k: v.shape for k, v in model.state_dict().items()
-    }
+    shapes = [{k: v.shape for k, v in mod.state_dict().items()} for mod in (again, model)]
+    assert shapes[0] == shapes[1]
     if kw:
         assert models.hparams(model)["nh"] == 7 and models.hparams(model)["y_range"] == (1.0, 4.0)
     with pytest.raises(TypeError, match="not one of the lesson's models"):
@@ -85,17 +80,14 @@ def test_initialisation_ranges():
     assert bias.u.weight.shape == (N_USERS, K) and bias.m.weight.shape == (N_MOVIES, K)
     assert bias.ub.weight.shape == (N_USERS, 1) and bias.mb.weight.shape == (N_MOVIES, 1)
     net = make("EmbeddingNet")
-    assert (
-        net.lin1.in_features == 2 * K and net.lin1.out_features == 10 and net.lin2.out_features == 1
-    )
+    assert (net.lin1.in_features, net.lin1.out_features, net.lin2.out_features) == (2 * K, 10, 1)
     assert net.drop1.p == 0.05 and net.drop2.p == 0.5  # the lesson's defaults
     for e in (bias.u, bias.m, bias.ub, bias.mb, net.u, net.m):
         assert e.weight.abs().max() <= 0.01
 
 
 @pytest.mark.parametrize(
-    "name, default",
-    [("EmbeddingDotBias", (0.5, 5.0)), ("EmbeddingNet", (0.0, 5.5))],
+    "name, default", [("EmbeddingDotBias", (0.5, 5.0)), ("EmbeddingNet", (0.0, 5.5))]
 )
 def test_output_stays_in_y_range(name, default):
     model = make(name).eval()
@@ -107,9 +99,7 @@ def test_output_stays_in_y_range(name, default):
         out = model(u, m)
     lo, hi = default
     assert out.min() >= lo and out.max() <= hi
-    assert (
-        out.min() < lo + 0.1 and out.max() > hi - 0.1
-    )  # saturates at both ends, so the range is really used
+    assert out.min() < lo + 0.1 and out.max() > hi - 0.1  # saturates: the range is really used
     wide = models.MODELS[name](N_USERS, N_MOVIES, K, y_range=(-1.0, 9.0))
     assert wide.y_range == (-1.0, 9.0)
 
@@ -143,24 +133,15 @@ def test_gradients_match_float64_finite_differences(name):
     y = torch.linspace(0.5, 5.0, 12, dtype=torch.float64)
     names = [n for n, _ in model.named_parameters()]
     params = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
+    g = torch.Generator().manual_seed(5)
     with torch.no_grad():  # move the embeddings off their tiny initial values so every term matters
         for p in params:
-            p.add_(
-                torch.randn(p.shape, dtype=p.dtype, generator=torch.Generator().manual_seed(5))
-                * 0.3
-            )
+            p.add_(torch.randn(p.shape, dtype=p.dtype, generator=g) * 0.3)
 
     def loss(*ps):
         return F.mse_loss(functional_call(model, dict(zip(names, ps)), (u, m)), y)
 
     assert torch.autograd.gradcheck(loss, params, eps=1e-6, atol=1e-7, rtol=1e-5)
-
-
-TINY = dict(
-    EmbeddingDot=dict(lr=0.05, epochs=30),
-    EmbeddingDotBias=dict(lr=0.05, epochs=30),
-    EmbeddingNet=dict(lr=0.02, epochs=30),
-)
 
 
 @pytest.fixture(scope="module")
@@ -170,12 +151,11 @@ def tiny():
 
 @pytest.mark.parametrize("name", ALL)
 def test_each_model_fits_a_tiny_planted_problem(tiny, name):
-    cfg = TINY[name]
     torch.manual_seed(0)
     kw = dict(p1=0.0, p2=0.0, nh=32) if name == "EmbeddingNet" else {}
     model = models.MODELS[name](tiny.n_users, tiny.n_movies, 8, **kw)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-    train.fit(model, tiny, cfg["epochs"], opt, bs=64, seed=0, progress=False, device="cpu")
+    opt = torch.optim.Adam(model.parameters(), lr=0.02 if kw else 0.05)
+    train.fit(model, tiny, 30, opt, bs=64, seed=0, progress=False, device="cpu")
     u, m, y = tiny.tensors("train")
     variance = float(y.var(unbiased=False))
     mse = train.evaluate(model, u, m, y)
