@@ -29,10 +29,7 @@ if TYPE_CHECKING:  # torch is imported only when tensors are asked for
 
 
 class ArgumentError(ValueError):
-    """Raised for an argument outside what it may be; the message names the argument and its value.
-
-    Notebook 00.
-    """
+    """Raised for an argument outside what it may be; the message names the argument and its value."""
 
 
 # ---------------------------------------------------------------- ids and split
@@ -40,10 +37,7 @@ class ArgumentError(ValueError):
 
 @dataclass(frozen=True)
 class IdMap:
-    """Raw ids <-> contiguous indices 0..n-1, in order of first appearance.
-
-    Notebook 03.
-    """
+    """Raw ids <-> contiguous indices 0..n-1, in order of first appearance."""
 
     name: str
     ids: np.ndarray
@@ -92,8 +86,6 @@ def _check_valid_pct(valid_pct: float) -> None:
 
 def split_indices(n: int, valid_pct: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
     """(train, valid) row indices: valid is exactly the lesson's `get_cv_idxs(n)` pick.
-
-    Notebook 03.
 
     `np.random.seed(seed); np.random.permutation(n)[:int(valid_pct * n)]` draws from the
     legacy global MT19937 stream; a private RandomState with the same seed draws the same

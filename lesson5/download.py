@@ -1,7 +1,5 @@
 """The MovieLens zip: where it is cached, and fetching it verified by its hash.
 
-Notebook 00.
-
 Contract: a file under `ZIP_NAME` in the data folder is either absent or has the SHA-256
 below. pooch downloads into a temporary file renamed only once its hash matches, and a wrong
 copy is removed when a download fails, so nothing untrusted is ever read as the data.
@@ -23,20 +21,14 @@ RELEASE_2016_DIR = "ml-latest-small-2016"
 
 
 class DataError(ValueError):
-    """Raised for data that is missing, corrupt or malformed; the message says where and what.
-
-    Notebook 00.
-    """
+    """Raised for data that is missing, corrupt or malformed; the message says where and what."""
 
 
 # ---------------------------------------------------------------- where the data lives
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The cache folder: `path`, else $LESSON5_DATA, else a per-user cache.
-
-    Notebook 00.
-    """
+    """The cache folder: `path`, else $LESSON5_DATA, else a per-user cache."""
     if path is not None:
         return Path(path).expanduser()
     if os.environ.get("LESSON5_DATA"):
@@ -47,10 +39,7 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
 
 
 def shown(path: str | os.PathLike) -> str:
-    """A path as printed in a notebook: under the home folder it starts with `~`.
-
-    Notebook 00.
-    """
+    """A path as printed in a notebook: under the home folder it starts with `~`."""
     text = str(path)
     home = str(Path.home())
     if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
@@ -92,8 +81,6 @@ def fetch(
     progress: bool = True,
 ) -> Path:
     """Path to a verified `ml-latest-small.zip`, downloading it into the cache if needed.
-
-    Notebook 00.
 
     pooch does the work: it hashes a cached copy on every call, downloads again when the hash
     is wrong, and downloads into a temporary file that is renamed only once its hash matches.
@@ -138,9 +125,6 @@ def fetch(
 
 
 def release_2016(directory: str | os.PathLike | None = None) -> Path | None:
-    """The folder of the 2016 release if someone put it in the data folder, else None.
-
-    Notebook 01.
-    """
+    """The folder of the 2016 release if someone put it in the data folder, else None."""
     folder = data_dir(directory) / RELEASE_2016_DIR
     return folder if (folder / "ratings.csv").is_file() else None

@@ -2,7 +2,8 @@
 
 Notebooks 03 and 04.
 
-The notebooks and the benchmark (`benchmarks/bench.py`) train through these, so a recipe's numbers are written once.
+The notebooks and the benchmark (`benchmarks/bench.py`) train through these, so a recipe's
+numbers are written once.
 """
 
 from __future__ import annotations
