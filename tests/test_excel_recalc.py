@@ -108,7 +108,7 @@ def test_libreoffice_recalculates_closed_forms_and_reports_errors(tmp_path):
     assert_close(v["other"]["A1"], 26.0, "other!A1 after the edit")
 
 
-def test_recalculated_values_raises_on_problems(tmp_path, monkeypatch):
+def test_recalculated_names_raises_on_problems(tmp_path, monkeypatch):
     """The one-call helper refuses a workbook with errors (checked without LibreOffice: a stand-in copies files)."""
     bad = _broken_book(tmp_path / "bad.xlsx")
     fake = tmp_path / "fake-soffice"
