@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import pytest
 
 from lesson5.excel.recalc import find_soffice
@@ -32,3 +33,18 @@ def assert_close(got: object, want: float, where: str, rel: float = 1e-9) -> Non
     assert math.isclose(got, want, rel_tol=rel, abs_tol=rel), (
         f"{where}: workbook {got!r} != python {want!r}"
     )
+
+
+def assert_blocks(got: dict, want: dict, where: str, rel: float = 1e-9) -> int:
+    """Each named block of `want` is the same shape in `got`, cell for cell; returns the cells compared."""
+    n = 0
+    for name, block in want.items():
+        have = got[name]
+        assert have.shape == np.shape(block), f"{where} {name}: {have.shape} != {np.shape(block)}"
+        for idx, value in np.ndenumerate(np.asarray(block, dtype=object)):
+            if isinstance(value, str):  # an id kept as text
+                assert have[idx] == value, f"{where} {name}{list(idx)}: {have[idx]!r} != {value!r}"
+            else:
+                assert_close(have[idx], float(value), f"{where} {name}{list(idx)}", rel)
+            n += 1
+    return n

@@ -1,4 +1,4 @@
-"""collab_filter.xlsx: its formulas recalculated by LibreOffice equal Python's numbers, cell by cell."""
+"""collab_filter.xlsx: each named block, recalculated by LibreOffice, equals the Python model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from _excel_helpers import assert_close, require_soffice
+from _excel_helpers import assert_blocks, assert_close, require_soffice
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula
@@ -16,79 +16,49 @@ from openpyxl.worksheet.formula import ArrayFormula
 from lesson5 import data
 from lesson5.crosstab import crosstab
 from lesson5.excel import book, collab
-from lesson5.excel.recalc import (
-    find_problems,
-    read_formulas,
-    read_values,
-    recalculate,
-    recalculated_values,
-)
+from lesson5.excel.recalc import find_problems, read_formulas, recalculate_many, recalculated_names
 from lesson5.solver import Factors, init_factors, rmse
 from lesson5.tools import cli
 
 # Functions both Excel (2007 on, no _xlfn. prefix needed) and LibreOffice know.
-PORTABLE = {
-    "IF",
-    "SQRT",
-    "SUMXMY2",
-    "COUNT",
-    "SUM",
-    "SUMPRODUCT",
-    "INDEX",
-    "MATCH",
-    "MMULT",
-    "TRANSPOSE",
-}
-DOT, BIAS = collab.Layout(15, 15, 5, False), collab.Layout(15, 15, 5, True)
-# Cells of word_emb: 2 lookups x (15 one-hot + 5 MMULT + 5 INDEX), 2 predictions, a batch of 8 x (2 + 15 + 5).
-WORD_EMB_CELLS = 2 * (15 + 5 + 5) + 2 + 8 * (2 + 15 + 5)
+PORTABLE = {"IF", "SQRT", "SUMXMY2", "COUNT", "SUM", "SUMPRODUCT", "INDEX", "MATCH", "MMULT"}
+PORTABLE.add("TRANSPOSE")
 
 
-def _compare(got: dict, want: dict, label: str) -> int:
-    """Every Python value equals the recalculated cell to 1e-9 relative; returns how many were compared."""
-    n = 0
-    for sheet, cells in want.items():
-        for cell, value in cells.items():
-            assert cell in got[sheet], f"{label} {sheet}!{cell} has no value"
-            assert_close(got[sheet][cell], value, f"{label} {sheet}!{cell}")
-            n += 1
-    return n
+def where(wb, name: str) -> str:
+    return wb.defined_names[name].attr_text.split("!")[1].replace("$", "")
 
 
-def _edited_copy(path, out, user_pos: int, factor: float):
-    """A student's edit: another user looked up on word_emb, one dotprod user factor typed over."""
-    wb = load_workbook(path)
-    wb["word_emb"][collab.WordEmb(15, 15, 5).user_input] = user_pos
-    wb["dotprod"][DOT.user_factor(0, 0)] = factor
-    wb.save(out)
-    return out
+def first(wb, name: str):
+    return book.cells(wb, name)[0][0]
 
 
-def _fits_its_column(ws, cell: str, value: float) -> bool:
-    """The value, shown with the cell's number format and font, fits the column's width (no ###)."""
-    c = ws[cell]
-    width = ws.column_dimensions[get_column_letter(c.column)].width
-    return book.shown_width(value, c.number_format, bool(c.font.b)) <= width
+def fits(cell, value: float) -> bool:
+    """The value, shown with the cell's number format and font, fits its column (no ###)."""
+    width = cell.parent.column_dimensions[get_column_letter(cell.column)].width
+    return book.shown_width(value, cell.number_format, bool(cell.font.b)) <= width
 
 
 @pytest.mark.libreoffice
-def test_libreoffice_recalculation_equals_python_for_every_cell(tmp_path, movielens_2016, ml2018):
+def test_libreoffice_recalculation_equals_python_block_by_block(tmp_path, movielens_2016, ml2018):
     require_soffice()
-    ct16 = crosstab(data.load(movielens_2016))
-    ct18 = crosstab(ml2018)
+    ct16, ct18 = crosstab(data.load(movielens_2016)), crosstab(ml2018)
     ex16 = collab.export(ct16, tmp_path)
     (tmp_path / "y2018").mkdir()
     ex18 = collab.export(ct18, tmp_path / "y2018", max_iter=100)
     # Distinct names, so that one LibreOffice start recalculates all five.
-    p18 = [
-        ex18.initial_path.rename(tmp_path / "c18.xlsx"),
-        ex18.fitted_path.rename(tmp_path / "c18_fit.xlsx"),
-    ]
-    edited = _edited_copy(ex16.fitted_path, tmp_path / "edited.xlsx", user_pos=7, factor=3.0)
+    p18 = [ex18.initial_path.rename(tmp_path / "c18.xlsx")]
+    p18.append(ex18.fitted_path.rename(tmp_path / "c18_fit.xlsx"))
+    # A student's edit: another user looked up on word_emb, one dotprod user factor typed over.
+    wb = load_workbook(ex16.fitted_path)
+    first(wb, "word_emb_user").value = 7
+    first(wb, "dotprod_user_factors").value = 3.0
+    wb.save(edited := tmp_path / "edited.xlsx")
+    user = ex16.dot_fit.factors.user.copy()
+    user[0, 0] = 3.0
+    edited_f = Factors(user, ex16.dot_fit.factors.movie)
     books = [ex16.initial_path, ex16.fitted_path, *p18, edited]
-    got = recalculated_values(
-        books, tmp_path / "recalculated"
-    )  # raises on any error value or empty result
+    got = recalculated_names(books, tmp_path / "recalculated")  # raises on any error value
     cases = [
         (ct16, ex16.dot, ex16.bias),
         (ct16, ex16.dot_fit.factors, ex16.bias_fit.factors),
@@ -96,124 +66,113 @@ def test_libreoffice_recalculation_equals_python_for_every_cell(tmp_path, moviel
         (ct18, ex18.dot_fit.factors, ex18.bias_fit.factors),
     ]
     for path, values, (ct, dot, bias) in zip(books, got, cases):
-        want = collab.python_values(ct, dot, bias)
-        n = _compare(values, want, path.name)
-        # 2 factor sheets x (225 predictions + loss); word_emb; long_format: 14 formulas per rating + loss.
-        assert n == 2 * (15 * 15 + 1) + WORD_EMB_CELLS + 14 * ct.n_rated + 1
-        assert_close(
-            values["long_format"]["B3"],
-            values["dotprod"][DOT.loss],
-            f"{path.name} long_format = dotprod",
+        n = assert_blocks(values, collab.expected(ct, dot, bias), path.name)
+        # 2 factor sheets x (225 predictions + loss); word_emb; long_format: 14 per rating + loss.
+        assert (
+            n == 2 * (15 * 15 + 1) + 2 * (15 + 5 + 5) + 2 + 8 * (2 + 15 + 5) + 14 * ct.n_rated + 1
         )
-        # word_emb: the one-hot MMULT returns the very numbers of the dotprod sheet's factor row.
-        we = collab.WordEmb(15, 15, 5)
-        pos = values["word_emb"][we.user_input]
-        for f in range(5):
-            mmult = values["word_emb"][book.addr(2 + f, we.block_row(0) + 3)]
-            assert mmult == values["dotprod"][DOT.user_factor(pos - 1, f)], (path.name, f)
-    # The fitted workbook shows the Solver's RMSE; the first one the seeded start.
-    for values, ex in ((got[1], ex16), (got[3], ex18)):
-        assert_close(values["dotprod"][DOT.loss], ex.dot_fit.rmse, "fitted dotprod RMSE")
-        assert_close(values["bias"][BIAS.loss], ex.bias_fit.rmse, "fitted bias RMSE")
-    assert_close(got[0]["dotprod"][DOT.loss], ex16.dot_fit.history[0], "starting RMSE")
-    # After the student's edit: the loss and the word_emb lookup follow, and the RMSE still fits its cell.
-    f = ex16.dot_fit.factors
-    user = f.user.copy()
-    user[0, 0] = 3.0
-    edited_f = Factors(user, f.movie)
-    assert_close(got[4]["dotprod"][DOT.loss], rmse(ct16.ratings, edited_f), "RMSE after the edit")
-    assert got[4]["dotprod"][DOT.loss] > got[1]["dotprod"][DOT.loss] + 0.01
-    for fi in range(5):
-        assert_close(
-            got[4]["word_emb"][book.addr(2 + fi, collab.WordEmb(15, 15, 5).block_row(0) + 3)],
-            user[6, fi],
-            "word_emb lookup of user 7",
-        )
+    for values, ex in ((got[1], ex16), (got[3], ex18)):  # the fitted workbook shows the fit's RMSE
+        assert_close(values["dotprod_rmse"][0, 0], ex.dot_fit.rmse, "fitted dotprod RMSE")
+        assert_close(values["bias_rmse"][0, 0], ex.bias_fit.rmse, "fitted bias RMSE")
+    assert_close(got[0]["dotprod_rmse"][0, 0], ex16.dot_fit.history[0], "starting RMSE")
+    # After the edit: the loss and the word_emb lookup follow.
+    after = got[4]
+    assert_close(after["dotprod_rmse"][0, 0], rmse(ct16.ratings, edited_f), "RMSE after the edit")
+    assert after["dotprod_rmse"][0, 0] > got[1]["dotprod_rmse"][0, 0] + 0.01
+    assert_close(after["long_rmse"][0, 0], after["dotprod_rmse"][0, 0], "long_format = dotprod")
+    for f in range(5):
+        assert_close(after["word_emb_user_mmult"][0, f], user[6, f], "word_emb lookup of user 7")
     wb = load_workbook(edited)
     for values in got:
-        for sheet, lay in (("dotprod", DOT), ("bias", BIAS)):
-            assert _fits_its_column(wb[sheet], lay.loss, values[sheet][lay.loss]), (
-                sheet,
-                values[sheet][lay.loss],
-            )
-    assert _fits_its_column(
-        wb["dotprod"], DOT.loss, 99.9999
-    )  # room to spare: a loss up to 99.9999 shows in full
-    # LibreOffice (7.4 here) keeps the Solver model as sheet-level names when it saves (SOLVER_NOTE.md).
+        for sheet in ("dotprod", "bias"):
+            assert fits(first(wb, f"{sheet}_rmse"), values[f"{sheet}_rmse"][0, 0])
+    # LibreOffice (7.4 here) keeps the Solver model as sheet-level names when it saves.
     back = load_workbook(tmp_path / "recalculated" / ex16.fitted_path.name)
     assert back["dotprod"].defined_names["solver_opt"].attr_text.replace("'", "") == "dotprod!$W$24"
-    assert (
-        back["bias"].defined_names["solver_adj"].attr_text.replace("'", "")
-        == "bias!$B$25:$G$39,bias!$H$18:$V$23"
-    )
+    adj = back["bias"].defined_names["solver_adj"].attr_text.replace("'", "")
+    assert adj == "bias!$B$25:$G$39,bias!$H$18:$V$23"
 
 
-def _synthetic_book(tmp_path):
+@pytest.fixture
+def synthetic(tmp_path):
     ct = crosstab(data.load("synthetic"), top_n=15)
     path = collab.write(ct, tmp_path / collab.FILENAME, seed=42)
-    return ct, path
+    return ct, path, load_workbook(path)
 
 
-def test_workbook_layout_formulas_colours_and_notes(tmp_path):
-    ct, path = _synthetic_book(tmp_path)
-    wb = load_workbook(path)
+def test_named_blocks_cover_every_formula_cell(synthetic):
+    ct, path, wb = synthetic
+    want = collab.expected(
+        ct, init_factors(15, 15, seed=42), init_factors(15, 15, bias=True, seed=42)
+    )
+    named = set()
+    for name, block in want.items():
+        assert len(book.cells(wb, name)) == block.shape[0], name
+        assert len(book.cells(wb, name)[0]) == block.shape[1], name
+        ((sheet, cells),) = wb.defined_names[name].destinations
+        c0, r0, c1, r1 = range_boundaries(cells.replace("$", ""))
+        named |= {(sheet, c, r) for c in range(c0, c1 + 1) for r in range(r0, r1 + 1)}
+    formula_cells = set()
+    for sheet, cells in read_formulas(path).items():
+        for cell, _ in cells.items():
+            c = wb[sheet][cell]
+            if isinstance(c.value, ArrayFormula):  # every cell an array formula fills
+                c0, r0, c1, r1 = range_boundaries(c.value.ref)
+                formula_cells |= {
+                    (sheet, x, y) for x in range(c0, c1 + 1) for y in range(r0, r1 + 1)
+                }
+            else:
+                formula_cells.add((sheet, c.column, c.row))
+    # Every formula cell is compared with Python through a named block, and nothing else is.
+    assert named == formula_cells
+
+
+def test_workbook_layout_formulas_colours_and_notes(synthetic):
+    ct, path, wb = synthetic
     assert wb.sheetnames == list(collab.SHEETS)
-    ws = wb["dotprod"]
-    # The lesson's screen: ratings G3:U17 on top, movie factors G18:U22 under them, predictions G24:U38
-    # below, user factors B24:F38 to their left, the RMSE W24 beside them.
+    # The lesson's screen: ratings on top, movie factors under them, predictions below, user
+    # factors to their left, the RMSE beside them.
+    blocks = ["ratings", "movie_factors", "predictions", "user_factors", "rmse"]
+    assert [where(wb, f"dotprod_{b}") for b in blocks] == [
+        "G3:U17",
+        "G18:U22",
+        "G24:U38",
+        "B24:F38",
+        "W24",
+    ]
+    assert [where(wb, f"bias_{b}") for b in ("user_bias", "movie_bias")] == ["G25:G39", "H23:V23"]
+    ws, bias = wb["dotprod"], wb["bias"]
     assert (
-        DOT.ratings_range,
-        DOT.movie_factors_range(),
-        DOT.preds_range,
-        DOT.user_factors_range(),
-        DOT.loss,
-    ) == ("G3:U17", "G18:U22", "G24:U38", "B24:F38", "W24")
-    assert ws["W24"].value == "=SQRT(SUMXMY2(G3:U17,G24:U38)/COUNT(G3:U17))"
+        ws["W24"].value
+        == "=SQRT(SUMXMY2(dotprod_ratings,dotprod_predictions)/COUNT(dotprod_ratings))"
+    )
     assert ws["G24"].value == '=IF(G3="",0,$B24*G$18+$C24*G$19+$D24*G$20+$E24*G$21+$F24*G$22)'
-    assert ws["U38"].value == '=IF(U17="",0,$B38*U$18+$C38*U$19+$D38*U$20+$E38*U$21+$F38*U$22)'
-    bias = wb["bias"]
-    # bias sheet: 6 factor rows (movie bias last), header row 24, users from row 25, movies from column H.
     assert (
         bias["H25"].value
         == '=IF(H3="",0,$B25*H$18+$C25*H$19+$D25*H$20+$E25*H$21+$F25*H$22+$G25+H$23)'
     )
-    assert bias["G24"].value == "bias" and bias["G23"].value == "bias"
-    assert bias["X25"].value == "=SQRT(SUMXMY2(H3:V17,H25:V39)/COUNT(H3:V17))"
-    # The constants are the seeded factors and the crosstab, exactly.
-    # (openpyxl writes 16 significant digits; `as_written` gives Python those very numbers.)
+    long = wb["long_format"]
+    assert long["F7"].value == "=INDEX(dotprod_user_factors,$D7,1)"
+    assert long["B3"].value == "=SQRT(SUM(long_sq_errors)/COUNT(long_ratings))"
+    # The constants are the seeded factors (the 16 digits openpyxl writes) and the crosstab, exactly.
     f = collab.as_written(init_factors(15, 15, seed=42))
-    assert [[ws.cell(24 + i, 2 + k).value for k in range(5)] for i in range(15)] == f.user.tolist()
-    assert [
-        [ws.cell(18 + k, 7 + j).value for j in range(15)] for k in range(5)
-    ] == f.movie.T.tolist()
-    raw = init_factors(15, 15, seed=42).user
-    assert np.abs(f.user - raw).max() <= 1e-16 and (f.user == book.as_written(f.user)).all()
-    for i in range(15):
-        for j in range(15):
-            cell = ws.cell(3 + i, 7 + j).value
-            assert (cell is None) if np.isnan(ct.ratings[i, j]) else cell == ct.ratings[i, j]
-    assert [ws.cell(2, 7 + j).value for j in range(15)] == ct.movies.tolist()
-    assert [ws.cell(23, 7 + j).value for j in range(15)] == ct.movies.tolist()
-    assert [ws.cell(3 + i, 1).value for i in range(15)] == ct.users.tolist()
-    assert [ws.cell(24 + i, 1).value for i in range(15)] == ct.users.tolist()
-    # Colours of the lesson.
-    for cell, kind in (
-        ("G3", "rating"),
-        ("G24", "prediction"),
-        ("W24", "loss"),
-        ("G18", "movie"),
-        ("B24", "user"),
-    ):
-        assert ws[cell].fill.start_color.rgb[-6:] == book.FILLS[kind].start_color.rgb[-6:], cell
-    # Cell notes explain the key cells (the original's red triangles).
-    for cell in ("W24", "G24", "B24", "G18", "G3"):
-        assert ws[cell].comment is not None and len(ws[cell].comment.text) > 40, cell
-    assert "Solver" in ws["W24"].comment.text and "bias" in bias["G25"].comment.text
-    assert "Solver" in ws["W25"].value and "Solver" in wb["long_format"]["A2"].value
-    titles = wb["movie titles"]
-    assert [titles.cell(5 + j, 1).value for j in range(15)] == ct.movies.tolist()
-    assert titles["B5"].value == ct.titles[0]
-    # Only functions that Excel and LibreOffice share, so no _xlfn. prefixes are needed.
+    values = {n: [[c.value for c in row] for row in book.cells(wb, n)] for n in wb.defined_names}
+    assert values["dotprod_user_factors"] == f.user.tolist()
+    assert values["dotprod_movie_factors"] == f.movie.T.tolist()
+    assert np.abs(f.user - init_factors(15, 15, seed=42).user).max() <= 1e-16
+    ratings = np.array(values["dotprod_ratings"], dtype=float)
+    np.testing.assert_array_equal(ratings, ct.ratings)  # NaN where the cell is blank
+    assert values["dotprod_movie_ids"] == [ct.movies.tolist()]
+    assert [r[0] for r in values["dotprod_user_ids"]] == ct.users.tolist()
+    for name, kind in [
+        (f"dotprod_{b}", k)
+        for b, k in zip(blocks, ("rating", "movie", "prediction", "user", "loss"))
+    ]:
+        assert first(wb, name).fill.start_color.rgb[-6:] == book.FILLS[kind].start_color.rgb[-6:]
+        assert first(wb, name).comment is not None and len(first(wb, name).comment.text) > 40
+    assert "Solver" in ws["W24"].comment.text and "bias" in first(wb, "bias_user_bias").comment.text
+    assert "Solver" in ws["W25"].value and "Solver" in long["A2"].value
+    assert wb["movie titles"]["B5"].value == ct.titles[0]
     used = set()
     for cells in read_formulas(path).values():
         for formula in cells.values():
@@ -221,52 +180,34 @@ def test_workbook_layout_formulas_colours_and_notes(tmp_path):
     assert used and used <= PORTABLE, used - PORTABLE
 
 
-def test_word_emb_sheet_multiplies_a_one_hot_row_by_the_factor_matrix(tmp_path):
-    ct, path = _synthetic_book(tmp_path)
-    ws = load_workbook(path)["word_emb"]
-    we = collab.WordEmb(15, 15, 5)
-    r0 = we.block_row(0)
-    mm = ws[book.addr(2, r0 + 3)].value
-    assert isinstance(mm, ArrayFormula) and mm.ref == f"B{r0 + 3}:F{r0 + 3}"
-    assert mm.text == f"=MMULT(B{r0 + 2}:P{r0 + 2},'dotprod'!$B$24:$F$38)"
-    assert ws[book.addr(2, r0 + 2)].value == f"=IF(B{r0 + 1}=$B${r0},1,0)"
-    movie = ws[book.addr(2, we.block_row(1) + 3)].value
-    assert (
-        movie.text
-        == f"=MMULT(B{we.block_row(1) + 2}:P{we.block_row(1) + 2},TRANSPOSE('dotprod'!$G$18:$U$22))"
-    )
-    batch = ws[book.addr(4 + 15, we.batch_row0)].value
-    assert isinstance(batch, ArrayFormula) and batch.text.startswith(f"=MMULT(C{we.batch_row0}:Q")
+def test_word_emb_multiplies_a_one_hot_row_by_the_factor_matrix(synthetic):
+    ct, _, wb = synthetic
+    mm = first(wb, "word_emb_user_mmult").value
+    assert isinstance(mm, ArrayFormula) and mm.ref == where(wb, "word_emb_user_mmult") == "B7:F7"
+    assert mm.text == "=MMULT(word_emb_user_onehot,dotprod_user_factors)"
+    assert first(wb, "word_emb_user_onehot").value == "=IF(B5=word_emb_user,1,0)"
+    movie = first(wb, "word_emb_movie_mmult").value.text
+    assert movie == "=MMULT(word_emb_movie_onehot,TRANSPOSE(dotprod_movie_factors))"
+    batch = first(wb, "word_emb_batch_factors").value
+    assert batch.text == "=MMULT(word_emb_batch_onehot,dotprod_user_factors)"
     # The Python side of the same idea: one_hot(i) @ W is W[i], row for row, for a whole batch.
     f = init_factors(15, 15, seed=42)
     idx = np.array([3, 0, 14, 3])
     np.testing.assert_array_equal(collab.one_hot(idx, 15) @ f.user, f.user[idx])
-    values = collab.word_emb_values(ct, f)
-    assert len(values) == WORD_EMB_CELLS
-    picks = ct.long().row.to_numpy()[we.batch_picks(ct.n_rated)]
-    assert len(set(picks.tolist())) > 1  # the batch holds several users
+    positions = collab.expected(ct, f, init_factors(15, 15, bias=True))["word_emb_batch_positions"]
+    assert len(set(positions.ravel())) > 1  # the batch holds several users
 
 
-def _sheet_pixels(ws, last_col: int) -> int:
-    # Excel's rule for a column of width w (in digit widths of a 7-pixel digit): 7 * w + 5 pixels.
-    return sum(
-        int(7 * (ws.column_dimensions[get_column_letter(c)].width or 8.43) + 5)
-        for c in range(1, last_col + 1)
-    )
-
-
-def test_sheets_fit_one_screen_name_their_font_and_show_whole_labels(tmp_path):
-    ct, path = _synthetic_book(tmp_path)
-    wb = load_workbook(path)
-    for sheet, lay in (("dotprod", DOT), ("bias", BIAS)):
+def test_sheets_fit_one_screen_name_their_font_and_show_whole_labels(synthetic):
+    _, _, wb = synthetic
+    for sheet in ("dotprod", "bias"):
         ws = wb[sheet]
-        # The whole computation at 100% zoom: at most 40 rows (of 17 px) and 1,400 px of columns,
-        # which a 1440 x 900 laptop screen shows beside LibreOffice's or Excel's toolbars.
-        assert ws.sheet_view.zoomScale == 100
-        assert ws.max_row == lay.last_row <= 40
-        assert ws.max_column == lay.loss_col
-        assert _sheet_pixels(ws, lay.loss_col) <= 1400, _sheet_pixels(ws, lay.loss_col)
-        assert ws[lay.loss].number_format == "0.0000"
+        # At 100% zoom: at most 40 rows (of 17 px) and 1,400 px of columns (Excel's 7 w + 5 px a
+        # column), which a 1440 x 900 laptop screen shows beside the program's toolbars.
+        pixels = sum(int(7 * (ws.column_dimensions[get_column_letter(c)].width or 8.43) + 5)
+                     for c in range(1, ws.max_column + 1))  # fmt: skip
+        assert ws.max_row <= 40 and pixels <= 1400, (ws.max_row, pixels)
+        assert first(wb, f"{sheet}_rmse").number_format == "0.0000"
     for ws in wb.worksheets:
         for row in ws.iter_rows():
             for c in row:
@@ -274,130 +215,73 @@ def test_sheets_fit_one_screen_name_their_font_and_show_whole_labels(tmp_path):
                     continue
                 # Every written or coloured cell names its font (none falls back to a serif face).
                 assert c.font.name == book.FONT_NAME, (ws.title, c.coordinate, c.font.name)
-                if (
-                    c.data_type == "f"
-                    or c.font.i
-                    or c.font.sz == book.FONTS["title"].sz
-                    or c.value is None
-                ):
+                overflows = c.font.i or c.font.sz == book.FONTS["title"].sz
+                if c.data_type == "f" or overflows or c.value is None:
                     continue
                 if ws.title == "movie titles" and c.column == 2:
-                    continue  # titles may be longer than the (capped) column; they are the last column shown
-                width = ws.column_dimensions[get_column_letter(c.column)].width
-                need = book.shown_width(c.value, c.number_format, bool(c.font.b))
-                assert width is not None and need <= width, (ws.title, c.coordinate, c.value, width)
+                    continue  # a title may be longer than the capped column: it is the last shown
+                assert fits(c, c.value), (ws.title, c.coordinate, c.value)
     # A factor, a prediction and an RMSE as large as a student's edit might make them still fit.
-    ws = wb["dotprod"]
-    for cell, value in (
-        (DOT.user_factor(0, 0), -9.876),
-        (DOT.pred(0, 0), -9.99),
-        (DOT.pred(0, 0), 12.34),
-        (DOT.loss, 99.9999),
-    ):
-        assert _fits_its_column(ws, cell, value), cell
+    for name, value in (("user_factors", -9.876), ("predictions", -9.99), ("rmse", 99.9999)):
+        assert fits(first(wb, f"dotprod_{name}"), value), name
 
 
-def test_solver_model_is_written_the_way_excel_saves_one(tmp_path):
-    ct, path = _synthetic_book(tmp_path)
-    wb = load_workbook(path)
-    for sheet, lay, adj in (
-        ("dotprod", DOT, "'dotprod'!$B$24:$F$38,'dotprod'!$G$18:$U$22"),
-        ("bias", BIAS, "'bias'!$B$25:$G$39,'bias'!$H$18:$V$23"),
+def test_solver_model_is_written_the_way_excel_saves_one(synthetic):
+    _, path, wb = synthetic
+    for sheet, opt, adj in (
+        ("dotprod", "$W$24", "'dotprod'!$B$24:$F$38,'dotprod'!$G$18:$U$22"),
+        ("bias", "$X$25", "'bias'!$B$25:$G$39,'bias'!$H$18:$V$23"),
     ):
         names = wb[sheet].defined_names
-        assert names["solver_opt"].attr_text == f"'{sheet}'!${lay.loss[0]}${lay.loss[1:]}"
+        assert names["solver_opt"].attr_text == f"'{sheet}'!{opt}"
         assert names["solver_adj"].attr_text == adj
-        assert {
-            n: names[n].attr_text
-            for n in ("solver_typ", "solver_eng", "solver_neg", "solver_num", "solver_ver")
-        } == {
-            "solver_typ": "2",
-            "solver_eng": "1",
-            "solver_neg": "2",
-            "solver_num": "0",
-            "solver_ver": "3",
-        }
-        assert all(names[n].hidden for n in names if n.startswith("solver_"))
-    assert not wb.defined_names  # nothing at workbook level: Excel looks for the model on the sheet
-    with zipfile.ZipFile(path) as z:
-        xml = z.read("xl/workbook.xml").decode()
-    # Sheet-local (localSheetId) and hidden, as Excel writes them.
-    assert re.search(r'<definedName name="solver_opt" localSheetId="0" hidden="1">', xml), xml[
-        -800:
-    ]
-    assert re.search(r'<definedName name="solver_opt" localSheetId="1" hidden="1">', xml)
+        keys = ("solver_typ", "solver_eng", "solver_neg", "solver_num", "solver_ver")
+        assert [names[n].attr_text for n in keys] == ["2", "1", "2", "0", "3"]
+        assert all(names[n].hidden for n in names)
+    # Sheet-local (localSheetId) and hidden, as Excel writes them; the blocks' names are the
+    # workbook's, visible (Formulas > Name Manager).
+    xml = zipfile.ZipFile(path).read("xl/workbook.xml").decode()
+    for sheet_id in (0, 1):
+        assert f'<definedName name="solver_opt" localSheetId="{sheet_id}" hidden="1">' in xml
+    assert not any(n.startswith("solver_") or wb.defined_names[n].hidden for n in wb.defined_names)
 
 
-NASTY_TITLES = [
-    "=1/0",
-    '=HYPERLINK("http://example.com","click me")',
-    "+1+1",
-    "Bell\x07 Book\x00 (1999)",
-    "Tab\there (2001)",
-    "@SUM(1)",
-]
+NASTY_TITLES = ["=1/0", '=HYPERLINK("http://example.com","click me")', "+1+1"]
+NASTY_TITLES += ["Bell\x07 Book\x00 (1999)", "Tab\there (2001)", "@SUM(1)"]
 
 
-def _nasty_crosstab():
+@pytest.fixture
+def nasty(tmp_path):
     rng = np.random.default_rng(0)
-    rows = [
-        (u, m, float(rng.integers(1, 11)) / 2)
-        for u in range(1, 7)
-        for m in range(1, 7)
-        if (u + m) % 5
-    ]
+    cells = [(u, m) for u in range(1, 7) for m in range(1, 7) if (u + m) % 5]
+    rows = [(u, m, float(rng.integers(1, 11)) / 2) for u, m in cells]
     ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating"])
     movies = pd.DataFrame({"movieId": range(1, 7), "title": NASTY_TITLES})
-    return crosstab(ratings, top_n=6, movies=movies)
+    ct = crosstab(ratings, top_n=6, movies=movies)
+    return collab.write(ct, tmp_path / collab.FILENAME, seed=1)  # openpyxl refused \x00, \x07
 
 
-def test_titles_are_text_never_formulas_and_control_characters_do_not_crash(tmp_path):
-    ct = _nasty_crosstab()
-    path = collab.write(
-        ct, tmp_path / collab.FILENAME, seed=1
-    )  # openpyxl refused \x00 and \x07 before
-    ws = load_workbook(path)["movie titles"]
+def test_titles_are_text_never_formulas_and_control_characters_do_not_crash(nasty):
+    ws = load_workbook(nasty)["movie titles"]
     shown = [ws.cell(5 + j, 2).value for j in range(6)]
     assert all(ws.cell(5 + j, 2).data_type == "s" for j in range(6))  # text cells, not formulas
     assert shown[:3] == NASTY_TITLES[:3] and shown[5] == "@SUM(1)"
     assert shown[3] == "Bell\\x07 Book\\x00 (1999)" and shown[4] == "Tab here (2001)"
-    assert "movie titles" not in read_formulas(path) or not read_formulas(path)["movie titles"]
+    assert not read_formulas(nasty)["movie titles"]
 
 
 @pytest.mark.libreoffice
-def test_titles_stay_text_after_libreoffice_recalculation(tmp_path):
+def test_titles_stay_text_after_libreoffice_recalculation(nasty, tmp_path):
     require_soffice()
-    ct = _nasty_crosstab()
-    path = collab.write(ct, tmp_path / collab.FILENAME, seed=1)
-    copy = recalculate(path, tmp_path / "recalculated")
+    (copy,) = recalculate_many([nasty], tmp_path / "recalculated")
     assert find_problems(copy) == []  # no #DIV/0! and no live link
-    values = read_values(copy)["movie titles"]
-    assert [values[f"B{5 + j}"] for j in (0, 1, 2)] == NASTY_TITLES[:3]
+    ws = load_workbook(copy, data_only=True)["movie titles"]
+    assert [ws[f"B{5 + j}"].value for j in (0, 1, 2)] == NASTY_TITLES[:3]
     assert not read_formulas(copy)["movie titles"]
 
 
-def test_python_values_cover_the_same_cells_as_the_formulas(tmp_path):
-    ct, path = _synthetic_book(tmp_path)
-    formulas = read_formulas(path)
-    dot, bias = init_factors(15, 15, seed=42), init_factors(15, 15, bias=True, seed=42)
-    want = collab.python_values(ct, dot, bias)
-    wb = load_workbook(path)
-    for sheet in ("dotprod", "bias", "word_emb", "long_format"):
-        array_cells = set()
-        for row in wb[sheet].iter_rows():
-            for c in row:
-                if isinstance(c.value, ArrayFormula):
-                    c0, r0, c1, r1 = range_boundaries(c.value.ref)
-                    array_cells |= {
-                        book.addr(cc, rr) for cc in range(c0, c1 + 1) for rr in range(r0, r1 + 1)
-                    }
-        # Every formula cell is checked, and every cell an array formula fills, no more.
-        assert set(want[sheet]) == set(formulas[sheet]) | array_cells, sheet
-    assert want["dotprod"][DOT.loss] == rmse(ct.ratings, dot)
-
-
-def test_bad_input_never_leaves_a_half_written_workbook(tmp_path, capsys):
-    ct, path = _synthetic_book(tmp_path)
+def test_bad_input_never_leaves_a_half_written_workbook(synthetic, tmp_path, capsys):
+    ct, path, _ = synthetic
     with pytest.raises(book.WorkbookError, match="folder .*nowhere does not exist"):
         collab.export(ct, tmp_path / "nowhere")
     assert not (tmp_path / "nowhere").exists()
@@ -407,7 +291,6 @@ def test_bad_input_never_leaves_a_half_written_workbook(tmp_path, capsys):
     with pytest.raises(book.WorkbookError, match="open in a spreadsheet program"):
         collab.export(ct, tmp_path)
     assert path.read_bytes() == before and not (tmp_path / collab.FITTED_FILENAME).exists()
-    lock.unlink()
     out = tmp_path / "cli"
     assert cli.main(["excel", "--out", str(out), "--source", "synthetic", "--top-n", "400"]) == 2
     assert "top 400 users but the ratings hold only 300 users" in capsys.readouterr().err
@@ -418,34 +301,23 @@ def test_bad_input_never_leaves_a_half_written_workbook(tmp_path, capsys):
 
 def test_cli_writes_both_workbooks(tmp_path, capsys):
     out = tmp_path / "new" / "folder"
-    assert (
-        cli.main(
-            ["excel", "--out", str(out), "--source", "synthetic", "--top-n", "6", "--seed", "3"]
-        )
-        == 0
-    )
+    argv = ["excel", "--out", str(out), "--source", "synthetic", "--top-n", "6", "--seed", "3"]
+    assert cli.main(argv) == 0
     text = capsys.readouterr().out
     assert (
         f"wrote {out / collab.FILENAME}" in text and f"wrote {out / collab.FITTED_FILENAME}" in text
     )
-    wb = load_workbook(out / collab.FITTED_FILENAME)
-    small = collab.Layout(6, 6, 5, False)
-    assert wb["dotprod"][small.loss].value.startswith("=SQRT(SUMXMY2(G3:L8,")
-    start = load_workbook(out / collab.FILENAME)["dotprod"]
-    assert start[small.user_factor(0, 0)].value == book.as_written(
-        init_factors(6, 6, seed=3).user[0, 0]
-    )
+    start = load_workbook(out / collab.FILENAME)
+    assert where(start, "dotprod_ratings") == "G3:L8"
+    want = book.as_written(init_factors(6, 6, seed=3).user[0, 0])
+    assert first(start, "dotprod_user_factors").value == want
 
 
 @pytest.mark.libreoffice
 def test_cli_check_recalculates_with_libreoffice(tmp_path, capsys):
     require_soffice()
-    assert (
-        cli.main(
-            ["excel", "--out", str(tmp_path), "--source", "synthetic", "--top-n", "6", "--check"]
-        )
-        == 0
-    )
+    argv = ["excel", "--out", str(tmp_path), "--source", "synthetic", "--top-n", "6", "--check"]
+    assert cli.main(argv) == 0
     text = capsys.readouterr().out
     written = sorted(p.name for p in tmp_path.glob("*.xlsx"))
     assert {collab.FILENAME, collab.FITTED_FILENAME, "graddesc.xlsx"} <= set(written)
@@ -457,10 +329,6 @@ def test_cli_check_recalculates_with_libreoffice(tmp_path, capsys):
 def test_cli_check_without_libreoffice_is_a_clear_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LESSON5_SOFFICE", str(tmp_path / "no-soffice"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert (
-        cli.main(
-            ["excel", "--out", str(tmp_path), "--source", "synthetic", "--top-n", "6", "--check"]
-        )
-        == 2
-    )
+    argv = ["excel", "--out", str(tmp_path), "--source", "synthetic", "--top-n", "6", "--check"]
+    assert cli.main(argv) == 2
     assert "LibreOffice (soffice) was not found" in capsys.readouterr().err

@@ -1,17 +1,27 @@
-"""graddesc.xlsx: its formulas, recalculated by LibreOffice, equal lesson5.graddesc to 1e-9 relative."""
+"""graddesc.xlsx: its named tables, recalculated by LibreOffice, equal lesson5.graddesc to 1e-9."""
 
 from __future__ import annotations
 
 import re
+import zipfile
 
-import numpy as np
+import pandas as pd
 import pytest
 from _excel_helpers import assert_close, require_soffice
+from _reset_oracle import MACRO_SHEETS, macro_first_epoch
+from openpyxl import load_workbook
 
 from lesson5 import graddesc
+from lesson5.excel import book
 from lesson5.excel import graddesc as xg
-from lesson5.excel.book import WorkbookError
-from lesson5.excel.recalc import read_formulas, recalculated_values
+from lesson5.excel.recalc import recalculated_names
+
+ROWS = xg.EPOCHS * xg.N
+
+
+def frame(block) -> pd.DataFrame:
+    """A named table (header row first) as a DataFrame."""
+    return pd.DataFrame(block[1:], columns=block[0])
 
 
 @pytest.fixture(scope="module")
@@ -22,80 +32,58 @@ def written(tmp_path_factory):
 @pytest.fixture(scope="module")
 def values(written, tmp_path_factory):
     require_soffice()
-    return recalculated_values([written], tmp_path_factory.mktemp("recalc"))[0]
+    return recalculated_names([written], tmp_path_factory.mktemp("recalc"))[0]
 
 
 def test_every_update_is_a_formula_reading_the_row_above(written):
-    formulas = read_formulas(written)
-    assert set(formulas) == set(graddesc.SHEETS) | {"losses"}
+    wb = load_workbook(written)
+    assert wb.sheetnames == [*graddesc.SHEETS, "losses"]
     for name in graddesc.SHEETS:
-        f = formulas[name]
-        for i in range(1, xg.EPOCHS * xg.N):
+        rows = book.cells(wb, f"{name}_rows")
+        col = {c.value: i for i, c in enumerate(rows[0])}
+        assert list(col) == graddesc.columns(name)
+        for i in range(2, ROWS + 1):
             for p in "ab":
-                cell = f[xg.row_cell(name, p, i)]
-                assert cell == f"={xg.row_cell(name, f'new_{p}', i - 1)}", (name, i, cell)
-            assert f[xg.row_cell(name, "new_a", i)].startswith("=")
-        assert f[xg.row_cell(name, "a", 0)] == f"={name}_a0"  # the named start cell
+                assert rows[i][col[p]].value == f"={rows[i - 1][col['new_' + p]].coordinate}"
+        assert rows[1][col["a"]].value == f"={name}_a0"  # the named start cell
+    assert wb["losses"]["B4"].value == "=INDEX(basic_rmse,1)"
 
 
 @pytest.mark.libreoffice
 @pytest.mark.parametrize("name", list(graddesc.SHEETS))
 def test_recalculated_rows_equal_python(values, name):
-    table, state = graddesc.run(name, xg.EPOCHS)
-    sheet = values[name]
-    checked = 0
+    table, _ = graddesc.run(name, xg.EPOCHS)
+    sheet = frame(values[f"{name}_rows"])
+    assert len(sheet) == ROWS
     for col in graddesc.columns(name):
         for i, want in enumerate(table[col].to_numpy(float)):
-            cell = xg.row_cell(name, col, i)
-            assert_close(sheet[cell], float(want), f"{name}!{cell} ({col}, row {i})")
-            checked += 1
+            assert_close(sheet[col][i], float(want), f"{name} {col}, row {i}")
+    losses = frame(values["losses"])
     for epoch, want in graddesc.epoch_losses(table).items():
-        cell = xg.epoch_cell(name, "rmse", epoch)
-        assert_close(sheet[cell], float(want), f"{name}!{cell} (rmse, epoch {epoch})")
-        assert_close(
-            values["losses"][f"{chr(ord('A') + list(graddesc.SHEETS).index(name) + 1)}{3 + epoch}"],
-            float(want),
-            f"losses ({name}, epoch {epoch})",
-        )
-    assert checked == len(graddesc.columns(name)) * xg.EPOCHS * xg.N
+        assert_close(values[f"{name}_rmse"][epoch - 1, 0], float(want), f"{name} rmse {epoch}")
+        assert_close(losses[name][epoch - 1], float(want), f"losses {name}, epoch {epoch}")
 
 
 @pytest.mark.libreoffice
 def test_epoch_level_state_equals_python(values):
-    # What the sheets carry between epochs: adagrad's G, annealed lr, eve's d.
+    # What the sheets carry between epochs: adagrad's G, annealed lr, eve's d, adam_ann's best.
+    epochs = {
+        n: frame(values[f"{n}_epochs"]) for n in ("adagrad", "adagrad_ann", "adam_ann", "eve")
+    }
     _, s = graddesc.run("adagrad", xg.EPOCHS)
     for p, want in zip("ba", s["G"]):
-        assert_close(
-            values["adagrad"][xg.epoch_cell("adagrad", f"G_new_{p}", xg.EPOCHS)],
-            float(want),
-            "adagrad G",
-        )
+        assert_close(epochs["adagrad"][f"G_new_{p}"].iloc[-1], float(want), "adagrad G")
     t, s = graddesc.run("adagrad_ann", xg.EPOCHS)
-    sheet = values["adagrad_ann"]
-    lrs = t.groupby("epoch").lr.first()
-    for epoch in range(1, xg.EPOCHS + 1):
-        assert_close(
-            sheet[xg.epoch_cell("adagrad_ann", "lr", epoch)],
-            lrs[epoch],
-            f"adagrad_ann lr, epoch {epoch}",
-        )
-    for epoch in range(2, xg.EPOCHS + 1):  # every accepted epoch passes the macro's test
-        expected = sheet[xg.epoch_cell("adagrad_ann", "expected", epoch)]
-        assert expected <= sheet[xg.epoch_cell("adagrad_ann", "limit", epoch)]
+    ann = epochs["adagrad_ann"]
+    for got, want in zip(ann.lr, t.groupby("epoch").lr.first()):
+        assert_close(got, want, "adagrad_ann lr")
+    assert (ann.expected[1:] <= ann.limit[1:]).all()  # every accepted epoch passes the macro's test
+    assert_close(ann.expected.iloc[-1], s["expected"], "adagrad_ann expected step")
+    assert ann.halvings[1] > 0  # the test fired at least once
     assert_close(
-        sheet[xg.epoch_cell("adagrad_ann", "expected", 5)],
-        s["expected"],
-        "adagrad_ann expected step",
+        epochs["adam_ann"].best.iloc[-1], graddesc.run("adam_ann", xg.EPOCHS)[1]["best"], "best"
     )
-    assert sheet[xg.epoch_cell("adagrad_ann", "halvings", 2)] > 0  # the test fired at least once
-    _, s = graddesc.run("adam_ann", xg.EPOCHS)
-    assert_close(
-        values["adam_ann"][xg.epoch_cell("adam_ann", "best", 5)], s["best"], "adam_ann best"
-    )
-    tables = {n: graddesc.run(n, xg.EPOCHS)[0] for n in ("eve",)}
-    assert np.isclose(
-        values["eve"][xg.epoch_cell("eve", "d", 5)], tables["eve"].d.iloc[-1], rtol=1e-9
-    )
+    assert_close(epochs["eve"].d.iloc[-1], graddesc.run("eve", xg.EPOCHS)[0].d.iloc[-1], "eve d")
 
 
 def test_each_sheets_formulas_sit_beside_its_python_rule():
@@ -120,86 +108,59 @@ def test_the_excel_command_exports_it(tmp_path, capsys):
     locked = tmp_path / "locked"
     locked.mkdir()
     (locked / f".~lock.{xg.FILENAME}#").write_text("someone,host,01.01.2026 10:00;")
-    with pytest.raises(WorkbookError, match=f"cannot write .*{xg.FILENAME}: it is open"):
+    with pytest.raises(book.WorkbookError, match=f"cannot write .*{xg.FILENAME}: it is open"):
         excel.write_all(locked, source="synthetic", top_n=6)
     assert [p.name for p in locked.iterdir()] == [f".~lock.{xg.FILENAME}#"]
 
 
-# ---- Reset as the original's macros, in the spreadsheet itself ----
-
-from _reset_oracle import MACRO_SHEETS, macro_first_epoch  # noqa: E402
+def last_row(values, name: str) -> pd.Series:
+    return frame(values[f"{name}_rows"]).iloc[xg.N - 1]  # the first epoch's last row
 
 
 @pytest.mark.libreoffice
 @pytest.mark.parametrize("name", MACRO_SHEETS)
 def test_first_epoch_after_reset_is_where_the_macro_puts_it(values, name):
     (a, b), _ = macro_first_epoch(name)
-    sheet = values[name]
-    assert_close(
-        sheet[xg.row_cell(name, "new_a", xg.N - 1)],
-        a,
-        f"{name}: a after the first epoch",
-        rel=1e-10,
-    )
-    assert_close(
-        sheet[xg.row_cell(name, "new_b", xg.N - 1)],
-        b,
-        f"{name}: b after the first epoch",
-        rel=1e-10,
-    )
+    row = last_row(values, name)
+    assert_close(row.new_a, a, f"{name}: a after the first epoch", rel=1e-10)
+    assert_close(row.new_b, b, f"{name}: b after the first epoch", rel=1e-10)
 
 
 # The macros, performed in LibreOffice: set the carries, recalculate, paste, recalculate, ...
 PASTES = {
-    "momentum": [("m", "m")],
-    "adagrad": [("G", "G_new")],
-    "rmsprop": [("v", "v"), ("v", "v")],
-    "adam": [("v", "v"), ("m", "m"), ("v", "v"), ("m", "m")],
+    "momentum": ["m"],
+    "adagrad": ["G"],
+    "rmsprop": ["v", "v"],
+    "adam": ["v", "m", "v", "m"],
 }
-START = {
-    "momentum": {"m": 0.0},
-    "adagrad": {"G": 10000.0},
-    "rmsprop": {"v": 10000.0},
-    "adam": {"v": 10000.0, "m": 0.0},
-}
+START = {"momentum": {"m": 0.0}, "adagrad": {"G": 1e4}, "rmsprop": {"v": 1e4}}
+START["adam"] = {"v": 1e4, "m": 0.0}
 
 
 @pytest.mark.libreoffice
 def test_pressing_reset_in_libreoffice_gives_the_workbooks_carries(written, values, tmp_path):
     # Each round writes the carries into a copy of the workbook (only the four sheets), lets
-    # LibreOffice recalculate it, and reads the cell the macro would paste from.
-    from openpyxl import load_workbook
-
-    require_soffice()
+    # LibreOffice recalculate it, and reads the cells the macro would paste from.
     carry = {n: {k: [v, v] for k, v in START[n].items()} for n in MACRO_SHEETS}
-
-    def carry_cell(wb, name, key, p):
-        return wb.defined_names[f"{name}_{key}_{p}0"].attr_text.split("!")[1].replace("$", "")
-
-    for rnd in range(max(len(p) for p in PASTES.values()) + 1):
+    for rnd in range(max(map(len, PASTES.values())) + 1):
         wb = load_workbook(written)
-        for other in [s for s in wb.sheetnames if s not in MACRO_SHEETS]:
-            del wb[other]
         for n in MACRO_SHEETS:
             for key, pair in carry[n].items():
                 for p, val in zip("ba", pair):
-                    wb[n][carry_cell(wb, n, key, p)] = val
-        path = tmp_path / f"round{rnd}.xlsx"
-        wb.save(path)
-        got = recalculated_values([path], tmp_path / f"out{rnd}")[0]
+                    book.cells(wb, f"{n}_{key}_{p}0")[0][0].value = val
+        wb.save(path := tmp_path / f"round{rnd}.xlsx")
+        got = recalculated_names([path], tmp_path / f"out{rnd}")[0]
         for n in MACRO_SHEETS:
             if rnd < len(PASTES[n]):
-                key, col = PASTES[n][rnd]
+                key = PASTES[n][rnd]
                 if key == "G":  # the epoch's gradient norms, from the per-epoch table
-                    carry[n][key] = [got[n][xg.epoch_cell(n, f"G_new_{p}", 1)] for p in "ba"]
+                    carry[n][key] = [frame(got[f"{n}_epochs"])[f"G_new_{p}"][0] for p in "ba"]
                 else:  # the last row's average
-                    carry[n][key] = [got[n][xg.row_cell(n, f"{col}_{p}", xg.N - 1)] for p in "ba"]
+                    carry[n][key] = [last_row(got, n)[f"{key}_{p}"] for p in "ba"]
     for n in MACRO_SHEETS:  # the last round showed the first epoch from the pasted carries
         for p in "ab":
-            cell = xg.row_cell(n, f"new_{p}", xg.N - 1)
-            assert_close(
-                got[n][cell], values[n][cell], f"{n}!{cell} after Reset in LibreOffice", rel=1e-9
-            )
+            want = last_row(values, n)[f"new_{p}"]
+            assert_close(last_row(got, n)[f"new_{p}"], want, f"{n} new_{p} after Reset", rel=1e-9)
         state = graddesc.reset(n)
         for key, pair in carry[n].items():
             for want, have in zip(state[key], pair):
@@ -207,8 +168,6 @@ def test_pressing_reset_in_libreoffice_gives_the_workbooks_carries(written, valu
 
 
 def test_charts_are_straight_segments_with_markers(written):
-    import zipfile
-
     with zipfile.ZipFile(written) as z:
         charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
     assert len(charts) == len(graddesc.SHEETS) + 1
@@ -220,43 +179,28 @@ def test_charts_are_straight_segments_with_markers(written):
 
 
 def test_labels_fit_numbers_are_readable_and_key_cells_explain(written):
-    from openpyxl import load_workbook
-    from openpyxl.utils import column_index_from_string
-
     wb = load_workbook(written)
-    tables = {name: graddesc.run(name, xg.EPOCHS)[0] for name in graddesc.SHEETS}
     for name in graddesc.SHEETS:
-        ws = wb[name]
-        # every input label fits its column (no "beta1 (gradie")
-        for row in ws.iter_rows(min_row=3, max_row=xg.HEAD - 3):
+        ws, table = wb[name], graddesc.run(name, xg.EPOCHS)[0]
+
+        def width(cell) -> float:
+            return cell.parent.column_dimensions[cell.column_letter].width
+
+        for row in ws.iter_rows(min_row=3, max_row=xg.HEAD - 3):  # every input label fits
             for c in row:
-                if isinstance(c.value, str):
-                    width = ws.column_dimensions[c.column_letter].width
-                    assert width >= len(c.value), (name, c.coordinate, c.value, width)
-        # headers fit, and the row table shows at most 4 decimals or a 3-digit scientific number
-        for col in graddesc.columns(name):
-            head = ws[xg.row_cell(name, col, 0).rstrip("0123456789") + str(xg.HEAD)]
-            assert ws.column_dimensions[head.column_letter].width >= len(col)
-            fmt = ws[xg.row_cell(name, col, 5)].number_format
-            assert fmt in ("0", "0.0", "0.00", "0.0000", "0.00E+00"), (name, col, fmt)
-            # and the longest number, as that format shows it, fits (no ### at the default width)
-            decimals = len(fmt.split(".")[1]) if "." in fmt and "E" not in fmt else 0
-            longest = max(
-                len(f"{v:.2E}" if "E" in fmt else f"{v:.{decimals}f}") for v in tables[name][col]
-            )
-            assert ws.column_dimensions[head.column_letter].width >= longest + 1, (
-                name,
-                col,
-                longest,
-            )
-        lr = wb.defined_names[f"{name}_lr"].attr_text.split("!")[1].replace("$", "")
-        assert ws[lr].comment is not None and "Learning rate" in ws[lr].comment.text
-        assert (
-            ws[xg.epoch_cell(name, "rmse", 1).rstrip("0123456789") + str(xg.HEAD)].comment
-            is not None
-        )
-        assert column_index_from_string(lr.rstrip("0123456789")) > 1
-    for name, keys in xg.CARRIES.items():
-        for _, _, key, _ in keys:
-            cell = wb.defined_names[f"{name}_{key}"].attr_text.split("!")[1].replace("$", "")
-            assert "Reset" in wb[name][cell].comment.text, (name, key)
+                assert not isinstance(c.value, str) or width(c) >= len(c.value), c.coordinate
+        rows = book.cells(wb, f"{name}_rows")
+        for head, cell in zip(rows[0], rows[6]):
+            # headers fit; at most 4 decimals or a 3-digit scientific number, whose longest
+            # value fits too (no ### at the workbook's widths)
+            fmt = cell.number_format
+            assert fmt in ("0", "0.0", "0.00", "0.0000", "0.00E+00"), (name, head.value, fmt)
+            longest = max(book.shown_width(v, fmt) for v in table[head.value])
+            assert width(head) >= max(len(head.value), longest - 0.5), (name, head.value)
+        lr = book.cells(wb, f"{name}_lr")[0][0]
+        assert lr.column > 1 and "Learning rate" in lr.comment.text
+        assert book.cells(wb, f"{name}_epochs")[0][1].comment is not None
+        for key in xg.FORMULAS[name].carries:
+            keys = [f"{key}0"] if key == "expected" else [f"{key}_b0", f"{key}_a0"]
+            for k in keys:
+                assert "Reset" in book.cells(wb, f"{name}_{k}")[0][0].comment.text, (name, k)

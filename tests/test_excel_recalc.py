@@ -18,10 +18,13 @@ from lesson5.excel.recalc import (
     RecalcError,
     find_problems,
     read_values,
-    recalculate,
     recalculate_many,
-    recalculated_values,
+    recalculated_names,
 )
+
+
+def recalculate(path, out=None, timeout: float = 180.0):
+    return recalculate_many([path], out, timeout)[0]
 
 
 def _closed_form_book(path: Path) -> Path:
@@ -36,7 +39,7 @@ def _closed_form_book(path: Path) -> Path:
     ws["C2"] = '=IF(A3="",0,A3*B3)'  # blank -> 0
     ws["C3"] = "=SUMPRODUCT(A1:A2,{1;2})"  # 3 + 8
     ws["D1"] = 0.25
-    book.define_name(wb, "lr", book.ref(ws, "D1"))
+    book.define_name(wb, "lr", ws, "D1")
     ws["D2"] = "=lr*A2"  # 1
     ws["D3"] = "=INDEX(A1:B3,MATCH(7,B1:B3,0),2)"  # 7
     other = wb.create_sheet("other")
@@ -105,7 +108,7 @@ def test_libreoffice_recalculates_closed_forms_and_reports_errors(tmp_path):
     assert_close(v["other"]["A1"], 26.0, "other!A1 after the edit")
 
 
-def test_recalculated_values_raises_on_problems(tmp_path, monkeypatch):
+def test_recalculated_names_raises_on_problems(tmp_path, monkeypatch):
     """The one-call helper refuses a workbook with errors (checked without LibreOffice: a stand-in copies files)."""
     bad = _broken_book(tmp_path / "bad.xlsx")
     fake = tmp_path / "fake-soffice"
@@ -117,7 +120,7 @@ def test_recalculated_values_raises_on_problems(tmp_path, monkeypatch):
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("LESSON5_SOFFICE", str(fake))
     with pytest.raises(RecalcError, match=r"bad\.xlsx: 4 formula problem\(s\)"):
-        recalculated_values([bad], tmp_path / "out")
+        recalculated_names([bad], tmp_path / "out")
 
 
 def test_recalculate_errors_are_clear(tmp_path, monkeypatch):
@@ -181,26 +184,32 @@ def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.xlsx", "x.xlsx"]  # no temp file left
 
 
-def test_define_name_ref_and_styles_round_trip(tmp_path):
+def test_names_refs_and_styles_round_trip(tmp_path):
     wb = Workbook()
     ws = wb.active
     ws.title = "grad desc"
-    ws["B2"] = 0.1
-    book.define_name(wb, "lr", book.ref(ws, "B2"))
-    assert book.ref(ws, "A1:C3") == "'grad desc'!$A$1:$C$3"
-    assert book.ref("s", "B2", absolute=False) == "'s'!B2"
-    assert book.addr(28, 5) == "AB5"
-    book.style(ws, "A1:B2", "prediction", book.NUMBER_FORMATS["prediction"])
-    book.header(ws, "C1", 2571)
-    book.note(ws, "D1", "a note")
-    book.freeze(ws, "B2")
-    book.widths(ws, 9, [1, 2])
+    ws["B2"], ws["A1"] = 0.1, "=B2*2"
+    assert book.define_name(wb, "lr", ws, "B2") == "lr"
+    book.define_name(wb, "block", ws, book.span(1, 1, 2, 2))
+    book.style(ws, "A1:B2", "prediction", "0.00")
+    book.put(ws, "C1", 2571, "header")
+    book.put(ws, "D1", "a note", "note")
+    book.fit_columns(ws, {"0.00": -9.99})
     back = load_workbook(book.save_atomic(wb, tmp_path / "n.xlsx"))
     assert back.defined_names["lr"].attr_text == "'grad desc'!$B$2"
+    assert [[c.coordinate for c in row] for row in book.cells(back, "block")] == [
+        ["A1", "B1"],
+        ["A2", "B2"],
+    ]
+    assert book.cells(back, "lr")[0][0].value == 0.1
     ws2 = back["grad desc"]
     assert ws2["B2"].fill.start_color.rgb.endswith(book.FILLS["prediction"].start_color.rgb[-6:])
-    assert ws2["A1"].number_format == "0.00" and ws2.freeze_panes == "B2"
-    assert ws2["C1"].value == 2571 and ws2.column_dimensions["A"].width == 9
+    assert ws2["A1"].number_format == "0.00" and ws2["C1"].value == 2571
+    # A formula is as wide as the widest number its format shows, "-9.99", and a cell's margins;
+    # a note overflows into its empty neighbours.
+    assert ws2.column_dimensions["A"].width == 6.5 and "D" not in ws2.column_dimensions
+    with pytest.raises(KeyError, match="no name 'nope'"):
+        book.cells(back, "nope")
 
 
 def test_ref_quotes_a_sheet_name_with_a_quote_and_pin_fixes_parts():
@@ -222,10 +231,11 @@ def test_a_reference_to_a_sheet_named_with_a_quote_recalculates(tmp_path):
     ws = wb.active
     ws.title = "It's here"
     ws["A1"], ws["B2"] = 3.0, 4.0
-    book.define_name(wb, "its_b2", book.ref(ws, "B2"))
+    book.define_name(wb, "its_b2", ws, "B2")
     other = wb.create_sheet("other")
     other["A1"] = f"={book.ref(ws, 'A1')}*2"  # 6
     other["A2"] = f"=SUMSQ({book.ref(ws, 'A1:B2')})"  # 25
     other["A3"] = "=its_b2+1"  # 5
-    got = recalculated_values([book.save_atomic(wb, tmp_path / "quote.xlsx")], tmp_path / "out")[0]
-    assert [got["other"][c] for c in ("A1", "A2", "A3")] == [6, 25, 5]
+    book.define_name(wb, "results", other, "A1:A3")
+    got = recalculated_names([book.save_atomic(wb, tmp_path / "quote.xlsx")], tmp_path / "out")[0]
+    assert got["results"].ravel().tolist() == [6, 25, 5]

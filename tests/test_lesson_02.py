@@ -223,19 +223,19 @@ def test_decoupled_decay_lands_far_from_adam_with_l2_on_the_line():
 def test_workbook_row_one_reads_the_named_carries_and_keeps_the_runs_halvings(runs):
     from openpyxl import load_workbook
 
+    from lesson5.excel import book
     from lesson5.excel import graddesc as xg
 
     with tempfile.TemporaryDirectory() as tmp:
         wb = load_workbook(xg.write(Path(tmp) / "graddesc.xlsx"))
     assert wb.sheetnames == [*graddesc.SHEETS, "losses"]
-    adam = wb["adam"]
-    de_db = xg.row_cell("adam", "de_db", 0)
-    assert (
-        adam[xg.row_cell("adam", "m_b", 0)].value == f"=adam_beta1*adam_m_b0+(1-adam_beta1)*{de_db}"
-    )
-    assert adam[xg.row_cell("adam", "a", 29)].value == "=" + xg.row_cell("adam", "new_a", 28)
-    ann = wb["adagrad_ann"]
-    halvings = [ann[xg.epoch_cell("adagrad_ann", "halvings", e)].value for e in range(1, 6)]
+    cells = book.cells(wb, "adam_rows")
+    col = {c.value: i for i, c in enumerate(cells[0])}  # row 0 of the table is cells[1]
+    de_db = cells[1][col["de_db"]].coordinate
+    assert cells[1][col["m_b"]].value == f"=adam_beta1*adam_m_b0+(1-adam_beta1)*{de_db}"
+    assert cells[30][col["a"]].value == "=" + cells[29][col["new_a"]].coordinate
+    ann = book.table(wb, "adagrad_ann_epochs")
+    halvings = ann.halvings.tolist()
     lrs = [0.5] + runs["adagrad_ann"][0].groupby("epoch").lr.first().tolist()
     assert halvings == [round(np.log2(p / q)) for p, q in zip(lrs, lrs[1:])]
-    assert halvings[1] == 9 and ann[xg.epoch_cell("adagrad_ann", "lr", 2)].value.startswith("=")
+    assert halvings[1] == 9 and ann.lr[1].startswith("=")

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from openpyxl import Workbook
 from openpyxl.chart import LineChart, Reference
 from openpyxl.utils import get_column_letter
@@ -44,54 +45,21 @@ N = len(graddesc.X)
 FIRST = HEAD + 1
 LAST = HEAD + EPOCHS * N
 
-# The inputs each sheet exposes as named cells, in display order: (state key, label).
-INPUTS = {
-    "basic": [("lr", "learning rate"), ("h", "finite-difference step")],
-    "momentum": [("lr", "learning rate"), ("beta1", "beta (momentum)")],
-    "adagrad": [("lr", "learning rate")],
-    "rmsprop": [("lr", "learning rate"), ("beta2", "beta (squares)")],
-    "adam": [("lr", "learning rate"), ("beta1", "beta1 (gradients)"), ("beta2", "beta2 (squares)")],
-    "eve": [
-        ("lr", "learning rate"),
-        ("beta1", "beta1 (gradients)"),
-        ("beta2", "beta2 (squares)"),
-        ("d", "d at reset"),
-        ("beta_d", "beta of d"),
-    ],
-    "adagrad_ann": [("lr", "learning rate at reset")],
-    "adam_ann": [
-        ("lr", "learning rate at reset"),
-        ("beta1", "beta1 (gradients)"),
-        ("beta2", "beta2 (squares)"),
-    ],
-    "adamw": [
-        ("lr", "learning rate"),
-        ("beta1", "beta1 (gradients)"),
-        ("beta2", "beta2 (squares)"),
-        ("eps", "eps"),
-        ("wd", "weight decay"),
-    ],
+# Labels of the named input cells, by state key ("m_b0" is the carry of m for b).
+LABELS = {
+    "b0": "b at reset",
+    "a0": "a at reset",
+    "lr": "learning rate",
+    "h": "finite-difference step",
+    "beta1": "beta1 (gradients)",
+    "beta2": "beta2 (squares)",
+    "d": "d at reset",
+    "beta_d": "beta of d",
+    "eps": "eps",
+    "wd": "weight decay",
+    "expected0": "expected step before",
 }
-EXTRA_INPUTS = {"h": graddesc.FD_STEP, "beta_d": 0.9}
-# The carries Reset leaves (state key, per-parameter index or None, input key, label).
-CARRIES = {
-    "momentum": [("m", 0, "m_b0", "m_b carry"), ("m", 1, "m_a0", "m_a carry")],
-    "adagrad": [("G", 0, "G_b0", "G_b carry"), ("G", 1, "G_a0", "G_a carry")],
-    "rmsprop": [("v", 0, "v_b0", "v_b carry"), ("v", 1, "v_a0", "v_a carry")],
-    "adagrad_ann": [
-        ("G", 0, "G_b0", "G_b carry"),
-        ("G", 1, "G_a0", "G_a carry"),
-        ("expected", None, "expected0", "expected step before"),
-    ],
-}
-for _n in ("adam", "eve", "adam_ann"):
-    CARRIES[_n] = [
-        ("m", 0, "m_b0", "m_b carry"),
-        ("m", 1, "m_a0", "m_a carry"),
-        ("v", 0, "v_b0", "v_b carry"),
-        ("v", 1, "v_a0", "v_a carry"),
-    ]
-CARRY_KEYS = {key for rows in CARRIES.values() for _, _, key, _ in rows}
+EXTRA_INPUTS = {"h": graddesc.FD_STEP, "beta_d": 0.9}  # inputs the Python state does not hold
 # What the comment on each input says: what it is, and something to try.
 HELP = {
     "b0": "Where b starts (the Reset button set it to 1). The best line has b = 30: try starting at 25.",
@@ -122,10 +90,6 @@ HELP.update(
         if k.endswith("_b0")
     }
 )
-
-
-def _name(sheet: str, key: str) -> str:
-    return f"{sheet}_{key}"
 
 
 @dataclass(frozen=True)
@@ -354,60 +318,74 @@ def _adam_ann_epoch(c: Epoch) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class Formulas:
-    """One sheet's rule as workbook formulas: per row and parameter, and once per epoch.
+    """One sheet: its rule as workbook formulas (per row and parameter, once per epoch), its inputs.
 
     Notebook 02.
     """
 
     row: Callable[[Row], Step]
+    inputs: tuple[str, ...] = ("lr",)  # named inputs after b0 and a0, in display order
+    carries: tuple[str, ...] = ()  # what Reset leaves: per-parameter "m", "v", "G"; "expected"
     epoch: Callable[[Epoch], dict[str, object]] | None = None
     epoch_cols: tuple[str, ...] = ()  # per-epoch table columns after "epoch" and "rmse"
 
 
+_ADAM = ("lr", "beta1", "beta2")
 _G_COLS = ("G_b", "G_a", "G_new_b", "G_new_a")
+_ANN = ("halvings", "lr", "ratio", "expected", "limit")
 # Keyed and ordered as graddesc.SHEETS, whose entries hold the same rules in Python
 # (tests/test_excel_graddesc.py checks that each function has its twin's name).
 FORMULAS: dict[str, Formulas] = {
-    "basic": Formulas(_sgd),
-    "momentum": Formulas(_momentum),
-    "adagrad": Formulas(_adagrad, _adagrad_epoch, _G_COLS),
-    "rmsprop": Formulas(_rmsprop),
-    "adam": Formulas(_adam),
-    "eve": Formulas(_adam, _eve_epoch, ("d", "f1", "f2")),
+    "basic": Formulas(_sgd, ("lr", "h")),
+    "momentum": Formulas(_momentum, ("lr", "beta1"), ("m",)),
+    "adagrad": Formulas(_adagrad, carries=("G",), epoch=_adagrad_epoch, epoch_cols=_G_COLS),
+    "rmsprop": Formulas(_rmsprop, ("lr", "beta2"), ("v",)),
+    "adam": Formulas(_adam, _ADAM, ("m", "v")),
+    "eve": Formulas(_adam, (*_ADAM, "d", "beta_d"), ("m", "v"), _eve_epoch, ("d", "f1", "f2")),
     "adagrad_ann": Formulas(
-        _adagrad, _adagrad_ann_epoch, _G_COLS + ("halvings", "lr", "ratio", "expected", "limit")
+        _adagrad, ("lr",), ("G", "expected"), _adagrad_ann_epoch, _G_COLS + _ANN
     ),
-    "adam_ann": Formulas(_adam, _adam_ann_epoch, ("lr", "size", "best")),
-    "adamw": Formulas(_adamw),
+    "adam_ann": Formulas(_adam, _ADAM, ("m", "v"), _adam_ann_epoch, ("lr", "size", "best")),
+    "adamw": Formulas(_adamw, (*_ADAM, "eps", "wd")),
 }
 HALVINGS_INPUT = "halvings"  # the one per-epoch cell a student types (see _adagrad_ann_epoch)
+# The widest number each format shows (sizes the columns); _format picks a format by magnitude.
+WIDEST = {"0": 99, "0.0": -99999.9, "0.00": -999.99, "0.000": -99.999, "0.0000": -9.9999}
+WIDEST["0.00E+00"] = -1.23e-45
 
 
-def _epoch_cols(name: str) -> list[str]:
-    return ["epoch", "rmse", *FORMULAS[name].epoch_cols]
+def _format(values) -> str:
+    # Four digits a student reads at a glance, or 1.23E+07 for the very large and very small.
+    mags = [abs(float(v)) for v in values if v is not None and math.isfinite(float(v)) and v != 0]
+    big = max(mags, default=1.0)
+    if big >= 1e5 or big < 1e-2:
+        return "0.00E+00"
+    return "0.0" if big >= 1000 else "0.00" if big >= 10 else "0.0000"
 
 
 def _inputs(wb: Workbook, ws: Worksheet, name: str) -> dict[str, str]:
     # The yellow named inputs, four to a row: start point, lr and betas, then the carries.
-    state = graddesc.reset(name)
-    inputs = [("b0", "b at reset", state["b"]), ("a0", "a at reset", state["a"])]
-    inputs += [(k, label, state.get(k, EXTRA_INPUTS.get(k))) for k, label in INPUTS[name]]
-    inputs += [
-        (key, label, state[k] if i is None else state[k][i])
-        for k, i, key, label in CARRIES.get(name, [])
-    ]
-    for i, (key, label, value) in enumerate(inputs):
-        row = 3 + i // 4
-        col = 1 + 3 * (i % 4)
+    spec, state = FORMULAS[name], graddesc.reset(name)
+    inputs = [("b0", state["b"]), ("a0", state["a"])]
+    inputs += [(k, state.get(k, EXTRA_INPUTS.get(k))) for k in spec.inputs]
+    for k in spec.carries:
+        pairs = zip("ba", state[k]) if np.ndim(state[k]) else [("", state[k])]
+        inputs += [(f"{k}_{p}0" if p else f"{k}0", v) for p, v in pairs]
+    names = {}
+    for i, (key, value) in enumerate(inputs):
+        label = LABELS.get(key, f"{key[:-1]} carry")
+        if key == "lr" and "lr" in spec.epoch_cols:
+            label += " at reset"
+        row, col = 3 + i // 4, 1 + 3 * (i % 4)
+        cell = ws.cell(row, col + 1, float(value)).coordinate
         ws.cell(row, col, label)
-        ws.cell(row, col + 1, float(value))
         # "General" shows an lr of 0.0001 as typed; carries get a readable format.
-        fmt = book.readable_format([value]) if key in CARRY_KEYS else "General"
-        book.style(ws, book.addr(col + 1, row), "input", fmt)
-        book.define_name(wb, _name(name, key), book.ref(ws, book.addr(col + 1, row)))
+        is_carry = key not in LABELS or key == "expected0"
+        book.style(ws, cell, "input", _format([value]) if is_carry else "General")
+        names[key] = book.define_name(wb, f"{name}_{key}", ws, cell)
         if key in HELP:
-            book.comment(ws, book.addr(col + 1, row), HELP[key])
-    return {key: _name(name, key) for key, _, _ in inputs}
+            book.comment(ws, cell, HELP[key])
+    return names
 
 
 def _rows(ws: Worksheet, name: str, grid: _Grid) -> None:
@@ -443,42 +421,44 @@ def _epochs(ws: Worksheet, name: str, grid: _Grid) -> None:
 
 def _sheet(wb: Workbook, name: str) -> None:
     ws = wb.create_sheet(name)
-    book.title(ws, "A1", f"{name}: {graddesc.SHEETS[name].doc}")
-    book.note(
+    book.put(ws, "A1", f"{name}: {graddesc.SHEETS[name].doc}", "title")
+    book.put(
         ws,
         "A2",
         "Yellow cells are inputs (named); every other number is a formula. "
         "Each row reads the row above; 5 epochs of 29 rows one under the other.",
+        "note",
     )
     names = _inputs(wb, ws, name)
-    cols, ep_cols = graddesc.columns(name), _epoch_cols(name)
+    cols, ep_cols = graddesc.columns(name), ["epoch", "rmse", *FORMULAS[name].epoch_cols]
     e0 = len(cols) + 2  # first column of the per-epoch table
     grid = _Grid(
         {c: get_column_letter(i + 1) for i, c in enumerate(cols)},
         {c: get_column_letter(e0 + i) for i, c in enumerate(ep_cols)},
         names,
     )
-    for i, c in enumerate(cols):
-        book.header(ws, book.addr(i + 1, HEAD), c)
-    for i, c in enumerate(ep_cols):
-        book.header(ws, book.addr(e0 + i, HEAD), c)
+    for first, heads in ((1, cols), (e0, ep_cols)):
+        for i, c in enumerate(heads):
+            book.put(ws, ws.cell(HEAD, first + i).coordinate, c, "header")
+    # The two tables, headers included, and the loss column, as names the tests and `losses` read.
+    book.define_name(wb, f"{name}_rows", ws, book.span(1, HEAD, EPOCHS * N + 1, len(cols)))
+    book.define_name(wb, f"{name}_epochs", ws, book.span(e0, HEAD, EPOCHS + 1, len(ep_cols)))
+    book.define_name(wb, f"{name}_rmse", ws, book.span(e0 + 1, FIRST, EPOCHS))
     if HALVINGS_INPUT in ep_cols:
-        book.note(
+        book.put(
             ws,
-            book.addr(e0, HEAD - 2),
+            ws.cell(HEAD - 2, e0).coordinate,
             "halvings (yellow): how often the Run macro halved lr and reran the epoch until "
             "its expected step was at most the limit (twice the previous one's)",
+            "note",
         )
     _rows(ws, name, grid)
     _epochs(ws, name, grid)
     _chart(ws, name, e0)
-    book.freeze(ws, book.addr(1, FIRST))
-    needed = _formats(ws, name, grid.cols, grid.ecols)
-    _comments(ws, name, grid.cols, grid.ecols)
-    book.fit_widths(ws, range(1, e0 + len(ep_cols)), skip_rows=(1, 2, HEAD - 2))
-    for letter, width in needed.items():  # room for the longest formatted number too
-        dim = ws.column_dimensions[letter]
-        dim.width = max(dim.width or 0, width)
+    ws.freeze_panes = f"A{FIRST}"
+    _formats(ws, name, grid.cols, grid.ecols)
+    _comments(ws, grid.cols, grid.ecols)
+    book.fit_columns(ws, WIDEST, minimum=8)
 
 
 def _chart(ws: Worksheet, name: str, e0: int) -> None:
@@ -489,7 +469,7 @@ def _chart(ws: Worksheet, name: str, e0: int) -> None:
     chart.set_categories(Reference(ws, min_col=e0, min_row=HEAD + 1, max_row=HEAD + EPOCHS))
     chart.height, chart.width = 7, 12
     _straight(chart)
-    ws.add_chart(chart, book.addr(e0, HEAD + EPOCHS + 3))
+    ws.add_chart(chart, ws.cell(HEAD + EPOCHS + 3, e0).coordinate)
 
 
 def _straight(chart: LineChart) -> None:
@@ -501,98 +481,65 @@ def _straight(chart: LineChart) -> None:
         series.marker.size = 6
 
 
-def _shown(v: float, fmt: str) -> str:
-    # How a number format displays v (for sizing columns): the formats _formats uses.
-    if fmt == "0.00E+00":
-        return f"{v:.2E}"
-    return f"{v:.{len(fmt.split('.')[1]) if '.' in fmt else 0}f}"
-
-
-def _formats(ws, name: str, C: dict, E: dict) -> dict[str, float]:
-    # Number formats chosen from the numbers each column holds (measured on the Python run);
-    # returns the width each column needs for its longest formatted number.
-    table, state = graddesc.run(name, EPOCHS)
-    needed = {}
+def _formats(ws: Worksheet, name: str, C: dict, E: dict) -> None:
+    # Number formats chosen from the numbers each column holds (measured on the Python run).
+    table, _ = graddesc.run(name, EPOCHS)
     for col, letter in C.items():
-        fmt = "0" if col in ("epoch", "row", "x", "y") else book.readable_format(table[col])
+        fmt = "0" if col in ("epoch", "row", "x", "y") else _format(table[col])
         for r in range(FIRST, LAST + 1):
             ws[f"{letter}{r}"].number_format = fmt
-        needed[letter] = max(len(_shown(v, fmt)) for v in table[col]) + 2
-    losses = graddesc.epoch_losses(table)
+    losses = _format(graddesc.epoch_losses(table))
     for col, letter in E.items():
-        fmt = (
-            "0"
-            if col in ("epoch", "halvings")
-            else "0.00E+00"
+        fmt = {"epoch": "0", "halvings": "0", "rmse": losses, "f1": losses, "f2": losses}.get(col)
+        fmt = fmt or (
+            "0.00E+00"
             if col in ("lr", "expected", "limit")
-            else book.readable_format(losses)
-            if col in ("rmse", "f1", "f2")
             else "0.0000"
             if col == "d"
             else "0.000"
         )
         for r in range(HEAD + 1, HEAD + EPOCHS + 1):
             ws[f"{letter}{r}"].number_format = fmt
-        needed[letter] = 11 if fmt == "0.00E+00" else max(len(_shown(v, fmt)) for v in losses) + 4
-    return needed
 
 
-def _comments(ws, name: str, C: dict, E: dict) -> None:
+def _comments(ws: Worksheet, C: dict, E: dict) -> None:
     # The original's red-triangle notes: what the key cells are and what to try.
-    book.comment(
-        ws,
-        f"{E['rmse']}{HEAD}",
-        "The epoch's loss: the square root of the 29 rows' summed squared "
+    notes = {
+        f"{E['rmse']}{HEAD}": "The epoch's loss: the square root of the 29 rows' summed squared "
         "errors. The chart below plots it; change the learning rate and watch it move.",
-    )
-    book.comment(
-        ws,
-        f"{C['new_a']}{FIRST}",
-        "a after this row's step; the next row starts from it. Click it "
+        f"{C['new_a']}{FIRST}": "a after this row's step; the next row starts from it. Click it "
         "to read the update rule in the formula bar.",
-    )
-    book.comment(
-        ws,
-        f"{C['de_da']}{FIRST}",
-        "de/da = x * de/db, the derivative of this row's squared error "
+        f"{C['de_da']}{FIRST}": "de/da = x * de/db, the derivative of this row's squared error "
         "(b + a*x - y)^2 with respect to a.",
-    )
+    }
     if "m_a" in C:
-        book.comment(
-            ws,
-            f"{C['m_a']}{FIRST}",
-            "The running average of de/da: beta1 * (the row above's, or the "
-            "carry on the first row) + (1 - beta1) * de/da.",
+        notes[f"{C['m_a']}{FIRST}"] = (
+            "The running average of de/da: beta1 * (the row above's, or the carry on the first "
+            "row) + (1 - beta1) * de/da."
         )
     if "v_a" in C:
-        book.comment(
-            ws,
-            f"{C['v_a']}{FIRST}",
-            "The running average of (de/da)^2. Its square root scales the step: "
-            "a parameter with big gradients takes smaller steps.",
+        notes[f"{C['v_a']}{FIRST}"] = (
+            "The running average of (de/da)^2. Its square root scales the step: a parameter with "
+            "big gradients takes smaller steps."
         )
     if "G_b" in E:
-        book.comment(
-            ws,
-            f"{E['G_b']}{HEAD}",
-            "The step size of an epoch is lr / G: G is the previous epoch's "
-            "gradient size (root of the summed squares / 29); epoch 1 uses the carry.",
+        notes[f"{E['G_b']}{HEAD}"] = (
+            "The step size of an epoch is lr / G: G is the previous epoch's gradient size (root "
+            "of the summed squares / 29); epoch 1 uses the carry."
         )
     if "halvings" in E:
-        book.comment(
-            ws,
-            f"{E['halvings']}{HEAD}",
-            "How often the Run macro halved lr before the epoch was kept "
-            "(its expected step at most the limit). A formula cannot rerun an epoch, so this is typed "
-            "in: set one to 0 and see the expected step break its limit.",
+        notes[f"{E['halvings']}{HEAD}"] = (
+            "How often the Run macro halved lr before the epoch was kept (its expected step at "
+            "most the limit). A formula cannot rerun an epoch, so this is typed in: set one to 0 "
+            "and see the expected step break its limit."
         )
     if "d" in E:
-        book.comment(
-            ws,
-            f"{E['d']}{HEAD}",
-            "Eve divides every step by d; after each epoch d moves towards the "
-            "loss's relative change |f1 - f2| / min(f1, f2).",
+        notes[f"{E['d']}{HEAD}"] = (
+            "Eve divides every step by d; after each epoch d moves towards the loss's relative "
+            "change |f1 - f2| / min(f1, f2)."
         )
+    for cell, note in notes.items():
+        book.comment(ws, cell, note)
 
 
 @functools.cache
@@ -602,23 +549,6 @@ def _halvings() -> tuple[int, ...]:
     table = graddesc.run("adagrad_ann", EPOCHS)[0]
     lrs = [graddesc.reset("adagrad_ann")["lr"]] + table.groupby("epoch").lr.first().tolist()
     return tuple(round(math.log2(prev / cur)) for prev, cur in zip(lrs, lrs[1:]))
-
-
-def epoch_cell(name: str, column: str, epoch: int) -> str:
-    """Address of a per-epoch table cell (e.g. 'rmse') on a sheet: what the tests read back.
-
-    Notebook 02.
-    """
-    col = len(graddesc.columns(name)) + 2 + _epoch_cols(name).index(column)
-    return book.addr(col, HEAD + epoch)
-
-
-def row_cell(name: str, column: str, index: int) -> str:
-    """Address of the row table's `column` for the 0-based row `index` (epoch-major).
-
-    Notebook 02.
-    """
-    return book.addr(graddesc.columns(name).index(column) + 1, FIRST + index)
 
 
 def build() -> Workbook:
@@ -631,32 +561,28 @@ def build() -> Workbook:
     for name in graddesc.SHEETS:
         _sheet(wb, name)
     ws = wb.create_sheet("losses")
-    book.title(ws, "A1", "Loss (rmse) per epoch, every rule")
-    book.header(ws, "A3", "epoch")
+    book.put(ws, "A1", "Loss (rmse) per epoch, every rule", "title")
+    book.put(ws, "A3", "epoch", "header")
     for epoch in range(1, EPOCHS + 1):
         ws.cell(3 + epoch, 1, epoch)
     for j, name in enumerate(graddesc.SHEETS, start=2):
-        book.header(ws, book.addr(j, 3), name)
+        book.put(ws, ws.cell(3, j).coordinate, name, "header")
         for epoch in range(1, EPOCHS + 1):
-            ws.cell(3 + epoch, j, f"={book.ref(name, epoch_cell(name, 'rmse', epoch))}")
+            ws.cell(3 + epoch, j, f"=INDEX({name}_rmse,{epoch})").number_format = "0.00"
+    book.define_name(wb, "losses", ws, book.span(1, 3, EPOCHS + 1, 1 + len(graddesc.SHEETS)))
     chart = LineChart()
-    chart.title, chart.y_axis.title, chart.x_axis.title = (
-        "every rule: loss per epoch",
-        "rmse",
-        "epoch",
-    )
+    chart.title = "every rule: loss per epoch"
+    chart.y_axis.title, chart.x_axis.title = "rmse", "epoch"
+    n = len(graddesc.SHEETS)
     chart.add_data(
-        Reference(ws, min_col=2, max_col=1 + len(graddesc.SHEETS), min_row=3, max_row=3 + EPOCHS),
+        Reference(ws, min_col=2, max_col=1 + n, min_row=3, max_row=3 + EPOCHS),
         titles_from_data=True,
     )
     chart.set_categories(Reference(ws, min_col=1, min_row=4, max_row=3 + EPOCHS))
     chart.height, chart.width = 9, 16
     _straight(chart)
     ws.add_chart(chart, "A11")
-    for r in range(4, 4 + EPOCHS):
-        for j in range(2, 2 + len(graddesc.SHEETS)):
-            ws.cell(r, j).number_format = "0.00"
-    book.fit_widths(ws, range(1, 2 + len(graddesc.SHEETS)), skip_rows=(1,))
+    book.fit_columns(ws, WIDEST, minimum=8)
     return wb
 
 
@@ -664,7 +590,5 @@ def write(path: str | os.PathLike) -> Path:
     """Write graddesc.xlsx to `path` atomically; return the path.
 
     Notebook 02.
-
-    `python -m lesson5 excel` writes it through `lesson5.excel.write_all`.
     """
     return book.save_atomic(build(), path)

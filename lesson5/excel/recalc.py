@@ -1,12 +1,11 @@
 """Recalculate workbooks with LibreOffice headless and read back what their formulas computed.
 
-Notebooks 01 and 02.
+Notebook 01.
 
-The tests of both workbooks use it as their spreadsheet oracle.
-
-openpyxl writes formulas without cached results, and LibreOffice by default trusts cached
-results when it loads an xlsx file, so a private throwaway profile tells it to recalculate
-every formula on load. The recalculated copy is then read with openpyxl (`data_only=True`).
+The spreadsheet oracle of notebook 01's last check and of both workbooks' tests. openpyxl writes
+formulas without cached results, and LibreOffice by default trusts cached results when it loads
+an xlsx file, so a private throwaway profile tells it to recalculate every formula on load; the
+recalculated copy is then read with openpyxl (`data_only=True`).
 """
 
 from __future__ import annotations
@@ -19,8 +18,11 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 from openpyxl import load_workbook
 from openpyxl.worksheet.formula import ArrayFormula
+
+from lesson5.excel import book
 
 ERROR_VALUES = ("#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NUM!", "#NULL!", "Err:")
 
@@ -39,14 +41,14 @@ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
 class RecalcError(RuntimeError):
     """LibreOffice is missing, timed out or did not produce the recalculated file.
 
-    Notebooks 01 and 02.
+    Notebook 01.
     """
 
 
 def find_soffice() -> str | None:
-    """Path of the LibreOffice binary ($LESSON5_SOFFICE, else `soffice`/`libreoffice` on PATH), or None.
+    """Path of the LibreOffice binary ($LESSON5_SOFFICE, else `soffice` on PATH), or None.
 
-    Notebooks 01 and 02.
+    Notebook 01.
     """
     env = os.environ.get("LESSON5_SOFFICE")
     if env:
@@ -64,7 +66,7 @@ def recalculate_many(
     out_dir: str | os.PathLike | None = None,
     timeout: float = 180.0,
 ) -> list[Path]:
-    """Recalculated xlsx copies of `paths`, all converted by one LibreOffice start (tests.
+    """Recalculated xlsx copies of `paths`, all converted by one LibreOffice start.
 
     Notebook 01.
     """
@@ -130,20 +132,10 @@ def recalculate_many(
     return results
 
 
-def recalculate(
-    path_in: str | os.PathLike, out_dir: str | os.PathLike | None = None, timeout: float = 180.0
-) -> Path:
-    """A copy of `path_in`, every formula recalculated by LibreOffice (in `out_dir` or a temp dir).
-
-    Notebooks 01 and 02.
-    """
-    return recalculate_many([path_in], out_dir, timeout)[0]
-
-
 def read_values(path: str | os.PathLike) -> dict[str, dict[str, object]]:
     """{sheet: {cell: value}} of every non-empty cell, formulas replaced by their stored results.
 
-    Notebooks 01 and 02.
+    Notebook 01.
     """
     wb = load_workbook(path, data_only=True)
     try:
@@ -167,7 +159,7 @@ def _formula_text(value: object) -> str | None:
 def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """{sheet: {cell: formula text}} of every formula cell (an array formula: its top-left cell).
 
-    Notebooks 01 and 02.
+    Notebook 01.
 
     A text cell that merely starts with "=" (a movie title, say) is text, not a formula.
     """
@@ -186,18 +178,15 @@ def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, str]]:
         wb.close()
 
 
-def is_error(value: object) -> bool:
-    """True for a spreadsheet error value such as `#NAME?` or LibreOffice's `Err:502`.
-
-    Notebooks 01 and 02.
-    """
+def _is_error(value: object) -> bool:
+    # A spreadsheet error value such as `#NAME?` or LibreOffice's `Err:502`.
     return isinstance(value, str) and value.startswith(ERROR_VALUES)
 
 
 def find_problems(recalculated: str | os.PathLike) -> list[str]:
     """Every error value and every formula cell without a result in a recalculated workbook ([] if clean).
 
-    Notebooks 01 and 02.
+    Notebook 01.
     """
     values = read_values(recalculated)
     formulas = read_formulas(recalculated)
@@ -209,27 +198,34 @@ def find_problems(recalculated: str | os.PathLike) -> list[str]:
                 problems.append(f"{sheet}!{cell}: formula {formula} has no result")
     for sheet, cells in values.items():
         for cell, value in cells.items():
-            if is_error(value):
+            if _is_error(value):
                 source = formulas.get(sheet, {}).get(cell, "a constant")
                 problems.append(f"{sheet}!{cell}: {value} from {source}")
     return problems
 
 
-def recalculated_values(
+def recalculated_names(
     paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None = None
-) -> list[dict[str, dict[str, object]]]:
-    """Values of `paths` recalculated in one LibreOffice start; raises on an error value or empty result.
+) -> list[dict[str, np.ndarray]]:
+    """Per workbook, {name: its block's values} after one LibreOffice start; raises on a problem.
 
     Notebook 01.
+
+    A problem is an error value or a formula without a result anywhere in the workbook.
     """
-    copies = recalculate_many(list(paths), out_dir)
     out = []
-    for copy in copies:
+    for copy in recalculate_many(list(paths), out_dir):
         problems = find_problems(copy)
         if problems:
             shown = "\n  ".join(problems[:20])
             raise RecalcError(
                 f"{copy.name}: {len(problems)} formula problem(s) after recalculation:\n  {shown}"
             )
-        out.append(read_values(copy))
+        wb = load_workbook(copy, data_only=True)
+        names = {
+            name: np.array([[c.value for c in row] for row in book.cells(wb, name)], dtype=object)
+            for name in wb.defined_names
+        }
+        wb.close()
+        out.append(names)
     return out
