@@ -99,15 +99,10 @@ def _data() -> Iterator[Check]:
 def _optional() -> Iterator[Check]:
     from lesson5.excel.recalc import find_soffice
 
-    for name, why in [
-        ("ipywidgets", "progress bars as widgets"),
-        ("papermill", "`lesson5 run`"),
-        ("nbval", "the notebook tests"),
-    ]:
-        try:
-            yield "OK", name, f"{md.version(name)} ({why})"
-        except md.PackageNotFoundError:
-            yield "--", name, f"not installed: needed only for {why}"
+    try:
+        yield "OK", "ipywidgets", f"{md.version('ipywidgets')} (progress bars as widgets)"
+    except md.PackageNotFoundError:
+        yield "--", "ipywidgets", "not installed: progress bars print as text"
     soffice = find_soffice() or shutil.which("soffice")
     if soffice:
         yield "OK", "LibreOffice", "found (recalculates the workbooks)"

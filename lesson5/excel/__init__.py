@@ -19,9 +19,7 @@ def write_all(
 ) -> list[Path]:
     """Write every workbook of the lesson into `out_dir`; return their paths.
 
-    Notebooks 01 and 02.
-
-    Notebooks 01 and 02. `source` and `top_n` pick the ratings and the crosstab of
+    `source` and `top_n` pick the ratings and the crosstab of
     collab_filter.xlsx, `seed` its starting factors; prints the crosstab's size and the fits.
     Raises DataError, CrosstabError or WorkbookError, each naming the file or value at fault.
     """

@@ -35,10 +35,7 @@ if TYPE_CHECKING:
 
 
 class WorkbookError(OSError):
-    """A workbook could not be written (missing folder, open or read-only target); says which file.
-
-    Notebooks 01 and 02.
-    """
+    """A workbook could not be written (missing folder, open or read-only target); says which file."""
 
 
 def _fill(rgb: str) -> PatternFill:
@@ -77,10 +74,7 @@ FONTS = {
 
 
 def as_written(x: float | np.ndarray) -> float | np.ndarray:
-    """The number(s) a workbook holds for `x`: openpyxl writes floats with 16 significant digits.
-
-    Notebook 01.
-    """
+    """The number(s) a workbook holds for `x`: openpyxl writes floats with 16 significant digits."""
     import numpy as np
 
     snap = np.vectorize(lambda v: float(f"{v:.16g}"), otypes=[np.float64])
@@ -88,10 +82,7 @@ def as_written(x: float | np.ndarray) -> float | np.ndarray:
 
 
 def ref(ws: Worksheet | str, cells: str, absolute: bool = True) -> str:
-    """A reference to `cells` (a cell, range or union "A1:B2,C3") on sheet `ws`: `'it''s'!$B$2`.
-
-    Notebooks 01 and 02.
-    """
+    """A reference to `cells` (a cell, range or union "A1:B2,C3") on sheet `ws`: `'it''s'!$B$2`."""
     sheet = quote_sheetname(ws if isinstance(ws, str) else ws.title)
     return ",".join(
         f"{sheet}!{absolute_coordinate(part) if absolute else part}" for part in cells.split(",")
@@ -99,27 +90,18 @@ def ref(ws: Worksheet | str, cells: str, absolute: bool = True) -> str:
 
 
 def pin(cell: str, col: bool = True, row: bool = True) -> str:
-    """`cell` with its column and/or row fixed, as a formula copied across keeps them: "$B3".
-
-    Notebook 01.
-    """
+    """`cell` with its column and/or row fixed, as a formula copied across keeps them: "$B3"."""
     letters, number = coordinate_from_string(cell)
     return f"{'$' if col else ''}{letters}{'$' if row else ''}{number}"
 
 
 def span(col: int, row: int, n_rows: int = 1, n_cols: int = 1) -> str:
-    """The A1 range of `n_rows` x `n_cols` cells from the 1-based (`col`, `row`): span(2, 3, 2) == "B3:B4".
-
-    Notebooks 01 and 02.
-    """
+    """The A1 range of `n_rows` x `n_cols` cells from the 1-based (`col`, `row`): span(2, 3, 2) == "B3:B4"."""
     return f"{get_column_letter(col)}{row}:{get_column_letter(col + n_cols - 1)}{row + n_rows - 1}"
 
 
 def define_name(wb: Workbook, name: str, ws: Worksheet, cells: str) -> str:
-    """Name the block `cells` of `ws` in the whole workbook (`adam_lr`, `dotprod_ratings`); return it.
-
-    Notebooks 01 and 02.
-    """
+    """Name the block `cells` of `ws` in the whole workbook (`adam_lr`, `dotprod_ratings`); return it."""
     wb.defined_names[name] = DefinedName(name, attr_text=ref(ws, cells))
     return name
 
@@ -148,10 +130,7 @@ def table(wb: Workbook, name: str) -> pd.DataFrame:
 
 
 def style(ws: Worksheet, cells: str, kind: str, number_format: str | None = None) -> None:
-    """Give every cell of the range `cells` the fill and font of `kind` (a key of FONTS).
-
-    Notebooks 01 and 02.
-    """
+    """Give every cell of the range `cells` the fill and font of `kind` (a key of FONTS)."""
     for row in ws[cells] if ":" in cells else ((ws[cells],),):
         for c in row:
             c.font = FONTS[kind]
@@ -162,10 +141,7 @@ def style(ws: Worksheet, cells: str, kind: str, number_format: str | None = None
 
 
 def put(ws: Worksheet, cell: str, value: object, kind: str = "body") -> None:
-    """Write `value` in the style of `kind`: "header" centres it, "note" and "title" may overflow.
-
-    Notebooks 01 and 02.
-    """
+    """Write `value` in the style of `kind`: "header" centres it, "note" and "title" may overflow."""
     ws[cell] = value
     style(ws, cell, kind)
     if kind == "header":
@@ -194,10 +170,7 @@ def text(value: object) -> str:
 
 
 def put_text(ws: Worksheet, cell: str, value: object, kind: str = "body") -> None:
-    """Write `value` as a text cell, never a formula: a title "=1/0" stays those four characters.
-
-    Notebook 01.
-    """
+    """Write `value` as a text cell, never a formula: a title "=1/0" stays those four characters."""
     put(ws, cell, text(value), kind)
     ws[cell].data_type = "s"  # openpyxl would otherwise store a leading "=" as a live formula
 
@@ -212,18 +185,12 @@ def exact(value: int) -> int | str:
 
 
 def comment(ws: Worksheet, cell: str, text: str, height: int = 110) -> None:
-    """A red-triangle note on `cell` (what the cell is, what to try), as the lesson's workbooks had.
-
-    Notebooks 01 and 02.
-    """
+    """A red-triangle note on `cell` (what the cell is, what to try), as the lesson's workbooks had."""
     ws[cell].comment = Comment(text, "lesson5", width=300, height=height)
 
 
 def shown_width(value: object, number_format: str = "General", bold: bool = False) -> float:
-    """About how many character widths `value` needs when shown with `number_format` (Excel units).
-
-    Notebooks 01 and 02.
-    """
+    """About how many character widths `value` needs when shown with `number_format` (Excel units)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         digits = number_format.split(".")[1].split("E")[0].count("0") if "." in number_format else 0
         if "E" in number_format:
@@ -241,8 +208,6 @@ def fit_columns(
     ws: Worksheet, widest: dict[str, float], minimum: float = 4.0, maximum: float = 40.0
 ) -> None:
     """Widen each column to its widest cell: a label as it is, a number as the widest its format shows.
-
-    Notebooks 01 and 02.
 
     `widest` maps a number format to the widest number a cell so formatted is meant to show
     (a formula's result, or a factor a student may type); titles and notes (italic) overflow.
@@ -264,10 +229,7 @@ def fit_columns(
 
 
 def check_writable(path: str | os.PathLike) -> Path:
-    """Raise WorkbookError unless `path` could be (over)written now: folder exists, file not open.
-
-    Notebook 01.
-    """
+    """Raise WorkbookError unless `path` could be (over)written now: folder exists, file not open."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -288,10 +250,7 @@ def check_writable(path: str | os.PathLike) -> Path:
 
 
 def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
-    """Save to a temporary file in the target's folder, then rename over `path` (never half-written).
-
-    Notebooks 01 and 02.
-    """
+    """Save to a temporary file in the target's folder, then rename over `path` (never half-written)."""
     path = check_writable(path)
     # Zipped in memory first, so that a full disk fails one plain write, not openpyxl's zip writer.
     buffer, failed = io.BytesIO(), None

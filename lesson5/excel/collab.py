@@ -382,19 +382,13 @@ def _titles_sheet(wb: Workbook, ct: Crosstab) -> None:
 
 
 def as_written(f: Factors) -> Factors:
-    """The factors exactly as the workbook stores them (16 significant digits).
-
-    Notebook 01.
-    """
+    """The factors exactly as the workbook stores them (16 significant digits)."""
     arrays = [f.user, f.movie] + ([f.user_bias, f.movie_bias] if f.has_bias else [])
     return Factors(*map(book.as_written, arrays))
 
 
 def build(ct: Crosstab, dot: Factors, bias: Factors) -> Workbook:
-    """The workbook with `dot` in the dotprod sheet and `bias` in the bias sheet, not yet saved.
-
-    Notebook 01.
-    """
+    """The workbook with `dot` in the dotprod sheet and `bias` in the bias sheet, not yet saved."""
     n_u, n_m = ct.ratings.shape
     for name, f, want_bias in (("dotprod", dot, False), ("bias", bias, True)):
         if f.user.shape[0] != n_u or f.movie.shape[0] != n_m or f.has_bias != want_bias:
@@ -464,10 +458,7 @@ def write(
     bias: Factors | None = None,
     seed: int = 42,
 ) -> Path:
-    """Save the workbook atomically; factors default to seeded uniform [0, 1) numbers.
-
-    Notebook 01.
-    """
+    """Save the workbook atomically; factors default to seeded uniform [0, 1) numbers."""
     n_u, n_m = ct.ratings.shape
     dot = dot if dot is not None else init_factors(n_u, n_m, seed=seed)
     bias = bias if bias is not None else init_factors(n_u, n_m, bias=True, seed=seed)
@@ -477,8 +468,6 @@ def write(
 @dataclass(frozen=True)
 class Export:
     """What `export` wrote: both workbooks, their starting factors and the two Solver fits.
-
-    Notebook 01.
 
     All factors are as the workbooks hold them (`as_written`); each fit's `rmse` is recomputed
     from those, so it is the number the fitted workbook's formulas give.

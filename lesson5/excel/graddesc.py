@@ -106,10 +106,7 @@ class _Grid:
 
 @dataclass(frozen=True)
 class Row:
-    """One row of a sheet for one parameter (b or a): the cells its formulas name.
-
-    Notebook 02.
-    """
+    """One row of a sheet for one parameter (b or a): the cells its formulas name."""
 
     grid: _Grid
     index: int  # 0-based over all EPOCHS * N rows
@@ -156,10 +153,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Epoch:
-    """One epoch of a sheet: the cells its per-epoch formulas name.
-
-    Notebook 02.
-    """
+    """One epoch of a sheet: the cells its per-epoch formulas name."""
 
     grid: _Grid
     epoch: int
@@ -318,10 +312,7 @@ def _adam_ann_epoch(c: Epoch) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class Formulas:
-    """One sheet: its rule as workbook formulas (per row and parameter, once per epoch), its inputs.
-
-    Notebook 02.
-    """
+    """One sheet: its rule as workbook formulas (per row and parameter, once per epoch), its inputs."""
 
     row: Callable[[Row], Step]
     inputs: tuple[str, ...] = ("lr",)  # named inputs after b0 and a0, in display order
@@ -552,10 +543,7 @@ def _halvings() -> tuple[int, ...]:
 
 
 def build() -> Workbook:
-    """The whole workbook in memory: one sheet per rule, then `losses` with every rule's loss.
-
-    Notebook 02.
-    """
+    """The whole workbook in memory: one sheet per rule, then `losses` with every rule's loss."""
     wb = Workbook()
     wb.remove(wb.active)
     for name in graddesc.SHEETS:

@@ -39,10 +39,7 @@ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
 
 
 class RecalcError(RuntimeError):
-    """LibreOffice is missing, timed out or did not produce the recalculated file.
-
-    Notebook 01.
-    """
+    """LibreOffice is missing, timed out or did not produce the recalculated file."""
 
 
 def find_soffice() -> str | None:
@@ -66,10 +63,7 @@ def recalculate_many(
     out_dir: str | os.PathLike | None = None,
     timeout: float = 180.0,
 ) -> list[Path]:
-    """Recalculated xlsx copies of `paths`, all converted by one LibreOffice start.
-
-    Notebook 01.
-    """
+    """Recalculated xlsx copies of `paths`, all converted by one LibreOffice start."""
     soffice = find_soffice()
     if soffice is None:
         raise RecalcError(
@@ -133,10 +127,7 @@ def recalculate_many(
 
 
 def read_values(path: str | os.PathLike) -> dict[str, dict[str, object]]:
-    """{sheet: {cell: value}} of every non-empty cell, formulas replaced by their stored results.
-
-    Notebook 01.
-    """
+    """{sheet: {cell: value}} of every non-empty cell, formulas replaced by their stored results."""
     wb = load_workbook(path, data_only=True)
     try:
         return {
@@ -158,8 +149,6 @@ def _formula_text(value: object) -> str | None:
 
 def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """{sheet: {cell: formula text}} of every formula cell (an array formula: its top-left cell).
-
-    Notebook 01.
 
     A text cell that merely starts with "=" (a movie title, say) is text, not a formula.
     """
@@ -184,10 +173,7 @@ def _is_error(value: object) -> bool:
 
 
 def find_problems(recalculated: str | os.PathLike) -> list[str]:
-    """Every error value and every formula cell without a result in a recalculated workbook ([] if clean).
-
-    Notebook 01.
-    """
+    """Every error value and every formula cell without a result in a recalculated workbook ([] if clean)."""
     values = read_values(recalculated)
     formulas = read_formulas(recalculated)
     problems = []
