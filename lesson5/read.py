@@ -55,10 +55,7 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def file_names(kind: str) -> list[str]:
-    """The names a `kind` file ("ratings" or "movies") has in the MovieLens releases, .gz included.
-
-    Notebook 00.
-    """
+    """The names of a `kind` ("ratings"/"movies") file in MovieLens releases, .gz too: notebook 00."""
     return [n for base in FILES[kind] for n in (base, f"{base}.gz")]
 
 
@@ -435,35 +432,28 @@ def _movies(label: str, raw: bytes) -> pd.DataFrame:
     return out
 
 
-def load_ratings(source: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Validated ratings (userId, movieId, rating[, timestamp]) from a zip, folder or file.
+def _load(path: Path, kind: str, beside: str | None = None) -> pd.DataFrame:
+    label, zip_path, name = _locate(path, kind, beside)
+    return (_ratings if kind == "ratings" else _movies)(label, _bytes(label, zip_path, name))
 
-    Notebook 00.
-    """
-    label, zip_path, name = _locate(_resolve(source), "ratings")
-    return _ratings(label, _bytes(label, zip_path, name))
+
+def load_ratings(source: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Validated ratings (userId, movieId, rating[, timestamp]) from a zip/folder/file: notebook 00."""
+    return _load(_resolve(source), "ratings")
 
 
 def load_movies(source: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Validated movie titles (movieId, title, genres) from a zip, folder or file.
-
-    Notebook 00.
-    """
-    label, zip_path, name = _locate(_resolve(source), "movies")
-    return _movies(label, _bytes(label, zip_path, name))
+    """Validated movie titles (movieId, title, genres) from a zip, folder or file: notebook 00."""
+    return _load(_resolve(source), "movies")
 
 
 def movielens(source: str | os.PathLike | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
-    """(ratings, movies, path read) from the fetched zip, or from a zip, folder or ratings.csv.
-
-    Notebook 00.
-    """
+    """(ratings, movies, path read) from the fetched zip or a zip/folder/ratings.csv: notebook 00."""
     path = _resolve(source)
-    label, zip_path, name = _locate(path, "ratings")
-    ratings = _ratings(label, _bytes(label, zip_path, name))
-    beside = _locate(path, "movies", beside=name)  # titles from the ratings' own folder only
-    if beside is not None:
-        return ratings, _movies(beside[0], _bytes(*beside)), path
+    label, _, name = found = _locate(path, "ratings")
+    ratings = _ratings(label, _bytes(*found))
+    if _locate(path, "movies", beside=name) is not None:  # titles from the ratings' own folder only
+        return ratings, _load(path, "movies", beside=name), path
     if path.is_dir() or _is_zip(path):
         raise DataError(f"{path} holds no movies.csv beside {label} {_others('movies')}")
     movies = pd.DataFrame({"movieId": pd.unique(ratings.movieId)})  # a bare ratings.csv
