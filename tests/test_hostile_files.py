@@ -2,7 +2,8 @@
 
 The oracle is the list of (user, movie, rating, timestamp) rows each test writes itself, in each
 release's own format (GroupLens' README files: ml-100k's u.data/u.item, ml-1m's and ml-10m's
-`::`-separated .dat files, ml-20m and later's CSV), gzip'd too. Their bad files, and zip bombs, are in test_bad_input.py.
+`::`-separated .dat files, ml-20m and later's CSV), gzip'd too. Their bad
+files, and zip bombs, are in test_bad_input.py.
 """
 
 from __future__ import annotations
