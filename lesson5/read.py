@@ -51,13 +51,11 @@ HEADERLESS = {
 MAX_MEMBER_BYTES = 2**30
 MAX_RATIO = 100
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def file_names(kind: str) -> list[str]:
-    """The names a `kind` file ("ratings" or "movies") has in the MovieLens releases, .gz included.
-
-    Notebook 00.
-    """
+    """The names of a `kind` ("ratings"/"movies") file in MovieLens releases, .gz too: notebook 00."""
     return [n for base in FILES[kind] for n in (base, f"{base}.gz")]
 
 
@@ -112,14 +110,14 @@ def _bytes(label: str, zip_path: Path | None, name: str) -> bytes:
     return raw
 
 
-def _zip_names(path: Path) -> list[str]:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return [m for m in zf.namelist() if not m.endswith("/")]
-    except zipfile.BadZipFile as e:
-        raise DataError(f"{path} is not a valid zip file: {e}") from e
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}") from e
+def _is_zip(path: Path) -> bool:
+    if path.suffix.lower() == ".zip":
+        return True
+    try:  # a zip saved without its extension
+        with open(path, "rb") as f:
+            return f.read(4) in ZIP_MAGIC
+    except OSError:
+        return False
 
 
 def _others(kind: str) -> str:
@@ -141,45 +139,37 @@ def _one(source: Path, kind: str, found: list[str]) -> str:
     return found[0]
 
 
-def _is_zip(path: Path) -> bool:
-    if path.suffix.lower() == ".zip":
-        return True
-    try:  # a zip saved without its extension
-        with open(path, "rb") as f:
-            return f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
-    except OSError:
-        return False
-
-
-def _locate(
-    source: Path, kind: str, beside: str | None = None
-) -> tuple[str, Path | None, str] | None:
+def _locate(source: Path, kind: str, beside: str | None = None) -> tuple | None:
     """(label, zip or None, path or member) of the `kind` file at `source`, or beside `beside`."""
-    names = file_names(kind)
-    if _is_zip(source):
-        members = _zip_names(source)
-        if beside is not None:  # the member in the ratings' own folder of the zip
-            prefix = beside.rpartition("/")[0]
-            hits = [m for m in members if m.rpartition("/")[0] == prefix and m.rpartition("/")[2] in names]  # fmt: skip
-            hit = min(hits, key=lambda m: names.index(m.rpartition("/")[2]), default=None)
-            return None if hit is None else (f"{source}!{hit}", source, hit)
-        member = _one(source, kind, sorted(m for m in members if m.rsplit("/", 1)[-1] in names))
-        return f"{source}!{member}", source, member
-    if beside is not None:
-        hit = next((p for n in names if (p := Path(beside).with_name(n)).exists()), None)
-        return None if hit is None else (str(hit), None, str(hit))
-    if source.is_dir():
+    names, zipped, members = file_names(kind), _is_zip(source), []
+    if zipped:
+        try:
+            with zipfile.ZipFile(source) as zf:
+                members = [m for m in zf.namelist() if not m.endswith("/")]
+        except zipfile.BadZipFile as e:
+            raise DataError(f"{source} is not a valid zip file: {e}") from e
+        except OSError as e:
+            raise DataError(f"cannot read {source}: {e.strerror or e}") from e
+    if beside is not None:  # the first name found in the ratings' own folder
+        head, slash, _ = beside.rpartition("/")
+        there = members.__contains__ if zipped else os.path.exists
+        hit = next((p for n in names if there(p := head + slash + n)), None)
+        if hit is None:
+            return None
+    elif zipped:
+        hit = _one(source, kind, sorted(m for m in members if m.rpartition("/")[2] in names))
+    elif source.is_dir():
         found = [n for n in names if (source / n).exists()] or sorted(
             p.relative_to(source).as_posix() for n in names for p in source.glob(f"*/{n}")
         )
-        hit = source / _one(source, kind, found)
-        return str(hit), None, str(hit)
-    if kind == "ratings" or source.name in names:  # a bare file is the ratings (or what it names)
-        return str(source), None, str(source)
-    found = _locate(source, kind, beside=str(source))
-    if found is None:
+        hit = str(source / _one(source, kind, found))
+    elif kind == "ratings" or source.name in names:  # a bare file is the ratings (or what it names)
+        hit = str(source)
+    elif (found := _locate(source, kind, beside=str(source))) is None:
         raise DataError(f"no {FILES[kind][0]} beside {source} {_others(kind)}")
-    return found
+    else:
+        return found
+    return (f"{source}!{hit}", source, hit) if zipped else (hit, None, hit)
 
 
 def _resolve(source: str | os.PathLike | None) -> Path:
@@ -226,7 +216,7 @@ def _refuse_non_text(label: str, raw: bytes) -> None:
             f'{label} is UTF-16 text (what Excel\'s "Unicode Text" writes): save it as '
             f"'CSV UTF-8 (Comma delimited)' and try again"
         )
-    if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+    if raw.startswith(ZIP_MAGIC):
         raise DataError(f"{label} is a zip archive, not a CSV: pass the archive as the source")
     if (nul := raw.find(b"\x00")) >= 0:
         line = raw.count(b"\n", 0, nul) + 1
@@ -243,61 +233,46 @@ class _Table:
         _refuse_non_text(label, raw)
         name = label.replace("!", "/").rsplit("/", 1)[-1].removesuffix(".gz")
         first = raw[: raw.find(b"\n") % (len(raw) + 1)].removeprefix(codecs.BOM_UTF8).rstrip(b"\r")
-        sep = (
-            b","
-            if b"," in first
-            else b"::"
-            if b"::" in first
-            else b"\t"
-            if b"\t" in first
-            else b","
-        )
-        sep = {"u.item": b"|", "u.data": b"\t"}.get(name, b"::" if name.endswith(".dat") else sep)
+        guess = next((s for s in (b",", b"::", b"\t") if s in first), b",")
+        sep = {"u.item": b"|", "u.data": b"\t"}.get(name, b"::" if name.endswith(".dat") else guess)
         self.named = sep == b"," or not first.split(sep)[0].strip().isdigit()
         if sep == b"::":  # one byte for the C parser; ':' is never inside a UTF-8 character
             raw, first, sep = raw.replace(b"::", b"\x1f"), first.replace(b"::", b"\x1f"), b"\x1f"
-        self.label, self.raw, self.sep, self.encoding = label, raw, sep.decode(), "utf-8"
+        self.label, self.raw, self.sep = label, raw, sep.decode()
         self.quoting = csv.QUOTE_MINIMAL if sep == b"," else csv.QUOTE_NONE  # quotes are text
-        self.header = list(HEADERLESS["u.item" if sep == b"|" else kind])
+        h = self.header = list(HEADERLESS["u.item" if sep == b"|" else kind])
         if self.named:
             line = first.decode("utf-8", "replace")
-            self.header = next(csv.reader([line], delimiter=self.sep, quoting=self.quoting))
-        for i, column in enumerate(self.header):
-            if column in self.header[:i]:
-                raise DataError(f"{label}, line 1: column {column!r} appears twice in the header")
-        if missing := [c for c in required if c not in self.header]:
+            h = self.header = next(csv.reader([line], delimiter=self.sep, quoting=self.quoting))
+        if (twice := next((c for i, c in enumerate(h) if c in h[:i]), None)) is not None:
+            raise DataError(f"{label}, line 1: column {twice!r} appears twice in the header")
+        if missing := [c for c in required if c not in h]:
             fix = ""
-            if all(c.strip().replace(".", "", 1).isdigit() for c in self.header):
+            if all(c.strip().replace(".", "", 1).isdigit() for c in h):
                 fix = f" (a row of numbers: the file has no header line; add {','.join(HEADERLESS[kind])} as its first line)"  # noqa: E501
-            raise DataError(
-                f"{label}: missing required column(s) {missing}; found {self.header}{fix}"
-            )  # noqa: E501
+            raise DataError(f"{label}: missing required column(s) {missing}; found {h}{fix}")
+        # pandas' C parser, types inferred: a bad value leaves its column text, not a stop.
+        texts = {c: str for c in h if c not in (*HEADERLESS["ratings"], *GENRES_100K)}
         latin1 = name.endswith(".dat") or name.startswith("u.")
-        self.df = self._parse(("utf-8", "latin-1") if latin1 else ("utf-8",))
-        if self.df.empty:
-            raise DataError(f"{label} has a header but no rows")
-
-    def _parse(self, encodings: tuple[str, ...]) -> pd.DataFrame:
-        """pandas' C parser, types inferred: a bad value leaves its column text, not a stop."""
-        texts = {c: str for c in self.header if c not in (*HEADERLESS["ratings"], *GENRES_100K)}
-        for self.encoding in encodings:
+        for self.encoding in ("utf-8", "latin-1") if latin1 else ("utf-8",):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("error", pd.errors.ParserWarning)  # all rows too long
                     warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # validated below
-                    return pd.read_csv(
-                        io.BytesIO(self.raw), sep=self.sep, header=0 if self.named else None,
-                        names=self.header, index_col=False, dtype=texts, encoding=self.encoding,
-                        keep_default_na=False, na_values=dict.fromkeys(self.header, [""]),
-                        quoting=self.quoting, engine="c",
+                    self.df = pd.read_csv(
+                        io.BytesIO(raw), sep=self.sep, header=0 if self.named else None, names=h,
+                        index_col=False, dtype=texts, encoding=self.encoding, engine="c",
+                        keep_default_na=False, na_values=dict.fromkeys(h, [""]), quoting=self.quoting,
                     )  # fmt: skip
+                break
             except UnicodeDecodeError:
-                if self.encoding == encodings[-1]:
-                    raise DataError(_not_utf8(self.label, self.raw)) from None
+                if not latin1:
+                    raise DataError(_not_utf8(label, raw)) from None
             except (pd.errors.ParserError, pd.errors.ParserWarning) as e:
                 self.fail(lambda row: None)  # names the row that is too long
-                raise DataError(f"{self.label}: cannot be read as CSV ({e})") from None
-        raise AssertionError("unreachable: Latin-1 decodes every byte")
+                raise DataError(f"{label}: cannot be read as CSV ({e})") from None
+        if self.df.empty:
+            raise DataError(f"{label} has a header but no rows")
 
     def rows(self, wanted: np.ndarray | None = None):
         """(line, fields) of the data rows in `wanted` (all if None), blank lines skipped as pandas does."""  # noqa: E501
@@ -384,44 +359,35 @@ def _rating(value: str) -> str | None:
     return None if MIN_RATING <= r <= MAX_RATING else f"is outside [{MIN_RATING}, {MAX_RATING}]"
 
 
-def _ints(t: _Table, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """(rows that may not hold an int64, the column as float or int) for one vectorised pass."""
-    s = t.df[column]
-    if s.dtype == np.int64:
-        return np.zeros(len(s), bool), s.to_numpy()
-    if s.dtype == np.uint64:
-        return s.to_numpy() > INT64_MAX, s.to_numpy()
-    if s.dtype == np.float64:  # written as 1.0, 1e3, or missing somewhere
-        v = s.to_numpy()
-        return ~(np.abs(v) < 2**53) | (v != np.round(v)), v
-    return ~s.astype(str).str.fullmatch(r"\s*[+-]?\d{1,18}\s*").to_numpy(bool), s.to_numpy()
-
-
 def _validate(t: _Table, ints: tuple[str, ...], ratings: tuple[str, ...] = ()) -> None:
     """One vectorised pass over every row; Python judges only the rows it marks, from their text."""
-    bad = np.zeros(len(t.df), bool)
-    for c in t.df.columns:
-        if t.df[c].dtype.kind not in "iu":  # a short row leaves NaN, in int columns too
-            bad |= t.df[c].isna().to_numpy()
-    decimals = {}
-    for c in ints:
-        marked, _ = _ints(t, c)
-        bad |= marked
-        decimals[c] = t.df[c].dtype == np.float64
+    df = t.df
+    bad = np.zeros(len(df), bool)
+    for c in df.columns:
+        if df[c].dtype.kind not in "iu":  # a short row leaves NaN, in int columns too
+            bad |= df[c].isna().to_numpy()
+    for c in ints:  # rows that may not hold an int64
+        v = df[c].to_numpy()
+        if df[c].dtype == np.uint64:
+            bad |= v > INT64_MAX
+        elif df[c].dtype == np.float64:  # written as 1.0, 1e3, or missing somewhere
+            bad |= ~(np.abs(v) < 2**53) | (v != np.round(v))
+        elif df[c].dtype != np.int64:
+            bad |= ~df[c].astype(str).str.fullmatch(r"\s*[+-]?\d{1,18}\s*").to_numpy(bool)
     for c in ratings:
-        r = pd.to_numeric(t.df[c], errors="coerce").to_numpy(np.float64)
+        r = pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64)
         bad |= ~((r >= MIN_RATING) & (r <= MAX_RATING))
 
     def judge(row: dict[str, str]) -> str | None:
         for c in (*ints, *ratings):
-            why = _rating(row[c]) if c in ratings else _integer(row[c], decimals[c])
+            why = _rating(row[c]) if c in ratings else _integer(row[c], df[c].dtype == np.float64)
             if why:
                 return f"column {c!r}: value {row[c]!r} {why}"
         return None
 
     if bad.any():
         t.fail(judge, np.flatnonzero(bad))
-        if any(t.df[c].dtype.kind not in "iuf" for c in (*ints, *ratings)):  # never seen
+        if any(df[c].dtype.kind not in "iuf" for c in (*ints, *ratings)):  # never seen
             raise DataError(f"{t.label}: its numbers cannot be read ({', '.join(ints + ratings)})")
 
 
@@ -462,39 +428,32 @@ def _movies(label: str, raw: bytes) -> pd.DataFrame:
         value = fields[t.header.index("movieId")]
         raise DataError(
             f"{label}, line {line}, column 'movieId': value {value!r} is a duplicate movie id"
-        )
+        )  # noqa: E501
     return out
 
 
-def load_ratings(source: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Validated ratings (userId, movieId, rating[, timestamp]) from a zip, folder or file.
+def _load(path: Path, kind: str, beside: str | None = None) -> pd.DataFrame:
+    label, zip_path, name = _locate(path, kind, beside)
+    return (_ratings if kind == "ratings" else _movies)(label, _bytes(label, zip_path, name))
 
-    Notebook 00.
-    """
-    label, zip_path, name = _locate(_resolve(source), "ratings")
-    return _ratings(label, _bytes(label, zip_path, name))
+
+def load_ratings(source: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Validated ratings (userId, movieId, rating[, timestamp]) from a zip/folder/file: notebook 00."""
+    return _load(_resolve(source), "ratings")
 
 
 def load_movies(source: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Validated movie titles (movieId, title, genres) from a zip, folder or file.
-
-    Notebook 00.
-    """
-    label, zip_path, name = _locate(_resolve(source), "movies")
-    return _movies(label, _bytes(label, zip_path, name))
+    """Validated movie titles (movieId, title, genres) from a zip, folder or file: notebook 00."""
+    return _load(_resolve(source), "movies")
 
 
 def movielens(source: str | os.PathLike | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
-    """(ratings, movies, path read) from the fetched zip, or from a zip, folder or ratings.csv.
-
-    Notebook 00.
-    """
+    """(ratings, movies, path read) from the fetched zip or a zip/folder/ratings.csv: notebook 00."""
     path = _resolve(source)
-    label, zip_path, name = _locate(path, "ratings")
-    ratings = _ratings(label, _bytes(label, zip_path, name))
-    beside = _locate(path, "movies", beside=name)  # titles from the ratings' own folder only
-    if beside is not None:
-        return ratings, _movies(beside[0], _bytes(*beside)), path
+    label, _, name = found = _locate(path, "ratings")
+    ratings = _ratings(label, _bytes(*found))
+    if _locate(path, "movies", beside=name) is not None:  # titles from the ratings' own folder only
+        return ratings, _load(path, "movies", beside=name), path
     if path.is_dir() or _is_zip(path):
         raise DataError(f"{path} holds no movies.csv beside {label} {_others('movies')}")
     movies = pd.DataFrame({"movieId": pd.unique(ratings.movieId)})  # a bare ratings.csv

@@ -1,11 +1,20 @@
-"""`lesson5 run`: throwaway notebooks executed into a temporary folder, and the no-data message."""
+"""`lesson5 run`: throwaway notebooks executed into a temporary folder, and the no-data message.
+
+Notebooks that hang or kill their kernel (issue 23) run in a child process, so that a run that
+hangs fails the test at its timeout: the clock is the oracle, each must fail within seconds,
+naming the cell, with the cells that ran kept in the executed copy.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from lesson5 import data as D
 from lesson5 import download
@@ -18,16 +27,25 @@ TOY = [
 ]
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def _notebook(path, sources):
     """A notebook of code cells, as a student's: nothing tagged, nothing injected."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     nbformat.write(nb, path)
 
 
+def run(nbs, out, *extra: str, data: str | None = "synthetic") -> int:
+    """`lesson5 run` of the notebooks in `nbs` into `out`."""
+    argv = ["run", "--notebooks", str(nbs), "--out", str(out), *extra]
+    return cli.main(argv + (["--data", data] if data else []))
+
+
 def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, capsys, monkeypatch):
     nbs, out = tmp_path / "nbs", tmp_path / "out"
-    nbs.mkdir()
     _notebook(nbs / "00_toy.ipynb", TOY)
     _notebook(nbs / "01_broken.ipynb", ["raise RuntimeError('boom in cell 1')", "print('never')"])
     _notebook(
@@ -35,9 +53,7 @@ def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, caps
     )
     _notebook(nbs / "03_after.ipynb", ["print('still ran')"])
     (nbs / "notes.ipynb").write_text("not numbered, so not run")
-    rc = cli.main(
-        ["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic", "--no-workbooks"]
-    )
+    rc = run(nbs, out, "--no-workbooks")
     text = capsys.readouterr().out
     assert rc == 1  # two notebooks failed
     assert "00_toy.ipynb done in" in text
@@ -79,9 +95,8 @@ def test_run_without_data_says_so_and_offers_synthetic(tmp_path, capsys, monkeyp
     monkeypatch.setattr(pooch, "retrieve", offline)
     monkeypatch.setenv("LESSON5_DATA", str(tmp_path / "empty"))
     nbs = tmp_path / "nbs"
-    nbs.mkdir()
     _notebook(nbs / "00_x.ipynb", ["print(1)"])
-    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(tmp_path / "out")])
+    rc = run(nbs, tmp_path / "out", data=None)
     text = capsys.readouterr().out
     assert rc == 2
     assert "MovieLens is not available" in text and "could not download" in text
@@ -92,24 +107,10 @@ def test_run_without_data_says_so_and_offers_synthetic(tmp_path, capsys, monkeyp
 
 def test_inplace_writes_back_clean_and_leaves_a_failing_notebook_alone(tmp_path, capsys):
     nbs = tmp_path / "nbs"
-    nbs.mkdir()
     _notebook(nbs / "00_ok.ipynb", ["import os", "print('data is', os.environ['LESSON5_DATA'])"])
     _notebook(nbs / "01_bad.ipynb", ["x = 1", "1 / 0"])
     before = (nbs / "01_bad.ipynb").read_text()
-    rc = cli.main(
-        [
-            "run",
-            "--notebooks",
-            str(nbs),
-            "--out",
-            str(tmp_path / "out"),
-            "--inplace",
-            "--no-workbooks",
-            "--data",
-            "synthetic",
-        ]
-    )  # no MovieLens needed
-    assert rc == 1
+    assert run(nbs, tmp_path / "out", "--inplace", "--no-workbooks") == 1  # no MovieLens needed
     assert "code cell 2: ZeroDivisionError" in capsys.readouterr().out
     nb = nbformat.read(nbs / "00_ok.ipynb", as_version=4)
     assert len(nb.cells) == 2  # nothing injected
@@ -136,9 +137,8 @@ def test_run_writes_the_workbooks_of_write_all(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(lesson5.excel, "write_all", fake_write_all)
     nbs, out = tmp_path / "nbs", tmp_path / "out"
-    nbs.mkdir()
     _notebook(nbs / "00_x.ipynb", ["print(1)"])
-    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic"])
+    rc = run(nbs, out)
     text = capsys.readouterr().out
     assert rc == 0, text
     assert (out / "workbooks" / "fake_synthetic.xlsx").read_bytes() == b"PK"
@@ -147,29 +147,14 @@ def test_run_writes_the_workbooks_of_write_all(tmp_path, capsys, monkeypatch):
     assert f"workbook  {out / 'workbooks' / 'fake_synthetic.xlsx'}" in text
     # A failure is reported with its cause and fails the run.
     monkeypatch.setattr(lesson5.excel, "write_all", broken_write_all)
-    rc = cli.main(["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic"])
+    rc = run(nbs, out)
     text = capsys.readouterr().out
     assert rc == 1 and text.splitlines()[-1] == "failed: workbooks"
     assert "(RuntimeError: no LibreOffice today)" in text
     # --only runs a part of the lesson: no workbooks then.
     monkeypatch.setattr(lesson5.excel, "write_all", fake_write_all)
     (out / "workbooks" / "fake_synthetic.xlsx").unlink()
-    assert (
-        cli.main(
-            [
-                "run",
-                "--notebooks",
-                str(nbs),
-                "--out",
-                str(out),
-                "--data",
-                "synthetic",
-                "--only",
-                "00",
-            ]
-        )
-        == 0
-    )
+    assert run(nbs, out, "--only", "00") == 0
     assert not (out / "workbooks" / "fake_synthetic.xlsx").exists()
 
 
@@ -180,18 +165,12 @@ def test_a_relative_data_path_reaches_the_kernels(tmp_path, capsys, monkeypatch)
     ds.ratings.to_csv(tmp_path / "ml" / "ratings.csv", index=False)
     ds.movies.to_csv(tmp_path / "ml" / "movies.csv", index=False)
     nbs, out = tmp_path / "nbs", tmp_path / "out"
-    nbs.mkdir()
-    _notebook(
-        nbs / "00_x.ipynb",
-        ["from lesson5 import data\nds = data.load()\nprint('users:', ds.n_users)"],
-    )
+    _notebook(nbs / "00_x.ipynb", ["from lesson5 import data\nprint(data.load().n_users)"])
     monkeypatch.chdir(tmp_path)
-    rc = cli.main(
-        ["run", "--notebooks", str(nbs), "--out", str(out), "--data", "ml", "--no-workbooks"]
-    )
+    rc = run(nbs, out, "--no-workbooks", data="ml")
     assert rc == 0, capsys.readouterr().out
     executed = nbformat.read(out / "00_x.ipynb", as_version=4)
-    assert executed.cells[0].outputs[0]["text"] == f"users: {ds.n_users}\n"
+    assert executed.cells[0].outputs[0]["text"] == f"{ds.n_users}\n"
 
 
 def test_the_default_notebooks_are_the_lessons():
@@ -206,7 +185,6 @@ def test_two_at_a_time_gives_what_one_at_a_time_gives(tmp_path, capsys):
     """`make lesson` runs two notebooks at once: each output is what a serial run writes."""
     here = Path.cwd()
     nbs = tmp_path / "nbs"
-    nbs.mkdir()
     for i in range(2):  # the first to start ends first: where a shared folder goes wrong
         # Each notebook prints whether its kernel runs in its own folder.
         code = (
@@ -217,8 +195,7 @@ def test_two_at_a_time_gives_what_one_at_a_time_gives(tmp_path, capsys):
     outs = {}
     for jobs in ("1", "2"):
         out = tmp_path / f"out{jobs}"
-        argv = ["run", "--notebooks", str(nbs), "--out", str(out), "--data", "synthetic"]
-        assert cli.main(argv + ["--no-workbooks", "--jobs", jobs]) == 0
+        assert run(nbs, out, "--no-workbooks", "--jobs", jobs) == 0
         outs[jobs] = {
             p.name: nbformat.read(p, as_version=4).cells[0].outputs[0]["text"]
             for p in sorted(out.glob("*.ipynb"))
@@ -228,3 +205,34 @@ def test_two_at_a_time_gives_what_one_at_a_time_gives(tmp_path, capsys):
     assert Path.cwd() == here  # the run leaves this process's folder alone
     table = [ln.split()[0] for ln in capsys.readouterr().out.splitlines() if ln[:2].isdigit()]
     assert table[-2:] == ["00_n.ipynb", "01_n.ipynb"]  # the table in order
+
+
+@pytest.mark.parametrize(
+    "sources, extra, seconds, says",
+    [
+        (["print('before')", "import os; os._exit(1)", "print('after')"], (), 60,
+         "code cell 2: the kernel died"),
+        (["print('before')", "import time; time.sleep(60)", "x = 2"], ("--timeout", "3"), 40,
+         "code cell 2: still running after the per-cell timeout of 3 s, so it was stopped; raise"),
+    ],
+)  # fmt: skip
+def test_a_dead_or_hung_kernel_fails_the_notebook_promptly_and_the_next_runs(
+    tmp_path, sources, extra, seconds, says
+):
+    _notebook(tmp_path / "nbs" / "00_bad.ipynb", sources)
+    _notebook(tmp_path / "nbs" / "01_fine.ipynb", ["print('still here')"])
+    argv = ["run", "--notebooks", str(tmp_path / "nbs"), "--out", str(tmp_path / "out")]
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "lesson5", *argv, "--no-workbooks", "--data", "synthetic", *extra],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert time.perf_counter() - start < seconds  # the bad cell alone would take 60 s, or forever
+    assert "00_bad.ipynb FAILED" in proc.stdout and says in proc.stdout, proc.stdout
+    assert "01_fine.ipynb done" in proc.stdout
+    executed = nbformat.read(tmp_path / "out" / "00_bad.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "before\n" and executed.cells[2].outputs == []
