@@ -1,7 +1,5 @@
 """Reading MovieLens's files, from a zip, a folder or a bare ratings file, with validation.
 
-Notebook 00.
-
 Every release's layout reads: ratings.csv/movies.csv (ml-20m and later), `::`-separated
 ratings.dat/movies.dat (ml-1m, ml-10m), u.data/u.item (ml-100k), each also gzip'd. pandas' C
 parser reads a file once, types inferred; one vectorised pass then marks the rows that may be
