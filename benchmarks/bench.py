@@ -431,6 +431,7 @@ def run(args: argparse.Namespace) -> int:
         (label, spec)
         for label, spec in default_rows(args.device, args.threads, scale_n)
         if not (args.quick and spec["bs"] == 64)  # the slow rows; all keep their full recipe
+        and (args.bs is None or spec["bs"] == args.bs)
         and (spec["kind"] not in PEERS or importlib.util.find_spec(spec["kind"]))
     ]
     env, records, failed = environment(), [], 0
@@ -492,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a smoke run: 1 run per row, no batch-size-64 rows, no scale rows",
     )
+    p.add_argument("--bs", type=positive_int, help="only the rows at this batch size")
     p.add_argument("--results", metavar="FILE", help="append one JSON line per run to FILE")
     p.add_argument("--table", metavar="FILE", help="print the markdown table of a results file")
     p.add_argument("--readme", metavar="README", help="with --table: write it into README")
