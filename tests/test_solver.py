@@ -28,11 +28,9 @@ def _flat(f: Factors) -> np.ndarray:
 def _unflat(x: np.ndarray, like: Factors) -> Factors:
     nu, k = like.user.shape
     nm = like.movie.shape[0]
-    user, movie = x[: nu * k].reshape(nu, k), x[nu * k : nu * k + nm * k].reshape(nm, k)
-    if not like.has_bias:
-        return Factors(user, movie)
-    rest = x[nu * k + nm * k :]
-    return Factors(user, movie, rest[:nu], rest[nu:])
+    user, movie, rest = np.split(x, [nu * k, (nu + nm) * k])
+    biases = (rest[:nu], rest[nu:]) if like.has_bias else ()
+    return Factors(user.reshape(nu, k), movie.reshape(nm, k), *biases)
 
 
 def _fd_grad(ratings: np.ndarray, f: Factors, h: float = 1e-6) -> np.ndarray:
@@ -54,11 +52,8 @@ def test_rmse_matches_the_definition_cell_by_cell():
     for i in range(r.shape[0]):
         for j in range(r.shape[1]):
             if not math.isnan(r[i, j]):
-                p = (
-                    sum(f.user[i, k] * f.movie[j, k] for k in range(3))
-                    + f.user_bias[i]
-                    + f.movie_bias[j]
-                )
+                p = sum(f.user[i, k] * f.movie[j, k] for k in range(3)) + f.user_bias[i]
+                p += f.movie_bias[j]
                 total += (r[i, j] - p) ** 2
                 count += 1
     assert math.isclose(rmse(r, f), math.sqrt(total / count), rel_tol=1e-14)
@@ -108,9 +103,7 @@ def test_fit_on_the_lessons_crosstab_reaches_a_stationary_point(bias, movielens_
     assert h[0] == pytest.approx(rmse(ct.ratings, f0), rel=1e-14)
     assert (np.diff(h) <= 1e-15).all(), "L-BFGS with a strong-Wolfe line search never goes uphill"
     assert res.rmse == pytest.approx(h[-1], rel=1e-14)
-    assert res.rmse == pytest.approx(
-        rmse(ct.ratings, res.factors), rel=1e-14
-    )  # numpy recomputation
+    assert res.rmse == pytest.approx(rmse(ct.ratings, res.factors), rel=1e-14)  # numpy recomputes
     assert res.rmse < h[0] / 5 and res.converged
     # A minimum: every partial derivative of the numpy loss is ~0 there (float64 finite differences).
     assert np.abs(_fd_grad(ct.ratings, res.factors)).max() < 1e-5
