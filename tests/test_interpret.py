@@ -83,35 +83,27 @@ def test_cosine_neighbours_match_brute_force(trained):
     assert target_id not in got.movieId.tolist()
 
 
-def test_movie_bias_table_against_pandas(trained):
+def test_movie_bias_table_against_pandas_and_the_average_users_prediction(trained):
     ds, model = trained
     table = I.movie_bias_table(model, ds, top=50)
     assert len(table) == 50 and table.bias.is_monotonic_increasing
-    ub = model.ub.weight.detach().double().numpy().ravel()
-    mb = model.mb.weight.detach().double().numpy().ravel()
-    for row in table.sample(10, random_state=0).itertuples():
-        mine = ds.ratings[ds.ratings.movieId == row.movieId]
-        assert row.n_ratings == len(mine)
-        assert row.mean_rating == pytest.approx(mine.rating.astype(float).mean(), abs=1e-6)
-        assert row.raters_bias == pytest.approx(
-            ub[ds.users_map.encode(mine.userId.to_numpy())].mean(), abs=1e-12
-        )
-        assert row.bias == pytest.approx(mb[ds.movies_map.encode([row.movieId])[0]], abs=1e-12)
-        assert row.title == ds.title(row.movieId)
-
-
-def test_bias_in_stars_is_what_the_bias_adds_to_the_average_users_prediction(trained):
-    ds, model = trained
-    table = I.movie_bias_table(model, ds, top=50)
-    u = model.u.weight.detach().double().numpy().mean(0)
-    ub = model.ub.weight.detach().double().numpy().mean()
+    w = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
+    ub, mb, u_avg = w["ub.weight"].ravel(), w["mb.weight"].ravel(), w["u.weight"].mean(0)
     lo, hi = model.y_range
-    for row in table.sample(10, random_state=1).itertuples():
-        j = ds.movies_map.encode([row.movieId])[0]
-        f = model.m.weight.detach().double().numpy()[j]
-        b = float(model.mb.weight.detach().double()[j, 0])
-        pred = lambda logit: lo + (hi - lo) / (1 + np.exp(-logit))  # noqa: E731
-        assert row.bias_stars == pytest.approx(pred(f @ u + ub + b) - pred(f @ u + ub), abs=1e-12)
+    pred = lambda logit: lo + (hi - lo) / (1 + np.exp(-logit))  # noqa: E731
+    for row in table.sample(10, random_state=0).itertuples():
+        mine, j = (
+            ds.ratings[ds.ratings.movieId == row.movieId],
+            ds.movies_map.encode([row.movieId])[0],
+        )
+        assert row.n_ratings == len(mine) and row.title == ds.title(row.movieId)
+        assert row.mean_rating == pytest.approx(mine.rating.astype(float).mean(), abs=1e-6)
+        raters = ub[ds.users_map.encode(mine.userId.to_numpy())].mean()
+        assert row.raters_bias == pytest.approx(raters, abs=1e-12)
+        assert row.bias == pytest.approx(mb[j], abs=1e-12)
+        # bias_stars: what the bias adds to the average user's prediction
+        logit = w["m.weight"][j] @ u_avg + ub.mean()
+        assert row.bias_stars == pytest.approx(pred(logit + mb[j]) - pred(logit), abs=1e-12)
         assert np.sign(row.bias_stars) == np.sign(row.bias)
 
 
@@ -126,10 +118,9 @@ def test_prediction_for_a_known_user_equals_the_model_forward(trained):
     user = I.NewUser(w["u"][uid], float(w["ub"][uid]), np.array([]), np.array([]))
     sel = users == uid
     with torch.no_grad():
-        expected = model(users[sel], movies[sel]).double()
-    np.testing.assert_allclose(
-        I.predict_new_user(model, user, movies[sel].numpy()).numpy(), expected.numpy(), atol=1e-6
-    )
+        expected = model(users[sel], movies[sel]).double().numpy()
+    got = I.predict_new_user(model, user, movies[sel].numpy()).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
 def test_fold_in_is_a_stationary_point_by_finite_differences(trained):
