@@ -176,7 +176,9 @@ def test_l2_inside_adam_decays_popular_movies_less_and_adamw_decays_all_alike(nb
     l2_ok = l2[~np.isnan(l2)]
     assert np.quantile(l2_ok, 0.9) / np.quantile(l2_ok, 0.1) > 3
     seen = nb05.counts > 0
-    shrink = pd.DataFrame({"ratings": nb05.counts[seen], "L2": pd.DataFrame(l2[seen]).median(1)})
+    shrink = pd.DataFrame(
+        {"ratings": nb05.counts[seen], "L2": pd.DataFrame(l2[seen]).median(axis=1)}
+    )
     shrink = shrink.dropna()
     assert shrink.corr(method="spearman").iloc[0, 1] < -0.5
     assert ((0 <= shrink.L2) & (shrink.L2 <= 1)).all()

@@ -86,26 +86,16 @@ def test_model_and_optimizer_are_restored(ds, untouched):
     np.testing.assert_array_equal(h1.steps.loss.to_numpy(), h2.steps.loss.to_numpy())
 
 
-def test_stops_when_the_smoothed_loss_explodes(ds):
+def test_stops_when_the_smoothed_loss_explodes_unless_told_not_to(ds):
     model = fresh(ds)
-    res = lr_find(
-        model,
-        ds,
-        torch.optim.SGD(model.parameters(), lr=1.0),
-        start_lr=1e-3,
-        end_lr=1e6,
-        num_it=200,
-    )
+    sgd = torch.optim.SGD(model.parameters(), lr=1.0)
+    res = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e6, num_it=200)
     assert res.stopped == "diverged" and len(res.lrs) < 200
     best = np.minimum.accumulate(res.smooth[:-1])
     assert np.all(res.smooth[:-1] <= 4 * best)  # nothing before the last point tripped the rule
     last = res.smooth[-1]
     assert not np.isfinite(last) or last > 4 * best[-1]  # the last point did
-
-
-def test_without_stop_div_it_runs_to_the_end_unless_the_loss_is_not_a_number(ds):
-    model = fresh(ds)
-    sgd = torch.optim.SGD(model.parameters(), lr=1.0)
+    # Without stop_div it runs to the end unless the loss is not a number.
     res = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e6, num_it=200, stop_div=False)
     ended = res.stopped == "end" and len(res.lrs) == 200
     assert ended or res.stopped == "diverged" and not np.isfinite(res.smooth[-1])
@@ -122,9 +112,8 @@ def test_suggestions_on_closed_form_curves():
     bowl = (x + 2.0) ** 2
     assert min_over_10(lrs, bowl) == pytest.approx(10**-3.0, rel=1e-12)
     # Skipped points are ignored: a fake minimum in the first ones does not count.
-    bowl2 = bowl.copy()
-    bowl2[:3] = -1
-    assert min_over_10(lrs, bowl2, skip_start=3) == pytest.approx(10**-3.0, rel=1e-12)
+    bowl[:3] = -1
+    assert min_over_10(lrs, bowl, skip_start=3) == pytest.approx(10**-3.0, rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -140,7 +129,6 @@ def test_suggestions_on_closed_form_curves():
 )
 def test_bad_arguments_are_refused(ds, kwargs, match):
     model = fresh(ds)
+    sgd = torch.optim.SGD(model.parameters(), lr=1.0)
     with pytest.raises(ValueError, match=match):
-        lr_find(model, ds, torch.optim.SGD(model.parameters(), lr=1.0), **kwargs).suggestion(
-            "valley"
-        )
+        lr_find(model, ds, sgd, **kwargs).suggestion("valley")
