@@ -24,8 +24,8 @@ LESSON_USERS, LESSON_MOVIES, LESSON_RATINGS = (
 )
 
 
-def test_2016_release_reproduces_the_lessons_crosstab(movielens_2016):
-    ds = data.load(movielens_2016)
+def test_2016_release_reproduces_the_lessons_crosstab(ml2016):
+    ds = ml2016
     ct = crosstab(ds)
     assert ct.users.tolist() == LESSON_USERS
     assert ct.movies.tolist() == LESSON_MOVIES
