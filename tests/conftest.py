@@ -30,6 +30,31 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def untouched():
+    """untouched(model, opt) -> check: check() asserts the weights and the optimizer are as they were."""
+    import copy
+
+    import torch
+
+    def take(model, opt):
+        weights, state = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
+
+        def check():
+            for k, v in weights.items():
+                assert torch.equal(model.state_dict()[k], v), k
+            now = opt.state_dict()
+            assert now["param_groups"] == state["param_groups"]
+            for pid, st in state["state"].items():
+                for key, v in st.items():
+                    got = torch.as_tensor(now["state"][pid][key])
+                    assert torch.equal(got, torch.as_tensor(v)), (pid, key)
+
+        return check
+
+    return take
+
+
 @pytest.fixture(scope="session")
 def movielens_zip() -> Path:
     """The verified 2018 ml-latest-small.zip from the data folder ($LESSON5_DATA in CI)."""
@@ -63,12 +88,10 @@ def ml2016(movielens_2016) -> data.Ratings:
 
 @pytest.fixture(scope="session")
 def trained(request, tmp_path_factory):
-    """trained(recipe, release) -> (model, history): each recipe trained once per run and data set.
+    """trained(recipe, release) -> (model, history): each recipe trained once per data set.
 
-    `release` is "2018", "2016" or "synthetic"; every test that checks a trained model's numbers
-    shares these runs (the notebooks train the same recipes, with the same seeds). Under
-    pytest-xdist the workers share them too: the first to need a run trains it, under a file lock,
-    and saves it where the others load it.
+    `release` is "2018", "2016" or "synthetic". Under pytest-xdist the first worker to need a run
+    trains it under a file lock and saves it where the others load it.
     """
     import torch
     from filelock import FileLock

@@ -85,7 +85,7 @@ def test_a_bad_records_file_is_one_line(tmp_path, capsys):
 
 
 def test_a_spawned_row_returns_its_record_and_its_own_peak(tmp_path):
-    """Oracle: a child that reads 5,000 rows peaks far below a parent that grew by 600 MB first."""
+    """Oracle: a child reading 5,000 rows peaks far below a parent that grew by 600 MB first."""
     big = b"x" * (600 * 2**20)  # every page written: resident in this process
     path = tmp_path / "ratings.csv"
     bench.write_ratings_csv(path, 5_000, n_users=300, n_movies=200, chunk=1_500)

@@ -1,9 +1,7 @@
-"""The numbers notebook 03 shows, checked through the package with the notebook's seeds.
+"""Notebook 03's numbers: the lesson's printed ones on the 2016 release (required in CI), the 2018
+headline numbers, and `basic_fit` held to `fit` weight for weight.
 
-The lesson's printed numbers reproduced on its data (the 2016 release: skipped where it is
-absent, required in CI), the headline numbers on the 2018 release, and the notebook's loop
-`basic_fit` held to the package's `fit`, weight for weight. The lesson's numbers are those its
-notebook printed (fastai's courses/dl1/lesson5-movielens.ipynb, December 2017).
+The lesson's numbers are those fastai's courses/dl1/lesson5-movielens.ipynb printed (December 2017).
 """
 
 from __future__ import annotations
@@ -56,10 +54,7 @@ def test_basic_fit_reaches_the_same_weights_as_fit(name, capsys):
 
 @pytest.fixture(scope="module")
 def learner(request):
-    """learner(release) -> History: the notebook's rebuild of the lesson's learner, trained once.
-
-    Adam 1e-2, weight decay 2e-4, cosine cycles of 1 and 2 epochs, seed 42.
-    """
+    """learner(release) -> History: the lesson's learner rebuilt (Adam 1e-2, wd 2e-4, SGDR, seed 42)."""
     runs: dict[str, train.History] = {}
 
     def get(release: str) -> train.History:
@@ -101,17 +96,11 @@ def test_the_lessons_learner_rebuilt_lands_at_088_on_2016(learner):
 # ---------------------------------------------------------------- the 2018 release, as the notebook runs
 
 
-def test_lesson_dot_on_2018_is_near_the_lessons_number_and_memorises(trained):
-    _, hist = trained("lesson-dot", "2018")
-    last = hist.epochs.iloc[-1]
+def test_lesson_dot_on_2018_is_near_the_lessons_number_memorises_and_biases_beat_it(trained):
+    last = trained("lesson-dot", "2018")[1].epochs.iloc[-1]
     assert abs(last.valid_mse - LESSON_DOT[-1]) < 0.05
     assert last.train_loss < 0.75 * last.valid_mse
-
-
-def test_biases_beat_the_plain_dot_product_by_a_lot_on_2018(trained):
-    _, dot = trained("lesson-dot", "2018")
-    _, bias = trained("lesson-bias", "2018")
-    assert valid_mse(bias)[-1] < valid_mse(dot)[-1] - 0.25
+    assert valid_mse(trained("lesson-bias", "2018")[1])[-1] < last.valid_mse - 0.25
 
 
 def test_lesson_bias_predictions_follow_the_ratings_and_stop_short_of_the_ends(trained, ml2018):
@@ -131,14 +120,10 @@ def test_the_lessons_learner_rebuilt_beats_librec_on_2018(learner):
     assert learner("2018").epochs.valid_rmse.iloc[-1] < LIBREC_RMSE
 
 
-def test_onecycle_bias_reaches_its_target_on_2018(trained):
+def test_onecycle_bias_reaches_its_target_and_its_loss_steps_down_at_each_epoch_on_2018(trained):
+    """The target; and the picture of memorising: 30 batches after each boundary beat the 30 before."""
     _, hist = trained("onecycle-bias", "2018")
     assert hist.epochs.valid_rmse.iloc[-1] <= 0.850
-
-
-def test_onecycle_training_loss_steps_down_at_every_epoch_boundary(trained):
-    """The notebook's picture of memorising: 30 batches after each boundary beat the 30 before."""
-    _, hist = trained("onecycle-bias", "2018")
     steps = hist.steps
     starts = steps.groupby("epoch").step.min().iloc[1:].tolist()
     assert len(starts) == hist.n_epochs - 1

@@ -1,4 +1,4 @@
-"""lesson5.lr_find: the range test against train.fit run with the same geometric schedule, and closed forms."""
+"""lesson5.lr_find: the range test against train.fit with the same geometric schedule; closed forms."""
 
 from __future__ import annotations
 
@@ -38,42 +38,20 @@ def test_rates_grow_exactly_geometrically(ds):
 
 
 def test_same_losses_as_fit_with_the_same_schedule_and_batches(ds):
-    """Oracle: train.fit with sched = the geometric multiplier draws the same batches and must see the same losses."""
+    """Oracle: train.fit with the geometric multiplier as sched draws the same batches and losses."""
     (u, m, y), valid = ds.tensors("train"), ds.tensors("valid")
     n, bs = 650, 64  # 11 batches per epoch, the last one 10 ratings: epoch boundaries must match
-    train_triple = (u[:n], m[:n], y[:n])
-    steps = 3 * math.ceil(n / bs)
-    start, end = 1e-3, 0.5
-
+    part, steps, start, end = (u[:n], m[:n], y[:n]), 3 * math.ceil(n / bs), 1e-3, 0.5
+    kw = dict(bs=bs, seed=3, device="cpu")
     model_a = fresh(ds)
     opt_a = optim.SGD(model_a.parameters(), lr=0.7, momentum=0.9)  # the package's from-scratch SGD
     res = lr_find(
-        model_a,
-        train_triple,
-        opt_a,
-        start_lr=start,
-        end_lr=end,
-        num_it=steps,
-        bs=bs,
-        seed=3,
-        stop_div=False,
-        device="cpu",
+        model_a, part, opt_a, start_lr=start, end_lr=end, num_it=steps, stop_div=False, **kw
     )
-
     model_b = fresh(ds)
     opt_b = optim.SGD(model_b.parameters(), lr=start, momentum=0.9)
-    hist = train.fit(
-        model_b,
-        (train_triple, valid),
-        3,
-        opt_b,
-        bs=bs,
-        seed=3,
-        device="cpu",
-        progress=False,
-        sched=lambda s: (end / start) ** (s / steps),
-    )
-    steps_df = hist.steps
+    sched = lambda s: (end / start) ** (s / steps)  # noqa: E731
+    steps_df = train.fit(model_b, (part, valid), 3, opt_b, progress=False, sched=sched, **kw).steps
     assert len(res.lrs) == steps == len(steps_df)
     np.testing.assert_array_equal(res.losses, steps_df.loss.to_numpy())
     np.testing.assert_allclose(res.lrs, steps_df.lr.to_numpy(), rtol=1e-15)
@@ -90,58 +68,34 @@ def test_smoothing_is_lesson5_smooth_ewma(ds):
     np.testing.assert_array_equal(res.smooth, [ew.update(v) for v in res.losses])
 
 
-def test_model_and_optimizer_are_restored(ds):
+def test_model_and_optimizer_are_restored(ds, untouched):
     model = fresh(ds)
     opt = torch.optim.Adam(train.param_groups(model, 0.1), lr=3e-3)
     train.fit(model, ds, 1, opt, bs=256, seed=0, device="cpu", progress=False)  # Adam's state
     model.eval()
-    twin_model, twin_opt = copy.deepcopy(model), None
+    twin_model = copy.deepcopy(model)
     twin_opt = torch.optim.Adam(train.param_groups(twin_model, 0.1), lr=3e-3)
     twin_opt.load_state_dict(copy.deepcopy(opt.state_dict()))
-    before_model = copy.deepcopy(model.state_dict())
-    before_opt = copy.deepcopy(opt.state_dict())
-
-    res = lr_find(model, ds, opt, start_lr=1e-5, end_lr=10.0, num_it=60, bs=128)
-    assert len(res.lrs) > 5
-
-    for k, v in before_model.items():
-        assert torch.equal(model.state_dict()[k], v), k
-    after_opt = opt.state_dict()
-    assert [g["lr"] for g in after_opt["param_groups"]] == [3e-3, 3e-3]
-    assert [g["weight_decay"] for g in after_opt["param_groups"]] == [0.1, 0.0]
-    for pid, state in before_opt["state"].items():
-        for name, value in state.items():
-            assert torch.equal(
-                torch.as_tensor(after_opt["state"][pid][name]), torch.as_tensor(value)
-            ), (pid, name)
+    check = untouched(model, opt)
+    assert len(lr_find(model, ds, opt, start_lr=1e-5, end_lr=10.0, num_it=60, bs=128).lrs) > 5
+    check()  # weights, moments, lr and decay per group
     assert not model.training  # its mode too
-
     # And training goes on exactly as if the range test had never run.
     h1 = train.fit(model, ds, 1, opt, bs=256, seed=1, device="cpu", progress=False)
     h2 = train.fit(twin_model, ds, 1, twin_opt, bs=256, seed=1, device="cpu", progress=False)
     np.testing.assert_array_equal(h1.steps.loss.to_numpy(), h2.steps.loss.to_numpy())
 
 
-def test_stops_when_the_smoothed_loss_explodes(ds):
+def test_stops_when_the_smoothed_loss_explodes_unless_told_not_to(ds):
     model = fresh(ds)
-    res = lr_find(
-        model,
-        ds,
-        torch.optim.SGD(model.parameters(), lr=1.0),
-        start_lr=1e-3,
-        end_lr=1e6,
-        num_it=200,
-    )
+    sgd = torch.optim.SGD(model.parameters(), lr=1.0)
+    res = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e6, num_it=200)
     assert res.stopped == "diverged" and len(res.lrs) < 200
     best = np.minimum.accumulate(res.smooth[:-1])
     assert np.all(res.smooth[:-1] <= 4 * best)  # nothing before the last point tripped the rule
     last = res.smooth[-1]
     assert not np.isfinite(last) or last > 4 * best[-1]  # the last point did
-
-
-def test_without_stop_div_it_runs_to_the_end_unless_the_loss_is_not_a_number(ds):
-    model = fresh(ds)
-    sgd = torch.optim.SGD(model.parameters(), lr=1.0)
+    # Without stop_div it runs to the end unless the loss is not a number.
     res = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e6, num_it=200, stop_div=False)
     ended = res.stopped == "end" and len(res.lrs) == 200
     assert ended or res.stopped == "diverged" and not np.isfinite(res.smooth[-1])
@@ -152,15 +106,14 @@ def test_without_stop_div_it_runs_to_the_end_unless_the_loss_is_not_a_number(ds)
 def test_suggestions_on_closed_form_curves():
     x = np.linspace(-6, 0, 61)  # log10 of the rate, steps of 0.1
     lrs = 10.0**x
-    # 1 - tanh falls fastest where its argument is 0: between grid points -2.95 -> midpoint of -3.0 and -2.9.
+    # 1 - tanh falls fastest at -2.95, between grid points: the midpoint of -3.0 and -2.9.
     losses = 1 - np.tanh(3 * (x + 2.95))
     assert steepest(lrs, losses) == pytest.approx(10**-3.0, rel=1e-12)
     bowl = (x + 2.0) ** 2
     assert min_over_10(lrs, bowl) == pytest.approx(10**-3.0, rel=1e-12)
     # Skipped points are ignored: a fake minimum in the first ones does not count.
-    bowl2 = bowl.copy()
-    bowl2[:3] = -1
-    assert min_over_10(lrs, bowl2, skip_start=3) == pytest.approx(10**-3.0, rel=1e-12)
+    bowl[:3] = -1
+    assert min_over_10(lrs, bowl, skip_start=3) == pytest.approx(10**-3.0, rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -171,18 +124,11 @@ def test_suggestions_on_closed_form_curves():
         (dict(start_lr=0.0), "start_lr=0.0"),
         (dict(num_it=1), "num_it=1"),
         (dict(bs=0), "bs=0"),
+        (dict(start_lr=1e-3, end_lr=1.0, num_it=30), "method='valley'"),  # a bad suggestion method
     ],
 )
 def test_bad_arguments_are_refused(ds, kwargs, match):
     model = fresh(ds)
+    sgd = torch.optim.SGD(model.parameters(), lr=1.0)
     with pytest.raises(ValueError, match=match):
-        lr_find(model, ds, torch.optim.SGD(model.parameters(), lr=1.0), **kwargs)
-
-
-def test_suggestion_names_a_bad_method(ds):
-    model = fresh(ds)
-    res = lr_find(
-        model, ds, torch.optim.SGD(model.parameters(), lr=1.0), start_lr=1e-3, end_lr=1.0, num_it=30
-    )
-    with pytest.raises(ValueError, match="method='valley'"):
-        res.suggestion("valley")
+        lr_find(model, ds, sgd, **kwargs).suggestion("valley")

@@ -26,16 +26,9 @@ def batch(n: int = 9, seed: int = 1):
 ALL = sorted(models.MODELS)
 
 
-def test_dot_product_matches_einsum():
-    g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
-    got = models.DotProduct()(a, b)
-    assert got.shape == (5,)
-    want = np.einsum("ij,ij->i", a.double().numpy(), b.double().numpy())
-    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
-    # The lesson's worked example: [[1,2],[3,4]] . [[2,2],[10,10]] = [6, 70].
+def test_dot_product_is_the_lessons_worked_example():
     x, w = torch.tensor([[1.0, 2], [3, 4]]), torch.tensor([[2.0, 2], [10, 10]])
-    assert models.DotProduct()(x, w).tolist() == [6, 70]
+    assert models.DotProduct()(x, w).tolist() == [6, 70]  # [[1,2],[3,4]] . [[2,2],[10,10]]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -44,7 +37,7 @@ def test_one_prediction_per_pair(name):
     u, m = batch()
     out = model(u, m)
     assert out.shape == (9,) and out.dtype == torch.float32
-    # Row by row equals the whole batch at once: nothing in forward mixes the pairs (no stray broadcast).
+    # Row by row equals the whole batch: nothing in forward mixes the pairs (no stray broadcast).
     rows = torch.cat([model(u[i : i + 1], m[i : i + 1]) for i in range(9)])
     torch.testing.assert_close(rows, out)
 
@@ -57,8 +50,7 @@ def test_hparams_rebuild_the_same_model(name):
     assert models.hparams(again) == models.hparams(model)
     shapes = [{k: v.shape for k, v in mod.state_dict().items()} for mod in (again, model)]
     assert shapes[0] == shapes[1]
-    if kw:
-        assert models.hparams(model)["nh"] == 7 and models.hparams(model)["y_range"] == (1.0, 4.0)
+    assert not kw or (models.hparams(model)["nh"], models.hparams(model)["y_range"]) == (7, (1, 4))
     with pytest.raises(TypeError, match="not one of the lesson's models"):
         models.hparams(torch.nn.Linear(2, 2))
 
@@ -73,13 +65,11 @@ def test_sigmoid_range_closed_form():
 
 
 def test_initialisation_ranges():
-    dot = make("EmbeddingDot")
+    dot, bias, net = make("EmbeddingDot"), make("EmbeddingDotBias"), make("EmbeddingNet")
     for e in (dot.u, dot.m):
         assert e.weight.shape[1] == K and e.weight.min() >= 0 and e.weight.max() <= 0.05
-    bias = make("EmbeddingDotBias")
     assert bias.u.weight.shape == (N_USERS, K) and bias.m.weight.shape == (N_MOVIES, K)
     assert bias.ub.weight.shape == (N_USERS, 1) and bias.mb.weight.shape == (N_MOVIES, 1)
-    net = make("EmbeddingNet")
     assert (net.lin1.in_features, net.lin1.out_features, net.lin2.out_features) == (2 * K, 10, 1)
     assert net.drop1.p == 0.05 and net.drop2.p == 0.5  # the lesson's defaults
     for e in (bias.u, bias.m, bias.ub, bias.mb, net.u, net.m):
@@ -100,8 +90,7 @@ def test_output_stays_in_y_range(name, default):
     lo, hi = default
     assert out.min() >= lo and out.max() <= hi
     assert out.min() < lo + 0.1 and out.max() > hi - 0.1  # saturates: the range is really used
-    wide = models.MODELS[name](N_USERS, N_MOVIES, K, y_range=(-1.0, 9.0))
-    assert wide.y_range == (-1.0, 9.0)
+    assert models.MODELS[name](N_USERS, N_MOVIES, K, y_range=(-1.0, 9.0)).y_range == (-1.0, 9.0)
 
 
 def test_dot_bias_is_sigmoid_of_dot_plus_biases():
@@ -116,18 +105,16 @@ def test_dot_bias_is_sigmoid_of_dot_plus_biases():
 def test_net_dropout_only_in_training():
     model = make("EmbeddingNet", p1=0.5, p2=0.5)
     u, m = batch(200)
-    model.eval()
-    assert torch.equal(model(u, m), model(u, m))
-    model.train()
+    assert torch.equal(model.eval()(u, m), model(u, m))
     torch.manual_seed(3)
-    a = model(u, m)
+    a = model.train()(u, m)
     torch.manual_seed(4)
     assert not torch.equal(a, model(u, m))
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_gradients_match_float64_finite_differences(name):
-    """torch.autograd.gradcheck compares autograd with central differences, all in float64."""
+    """Oracle: torch.autograd.gradcheck, float64 central differences."""
     model = make(name).double().eval()  # eval: dropout would change between the evaluations
     u, m = batch(12)
     y = torch.linspace(0.5, 5.0, 12, dtype=torch.float64)
@@ -157,7 +144,5 @@ def test_each_model_fits_a_tiny_planted_problem(tiny, name):
     opt = torch.optim.Adam(model.parameters(), lr=0.02 if kw else 0.05)
     train.fit(model, tiny, 30, opt, bs=64, seed=0, progress=False, device="cpu")
     u, m, y = tiny.tensors("train")
-    variance = float(y.var(unbiased=False))
-    mse = train.evaluate(model, u, m, y)
-    # Memorising the training set well below the variance shows the model and loop learn.
-    assert mse < 0.1 * variance, (name, mse, variance)
+    mse, variance = train.evaluate(model, u, m, y), float(y.var(unbiased=False))
+    assert mse < 0.1 * variance, (name, mse, variance)  # the model and the loop learn

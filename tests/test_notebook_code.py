@@ -1,9 +1,7 @@
-"""The lesson's code is written once: each definition in a notebook cell tagged `export:<module>` is,
-word for word, the same definition in `lesson5/<module>.py` (d2l's `#@save` idea).
+"""Each definition in a cell tagged `export:<module>` is word for word the one in lesson5/<module>.py.
 
-Also: every model class and the loop are shown in some notebook, and the committed notebooks are
-a student's page: no widget state, no data-source guards, no word about the harness, no machine
-path in an output, a Summary and a Questionnaire at the end, few asserts, and small files.
+Also: the models and the loop are shown in a notebook, and the committed notebooks are a student's
+page (no widget state, guards, harness words or machine paths; a Summary and a Questionnaire).
 """
 
 from __future__ import annotations
@@ -19,14 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # What the lesson writes out: these must appear in a notebook, not only in the package.
 MUST_SHOW = {
-    "models": {
-        "DotProduct",
-        "get_emb",
-        "EmbeddingDot",
-        "sigmoid_range",
-        "EmbeddingDotBias",
-        "EmbeddingNet",
-    },
+    "models": set(
+        "DotProduct get_emb EmbeddingDot sigmoid_range EmbeddingDotBias EmbeddingNet".split()
+    ),
     "train": {"basic_fit"},
 }
 # What a student's page never holds: switches on where the data came from, the harness's words.
@@ -70,7 +63,7 @@ def test_every_exported_definition_is_the_package_code_word_for_word():
         assert shown, f"{name} cell {index} is tagged export:{module} but defines nothing"
         for obj, text in shown.items():
             assert obj in package, (
-                f"{name} cell {index} defines {obj}, which lesson5/{module}.py lacks"
+                f"{name} cell {index} defines {obj}; lesson5/{module}.py lacks it"
             )
             assert text == package[obj], (
                 f"{name} cell {index}: {obj} differs from lesson5/{module}.py; copy one onto the other\n"
@@ -84,9 +77,7 @@ def test_the_lessons_models_and_loop_are_shown_in_a_notebook():
         shown.setdefault(module, set()).update(definitions(source))
     for module, names in MUST_SHOW.items():
         missing = names - shown.get(module, set())
-        assert not missing, (
-            f"not written out in any notebook (tag export:{module}): {sorted(missing)}"
-        )
+        assert not missing, f"in no notebook (tag export:{module}): {sorted(missing)}"
 
 
 def test_drift_is_caught():
@@ -108,9 +99,7 @@ def _asserts(cell: dict) -> int:
 def test_committed_notebooks_are_clean(path):
     text = path.read_text(encoding="utf-8")
     nb = json.loads(text)
-    assert "widgets" not in nb["metadata"], (
-        "widget state: opened untrusted it shows a stale progress bar"
-    )
+    assert "widgets" not in nb["metadata"], "widget state: untrusted, a stale progress bar shows"
     assert "application/vnd.jupyter.widget-view+json" not in text
     for i, cell in enumerate(nb["cells"]):
         src = "".join(cell["source"])
@@ -132,17 +121,10 @@ def test_committed_notebooks_are_clean(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_notebook_ends_with_a_summary_and_a_questionnaire(path):
-    heads = [
-        "".join(c["source"]).lstrip().split("\n", 1)[0]
-        for c in _cells(path)
-        if c["cell_type"] == "markdown"
-    ]
+    md = ["".join(c["source"]) for c in _cells(path) if c["cell_type"] == "markdown"]
+    heads = [m.lstrip().split("\n", 1)[0] for m in md]
     assert "## Summary" in heads and "## Questionnaire" in heads, path.name
-    after = "".join(
-        "".join(c["source"])
-        for c in _cells(path)[[h for h in heads].index("## Questionnaire") :]
-        if c["cell_type"] == "markdown"
-    )
+    after = "".join(md[heads.index("## Questionnaire") :])
     assert "<details>" in after, "the questionnaire's answers sit in a collapsed <details> block"
 
 

@@ -36,28 +36,15 @@ def environment_yml() -> tuple[list[str], list[str]]:
     return conda, pip
 
 
-def test_environment_yml_installs_this_package_with_every_extra():
+def test_environment_yml_installs_this_package_with_every_extra_and_only_python_and_pip():
     conda, pip = environment_yml()
-    assert pip, "environment.yml has no pip section"
     match = [re.fullmatch(r"-e \.\[(.*)\]", p) for p in pip]
-    assert len(pip) == 1 and match[0], (
-        f"environment.yml's pip section must only install the package: {pip}"
-    )
+    assert len(pip) == 1 and match[0], f"the pip section must only install the package: {pip}"
     assert set(match[0].group(1).split(",")) == set(PROJECT["optional-dependencies"])
-
-
-def test_environment_yml_adds_nothing_but_python_and_pip():
-    conda, _ = environment_yml()
     names = {re.split(r"[=<>! ]", c)[0] for c in conda}
-    assert names == {"python", "pip"}, (
-        f"dependencies belong in pyproject.toml, not environment.yml: {conda}"
-    )
-    python = next(c for c in conda if c.startswith("python"))
-    version = python.split("=", 1)[1]
-    assert SpecifierSet(PROJECT["requires-python"]).contains(version + ".0"), (
-        python,
-        PROJECT["requires-python"],
-    )
+    assert names == {"python", "pip"}, f"dependencies belong in pyproject.toml: {conda}"
+    version = next(c for c in conda if c.startswith("python")).split("=", 1)[1]
+    assert SpecifierSet(PROJECT["requires-python"]).contains(version + ".0"), version
 
 
 def test_torch_range_admits_the_cpu_build_that_ci_installs():
@@ -78,9 +65,7 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme
     # CI runs the README's command itself (not a look-alike), and the notebooks again as a newcomer.
-    assert re.search(r"^LESSON5_DATA=\S+ make test$", ci, re.M), (
-        "the README's `make test` is missing from .ci/run"
-    )
+    assert re.search(r"^LESSON5_DATA=\S+ make test$", ci, re.M), "the README's `make test`"
     assert re.search(
         r'^HOME="\$newcomer" ATEN_CPU_CAPABILITY=default .* -m pytest .*notebooks$', ci, re.M
     ), "the second notebook pass (a newcomer's home, torch's baseline kernels) is missing"
@@ -116,5 +101,5 @@ def test_readme_layout_matches_the_tree():
     tree -= {p for p in tree if p.endswith("__init__.py") or p.endswith("__main__.py")}
     shown = _readme_layout()
     assert shown == tree, (
-        f"only in CONTRIBUTING.md: {sorted(shown - tree)}; only in lesson5/: {sorted(tree - shown)}"
+        f"CONTRIBUTING.md: {sorted(shown - tree)}; lesson5/: {sorted(tree - shown)}"
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lesson5 import data, solver
+from lesson5 import solver
 from lesson5.crosstab import crosstab
 from lesson5.solver import Factors, fit, init_factors, loss_torch, predict, rmse
 
@@ -28,23 +28,16 @@ def _flat(f: Factors) -> np.ndarray:
 def _unflat(x: np.ndarray, like: Factors) -> Factors:
     nu, k = like.user.shape
     nm = like.movie.shape[0]
-    user, movie = x[: nu * k].reshape(nu, k), x[nu * k : nu * k + nm * k].reshape(nm, k)
-    if not like.has_bias:
-        return Factors(user, movie)
-    rest = x[nu * k + nm * k :]
-    return Factors(user, movie, rest[:nu], rest[nu:])
+    user, movie, rest = np.split(x, [nu * k, (nu + nm) * k])
+    biases = (rest[:nu], rest[nu:]) if like.has_bias else ()
+    return Factors(user.reshape(nu, k), movie.reshape(nm, k), *biases)
 
 
 def _fd_grad(ratings: np.ndarray, f: Factors, h: float = 1e-6) -> np.ndarray:
     """Central finite differences of the numpy RMSE, in float64."""
     x = _flat(f)
-    g = np.empty_like(x)
-    for n in range(len(x)):
-        up, down = x.copy(), x.copy()
-        up[n] += h
-        down[n] -= h
-        g[n] = (rmse(ratings, _unflat(up, f)) - rmse(ratings, _unflat(down, f))) / (2 * h)
-    return g
+    loss = lambda d: rmse(ratings, _unflat(x + d, f))  # noqa: E731
+    return np.array([(loss(h * e) - loss(-h * e)) / (2 * h) for e in np.eye(len(x))])
 
 
 def test_rmse_matches_the_definition_cell_by_cell():
@@ -54,11 +47,8 @@ def test_rmse_matches_the_definition_cell_by_cell():
     for i in range(r.shape[0]):
         for j in range(r.shape[1]):
             if not math.isnan(r[i, j]):
-                p = (
-                    sum(f.user[i, k] * f.movie[j, k] for k in range(3))
-                    + f.user_bias[i]
-                    + f.movie_bias[j]
-                )
+                p = sum(f.user[i, k] * f.movie[j, k] for k in range(3)) + f.user_bias[i]
+                p += f.movie_bias[j]
                 total += (r[i, j] - p) ** 2
                 count += 1
     assert math.isclose(rmse(r, f), math.sqrt(total / count), rel_tol=1e-14)
@@ -100,17 +90,15 @@ def test_lbfgs_recovers_an_exact_low_rank_matrix():
 
 
 @pytest.mark.parametrize("bias", [False, True])
-def test_fit_on_the_lessons_crosstab_reaches_a_stationary_point(bias, movielens_2016):
-    ct = crosstab(data.load(movielens_2016))
+def test_fit_on_the_lessons_crosstab_reaches_a_stationary_point(bias, ml2016):
+    ct = crosstab(ml2016)
     f0 = init_factors(15, 15, bias=bias, seed=42)
     res = fit(ct.ratings, f0)
     h = np.array(res.history)
     assert h[0] == pytest.approx(rmse(ct.ratings, f0), rel=1e-14)
     assert (np.diff(h) <= 1e-15).all(), "L-BFGS with a strong-Wolfe line search never goes uphill"
     assert res.rmse == pytest.approx(h[-1], rel=1e-14)
-    assert res.rmse == pytest.approx(
-        rmse(ct.ratings, res.factors), rel=1e-14
-    )  # numpy recomputation
+    assert res.rmse == pytest.approx(rmse(ct.ratings, res.factors), rel=1e-14)  # numpy recomputes
     assert res.rmse < h[0] / 5 and res.converged
     # A minimum: every partial derivative of the numpy loss is ~0 there (float64 finite differences).
     assert np.abs(_fd_grad(ct.ratings, res.factors)).max() < 1e-5

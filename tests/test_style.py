@@ -1,9 +1,7 @@
-"""House rules a linter does not check: docstrings start with one short line, and a pointer is true.
+"""House rules a linter does not check, in `lesson5/` outside `tools/`.
 
-Every module, public function, class and method of the lesson (`lesson5/` outside `tools/`) that
-has a docstring starts it with one line of at most 100 characters. Modules and public
-module-level definitions have one. "Notebook NN." (or "Notebooks NN and MM." / "NN-MM.") on the
-third line is optional, but where it stands, every notebook it names mentions the name.
+Modules and public module-level definitions have a docstring; every docstring starts with a line of
+at most 100 characters; a "Notebook NN." pointer on its third line names notebooks that mention it.
 """
 
 from __future__ import annotations
@@ -99,9 +97,9 @@ def test_the_rules_catch_a_false_pointer_a_bad_pointer_and_a_missing_docstring()
 
 def test_no_module_declares_all():
     """`__all__` nowhere: a module's public names are the ones without a leading underscore."""
-    offenders = [
-        str(p.relative_to(ROOT))
+    declares = [
+        p
         for p in (ROOT / "lesson5").rglob("*.py")
-        if re.search(r"^__all__\s*=", p.read_text(encoding="utf-8"), flags=re.M)
+        if re.search(r"^__all__\s*=", p.read_text(), re.M)
     ]
-    assert not offenders
+    assert not declares
