@@ -1,4 +1,4 @@
-"""What graddesc.xlsx says to a student: its input cells' labels and its cells' comments."""
+"""What the workbooks say to a student: graddesc.xlsx's input labels, both workbooks' cell comments."""
 
 from __future__ import annotations
 
@@ -53,3 +53,20 @@ NOTES = [
     ("E", "d", "Eve divides every step by d; after each epoch d moves towards the loss's relative "
      "change |f1 - f2| / min(f1, f2)."),
 ]  # fmt: skip
+
+# collab_filter.xlsx's notes on the first cell of a factor sheet's block, by block; {plus} names
+# the biases on the bias sheet.
+COLLAB = dict(
+    rmse="The loss: root mean squared error over the rated cells, SQRT(sum of (rating - prediction)^2 / "
+    "number of ratings). Try: type another number into a green or orange cell and watch it move; or "
+    "Data > Solver > Solve (the model is saved in this sheet: minimise this cell by changing the green "
+    "and orange cells, GRG Nonlinear).",
+    predictions="A prediction: the dot product of the orange factors on this row and the green factors in "
+    "this column{plus}. It is 0 where the blue grid has no rating: those cells do not count in the loss.",
+    user_factors="This user's factors (an embedding): numbers the Solver changes. They start random, like "
+    "the lesson's RAND().",
+    movie_factors="This movie's factors (an embedding). Try: set one to 0 and see which predictions change.",
+    ratings="The ratings of the 15 most active users for the 15 most rated movies. A blank cell is a rating "
+    "the model must predict, not a zero.",
+    user_bias="A user bias: how much more generous than average this user rates, whatever the movie.",
+)  # fmt: skip
