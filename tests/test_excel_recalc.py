@@ -156,11 +156,8 @@ def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeyp
     with pytest.raises(book.WorkbookError, match="is a folder"):
         book.save_atomic(wb, tmp_path / "dir.xlsx")
 
-    def crash(self, filename):  # writes half a file, then fails (disk full, killed, ...)
-        if isinstance(filename, (str, os.PathLike)):
-            Path(filename).write_bytes(b"PK\x03\x04half")
-        else:  # save_atomic zips into memory first
-            filename.write(b"PK\x03\x04half")
+    def crash(self, buffer):  # writes half a file (save_atomic zips into memory), then fails
+        buffer.write(b"PK\x03\x04half")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Workbook, "save", crash)
