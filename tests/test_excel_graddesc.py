@@ -35,8 +35,13 @@ def values(written, tmp_path_factory):
     return recalculated_names([written], tmp_path_factory.mktemp("recalc"))[0]
 
 
-def test_every_update_is_a_formula_reading_the_row_above(written):
+def test_every_update_is_a_formula_reading_the_row_above_and_every_cell_names_its_font(written):
     wb = load_workbook(written)
+    # Without a name, LibreOffice showed styled cells in a serif fallback face.
+    assert all(f.name == book.FONT_NAME and f.sz for f in book.FONTS.values())
+    cells = [c for ws in wb for row in ws.iter_rows() for c in row]
+    styled = [c for c in cells if c.fill.fill_type is not None or c.font.b or c.font.i]
+    assert len(styled) > 100 and all(c.font.name for c in styled)
     assert wb.sheetnames == [*graddesc.SHEETS, "losses"]
     for name in graddesc.SHEETS:
         rows = book.cells(wb, f"{name}_rows")
@@ -80,9 +85,8 @@ def test_epoch_level_state_equals_python(values):
     assert (ann.expected[1:] <= ann.limit[1:]).all()  # every accepted epoch passes the macro's test
     assert_close(ann.expected.iloc[-1], s["expected"], "adagrad_ann expected step")
     assert ann.halvings[1] > 0  # the test fired at least once
-    assert_close(
-        epochs["adam_ann"].best.iloc[-1], graddesc.run("adam_ann", xg.EPOCHS)[1]["best"], "best"
-    )
+    best = graddesc.run("adam_ann", xg.EPOCHS)[1]["best"]
+    assert_close(epochs["adam_ann"].best.iloc[-1], best, "adam_ann best")
     assert_close(epochs["eve"].d.iloc[-1], graddesc.run("eve", xg.EPOCHS)[0].d.iloc[-1], "eve d")
 
 
@@ -127,14 +131,8 @@ def test_first_epoch_after_reset_is_where_the_macro_puts_it(values, name):
 
 
 # The macros, performed in LibreOffice: set the carries, recalculate, paste, recalculate, ...
-PASTES = {
-    "momentum": ["m"],
-    "adagrad": ["G"],
-    "rmsprop": ["v", "v"],
-    "adam": ["v", "m", "v", "m"],
-}
-START = {"momentum": {"m": 0.0}, "adagrad": {"G": 1e4}, "rmsprop": {"v": 1e4}}
-START["adam"] = {"v": 1e4, "m": 0.0}
+PASTES = dict(momentum=["m"], adagrad=["G"], rmsprop=["v", "v"], adam=["v", "m", "v", "m"])
+START = dict(momentum={"m": 0.0}, adagrad={"G": 1e4}, rmsprop={"v": 1e4}, adam={"v": 1e4, "m": 0.0})
 
 
 @pytest.mark.libreoffice

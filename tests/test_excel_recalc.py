@@ -13,18 +13,19 @@ import pytest
 from _excel_helpers import assert_close, require_soffice
 from openpyxl import Workbook, load_workbook
 
-from lesson5.excel import book
-from lesson5.excel.recalc import (
-    RecalcError,
-    find_problems,
-    read_values,
-    recalculate_many,
-    recalculated_names,
-)
+from lesson5.excel import book, recalc
+from lesson5.excel.recalc import RecalcError, find_problems, read_values, recalculate_many
 
 
 def recalculate(path, out=None, timeout: float = 180.0):
     return recalculate_many([path], out, timeout)[0]
+
+
+def script(path: Path, body: str) -> Path:
+    """An executable shell script: a stand-in soffice."""
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
 
 
 def _closed_form_book(path: Path) -> Path:
@@ -71,13 +72,10 @@ def test_libreoffice_recalculates_closed_forms_and_reports_errors(tmp_path):
     good_copy, bad_copy = recalculate_many([good, bad], out)  # one LibreOffice start for both
     assert good_copy.parent == out.resolve() and good_copy.name == "good.xlsx"
     v = read_values(good_copy)
-    assert_close(v["my sheet"]["C1"], math.sqrt(12.5), "C1")
-    assert_close(v["my sheet"]["C2"], 0.0, "C2")
-    assert_close(v["my sheet"]["C3"], 11.0, "C3")
-    assert_close(v["my sheet"]["D2"], 1.0, "D2")
-    assert_close(v["my sheet"]["D3"], 7.0, "D3")
-    assert_close(v["other"]["A1"], 12.5, "other!A1")
-    assert_close(v["other"]["A2"], 25.0, "other!A2")
+    want = dict(C1=math.sqrt(12.5), C2=0.0, C3=11.0, D2=1.0, D3=7.0)
+    for sheet, cells in {"my sheet": want, "other": dict(A1=12.5, A2=25.0)}.items():
+        for cell, value in cells.items():
+            assert_close(v[sheet][cell], value, f"{sheet}!{cell}")
     assert find_problems(good_copy) == []
     # The recalculated copy keeps its formulas and defined names (a student can still edit it).
     wb = load_workbook(good_copy)
@@ -111,16 +109,12 @@ def test_libreoffice_recalculates_closed_forms_and_reports_errors(tmp_path):
 def test_recalculated_names_raises_on_problems(tmp_path, monkeypatch):
     """The one-call helper refuses a workbook with errors (checked without LibreOffice: a stand-in copies files)."""
     bad = _broken_book(tmp_path / "bad.xlsx")
-    fake = tmp_path / "fake-soffice"
     # A stand-in "soffice" that copies the inputs unchanged: every formula is then without a result.
-    fake.write_text(
-        '#!/bin/sh\nout=""\nwhile [ $# -gt 0 ]; do case "$1" in --outdir) out="$2"; shift;; '
-        '*.xlsx) cp "$1" "$out/";; esac; shift; done\n'
-    )
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    copy = 'out=""\nwhile [ $# -gt 0 ]; do case "$1" in --outdir) out="$2"; shift;; '
+    fake = script(tmp_path / "fake-soffice", copy + '*.xlsx) cp "$1" "$out/";; esac; shift; done')
     monkeypatch.setenv("LESSON5_SOFFICE", str(fake))
     with pytest.raises(RecalcError, match=r"bad\.xlsx: 4 formula problem\(s\)"):
-        recalculated_names([bad], tmp_path / "out")
+        recalc.recalculated_names([bad], tmp_path / "out")
 
 
 def test_recalculate_errors_are_clear(tmp_path, monkeypatch):
@@ -129,18 +123,13 @@ def test_recalculate_errors_are_clear(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(RecalcError, match="soffice.*not found"):
         recalculate(good)
-    slow = tmp_path / "slow-soffice"
-    slow.write_text("#!/bin/sh\nexec /bin/sleep 30\n")
-    slow.chmod(slow.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("LESSON5_SOFFICE", str(slow))
-    with pytest.raises(RecalcError, match="more than 1 s"):
-        recalculate(good, tmp_path / "out", timeout=1)
-    failing = tmp_path / "failing-soffice"
-    failing.write_text("#!/bin/sh\necho 'no display' >&2\nexit 3\n")
-    failing.chmod(failing.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("LESSON5_SOFFICE", str(failing))
-    with pytest.raises(RecalcError, match=r"exit 3\): no display"):
-        recalculate(good, tmp_path / "out")
+    for body, match, timeout in (
+        ("exec /bin/sleep 30", "more than 1 s", 1),
+        ("echo 'no display' >&2\nexit 3", r"exit 3\): no display", 180),
+    ):
+        monkeypatch.setenv("LESSON5_SOFFICE", str(script(tmp_path / "soffice", body)))
+        with pytest.raises(RecalcError, match=match):
+            recalculate(good, tmp_path / "out", timeout=timeout)
     with pytest.raises(RecalcError, match="no such file"):
         recalculate(tmp_path / "missing.xlsx", tmp_path / "out")
     with pytest.raises(RecalcError, match="must differ"):
@@ -157,9 +146,7 @@ def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeyp
     before = target.read_bytes()
     umask = os.umask(0)
     os.umask(umask)
-    assert (
-        target.stat().st_mode & 0o777 == 0o666 & ~umask
-    )  # as plain open() would make it, not 0600
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not 0600
     lock = tmp_path / ".~lock.x.xlsx#"
     lock.write_text("someone,host")
     with pytest.raises(book.WorkbookError, match="open in a spreadsheet program"):
@@ -169,11 +156,8 @@ def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeyp
     with pytest.raises(book.WorkbookError, match="is a folder"):
         book.save_atomic(wb, tmp_path / "dir.xlsx")
 
-    def crash(self, filename):  # writes half a file, then fails (disk full, killed, ...)
-        if isinstance(filename, (str, os.PathLike)):
-            Path(filename).write_bytes(b"PK\x03\x04half")
-        else:  # save_atomic zips into memory first
-            filename.write(b"PK\x03\x04half")
+    def crash(self, buffer):  # writes half a file (save_atomic zips into memory), then fails
+        buffer.write(b"PK\x03\x04half")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Workbook, "save", crash)
@@ -197,10 +181,8 @@ def test_names_refs_and_styles_round_trip(tmp_path):
     book.fit_columns(ws, {"0.00": -9.99})
     back = load_workbook(book.save_atomic(wb, tmp_path / "n.xlsx"))
     assert back.defined_names["lr"].attr_text == "'grad desc'!$B$2"
-    assert [[c.coordinate for c in row] for row in book.cells(back, "block")] == [
-        ["A1", "B1"],
-        ["A2", "B2"],
-    ]
+    blocks = [[c.coordinate for c in row] for row in book.cells(back, "block")]
+    assert blocks == [["A1", "B1"], ["A2", "B2"]]
     assert book.cells(back, "lr")[0][0].value == 0.1
     ws2 = back["grad desc"]
     assert ws2["B2"].fill.start_color.rgb.endswith(book.FILLS["prediction"].start_color.rgb[-6:])
@@ -216,11 +198,8 @@ def test_ref_quotes_a_sheet_name_with_a_quote_and_pin_fixes_parts():
     assert book.ref("It's here", "A1") == "'It''s here'!$A$1"
     assert book.ref("It's here", "A1:B2,C3") == "'It''s here'!$A$1:$B$2,'It''s here'!$C$3"
     assert book.ref("It's here", "AB12", absolute=False) == "'It''s here'!AB12"
-    assert (book.pin("AB12"), book.pin("AB12", row=False), book.pin("AB12", col=False)) == (
-        "$AB$12",
-        "$AB12",
-        "AB$12",
-    )
+    pins = book.pin("AB12"), book.pin("AB12", row=False), book.pin("AB12", col=False)
+    assert pins == ("$AB$12", "$AB12", "AB$12")
 
 
 @pytest.mark.libreoffice
@@ -237,5 +216,7 @@ def test_a_reference_to_a_sheet_named_with_a_quote_recalculates(tmp_path):
     other["A2"] = f"=SUMSQ({book.ref(ws, 'A1:B2')})"  # 25
     other["A3"] = "=its_b2+1"  # 5
     book.define_name(wb, "results", other, "A1:A3")
-    got = recalculated_names([book.save_atomic(wb, tmp_path / "quote.xlsx")], tmp_path / "out")[0]
+    got = recalc.recalculated_names(
+        [book.save_atomic(wb, tmp_path / "quote.xlsx")], tmp_path / "out"
+    )[0]
     assert got["results"].ravel().tolist() == [6, 25, 5]

@@ -2,13 +2,10 @@
 
 Notebook 01.
 
-Sheets: `dotprod` and `bias` (ratings, factor blocks, predictions and RMSE on one screen, as in the
-lesson), `word_emb` (a lookup is a one-hot row times the factor matrix: MMULT), `long_format` (one
-row per rating, factors looked up by INDEX/MATCH) and `movie titles`. Every block a formula reads
-or computes is a workbook name (`dotprod_ratings`, `bias_predictions`, `long_rmse`, ...), and
-`expected` says what each computed block holds by the Python model: the tests compare the two,
-name by name, after LibreOffice recalculates. The factor sheets carry Excel's Solver model (hidden
-sheet names solver_opt, solver_adj, ...), so Data > Solver opens with the lesson's problem.
+Sheets `dotprod` and `bias` (ratings, factors, predictions and RMSE on one screen, with Excel's
+Solver model in hidden sheet names), `word_emb` (a lookup is a one-hot row times the factor
+matrix), `long_format` (one row per rating) and `movie titles`. Every block a formula reads or
+computes is a workbook name; `expected` gives each computed block by the Python model.
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.worksheet.worksheet import Worksheet
 
 from lesson5.crosstab import Crosstab
-from lesson5.excel import book
+from lesson5.excel import book, notes
 from lesson5.excel.book import span
 from lesson5.solver import Factors, FitResult, fit, init_factors, predict, rmse
 
@@ -45,14 +42,8 @@ SOLVER_OPTIONS = dict(
     solver_pre="0.000001", solver_scl="1", solver_sho="2", solver_msl="2",
     solver_itr="2147483647", solver_tim="2147483647",
 )  # fmt: skip
-LEGEND = [
-    ("rating", "ratings"),
-    ("movie", "movie factors"),
-    ("user", "user factors"),
-    ("prediction", "predictions"),
-    ("loss", "RMSE (the loss)"),
-    ("input", "a cell to edit"),
-]
+LEGEND = [("rating", "ratings"), ("movie", "movie factors"), ("user", "user factors"),
+          ("prediction", "predictions"), ("loss", "RMSE (the loss)"), ("input", "a cell to edit")]  # fmt: skip
 LONG_FIRST_ROW, BATCH = 7, 8
 
 
@@ -74,13 +65,8 @@ def _factor_sheet(wb: Workbook, name: str, ct: Crosstab, f: Factors) -> None:
     head = mr + k  # the predictions' header row
     lc = mc + n_m + 1  # the loss column
     what = "user factors · movie factors" + (" + user bias + movie bias" if f.has_bias else "")
-    book.put(
-        ws,
-        "A1",
-        f"{name}: prediction = {what} (0 where there is no rating); the Solver "
-        "lowers the red RMSE by changing the green and orange cells",
-        "title",
-    )
+    title = f"{name}: prediction = {what} (0 where there is no rating); the Solver lowers the red "
+    book.put(ws, "A1", title + "RMSE by changing the green and orange cells", "title")
     labels = [f"f{i + 1}" for i in range(n_f)] + ["bias"] * f.has_bias
     movie = np.column_stack([f.movie, f.movie_bias]) if f.has_bias else f.movie
     user = np.column_stack([f.user, f.user_bias]) if f.has_bias else f.user
@@ -137,44 +123,21 @@ def _factor_sheet(wb: Workbook, name: str, ct: Crosstab, f: Factors) -> None:
     for n, (kind, label) in enumerate(LEGEND):  # a note's font: it may overflow to the right
         book.put(ws, cell := ws.cell(head + 5 + n, lc).coordinate, label, "note")
         ws[cell].fill = book.FILLS[kind]
-    solver = {
-        "solver_opt": book.ref(ws, loss),
-        "solver_adj": book.ref(ws, f"{span(2, head + 1, n_u, k)},{span(mc, mr, k, n_m)}"),
-        **SOLVER_OPTIONS,
-    }
+    adj = f"{span(2, head + 1, n_u, k)},{span(mc, mr, k, n_m)}"
+    solver = {"solver_opt": book.ref(ws, loss), "solver_adj": book.ref(ws, adj), **SOLVER_OPTIONS}
     for key, target in solver.items():
         ws.defined_names[key] = DefinedName(key, attr_text=target, hidden=True)
-    _comments(ws, f.has_bias, loss, preds, blocks)
+    _comments(ws, f.has_bias, loss, blocks)
     ws.column_dimensions[ws.cell(1, lc - 1).column_letter].width = 2.0
     _finish(ws)
 
 
-def _comments(ws: Worksheet, bias: bool, loss: str, preds: str, blocks: dict) -> None:
-    def first(block: str) -> str:
-        return blocks[block][0].split(":")[0]
-
+def _comments(ws: Worksheet, bias: bool, loss: str, blocks: dict) -> None:
     plus = " plus this user's bias plus this movie's bias" if bias else ""
-    notes = {
-        loss: "The loss: root mean squared error over the rated cells, SQRT(sum of (rating - "
-        "prediction)^2 / number of ratings). Try: type another number into a green or orange cell "
-        "and watch it move; or Data > Solver > Solve (the model is saved in this sheet: minimise "
-        "this cell by changing the green and orange cells, GRG Nonlinear).",
-        first("predictions"): "A prediction: the dot product of the orange factors on this row "
-        f"and the green factors in this column{plus}. It is 0 where the blue grid has no rating: "
-        "those cells do not count in the loss.",
-        first("user_factors"): "This user's factors (an embedding): numbers the Solver changes. "
-        "They start random, like the lesson's RAND().",
-        first("movie_factors"): "This movie's factors (an embedding). Try: set one to 0 and see "
-        "which predictions change.",
-        first("ratings"): "The ratings of the 15 most active users for the 15 most rated movies. "
-        "A blank cell is a rating the model must predict, not a zero.",
-    }
-    if bias:
-        notes[first("user_bias")] = (
-            "A user bias: how much more generous than average this user rates, whatever the movie."
-        )
-    for cell, note in notes.items():
-        book.comment(ws, cell, note, height=150 if cell == loss else 110)
+    for block, note in notes.COLLAB.items():
+        if block in blocks:
+            cell = blocks[block][0].split(":")[0]
+            book.comment(ws, cell, note.format(plus=plus), height=150 if cell == loss else 110)
 
 
 def _picks(ct: Crosstab) -> tuple[int, list[int]]:
@@ -188,19 +151,10 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod")
     ws = wb.create_sheet("word_emb")
     long = ct.long()
     first, batch = _picks(ct)
-    book.put(
-        ws,
-        "A1",
-        "word_emb: looking up an embedding = multiplying a one-hot row by the factor matrix",
-        "title",
-    )
-    book.put(
-        ws,
-        "A2",
-        f"MMULT(one-hot row, factor matrix) picks one row of the '{source}' "
-        "factors, exactly what INDEX (and nn.Embedding) return. Change a yellow cell.",
-        "note",
-    )
+    title = "word_emb: looking up an embedding = multiplying a one-hot row by the factor matrix"
+    book.put(ws, "A1", title, "title")
+    note = f"MMULT(one-hot row, factor matrix) picks one row of the '{source}' factors, exactly "
+    book.put(ws, "A2", note + "what INDEX (and nn.Embedding) return. Change a yellow cell.", "note")
     for r0, label, n, pos in (
         (4, "user", len(ct.users), long.row),
         (10, "movie", len(ct.movies), long.col),
@@ -210,9 +164,8 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod")
         ws[f"B{r0}"] = int(pos[first]) + 1
         book.style(ws, f"B{r0}", "input", "0")
         book.put(ws, f"A{r0}", f"{label} #", "header")
-        book.put(
-            ws, f"C{r0}", f"which {label} (1 to {n}): its position in the '{source}' sheet", "note"
-        )
+        which = f"which {label} (1 to {n}): its position in the '{source}' sheet"
+        book.put(ws, f"C{r0}", which, "note")
         for row, head in enumerate(("position", "one-hot", "MMULT", "INDEX"), start=r0 + 1):
             book.put(ws, f"A{row}", head, "header")
         for p in range(n):
@@ -230,41 +183,30 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod")
         book.style(ws, span(2, r0 + 3, 2, k), label, FACTOR)
         which = "the user factors" if label == "user" else "the movie factors (transposed)"
         book.put(ws, ws.cell(r0 + 3, 3 + k).coordinate, f"one-hot row × {which}", "note")
-        book.put(
-            ws, ws.cell(r0 + 4, 3 + k).coordinate, "the same numbers, looked up directly", "note"
-        )
-        book.comment(
-            ws,
-            f"B{r0 + 2}",
-            f"One 1 at the chosen position, 0 elsewhere: the {label} as a one-hot vector.",
-        )
-        book.comment(
-            ws,
-            f"B{r0 + 3}",
-            f"{{=MMULT(one-hot, factors)}}: every factor row is multiplied by 0 except the "
-            f"chosen one, so the result is that {label}'s factors.",
-        )
+        same = "the same numbers, looked up directly"
+        book.put(ws, ws.cell(r0 + 4, 3 + k).coordinate, same, "note")
+        hot = f"One 1 at the chosen position, 0 elsewhere: the {label} as a one-hot vector."
+        book.comment(ws, f"B{r0 + 2}", hot)
+        mmult = "{=MMULT(one-hot, factors)}: every factor row is multiplied by 0 except the chosen "
+        book.comment(ws, f"B{r0 + 3}", mmult + f"one, so the result is that {label}'s factors.")
     book.put(ws, "A16", "prediction", "header")
     ws["B16"] = "=SUMPRODUCT(word_emb_user_mmult,word_emb_movie_mmult)"
     ws["C16"] = f"=INDEX({source}_predictions,word_emb_user,word_emb_movie)"
     book.define_name(wb, "word_emb_prediction", ws, "B16")
     book.define_name(wb, "word_emb_sheet_prediction", ws, "C16")
     book.style(ws, "B16:C16", "prediction", PREDICTION)
-    book.put(
-        ws,
-        "D16",
-        f"dot product of the two looked-up rows; beside it the '{source}' "
-        "sheet's prediction for that cell (0 if unrated)",
-        "note",
-    )
+    note = f"dot product of the two looked-up rows; beside it the '{source}' sheet's prediction "
+    book.put(ws, "D16", note + "for that cell (0 if unrated)", "note")
 
     # A mini-batch: ratings spread through long_format, each user one-hot; one MMULT looks them up.
     b0, n_u, last = 20, len(ct.users), 20 + BATCH - 1
+    note = (
+        f"A mini-batch: the users of {BATCH} ratings spread through long_format, one-hot encoded, "
+    )
     book.put(
         ws,
         "A18",
-        f"A mini-batch: the users of {BATCH} ratings spread through long_format, "
-        "one-hot encoded, times the user factors in one MMULT: one row of factors per rating",
+        note + "times the user factors in one MMULT: one row of factors per rating",
         "note",
     )
     for c, head in enumerate(["userId", "user #", *range(1, n_u + 1)], start=1):
@@ -288,12 +230,8 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod")
     book.style(ws, f"A{b0}:B{last}", "header", "0")
     book.style(ws, blocks["onehot"], "body", "0")
     book.style(ws, blocks["factors"], "user", FACTOR)
-    book.comment(
-        ws,
-        ws.cell(b0, 4 + n_u).coordinate,
-        "{=MMULT(one-hot block, user factors)}: "
-        "a whole batch of lookups in one matrix product, as an embedding layer does on a GPU.",
-    )
+    note = "{=MMULT(one-hot block, user factors)}: a whole batch of lookups in one matrix product, "
+    book.comment(ws, ws.cell(b0, 4 + n_u).coordinate, note + "as an embedding layer does on a GPU.")
     ws.column_dimensions["A"].width = 11  # the batch's ids are formulas, sized by hand
     _finish(ws)
 
@@ -302,20 +240,14 @@ def _long_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod") -> 
     ws = wb.create_sheet("long_format")
     long = ct.long()
     r0, n = LONG_FIRST_ROW, len(long)
-    book.put(
-        ws,
-        "A1",
-        "long_format: one row per rating; each user's and movie's factors are looked "
-        f"up from the '{source}' sheet by position (what an embedding layer does)",
-        "title",
+    title = (
+        "long_format: one row per rating; each user's and movie's factors are looked up from the "
     )
     book.put(
-        ws,
-        "A2",
-        f"No variables here: a Solver changes the factor cells of '{source}'; this "
-        f"RMSE equals {source}_rmse.",
-        "note",
+        ws, "A1", title + f"'{source}' sheet by position (what an embedding layer does)", "title"
     )
+    note = f"No variables here: a Solver changes the factor cells of '{source}'; this RMSE equals "
+    book.put(ws, "A2", note + f"{source}_rmse.", "note")
     book.put_text(ws, "A3", "RMSE", "loss")
     blocks = {
         "ids": (span(1, r0, n, 2), "body", "0"),
@@ -329,6 +261,7 @@ def _long_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod") -> 
     }
     for block, (cells, kind, fmt) in blocks.items():
         book.define_name(wb, f"long_{block}", ws, cells)
+        book.style(ws, cells, kind, fmt)
     ws["B3"] = "=SQRT(SUM(long_sq_errors)/COUNT(long_ratings))"
     heads = ["userId", "movieId", "rating", "user #", "movie #"]
     heads += [f"{who} f{i + 1}" for who in ("user", "movie") for i in range(k)]
@@ -348,14 +281,8 @@ def _long_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod") -> 
         users, movies = span(6, r, 1, k), span(6 + k, r, 1, k)
         ws.cell(r, 6 + 2 * k, f"=SUMPRODUCT({users},{movies})")
         ws.cell(r, 7 + 2 * k, f"=(C{r}-{ws.cell(r, 6 + 2 * k).coordinate})^2")
-    for cells, kind, fmt in blocks.values():
-        book.style(ws, cells, kind, fmt)
-    book.comment(
-        ws,
-        "D7",
-        "MATCH finds the user's position (1 to 15) in the dotprod sheet: the "
-        "index an embedding layer needs.",
-    )
+    match = "MATCH finds the user's position (1 to 15) in the dotprod sheet: the index an "
+    book.comment(ws, "D7", match + "embedding layer needs.")
     book.comment(ws, "F7", "INDEX(user factors, position, factor): an embedding lookup.")
     ws.freeze_panes = f"A{r0}"
     _finish(ws, landscape=False)
@@ -364,9 +291,8 @@ def _long_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod") -> 
 def _titles_sheet(wb: Workbook, ct: Crosstab) -> None:
     ws = wb.create_sheet("movie titles")
     book.put(ws, "A1", "The crosstab's movies and users", "title")
-    book.put(
-        ws, "A2", "Top users and movies by number of ratings; ties go to the smaller id.", "note"
-    )
+    note = "Top users and movies by number of ratings; ties go to the smaller id."
+    book.put(ws, "A2", note, "note")
     for c, head in enumerate(["movieId", "title", "ratings", None, "userId", "ratings"], start=1):
         if head:
             book.put(ws, ws.cell(4, c).coordinate, head, "header")
@@ -392,10 +318,8 @@ def build(ct: Crosstab, dot: Factors, bias: Factors) -> Workbook:
     n_u, n_m = ct.ratings.shape
     for name, f, want_bias in (("dotprod", dot, False), ("bias", bias, True)):
         if f.user.shape[0] != n_u or f.movie.shape[0] != n_m or f.has_bias != want_bias:
-            raise ValueError(
-                f"{name} factors do not fit a {n_u} x {n_m} crosstab "
-                f"({'with' if want_bias else 'without'} biases)"
-            )
+            how = "with" if want_bias else "without"
+            raise ValueError(f"{name} factors do not fit a {n_u} x {n_m} crosstab ({how} biases)")
     wb = Workbook()
     wb.remove(wb.active)
     _factor_sheet(wb, "dotprod", ct, dot)
@@ -469,8 +393,7 @@ def write(
 class Export:
     """What `export` wrote: both workbooks, their starting factors and the two Solver fits.
 
-    All factors are as the workbooks hold them (`as_written`); each fit's `rmse` is recomputed
-    from those, so it is the number the fitted workbook's formulas give.
+    Factors as the workbooks hold them (`as_written`); each fit's `rmse` recomputed from those.
     """
 
     initial_path: Path
@@ -487,14 +410,11 @@ class Export:
 
     def fit_lines(self) -> list[str]:
         """One line per Solver fit: its RMSE before and after, and whether L-BFGS converged."""
-        lines = []
-        for name, r in (("dotprod", self.dot_fit), ("bias", self.bias_fit)):
-            stop = "converged" if r.converged else "stopped at the iteration cap"
-            lines.append(
-                f"{name}: RMSE {r.history[0]:.6f} -> {r.rmse:.6f} "
-                f"after {len(r.history) - 1} L-BFGS iterations ({stop})"
-            )
-        return lines
+        return [
+            f"{name}: RMSE {r.history[0]:.6f} -> {r.rmse:.6f} after {len(r.history) - 1} L-BFGS "
+            f"iterations ({'converged' if r.converged else 'stopped at the iteration cap'})"
+            for name, r in (("dotprod", self.dot_fit), ("bias", self.bias_fit))
+        ]
 
 
 def export(
@@ -521,8 +441,6 @@ def export(
         fits.append(replace(res, factors=fitted, rmse=rmse(ct.ratings, fitted)))
     # Build both before saving either, so a bad input leaves no workbook written.
     initial, fitted_wb = build(ct, dot, bias), build(ct, fits[0].factors, fits[1].factors)
-    paths = [
-        book.save_atomic(initial, out / FILENAME),
-        book.save_atomic(fitted_wb, out / FITTED_FILENAME),
-    ]
+    saved = [(initial, FILENAME), (fitted_wb, FITTED_FILENAME)]
+    paths = [book.save_atomic(wb, out / name) for wb, name in saved]
     return Export(*paths, dot, bias, *fits)

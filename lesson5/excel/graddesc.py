@@ -2,22 +2,11 @@
 
 Notebook 02.
 
-One worksheet per rule of `lesson5.graddesc`, same columns, same row order. Each row's a and b
-read the row above (so each epoch's first row reads the previous epoch's last: the five epochs
-the Run macro would have done lie one under the other). Learning rates, betas and the start
-(a, b) are named input cells (yellow), e.g. `adam_lr`, `adam_beta1`. The carries the first row
-starts from (momentum's m, rmsprop's v, adam's m and v, adagrad's G) are yellow named cells too,
-holding what each sheet's Reset macro left there (`lesson5.graddesc.reset`), so the first epoch
-is the original's after Reset; cell comments say what a cell is and what to try. To the right
-of the rows, a per-epoch table holds what changes once per epoch (loss, adagrad's G, annealed
-lr, eve's d) and a line chart of the loss. The one thing no formula can do is the annealed
-adagrad's rerun of an epoch after each halving of lr, so there the number of halvings per epoch
-is an input cell, next to the expected step and the limit it had to meet. A last sheet,
-`losses`, puts every rule's loss on one chart.
-
-`FORMULAS` is `graddesc.SHEETS` again, as formulas: same keys, same order, and each rule's
-formula function is named after its Python twin (`_momentum` here writes what
-`graddesc._momentum` computes), so the two read side by side.
+One sheet per rule of `lesson5.graddesc`, same columns and row order, 5 epochs one under the
+other, each row reading the row above. Inputs and the carries Reset left (`graddesc.reset`) are
+yellow named cells (`adam_lr`, `adam_m_b0`); a per-epoch table and chart sit to the right. No
+formula can rerun an epoch, so the annealed adagrad's halvings of lr are input cells. `losses`
+charts every rule. `FORMULAS` mirrors `graddesc.SHEETS`: each rule is named after its twin.
 """
 
 from __future__ import annotations
@@ -37,67 +26,21 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from lesson5 import graddesc
 from lesson5.excel import book
+from lesson5.excel.notes import HELP, LABELS, NOTES
 
 FILENAME = "graddesc.xlsx"
 EPOCHS = 5
 HEAD = 9  # header row of the row table; rows start below it
 N = len(graddesc.X)
 FIRST = HEAD + 1
-LAST = HEAD + EPOCHS * N
 
-# Labels of the named input cells, by state key ("m_b0" is the carry of m for b).
-LABELS = {
-    "b0": "b at reset",
-    "a0": "a at reset",
-    "lr": "learning rate",
-    "h": "finite-difference step",
-    "beta1": "beta1 (gradients)",
-    "beta2": "beta2 (squares)",
-    "d": "d at reset",
-    "beta_d": "beta of d",
-    "eps": "eps",
-    "wd": "weight decay",
-    "expected0": "expected step before",
-}
 EXTRA_INPUTS = {"h": graddesc.FD_STEP, "beta_d": 0.9}  # inputs the Python state does not hold
-# What the comment on each input says: what it is, and something to try.
-HELP = {
-    "b0": "Where b starts (the Reset button set it to 1). The best line has b = 30: try starting at 25.",
-    "a0": "Where a starts (Reset set it to 1). The best line has a = 2: try starting at 2 and watch b alone.",
-    "lr": "Learning rate: how far each step goes along the (scaled) gradient. Try 10 times larger and "
-    "smaller and watch the loss chart.",
-    "h": "Finite-difference step: b and a are bumped by this much to estimate the slope. The estimate is "
-    "too high by exactly h for b and h*x^2 for a; try 0.001.",
-    "beta1": "Weight of the old average of the gradients (momentum). 0 = plain SGD; try 0.5 and 0.99.",
-    "beta2": "Weight of the old average of the squared gradients. Try 0.5 and 0.99.",
-    "d": "Eve's divisor at reset: steps are divided by d, which follows the loss's relative change.",
-    "beta_d": "Weight of the old d when it is updated after each epoch.",
-    "eps": "Added to sqrt(v) so that a zero gradient does not divide 0 by 0.",
-    "wd": "Weight decay: AdamW shrinks a and b by lr*wd every row, outside the gradient.",
-    "m_b0": "Carry: the running average of de/db before row 1. Reset set it to 0, then pasted the last "
-    "row's value back here. Try 0 and see how the first epoch changes.",
-    "v_b0": "Carry: the running average of (de/db)^2 before row 1. Reset set it to 10000, then pasted the "
-    "last row's value back here. Try 10000.",
-    "G_b0": "Carry: the gradient size (root of the summed squares / 29) the first epoch's step size lr/G "
-    "uses. Reset set it to 10000 (adagrad_ann: 1e6) and adagrad pasted the epoch's own back.",
-    "expected0": "The previous epoch's expected step before the first epoch (Reset set 100); the first epoch "
-    "must not expect more than twice it.",
-}
-HELP.update(
-    {
-        k.replace("_b", "_a"): v.replace("de/db", "de/da")
-        for k, v in HELP.items()
-        if k.endswith("_b0")
-    }
-)
 
 
 @dataclass(frozen=True)
 class _Grid:
-    """Where one sheet's cells are: row-table and per-epoch-table column letters, input names."""
-
-    cols: dict[str, str]
-    ecols: dict[str, str]
+    cols: dict[str, str]  # row-table column letters
+    ecols: dict[str, str]  # per-epoch-table column letters
     names: dict[str, str]  # input key ("lr", "m_b0", ...) -> defined name
 
     def epoch_cell(self, col: str, epoch: int) -> str:  # absolute: every row of the epoch reads it
@@ -105,32 +48,26 @@ class _Grid:
 
 
 @dataclass(frozen=True)
-class Row:
+class _Cells:
+    grid: _Grid
+
+    def name(self, key: str) -> str:  # an input's defined name
+        return self.grid.names[key]
+
+
+@dataclass(frozen=True)
+class Row(_Cells):
     """One row of a sheet for one parameter (b or a): the cells its formulas name."""
 
-    grid: _Grid
     index: int  # 0-based over all EPOCHS * N rows
     param: str  # "b" or "a"
 
-    @property
-    def r(self) -> int:
-        return FIRST + self.index
-
-    @property
-    def first(self) -> bool:
-        return self.index == 0
-
-    @property
-    def epoch(self) -> int:
-        return self.index // N + 1
-
-    @property
-    def g(self) -> str:  # de/db or de/da
-        return self.cell(f"de_d{self.param}")
-
-    @property
-    def lr(self) -> str:  # the annealed sheets carry lr in a column; the others read the input
-        return self.cell("lr") if "lr" in self.grid.cols else self.name("lr")
+    r = property(lambda self: FIRST + self.index)  # the sheet row
+    first = property(lambda self: self.index == 0)
+    epoch = property(lambda self: self.index // N + 1)
+    g = property(lambda self: self.cell(f"de_d{self.param}"))  # de/db or de/da
+    # The annealed sheets carry lr in a column; the others read the input.
+    lr = property(lambda self: self.cell("lr") if "lr" in self.grid.cols else self.name("lr"))
 
     def cell(self, col: str) -> str:  # this row's cell of `col` ("d", "m_b", ...)
         return f"{self.grid.cols[col]}{self.r}"
@@ -144,18 +81,14 @@ class Row:
             return self.grid.names[carry]
         return f"{self.grid.cols[f'{extra}_{self.param}']}{self.r - 1}"
 
-    def name(self, key: str) -> str:
-        return self.grid.names[key]
-
     def per_epoch(self, col: str) -> str:  # this epoch's "G" for this parameter: G_b or G_a
         return self.grid.epoch_cell(f"{col}_{self.param}", self.epoch)
 
 
 @dataclass(frozen=True)
-class Epoch:
+class Epoch(_Cells):
     """One epoch of a sheet: the cells its per-epoch formulas name."""
 
-    grid: _Grid
     epoch: int
 
     def at(self, col: str, epoch: int | None = None) -> str:  # default: this epoch
@@ -167,9 +100,6 @@ class Epoch:
 
     def last(self, col: str) -> str:  # a row-table column on this epoch's last row
         return f"{self.grid.cols[col]}{FIRST + self.epoch * N - 1}"
-
-    def name(self, key: str) -> str:
-        return self.grid.names[key]
 
 
 # ---- the row every sheet shares: graddesc.row_grads and graddesc.finite_differences
@@ -297,16 +227,13 @@ def _eve_epoch(c: Epoch) -> dict[str, object]:
 def _adam_ann_epoch(c: Epoch) -> dict[str, object]:
     # graddesc._adam_ann_epoch: lr / 4 once sqrt(v_b) + sqrt(v_a) more than doubles its best,
     # best the smallest so far (Reset sets it from the first epoch, so epoch 2 keeps lr).
-    best = (
-        f"={c.at('size', 1)}"
-        if c.epoch == 1
-        else f"=MIN({c.at('best', c.epoch - 1)},{c.at('size')})"
-    )
+    prev = c.epoch - 1
+    best = f"={c.at('size', 1)}" if prev == 0 else f"=MIN({c.at('best', prev)},{c.at('size')})"
     if c.epoch <= 2:
         lr = f"={c.name('lr')}" if c.epoch == 1 else f"={c.at('lr', 1)}"
     else:
-        prev = c.at("lr", c.epoch - 1)
-        lr = f"=IF({c.at('size', c.epoch - 1)}>2*{c.at('best', c.epoch - 2)},{prev}/4,{prev})"
+        lr_ = c.at("lr", prev)
+        lr = f"=IF({c.at('size', prev)}>2*{c.at('best', prev - 1)},{lr_}/4,{lr_})"
     return {"size": f"=SQRT({c.last('v_b')})+SQRT({c.last('v_a')})", "best": best, "lr": lr}
 
 
@@ -413,13 +340,8 @@ def _epochs(ws: Worksheet, name: str, grid: _Grid) -> None:
 def _sheet(wb: Workbook, name: str) -> None:
     ws = wb.create_sheet(name)
     book.put(ws, "A1", f"{name}: {graddesc.SHEETS[name].doc}", "title")
-    book.put(
-        ws,
-        "A2",
-        "Yellow cells are inputs (named); every other number is a formula. "
-        "Each row reads the row above; 5 epochs of 29 rows one under the other.",
-        "note",
-    )
+    note = "Yellow cells are inputs (named); every other number is a formula. Each row reads "
+    book.put(ws, "A2", note + "the row above; 5 epochs of 29 rows one under the other.", "note")
     names = _inputs(wb, ws, name)
     cols, ep_cols = graddesc.columns(name), ["epoch", "rmse", *FORMULAS[name].epoch_cols]
     e0 = len(cols) + 2  # first column of the per-epoch table
@@ -436,40 +358,34 @@ def _sheet(wb: Workbook, name: str) -> None:
     book.define_name(wb, f"{name}_epochs", ws, book.span(e0, HEAD, EPOCHS + 1, len(ep_cols)))
     book.define_name(wb, f"{name}_rmse", ws, book.span(e0 + 1, FIRST, EPOCHS))
     if HALVINGS_INPUT in ep_cols:
-        book.put(
-            ws,
-            ws.cell(HEAD - 2, e0).coordinate,
-            "halvings (yellow): how often the Run macro halved lr and reran the epoch until "
-            "its expected step was at most the limit (twice the previous one's)",
-            "note",
-        )
+        note = "halvings (yellow): how often the Run macro halved lr and reran the epoch until its "
+        note += "expected step was at most the limit (twice the previous one's)"
+        book.put(ws, ws.cell(HEAD - 2, e0).coordinate, note, "note")
     _rows(ws, name, grid)
     _epochs(ws, name, grid)
-    _chart(ws, name, e0)
+    at = ws.cell(HEAD + EPOCHS + 3, e0).coordinate
+    _chart(ws, f"{name}: loss per epoch", e0 + 1, HEAD, 1, (7, 12), at)
     ws.freeze_panes = f"A{FIRST}"
     _formats(ws, name, grid.cols, grid.ecols)
     _comments(ws, grid.cols, grid.ecols)
     book.fit_columns(ws, WIDEST, minimum=8)
 
 
-def _chart(ws: Worksheet, name: str, e0: int) -> None:
+def _chart(ws: Worksheet, title: str, col: int, row: int, n: int, size: tuple, at: str) -> None:
+    # The loss of `n` rules (columns from `col`, header on `row`) against the epochs on their
+    # left; straight segments and a marker each epoch: a smoothed curve would invent values.
     chart = LineChart()
-    chart.title, chart.y_axis.title, chart.x_axis.title = f"{name}: loss per epoch", "rmse", "epoch"
-    rmse = Reference(ws, min_col=e0 + 1, min_row=HEAD, max_row=HEAD + EPOCHS)
-    chart.add_data(rmse, titles_from_data=True)
-    chart.set_categories(Reference(ws, min_col=e0, min_row=HEAD + 1, max_row=HEAD + EPOCHS))
-    chart.height, chart.width = 7, 12
-    _straight(chart)
-    ws.add_chart(chart, ws.cell(HEAD + EPOCHS + 3, e0).coordinate)
-
-
-def _straight(chart: LineChart) -> None:
-    # Straight segments and a marker at each epoch: a smoothed curve would invent values between epochs.
+    chart.title, chart.y_axis.title, chart.x_axis.title = title, "rmse", "epoch"
+    data = Reference(ws, min_col=col, max_col=col + n - 1, min_row=row, max_row=row + EPOCHS)
+    chart.add_data(data, titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=col - 1, min_row=row + 1, max_row=row + EPOCHS))
+    chart.height, chart.width = size
     chart.smooth = False
     for series in chart.series:
         series.smooth = False
         series.marker.symbol = "circle"
         series.marker.size = 6
+    ws.add_chart(chart, at)
 
 
 def _formats(ws: Worksheet, name: str, C: dict, E: dict) -> None:
@@ -477,60 +393,21 @@ def _formats(ws: Worksheet, name: str, C: dict, E: dict) -> None:
     table, _ = graddesc.run(name, EPOCHS)
     for col, letter in C.items():
         fmt = "0" if col in ("epoch", "row", "x", "y") else _format(table[col])
-        for r in range(FIRST, LAST + 1):
+        for r in range(FIRST, FIRST + EPOCHS * N):
             ws[f"{letter}{r}"].number_format = fmt
     losses = _format(graddesc.epoch_losses(table))
+    fixed = dict(epoch="0", halvings="0", d="0.0000", rmse=losses, f1=losses, f2=losses)
+    fixed |= dict.fromkeys(("lr", "expected", "limit"), "0.00E+00")
     for col, letter in E.items():
-        fmt = {"epoch": "0", "halvings": "0", "rmse": losses, "f1": losses, "f2": losses}.get(col)
-        fmt = fmt or (
-            "0.00E+00"
-            if col in ("lr", "expected", "limit")
-            else "0.0000"
-            if col == "d"
-            else "0.000"
-        )
         for r in range(HEAD + 1, HEAD + EPOCHS + 1):
-            ws[f"{letter}{r}"].number_format = fmt
+            ws[f"{letter}{r}"].number_format = fixed.get(col, "0.000")
 
 
 def _comments(ws: Worksheet, C: dict, E: dict) -> None:
-    # The original's red-triangle notes: what the key cells are and what to try.
-    notes = {
-        f"{E['rmse']}{HEAD}": "The epoch's loss: the square root of the 29 rows' summed squared "
-        "errors. The chart below plots it; change the learning rate and watch it move.",
-        f"{C['new_a']}{FIRST}": "a after this row's step; the next row starts from it. Click it "
-        "to read the update rule in the formula bar.",
-        f"{C['de_da']}{FIRST}": "de/da = x * de/db, the derivative of this row's squared error "
-        "(b + a*x - y)^2 with respect to a.",
-    }
-    if "m_a" in C:
-        notes[f"{C['m_a']}{FIRST}"] = (
-            "The running average of de/da: beta1 * (the row above's, or the carry on the first "
-            "row) + (1 - beta1) * de/da."
-        )
-    if "v_a" in C:
-        notes[f"{C['v_a']}{FIRST}"] = (
-            "The running average of (de/da)^2. Its square root scales the step: a parameter with "
-            "big gradients takes smaller steps."
-        )
-    if "G_b" in E:
-        notes[f"{E['G_b']}{HEAD}"] = (
-            "The step size of an epoch is lr / G: G is the previous epoch's gradient size (root "
-            "of the summed squares / 29); epoch 1 uses the carry."
-        )
-    if "halvings" in E:
-        notes[f"{E['halvings']}{HEAD}"] = (
-            "How often the Run macro halved lr before the epoch was kept (its expected step at "
-            "most the limit). A formula cannot rerun an epoch, so this is typed in: set one to 0 "
-            "and see the expected step break its limit."
-        )
-    if "d" in E:
-        notes[f"{E['d']}{HEAD}"] = (
-            "Eve divides every step by d; after each epoch d moves towards the loss's relative "
-            "change |f1 - f2| / min(f1, f2)."
-        )
-    for cell, note in notes.items():
-        book.comment(ws, cell, note)
+    for table, col, note in NOTES:
+        letters, row = (C, FIRST) if table == "C" else (E, HEAD)
+        if col in letters:
+            book.comment(ws, f"{letters[col]}{row}", note)
 
 
 @functools.cache
@@ -558,18 +435,7 @@ def build() -> Workbook:
         for epoch in range(1, EPOCHS + 1):
             ws.cell(3 + epoch, j, f"=INDEX({name}_rmse,{epoch})").number_format = "0.00"
     book.define_name(wb, "losses", ws, book.span(1, 3, EPOCHS + 1, 1 + len(graddesc.SHEETS)))
-    chart = LineChart()
-    chart.title = "every rule: loss per epoch"
-    chart.y_axis.title, chart.x_axis.title = "rmse", "epoch"
-    n = len(graddesc.SHEETS)
-    chart.add_data(
-        Reference(ws, min_col=2, max_col=1 + n, min_row=3, max_row=3 + EPOCHS),
-        titles_from_data=True,
-    )
-    chart.set_categories(Reference(ws, min_col=1, min_row=4, max_row=3 + EPOCHS))
-    chart.height, chart.width = 9, 16
-    _straight(chart)
-    ws.add_chart(chart, "A11")
+    _chart(ws, "every rule: loss per epoch", 2, 3, len(graddesc.SHEETS), (9, 16), "A11")
     book.fit_columns(ws, WIDEST, minimum=8)
     return wb
 

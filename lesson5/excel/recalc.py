@@ -90,20 +90,11 @@ def recalculate_many(
         user = Path(profile) / "user"
         user.mkdir()
         (user / "registrymodifications.xcu").write_text(_PROFILE, encoding="utf-8")
-        cmd = [
-            soffice,
-            f"-env:UserInstallation={Path(profile).as_uri()}",
-            "--headless",
-            "--norestore",
-            "--nologo",
-            "--nodefault",
-            "--nolockcheck",
-            "--convert-to",
-            "xlsx",
-            "--outdir",
-            str(out),
-            *map(str, inputs),
-        ]
+        flags = (
+            "--headless --norestore --nologo --nodefault --nolockcheck --convert-to xlsx".split()
+        )
+        cmd = [soffice, f"-env:UserInstallation={Path(profile).as_uri()}", *flags]
+        cmd += ["--outdir", str(out), *map(str, inputs)]
         # Its own process group, so that a timeout kills soffice.bin as well as the wrapper script.
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
