@@ -6,7 +6,7 @@ release (test_rule_agrees_with_a_stable_pandas_sort_and_values_with_pivot_table)
 its 16 written digits (test_solver.py::test_init_is_seeded_uniform_and_shared_between_sheets,
 test_excel_collab.py::test_workbook_layout_formulas_colours_and_notes); every formula cell of both
 workbooks against Python, recalculated by LibreOffice, and word_emb's MMULT against the dotprod row
-(test_excel_collab.py::test_libreoffice_recalculation_equals_python_for_every_cell).
+(test_excel_collab.py::test_libreoffice_recalculation_equals_python_block_by_block).
 """
 
 from __future__ import annotations
