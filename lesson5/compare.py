@@ -38,8 +38,6 @@ def _flat(model: nn.Module) -> torch.Tensor:
 class Recorder:
     """`fit`'s on_step callback: how steps line up, one movie's bias, Adam's moments of movie rows.
 
-    Notebook 05.
-
     Per step: `cosines` (this step's change of all weights against the last one's), `bias_steps`
     (movie `bias_movie`'s bias change) and, under Adam, an `AdamRow` per named movie in `rows`.
     """
@@ -82,8 +80,6 @@ def sweep(
 ) -> pd.Series:
     """Validation RMSE after `epochs` epochs for each value of a setting; NaN where training diverged.
 
-    Notebook 05.
-
     Each value trains `make_model()` with `make_opt(params, value)` on the same batches (`seed`).
     """
     out = {}
@@ -104,8 +100,6 @@ def decay_removes(
     model: nn.Module, opt: torch.optim.Optimizer, data: Ratings, tiny: float = 1e-3
 ) -> np.ndarray:
     """Per movie and factor, the share of the weight that one step's weight decay removes.
-
-    Notebook 05.
 
     Two copies take one full-batch step, with and without the (one group's) `weight_decay`:
     (after without - after with) / before, NaN where |before| < `tiny`. The originals stay.

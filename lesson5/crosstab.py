@@ -102,10 +102,7 @@ def rank_ids(ids: np.ndarray, top_n: int, what: str) -> tuple[np.ndarray, np.nda
 def crosstab(
     data: Ratings | pd.DataFrame, top_n: int = 15, movies: pd.DataFrame | None = None
 ) -> Crosstab:
-    """The top `top_n` users x top `top_n` movies by number of ratings, with the tie rule above.
-
-    Notebook 01.
-    """
+    """The top `top_n` users x top `top_n` movies by number of ratings, with the tie rule above."""
     if top_n < 1:
         raise CrosstabError(f"top_n must be at least 1, got {top_n}")
     if isinstance(data, Ratings):

@@ -50,10 +50,7 @@ class DeviceError(ValueError, RuntimeError):
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """The device to train on: `prefer`, else $LESSON5_DEVICE, else CUDA if available.
-
-    Notebooks 03 and 04.
-    """
+    """The device to train on: `prefer`, else $LESSON5_DEVICE, else CUDA if available."""
     env = os.environ.get(ENV)
     choice = prefer or env or ("cuda" if torch.cuda.is_available() else "cpu")
     named = f"{ENV}={choice!r}" if not prefer and env else f"device {choice!r}"

@@ -115,10 +115,7 @@ def _optional() -> Iterator[Check]:
 
 
 def checks() -> list[Check]:
-    """Every check as (status, what, detail), in the order printed.
-
-    Notebook 00.
-    """
+    """Every check as (status, what, detail), in the order printed."""
     py = ".".join(map(str, sys.version_info[:3]))
     need = md.metadata("lesson5")["Requires-Python"] or ""
     ok = not need or Version(py) in Requirement(f"python{need}").specifier
@@ -132,10 +129,7 @@ def checks() -> list[Check]:
 
 
 def main() -> int:
-    """Print one line per check; return 1 if any failed.
-
-    Notebook 00.
-    """
+    """Print one line per check; return 1 if any failed."""
     found = checks()
     width = max(len(what) for _, what, _ in found)
     for status, what, detail in found:

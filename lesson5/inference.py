@@ -54,8 +54,6 @@ def predict(
 ) -> np.ndarray:
     """Predicted ratings for raw (userId, movieId) pairs.
 
-    Notebook 03.
-
     An id not seen in training raises KeyError naming it (`unknown="error"`), or its pairs get
     NaN (`"nan"`), the mean training rating (`"mean"`; needs a Ratings or maps with a mean),
     or a number you give.

@@ -61,10 +61,7 @@ def _stars(logit: torch.Tensor, y_range: tuple[float, float]) -> torch.Tensor:
 
 
 def most_rated(data: Ratings, n: int | None = None) -> np.ndarray:
-    """Movie indices by number of ratings, most rated first (ties: smaller movieId first).
-
-    Notebook 06.
-    """
+    """Movie indices by number of ratings, most rated first (ties: smaller movieId first)."""
     counts = pd.Series(data.movie_idx).value_counts()
     order = pd.DataFrame({"idx": counts.index.to_numpy(), "n": counts.to_numpy()})
     order["movieId"] = data.movies_map.decode(order.idx.to_numpy())
@@ -80,8 +77,6 @@ def _titles(data: Ratings, movie_ids: np.ndarray) -> list[str]:
 
 def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.DataFrame:
     """Bias, mean rating and raters' mean bias of the `top` most-rated movies, sorted by bias.
-
-    Notebook 06.
 
     `raters_bias`: the mean bias of the movie's raters (generous raters lift the mean rating, not
     the bias). `bias` is a logit; `bias_stars` is how far it moves the average user's prediction.
@@ -114,10 +109,7 @@ def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.Dat
 
 @dataclass
 class PCA:
-    """Principal components of a set of factor vectors: scores (n x k), axes (k x d), explained variance.
-
-    Notebook 06.
-    """
+    """Principal components of a set of factor vectors: scores (n x k), axes (k x d), explained variance."""
 
     scores: torch.Tensor
     components: torch.Tensor
@@ -128,8 +120,6 @@ class PCA:
 
 def pca(x: torch.Tensor, k: int = 3) -> PCA:
     """PCA by SVD of the centred rows of `x` in float64.
-
-    Notebook 06.
 
     Each axis's largest loading is made positive: SVD's signs are arbitrary.
     """
@@ -157,10 +147,7 @@ def pca(x: torch.Tensor, k: int = 3) -> PCA:
 def movie_pca(
     model: nn.Module, data: Ratings, top: int = 2000, k: int = 3
 ) -> tuple[pd.DataFrame, PCA]:
-    """PCA of the movie factors of the `top` most-rated movies: a table movieId, title, PC1..PCk.
-
-    Notebook 06.
-    """
+    """PCA of the movie factors of the `top` most-rated movies: a table movieId, title, PC1..PCk."""
     idx = most_rated(data, top)
     p = pca(_weights(model)["m"][idx], k)
     ids = data.movies_map.decode(idx)
@@ -180,8 +167,6 @@ def cosine_neighbours(
     model: nn.Module, data: Ratings, movie_id: int, n: int = 10, among: int | None = 3000
 ) -> pd.DataFrame:
     """The `n` movies whose factor vectors are closest in cosine to `movie_id`'s.
-
-    Notebook 06.
 
     Among the `among` most-rated movies (None: all): barely trained factors would crowd the list.
     """
@@ -246,10 +231,7 @@ def _rated_pairs(data: Ratings, rated: Rated, y_range) -> tuple[np.ndarray, np.n
 
 
 def residual_variance(model: nn.Module, data: Ratings) -> float:
-    """Mean squared error of the model on its training ratings: the fold-in prior's noise variance.
-
-    Notebook 06.
-    """
+    """Mean squared error of the model on its training ratings: the fold-in prior's noise variance."""
     return evaluate(copy.deepcopy(model).cpu().double(), *data.tensors("train"))
 
 
@@ -262,8 +244,6 @@ def fold_in(
     max_iter: int = 200,
 ) -> NewUser:
     """Fit a new user's factors and bias to their (movieId, rating) pairs, movies frozen.
-
-    Notebook 06.
 
     The objective is in the module docstring; no ratings give the prior mean (the fallback).
     """
@@ -312,10 +292,7 @@ def fold_in(
 def predict_new_user(
     model: nn.Module, user: NewUser, movie_idx: np.ndarray | None = None
 ) -> torch.Tensor:
-    """Predicted ratings (float64) of a folded-in user for movie indices, default every movie.
-
-    Notebook 06.
-    """
+    """Predicted ratings (float64) of a folded-in user for movie indices, default every movie."""
     movies = torch.arange(model.m.num_embeddings) if movie_idx is None else movie_idx
     movies = torch.as_tensor(np.asarray(movies), dtype=torch.long)
     user = _one_user(model, user.factors, torch.tensor(user.bias, dtype=torch.float64))
@@ -332,8 +309,6 @@ def recommend(
     **fold_kw,
 ) -> pd.DataFrame:
     """Top-`n` predicted movies for a new user, excluding those they rated.
-
-    Notebook 06.
 
     `rated`: (movieId, rating) pairs (none: the fallback); candidates: the `among` most rated.
     """
@@ -352,8 +327,6 @@ def hold_out_users(
     data: Ratings, n_users: int, min_ratings: int, seed: int = 0
 ) -> tuple[Ratings, dict]:
     """(the data without `n_users` random users of >= min_ratings ratings, {userId: their ratings}).
-
-    Notebook 06.
 
     Their ratings keep only the movies still in the rest: the only ones its model knows.
     """
@@ -374,10 +347,7 @@ def hold_out_users(
 def fold_in_rmse(
     model: nn.Module, data: Ratings, held: dict, n_fold: int = 10, seed: int = 0
 ) -> dict[str, float]:
-    """RMSE on held-out users' other ratings after folding in `n_fold` random ones, and of the fallback.
-
-    Notebook 06.
-    """
+    """RMSE on held-out users' other ratings after folding in `n_fold` random ones, and of the fallback."""
     rng = np.random.default_rng(seed)
     fallback = fold_in(model, data, [])
     noise_var = residual_variance(model, data)  # once, not once per user

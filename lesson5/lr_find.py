@@ -46,10 +46,7 @@ def _trimmed(
 
 
 def steepest(lrs, losses, skip_start: int = 0, skip_end: int = 0) -> float:
-    """The rate at which the loss falls fastest per unit of log(lr) (the left end of the steepest segment).
-
-    Notebook 05.
-    """
+    """The rate at which the loss falls fastest per unit of log(lr) (the left end of the steepest segment)."""
     x, y = _trimmed(lrs, losses, skip_start, skip_end)
     slopes = np.diff(y) / np.diff(np.log(x))
     return float(x[int(np.nanargmin(slopes))])
@@ -122,8 +119,6 @@ def lr_find(
     device: torch.device | str | None = None,
 ) -> LRFind:
     """Train `num_it` batches with a geometrically growing rate, record the smoothed loss, then restore.
-
-    Notebook 05.
 
     `data`: a `Ratings` (its training split) or a (users, movies, ratings) triple. Every group
     gets the same rate; a non-finite loss always ends the run, `stop_div` also ends it at 4x the

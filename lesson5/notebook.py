@@ -44,8 +44,6 @@ FIGURE_STYLE = {
 def setup(seed: int = 42, threads: int | None = 1) -> dict:
     """Print versions and device, set readable figure defaults, seed everything.
 
-    Notebooks 00-06.
-
     `threads`: torch's CPU threads; one, as a notebook's tensors are small (None: torch's choice).
     """
     import matplotlib

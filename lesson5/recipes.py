@@ -28,10 +28,7 @@ from lesson5.device import get_device
 
 @dataclass(frozen=True)
 class Recipe:
-    """A model, an optimizer and a list of (epochs, learning rate) stages with `set_lr` between them.
-
-    Notebook 04.
-    """
+    """A model, an optimizer and a list of (epochs, learning rate) stages with `set_lr` between them."""
 
     model: str
     optimizer: str  # "sgd" (momentum 0.9), "adam" or "adamw"
@@ -61,10 +58,7 @@ class Recipe:
         return dataclasses.replace(self, bs=bs, stages=stages, wd=wd)
 
     def y_range(self, rating_range: tuple[float, float] | None = None) -> tuple[float, float]:
-        """The model's `y_range`: the data's ratings (MovieLens's without them) widened by `y_room`.
-
-        Notebooks 03 and 04.
-        """
+        """The model's `y_range`: the data's ratings (MovieLens's without them) widened by `y_room`."""
         if "y_range" in self.model_kwargs:
             return tuple(self.model_kwargs["y_range"])
         lo, hi = rating_range if rating_range is not None else (MIN_RATING, MAX_RATING)
@@ -130,8 +124,6 @@ class Recipe:
         **fit_kwargs,
     ) -> tuple[nn.Module, train.History]:
         """`run`, trained once: a second call loads what the first saved (fastbook's learn.load).
-
-        Notebooks 03 and 06.
 
         Kept in `folder` (default: the cache's `models/`) under a key of the recipe, seed, data,
         the loop's code and torch's version: a change to any retrains.
@@ -230,10 +222,7 @@ RECIPES: dict[str, Recipe] = {
 
 
 def get(name: str) -> Recipe:
-    """The recipe called `name`, or a KeyError listing the known ones.
-
-    Notebooks 03 and 04.
-    """
+    """The recipe called `name`, or a KeyError listing the known ones."""
     try:
         return RECIPES[name]
     except KeyError:

@@ -18,10 +18,7 @@ from torch.optim import lr_scheduler
 
 @dataclass(frozen=True)
 class CosineRestarts:
-    """Cosine annealing with warm restarts (SGDR): fastai 0.7's `cycle_len` and `cycle_mult`.
-
-    Notebooks 03 and 05.
-    """
+    """Cosine annealing with warm restarts (SGDR): fastai 0.7's `cycle_len` and `cycle_mult`."""
 
     cycle_len: float = 1.0  # epochs in the first cycle
     cycle_mult: int = 1  # each next cycle is this many times longer

@@ -42,8 +42,6 @@ def init_factors(
 ) -> Factors:
     """Uniform random numbers in [0, 1), like the lesson's sheet (`RAND()`), from a seeded generator.
 
-    Notebook 01.
-
     Users' factors, then movies', then the biases: both sheets from one seed share the factors.
     """
     rng = np.random.default_rng(seed)
@@ -55,10 +53,7 @@ def init_factors(
 
 
 def predict(f: Factors, mask: np.ndarray) -> np.ndarray:
-    """The prediction block in float64: dot product (+ biases) where rated, else 0, like the sheet.
-
-    Notebook 01.
-    """
+    """The prediction block in float64: dot product (+ biases) where rated, else 0, like the sheet."""
     pred = f.user @ f.movie.T
     if f.has_bias:
         pred = pred + f.user_bias[:, None] + f.movie_bias[None, :]
@@ -66,10 +61,7 @@ def predict(f: Factors, mask: np.ndarray) -> np.ndarray:
 
 
 def rmse(ratings: np.ndarray, f: Factors) -> float:
-    """The sheet's loss, SQRT(SUMXMY2(ratings, predictions) / COUNT(ratings)), over rated cells only.
-
-    Notebook 01.
-    """
+    """The sheet's loss, SQRT(SUMXMY2(ratings, predictions) / COUNT(ratings)), over rated cells only."""
     mask = ~np.isnan(ratings)
     err = (ratings - predict(f, mask))[mask]
     return float(np.sqrt(np.mean(err**2)))
@@ -110,8 +102,6 @@ def fit(
     tol: float = 1e-12,
 ) -> FitResult:
     """Minimise the sheet's RMSE over the factor cells in float64, full batch.
-
-    Notebook 01.
 
     "lbfgs": strong-Wolfe L-BFGS, one iteration per history entry, until one gains less than
     `tol` (relative); "adam": `max_iter` steps at `lr` (default 0.05).
