@@ -3,11 +3,10 @@
 Notebook 06.
 
 Works on anything shaped like the lesson's EmbeddingDotBias (`u`, `m`, `ub`, `mb`, `y_range`).
-Fold-in (the lesson's "what about a new user?"): the model's own forward on one new user row, the
-movie side frozen, minimising squared error plus s2 * sum((theta - mu)**2 / v): the MAP estimate
-under "a new user looks like a random trained user" (mu, v: the trained users' mean and variance;
-s2: the model's residual variance), by L-BFGS in float64. No ratings: the prior mean, the
-average trained user, i.e. a bias-only recommender.
+Fold-in ("what about a new user?"): the model's forward on one new user row, movies frozen,
+minimising squared error + s2 * sum((theta - mu)**2 / v), the MAP estimate under "a new user looks
+like a random trained user" (mu, v: the trained users' mean and variance; s2: the model's residual
+variance), by L-BFGS in float64. No ratings: the prior mean, i.e. a bias-only recommender.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from lesson5.models import sigmoid_range
 from lesson5.train import evaluate
 
 Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rating) pairs
+_LBFGS = dict(lr=1, tolerance_grad=1e-10, tolerance_change=1e-14, line_search_fn="strong_wolfe")
 
 
 def _count(name: str, value, allow_none: bool = False) -> None:
@@ -40,12 +40,8 @@ def _count(name: str, value, allow_none: bool = False) -> None:
 
 def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """The four embedding tables as float64 CPU tensors (biases flattened)."""
-    return {
-        "u": model.u.weight.detach().cpu().double(),
-        "m": model.m.weight.detach().cpu().double(),
-        "ub": model.ub.weight.detach().cpu().double().reshape(-1),
-        "mb": model.mb.weight.detach().cpu().double().reshape(-1),
-    }
+    w = {k: getattr(model, k).weight.detach().cpu().double() for k in ("u", "m", "ub", "mb")}
+    return w | {k: w[k].reshape(-1) for k in ("ub", "mb")}
 
 
 def _one_user(model: nn.Module, factors: torch.Tensor, bias: torch.Tensor) -> nn.Module:
@@ -76,35 +72,20 @@ def _titles(data: Ratings, movie_ids: np.ndarray) -> list[str]:
 
 
 def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.DataFrame:
-    """Bias, mean rating and raters' mean bias of the `top` most-rated movies, sorted by bias.
-
-    `raters_bias`: the mean bias of the movie's raters (generous raters lift the mean rating, not
-    the bias). `bias` is a logit; `bias_stars` is how far it moves the average user's prediction.
-    """
+    """The `top` most-rated movies by bias (a logit, and in stars), mean rating, raters' bias."""
     w = _weights(model)
     base = w["m"] @ w["u"].mean(0) + w["ub"].mean()  # the average user's logit, without the bias
     stars = (_stars(base + w["mb"], model.y_range) - _stars(base, model.y_range)).numpy()
     idx = most_rated(data, top)
-    r = pd.DataFrame(
-        {"m": data.movie_idx, "u": data.user_idx, "rating": data.ratings.rating.to_numpy()}
-    )
-    r["ub"] = w["ub"].numpy()[r.u.to_numpy()]
+    ub = w["ub"].numpy()[data.user_idx]  # generous raters lift the mean rating, not the bias
+    r = pd.DataFrame({"m": data.movie_idx, "rating": data.ratings.rating.to_numpy(), "ub": ub})
     g = r.groupby("m").agg(
         n_ratings=("rating", "size"), mean_rating=("rating", "mean"), raters_bias=("ub", "mean")
     )
-    ids = data.movies_map.decode(idx)
-    table = pd.DataFrame(
-        {
-            "movieId": ids,
-            "title": _titles(data, ids),
-            "bias": w["mb"].numpy()[idx],
-            "bias_stars": stars[idx],
-            "n_ratings": g.n_ratings.reindex(idx).to_numpy(),
-            "mean_rating": g.mean_rating.reindex(idx).to_numpy(),
-            "raters_bias": g.raters_bias.reindex(idx).to_numpy(),
-        }
-    )
-    return table.sort_values(["bias", "movieId"], kind="stable").reset_index(drop=True)
+    ids, g = data.movies_map.decode(idx), g.reindex(idx)
+    t = pd.DataFrame({"movieId": ids, "title": _titles(data, ids), "bias": w["mb"].numpy()[idx]})
+    t = t.assign(bias_stars=stars[idx], **{c: g[c].to_numpy() for c in g.columns})
+    return t.sort_values(["bias", "movieId"], kind="stable").reset_index(drop=True)
 
 
 @dataclass
@@ -119,10 +100,7 @@ class PCA:
 
 
 def pca(x: torch.Tensor, k: int = 3) -> PCA:
-    """PCA by SVD of the centred rows of `x` in float64.
-
-    Each axis's largest loading is made positive: SVD's signs are arbitrary.
-    """
+    """PCA by SVD of the centred rows of `x` in float64, each axis's largest loading positive."""
     x = torch.as_tensor(x).detach().cpu().double()
     if x.ndim != 2 or not 1 <= k <= min(x.shape):
         raise ValueError(
@@ -131,17 +109,10 @@ def pca(x: torch.Tensor, k: int = 3) -> PCA:
     mean = x.mean(0)
     xc = x - mean
     _, s, vh = torch.linalg.svd(xc, full_matrices=False)
-    vh = vh[:k]
-    sign = torch.sign(vh.gather(1, vh.abs().argmax(1, keepdim=True)))
-    vh = vh * sign
+    vh = vh[:k]  # SVD's signs are arbitrary: each axis's largest loading is made positive
+    vh = vh * torch.sign(vh.gather(1, vh.abs().argmax(1, keepdim=True)))
     var = s**2 / (x.shape[0] - 1)
-    return PCA(
-        scores=xc @ vh.T,
-        components=vh,
-        explained_variance=var[:k],
-        explained_ratio=var[:k] / var.sum(),
-        mean=mean,
-    )
+    return PCA(xc @ vh.T, vh, var[:k], var[:k] / var.sum(), mean)
 
 
 def movie_pca(
@@ -166,15 +137,12 @@ def component_ends(table: pd.DataFrame, component: str, n: int = 10) -> pd.DataF
 def cosine_neighbours(
     model: nn.Module, data: Ratings, movie_id: int, n: int = 10, among: int | None = 3000
 ) -> pd.DataFrame:
-    """The `n` movies whose factor vectors are closest in cosine to `movie_id`'s.
-
-    Among the `among` most-rated movies (None: all): barely trained factors would crowd the list.
-    """
+    """The `n` movies among the `among` most rated (None: all) closest in cosine to `movie_id`."""
     _count("n", n)
     _count("among", among, allow_none=True)
     m = _weights(model)["m"]
     target = int(data.movies_map.encode([movie_id])[0])
-    cand = most_rated(data, among)
+    cand = most_rated(data, among)  # barely trained factors would crowd the list
     cand = cand[cand != target]
     unit = torch.nn.functional.normalize(m, dim=1)
     sim = unit[cand] @ unit[target]
@@ -195,14 +163,11 @@ class NewUser:
 
 def _rated_pairs(data: Ratings, rated: Rated, y_range) -> tuple[np.ndarray, np.ndarray]:
     """Validate (movieId, rating) pairs; return (movie indices, ratings)."""
-    pairs = (
-        list(rated.itertuples(index=False, name=None))
-        if isinstance(rated, pd.DataFrame)
-        else list(rated)
-    )
+    if isinstance(rated, pd.DataFrame):
+        rated = rated.itertuples(index=False, name=None)
     idx, ys, seen = [], [], {}
     known = set(data.movies_map.ids.tolist())
-    for pos, pair in enumerate(pairs):
+    for pos, pair in enumerate(rated):
         try:
             movie_id, rating = pair
         except (TypeError, ValueError):
@@ -243,10 +208,7 @@ def fold_in(
     noise_var: float | None = None,
     max_iter: int = 200,
 ) -> NewUser:
-    """Fit a new user's factors and bias to their (movieId, rating) pairs, movies frozen.
-
-    The objective is in the module docstring; no ratings give the prior mean (the fallback).
-    """
+    """Fit a new user's factors and bias to their (movieId, rating) pairs (module docstring)."""
     if noise_var is not None and not (
         isinstance(noise_var, (int, float, np.number)) and np.isfinite(noise_var) and noise_var >= 0
     ):
@@ -269,14 +231,7 @@ def fold_in(
     user = _one_user(model, mu[:-1], mu[-1])
     movies = torch.as_tensor(idx)
     rows, target = torch.zeros_like(movies), torch.as_tensor(y)
-    opt = torch.optim.LBFGS(
-        [user.u.weight, user.ub.weight],
-        lr=1,
-        max_iter=max_iter,
-        tolerance_grad=1e-10,
-        tolerance_change=1e-14,
-        line_search_fn="strong_wolfe",
-    )
+    opt = torch.optim.LBFGS([user.u.weight, user.ub.weight], max_iter=max_iter, **_LBFGS)
 
     def objective() -> torch.Tensor:
         opt.zero_grad()
@@ -301,17 +256,9 @@ def predict_new_user(
 
 
 def recommend(
-    model: nn.Module,
-    data: Ratings,
-    rated: Rated,
-    n: int = 10,
-    among: int | None = 3000,
-    **fold_kw,
+    model: nn.Module, data: Ratings, rated: Rated, n: int = 10, among: int | None = 3000, **fold_kw
 ) -> pd.DataFrame:
-    """Top-`n` predicted movies for a new user, excluding those they rated.
-
-    `rated`: (movieId, rating) pairs (none: the fallback); candidates: the `among` most rated.
-    """
+    """Top-`n` predicted movies of the `among` most rated for a new user, but those they rated."""
     _count("n", n)
     _count("among", among, allow_none=True)
     user = fold_in(model, data, rated, **fold_kw)
@@ -326,10 +273,7 @@ def recommend(
 def hold_out_users(
     data: Ratings, n_users: int, min_ratings: int, seed: int = 0
 ) -> tuple[Ratings, dict]:
-    """(the data without `n_users` random users of >= min_ratings ratings, {userId: their ratings}).
-
-    Their ratings keep only the movies still in the rest: the only ones its model knows.
-    """
+    """(the data without `n_users` random users of >= min_ratings ratings, {userId: their ratings})."""
     r = data.ratings
     counts = r.userId.value_counts()
     pool = np.sort(counts[counts >= min_ratings].index.to_numpy())
@@ -339,7 +283,7 @@ def hold_out_users(
         )
     chosen = np.random.default_rng(seed).choice(pool, n_users, replace=False)
     kept = build(r[~r.userId.isin(chosen)], data.movies, source=data.source)
-    known = r.movieId.isin(set(kept.movies_map.ids.tolist()))
+    known = r.movieId.isin(set(kept.movies_map.ids.tolist()))  # the only movies its model knows
     held = {int(uid): r[(r.userId == uid) & known].reset_index(drop=True) for uid in chosen}
     return kept, held
 
