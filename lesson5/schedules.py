@@ -64,7 +64,7 @@ class OneCycle:
             pct = math.nextafter(pct, 1.0)
         divs = dict(div_factor=self.div, final_div_factor=self.final_div)
         lrs = [g["lr"] for g in opt.param_groups]
-        return lr_scheduler.OneCycleLR(opt, lrs, total, pct_start=pct, **divs, **moms)
+        return lr_scheduler.OneCycleLR(opt, lrs, total_steps=total, pct_start=pct, **divs, **moms)
 
 
 Schedule = CosineRestarts | OneCycle | Callable[[int], float]
