@@ -28,17 +28,10 @@ def _message_only(shell, etype, evalue, tb, tb_offset=None):
 
 # Labels of 9 pt and more at 100 dpi: readable on any screen, and a committed figure stays small.
 FIGURE_STYLE = {
-    "figure.dpi": 100,
-    "savefig.dpi": 100,
-    "figure.figsize": (6.4, 4.0),
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.labelsize": 10,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
-    "legend.fontsize": 9,
-    "legend.title_fontsize": 9,
-}
+    "figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6.4, 4.0), "font.size": 10,
+    "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+    "legend.fontsize": 9, "legend.title_fontsize": 9,
+}  # fmt: skip
 
 
 def setup(seed: int = 42, threads: int | None = 1) -> dict:
