@@ -168,27 +168,24 @@ def _rated_pairs(data: Ratings, rated: Rated, y_range) -> tuple[np.ndarray, np.n
     idx, ys, seen = [], [], {}
     known = set(data.movies_map.ids.tolist())
     for pos, pair in enumerate(rated):
+        at = f"new user's rating #{pos}"
         try:
             movie_id, rating = pair
         except (TypeError, ValueError):
-            raise ValueError(
-                f"new user's rating #{pos}: expected a (movieId, rating) pair, got {pair!r}"
-            ) from None
+            raise ValueError(f"{at}: expected a (movieId, rating) pair, got {pair!r}") from None
         if movie_id not in known:
             raise KeyError(
-                f"new user's rating #{pos}: movieId {movie_id!r} is not among the "
-                f"{data.n_movies} movies the model was trained on"
+                f"{at}: movieId {movie_id!r} is not among the {data.n_movies} movies the model "
+                f"was trained on"
             )
-        if movie_id in seen:
-            raise ValueError(
-                f"new user's rating #{pos}: movieId {movie_id} is rated twice (first as #{seen[movie_id]})"
-            )
+        if (first := seen.get(movie_id)) is not None:
+            raise ValueError(f"{at}: movieId {movie_id} is rated twice (first as #{first})")
         seen[movie_id] = pos
         r = float(rating)
         if not np.isfinite(r) or not y_range[0] <= r <= y_range[1]:
             raise ValueError(
-                f"new user's rating #{pos} (movieId {movie_id}): rating {rating!r} "
-                f"is outside the model's range {tuple(y_range)}"
+                f"{at} (movieId {movie_id}): rating {rating!r} is outside the model's range "
+                f"{tuple(y_range)}"
             )
         idx.append(int(data.movies_map.encode([movie_id])[0]))
         ys.append(r)
