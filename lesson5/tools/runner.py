@@ -61,37 +61,29 @@ def clean(nb, *, keep_run_metadata: bool = True):
 
 def save_figures(nb, folder: Path, stem: str) -> list[Path]:
     """Write every PNG the notebook shows to folder/<stem>_fig<N>.png, in order."""
-    pngs = [o["data"]["image/png"] for c in nb.cells for o in c.get("outputs", [])
-            if o.get("data", {}).get("image/png")]  # fmt: skip
+    shown = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])]
+    pngs = [d["image/png"] for d in shown if d.get("image/png")]
     paths = [folder / f"{stem}_fig{i:02d}.png" for i in range(1, len(pngs) + 1)]
     for path, png in zip(paths, pngs):
         _write_atomic(base64.b64decode(png), path)
     return paths
 
 
-def _failure(nb, ename: str, evalue: str, traceback: list[str]) -> str:
-    """'code cell N: Error: message' for the failed cell."""
+def _failure(nb, error) -> str:
+    """'code cell N: Error: message' for the cell papermill's `error` names."""
     code = [c for c in nb.cells if c.cell_type == "code"]
     n = next(
         (i for i, c in enumerate(code, 1) if any(o.output_type == "error" for o in c.outputs)), "?"
     )
     # IPython marks the failing line with an arrow, "----> 4 assert x < y", in terminal colours.
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(traceback))
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))
     arrows = [ln for ln in plain.splitlines() if re.match(r"-+> ", ln)]
     line = re.sub(r"^-+>\s*\d*\s*", "", arrows[-1]) if arrows else ""
-    return f"code cell {n}: {ename}: {evalue or line}".strip()
+    return f"code cell {n}: {error.ename}: {error.evalue or line}".strip()
 
 
-def execute(
-    path: Path,
-    out: Path,
-    *,
-    timeout: int = 1800,
-    html: Path | None = None,
-    figures: Path | None = None,
-    inplace: bool = False,
-):
-    """Run a notebook in a fresh kernel (cwd: its folder) with papermill and write it to `out`.
+def execute(path: Path, out: Path, *, timeout: int, html: Path, figures: Path, inplace: bool):
+    """Run a notebook in a fresh kernel (cwd: its folder) with papermill; write it, HTML, figures.
 
     A failing cell, a cell past `timeout` seconds or a dead kernel still leaves the notebook run
     so far at `out` (unless `inplace`); then NotebookFailed names the cell.
@@ -151,9 +143,7 @@ def execute(
             if km.has_kernel:  # papermill leaves a kernel it did not start running; stop it here
                 run_sync(km.shutdown_kernel)(now=True)
         raw = nbformat.read(partial, as_version=4)
-        message = (
-            None if error is None else _failure(raw, error.ename, error.evalue, error.traceback)
-        )
+        message = None if error is None else _failure(raw, error)
         if stopped is not None:  # no error output: the cell stopped is the last one started
             runs = [c.metadata.get("papermill", {}) for c in raw.cells if c.cell_type == "code"]
             started = [i for i, run in enumerate(runs, 1) if run.get("start_time")]
@@ -162,10 +152,8 @@ def execute(
         if message is not None and inplace:
             raise NotebookFailed(f"{message} (the committed notebook was left as it was)")
         _write_atomic(nbformat.writes(nb), out)
-        if html is not None:
-            _write_atomic(to_html(nb), html)
-        if figures is not None:
-            save_figures(nb, figures, path.stem)
+        _write_atomic(to_html(nb), html)
+        save_figures(nb, figures, path.stem)
         if message is not None:
             raise NotebookFailed(message)
     return nb
