@@ -36,17 +36,13 @@ def _flat(model: nn.Module) -> torch.Tensor:
 
 
 class Recorder:
-    """`fit`'s on_step callback: how steps line up, one movie's bias, Adam's moments of movie rows.
-
-    Per step: `cosines` (this step's change of all weights against the last one's), `bias_steps`
-    (movie `bias_movie`'s bias change) and, under Adam, an `AdamRow` per named movie in `rows`.
-    """
+    """`fit`'s on_step callback: how steps line up, one movie's bias, Adam's moments of movie rows."""
 
     def __init__(self, model: nn.Module, movies: dict[str, int], bias_movie: int):
         self.movies, self.bias_movie = movies, bias_movie
-        self.cosines: list[float] = []
-        self.bias_steps: list[float] = []
-        self.rows: dict[str, list[AdamRow]] = {name: [] for name in movies}
+        self.cosines: list[float] = []  # per step: its change of all weights against the last's
+        self.bias_steps: list[float] = []  # per step: movie `bias_movie`'s bias change
+        self.rows: dict[str, list[AdamRow]] = {name: [] for name in movies}  # under Adam
         self._w, self._delta = _flat(model), None
         self._bias = float(model.mb.weight.detach()[bias_movie, 0])
 

@@ -81,15 +81,12 @@ def _check_valid_pct(valid_pct: float) -> None:
 
 
 def split_indices(n: int, valid_pct: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
-    """(train, valid) row indices: valid is exactly the lesson's `get_cv_idxs(n)` pick.
-
-    `np.random.seed(seed); np.random.permutation(n)[:int(valid_pct * n)]` draws from the
-    legacy global MT19937 stream; a private RandomState with the same seed draws the same
-    numbers without touching the global state.
-    """
+    """(train, valid) row indices: valid is exactly the lesson's `get_cv_idxs(n)` pick."""
     _check_valid_pct(valid_pct)
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ArgumentError(f"seed={seed!r}: a seed is a whole number from 0 to 2**32 - 1")
+    # get_cv_idxs: `np.random.seed(seed); np.random.permutation(n)[:int(valid_pct * n)]`; a
+    # private RandomState draws the same legacy MT19937 numbers without the global state.
     valid = np.random.RandomState(seed).permutation(n)[: int(valid_pct * n)]
     mask = np.ones(n, dtype=bool)
     mask[valid] = False
