@@ -58,11 +58,8 @@ def _stars(logit: torch.Tensor, y_range: tuple[float, float]) -> torch.Tensor:
 
 def most_rated(data: Ratings, n: int | None = None) -> np.ndarray:
     """Movie indices by number of ratings, most rated first (ties: smaller movieId first)."""
-    counts = pd.Series(data.movie_idx).value_counts()
-    order = pd.DataFrame({"idx": counts.index.to_numpy(), "n": counts.to_numpy()})
-    order["movieId"] = data.movies_map.decode(order.idx.to_numpy())
-    order = order.sort_values(["n", "movieId"], ascending=[False, True], kind="stable")
-    idx = order.idx.to_numpy().copy()  # writable, so torch can index with it without a warning
+    counts = np.bincount(data.movie_idx, minlength=data.n_movies)
+    idx = np.lexsort((data.movies_map.ids, -counts))  # the last key sorts first
     return idx if n is None else idx[:n]
 
 
