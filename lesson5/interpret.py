@@ -203,10 +203,9 @@ def fold_in(
     max_iter: int = 200,
 ) -> NewUser:
     """Fit a new user's factors and bias to their (movieId, rating) pairs (module docstring)."""
-    if noise_var is not None and not (
-        isinstance(noise_var, (int, float, np.number)) and np.isfinite(noise_var) and noise_var >= 0
-    ):
-        # NaN would pass every comparison below and come back as NaN factors; refuse it here.
+    number = isinstance(noise_var, (int, float, np.number))
+    # NaN would pass every comparison below and come back as NaN factors; refuse it here.
+    if noise_var is not None and not (number and np.isfinite(noise_var) and noise_var >= 0):
         raise ValueError(
             f"noise_var={noise_var!r}: must be a finite number >= 0 (or None: the model's "
             f"residual variance)"

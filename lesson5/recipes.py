@@ -150,11 +150,9 @@ class Recipe:
 
 
 def _cache_folder(folder: str | os.PathLike | None) -> Path:
-    if folder is not None:
-        return Path(folder)
     import pooch
 
-    return Path(pooch.os_cache("lesson5")) / "models"
+    return Path(folder) if folder is not None else Path(pooch.os_cache("lesson5")) / "models"
 
 
 # Faster and better (the onecycle ones): decoupled weight decay on the factors only, one cycle of

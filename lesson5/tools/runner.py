@@ -101,16 +101,13 @@ def execute(path: Path, out: Path, *, timeout: int, html: Path, figures: Path, i
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lesson5-kernel-") as private:
-        # IPC sockets in a private folder instead of TCP: nothing listens on the network, and
-        # the kernel has no reason to print its unencrypted-TCP warning into the output.
-        ipc = os.name == "posix"
+        # IPC sockets in a private folder instead of TCP (on POSIX): nothing listens on the
+        # network, and the kernel has no unencrypted-TCP warning to print into the output.
+        socket = {"transport": "ipc", "ip": str(Path(private) / "kernel")}
+        ipc = socket if os.name == "posix" else {}
         # The async manager, as nbclient's default: a blocking client's IOPub read blocks the
         # event loop, so neither the cell timeout nor the dead-kernel watch would ever run.
-        km = AsyncKernelManager(
-            kernel_name="python3",
-            transport="ipc" if ipc else "tcp",
-            **({"ip": str(Path(private) / "kernel")} if ipc else {}),
-        )
+        km = AsyncKernelManager(kernel_name="python3", **ipc)
         partial = Path(private) / path.name  # saved after every cell; only whole files reach `out`
         error = stopped = None
         try:
