@@ -146,12 +146,11 @@ def _read_payload(path: Path) -> dict:
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a lesson5 model file (no {FORMAT!r} format tag)")
-    for key in KEYS:
-        if key not in payload:
-            raise ValueError(
-                f"{path}: the model file has no {key!r} entry (it was not written whole by "
-                f"inference.save_model); save the model again"
-            )
+    if missing := [key for key in KEYS if key not in payload]:
+        raise ValueError(
+            f"{path}: the model file has no {missing[0]!r} entry (it was not written whole by "
+            f"inference.save_model); save the model again"
+        )
     return payload
 
 

@@ -120,10 +120,9 @@ def lr_find(
         raise ValueError(
             f"need 0 < start_lr < end_lr, both finite; got start_lr={start_lr!r}, end_lr={end_lr!r}"
         )
-    if isinstance(num_it, bool) or not isinstance(num_it, int) or num_it < 2:
-        raise ValueError(f"num_it={num_it!r}: need a whole number >= 2")
-    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
-        raise ValueError(f"bs={bs!r}: need a whole number >= 1")
+    for name, value, least in (("num_it", num_it, 2), ("bs", bs, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name}={value!r}: need a whole number >= {least}")
     if device is None:
         p = next(model.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
