@@ -74,18 +74,13 @@ def sweep(
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> pd.Series:
-    """Validation RMSE after `epochs` epochs for each value of a setting; NaN where training diverged.
-
-    Each value trains `make_model()` with `make_opt(params, value)` on the same batches (`seed`).
-    """
-    out = {}
+    """Validation RMSE of `make_model()` trained with `make_opt(params, value)`; NaN: diverged."""
+    out, same = {}, dict(bs=bs, seed=seed, device=device, progress=False)  # the same batches
     for value in values:
         model = make_model()
         opt = make_opt(model.parameters(), value)
         try:
-            hist = train.fit(
-                model, data, epochs, opt, bs=bs, seed=seed, device=device, progress=False
-            )
+            hist = train.fit(model, data, epochs, opt, **same)
             out[value] = hist.epochs.valid_rmse.iloc[-1]
         except train.DivergenceError:
             out[value] = math.nan

@@ -2,8 +2,7 @@
 
 Notebooks 03 and 04.
 
-The notebooks and the benchmark (`benchmarks/bench.py`) train through these, so a recipe's
-numbers are written once.
+The notebooks and `benchmarks/bench.py` train through these: a recipe's numbers are written once.
 """
 
 from __future__ import annotations

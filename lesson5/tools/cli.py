@@ -189,11 +189,7 @@ def _raise_terminated(signum, frame):
 
 
 def guarded(run: Callable[[], int]) -> int:
-    """Run a command so that Ctrl-C, SIGTERM and the package's errors end in one line, not a traceback.
-
-    SIGTERM unwinds like Ctrl-C (temporary files are removed by their owners) and exits 143;
-    Ctrl-C exits 130; a bad-input error of lesson5 or a file-system error exits 2.
-    """
+    """Run a command; Ctrl-C (130), SIGTERM (143), lesson5's and file errors (2) end in one line."""
     previous = None
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         previous = signal.signal(signal.SIGTERM, _raise_terminated)

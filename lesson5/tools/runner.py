@@ -83,10 +83,9 @@ def _failure(nb, error) -> str:
 
 
 def execute(path: Path, out: Path, *, timeout: int, html: Path, figures: Path, inplace: bool):
-    """Run a notebook in a fresh kernel (cwd: its folder) with papermill; write it, HTML, figures.
+    """Run a notebook in a fresh kernel (cwd: its folder); a failed cell raises NotebookFailed.
 
-    A failing cell, a cell past `timeout` seconds or a dead kernel still leaves the notebook run
-    so far at `out` (unless `inplace`); then NotebookFailed names the cell.
+    What ran so far still reaches `out` (unless `inplace`), with its HTML copy and figures.
     """
     import logging
 
