@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -27,30 +28,18 @@ def _disk_full(path: Path, error: OSError) -> OSError:
     return out
 
 
-def sweep_stale(
-    folder: str | os.PathLike, pattern: str, older_than: float = STALE_AFTER_S
-) -> list[Path]:
+def sweep_stale(folder: str | os.PathLike, pattern: str, older_than: float = STALE_AFTER_S) -> None:
     """Remove what a killed run left in `folder`: files matching `pattern`, older than `older_than` s."""
-    rx = re.compile(pattern)
-    removed: list[Path] = []
+    rx, now = re.compile(pattern), time.time()
     try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    now = time.time()
+        entries = [e for e in os.scandir(folder) if rx.fullmatch(e.name)]
+    except OSError:  # no folder: nothing to sweep
+        return
     for entry in entries:
-        if not rx.fullmatch(entry.name):
-            continue
-        try:
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            if now - entry.stat(follow_symlinks=False).st_mtime < older_than:
-                continue
-            os.unlink(entry.path)
-            removed.append(Path(entry.path))
-        except OSError:  # gone already, or not ours to remove: leave it
-            pass
-    return removed
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove: leave it
+            stale = now - entry.stat(follow_symlinks=False).st_mtime >= older_than
+            if stale and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
 
 
 def temp_pattern(path: str | os.PathLike) -> str:

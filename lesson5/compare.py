@@ -36,19 +36,13 @@ def _flat(model: nn.Module) -> torch.Tensor:
 
 
 class Recorder:
-    """`fit`'s on_step callback: how steps line up, one movie's bias, Adam's moments of movie rows.
-
-    Notebook 05.
-
-    Per step: `cosines` (this step's change of all weights against the last one's), `bias_steps`
-    (movie `bias_movie`'s bias change) and, under Adam, an `AdamRow` per named movie in `rows`.
-    """
+    """`fit`'s on_step callback: how steps line up, one movie's bias, Adam's moments of movie rows."""
 
     def __init__(self, model: nn.Module, movies: dict[str, int], bias_movie: int):
         self.movies, self.bias_movie = movies, bias_movie
-        self.cosines: list[float] = []
-        self.bias_steps: list[float] = []
-        self.rows: dict[str, list[AdamRow]] = {name: [] for name in movies}
+        self.cosines: list[float] = []  # per step: its change of all weights against the last's
+        self.bias_steps: list[float] = []  # per step: movie `bias_movie`'s bias change
+        self.rows: dict[str, list[AdamRow]] = {name: [] for name in movies}  # under Adam
         self._w, self._delta = _flat(model), None
         self._bias = float(model.mb.weight.detach()[bias_movie, 0])
 
@@ -80,20 +74,13 @@ def sweep(
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> pd.Series:
-    """Validation RMSE after `epochs` epochs for each value of a setting; NaN where training diverged.
-
-    Notebook 05.
-
-    Each value trains `make_model()` with `make_opt(params, value)` on the same batches (`seed`).
-    """
-    out = {}
+    """Validation RMSE of `make_model()` trained with `make_opt(params, value)`; NaN: diverged."""
+    out, same = {}, dict(bs=bs, seed=seed, device=device, progress=False)  # the same batches
     for value in values:
         model = make_model()
         opt = make_opt(model.parameters(), value)
         try:
-            hist = train.fit(
-                model, data, epochs, opt, bs=bs, seed=seed, device=device, progress=False
-            )
+            hist = train.fit(model, data, epochs, opt, **same)
             out[value] = hist.epochs.valid_rmse.iloc[-1]
         except train.DivergenceError:
             out[value] = math.nan
@@ -104,8 +91,6 @@ def decay_removes(
     model: nn.Module, opt: torch.optim.Optimizer, data: Ratings, tiny: float = 1e-3
 ) -> np.ndarray:
     """Per movie and factor, the share of the weight that one step's weight decay removes.
-
-    Notebook 05.
 
     Two copies take one full-batch step, with and without the (one group's) `weight_decay`:
     (after without - after with) / before, NaN where |before| < `tiny`. The originals stay.

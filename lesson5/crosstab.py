@@ -67,24 +67,14 @@ class Crosstab:
 
     def frame(self) -> pd.DataFrame:
         """The crosstab as a DataFrame (index userId, columns movieId), like the lesson's `pd.crosstab`."""
-        return pd.DataFrame(
-            self.ratings,
-            index=pd.Index(self.users, name="userId"),
-            columns=pd.Index(self.movies, name="movieId"),
-        )
+        users, movies = pd.Index(self.users, name="userId"), pd.Index(self.movies, name="movieId")
+        return pd.DataFrame(self.ratings, index=users, columns=movies)
 
     def long(self) -> pd.DataFrame:
         """One row per rating (userId, movieId, rating, row, col), ordered by user then movie."""
         rows, cols = np.nonzero(self.mask)
-        return pd.DataFrame(
-            {
-                "userId": self.users[rows],
-                "movieId": self.movies[cols],
-                "rating": self.ratings[rows, cols],
-                "row": rows,
-                "col": cols,
-            }
-        )
+        ids = dict(userId=self.users[rows], movieId=self.movies[cols])
+        return pd.DataFrame(dict(**ids, rating=self.ratings[rows, cols], row=rows, col=cols))
 
 
 def rank_ids(ids: np.ndarray, top_n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -102,10 +92,7 @@ def rank_ids(ids: np.ndarray, top_n: int, what: str) -> tuple[np.ndarray, np.nda
 def crosstab(
     data: Ratings | pd.DataFrame, top_n: int = 15, movies: pd.DataFrame | None = None
 ) -> Crosstab:
-    """The top `top_n` users x top `top_n` movies by number of ratings, with the tie rule above.
-
-    Notebook 01.
-    """
+    """The top `top_n` users x top `top_n` movies by number of ratings, with the tie rule above."""
     if top_n < 1:
         raise CrosstabError(f"top_n must be at least 1, got {top_n}")
     if isinstance(data, Ratings):
@@ -130,11 +117,5 @@ def crosstab(
     if np.isnan(grid).all():
         raise CrosstabError(f"the top {top_n} users rated none of the top {top_n} movies")
     titles = dict(zip(movies.movieId, movies.title)) if movies is not None else {}
-    return Crosstab(
-        users=users,
-        movies=movie_ids,
-        ratings=grid,
-        titles=tuple(str(titles.get(m, f"movie {m}")) for m in movie_ids),
-        user_counts=user_counts,
-        movie_counts=movie_counts,
-    )
+    names = tuple(str(titles.get(m, f"movie {m}")) for m in movie_ids)
+    return Crosstab(users, movie_ids, grid, names, user_counts, movie_counts)

@@ -2,9 +2,8 @@
 
 Notebook 00.
 
-Every notebook starts from `load()`, which reads the files through `read` (validated; the zip
-itself comes from `download`), numbers users and movies in order of first appearance and
-splits off the lesson's validation rows. `synthetic()` gives a small data set of the same shape.
+`load()` reads the files through `read` (validated), numbers users and movies in order of first
+appearance and splits off the lesson's validation rows; `synthetic()` is a small stand-in.
 """
 
 from __future__ import annotations
@@ -30,9 +29,6 @@ if TYPE_CHECKING:  # torch is imported only when tensors are asked for
 
 class ArgumentError(ValueError):
     """Raised for an argument outside what it may be; the message names the argument and its value."""
-
-
-# ---------------------------------------------------------------- ids and split
 
 
 @dataclass(frozen=True)
@@ -85,15 +81,12 @@ def _check_valid_pct(valid_pct: float) -> None:
 
 
 def split_indices(n: int, valid_pct: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
-    """(train, valid) row indices: valid is exactly the lesson's `get_cv_idxs(n)` pick.
-
-    `np.random.seed(seed); np.random.permutation(n)[:int(valid_pct * n)]` draws from the
-    legacy global MT19937 stream; a private RandomState with the same seed draws the same
-    numbers without touching the global state.
-    """
+    """(train, valid) row indices: valid is exactly the lesson's `get_cv_idxs(n)` pick."""
     _check_valid_pct(valid_pct)
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ArgumentError(f"seed={seed!r}: a seed is a whole number from 0 to 2**32 - 1")
+    # get_cv_idxs: `np.random.seed(seed); np.random.permutation(n)[:int(valid_pct * n)]`; a
+    # private RandomState draws the same legacy MT19937 numbers without the global state.
     valid = np.random.RandomState(seed).permutation(n)[: int(valid_pct * n)]
     mask = np.ones(n, dtype=bool)
     mask[valid] = False
@@ -102,10 +95,7 @@ def split_indices(n: int, valid_pct: float = 0.2, seed: int = 42) -> tuple[np.nd
 
 @dataclass
 class Ratings:
-    """Everything a model needs: the raw table, titles, id maps, encoded indices and the split.
-
-    Notebook 00.
-    """
+    """Everything a model needs: the raw table, titles, id maps, encoded indices and the split."""
 
     ratings: pd.DataFrame
     movies: pd.DataFrame
@@ -144,22 +134,13 @@ class Ratings:
     def tensors(
         self, part: str, device: str | torch.device = "cpu"
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(users, movies, ratings) tensors of the 'train', 'valid' or 'all' rows, on `device`.
-
-        Notebook 03.
-        """
+        """(users, movies, ratings) tensors of the 'train', 'valid' or 'all' rows, on `device`."""
         import torch
 
-        rows = {
-            "train": self.train_idx,
-            "valid": self.valid_idx,
-            "all": np.arange(len(self.ratings)),
-        }[part]
-        u = torch.as_tensor(self.user_idx[rows], dtype=torch.long, device=device)
-        m = torch.as_tensor(self.movie_idx[rows], dtype=torch.long, device=device)
-        y = torch.as_tensor(
-            self.ratings.rating.to_numpy()[rows], dtype=torch.float32, device=device
-        )
+        rows = {"train": self.train_idx, "valid": self.valid_idx, "all": slice(None)}[part]
+        u = torch.tensor(self.user_idx[rows], dtype=torch.long, device=device)
+        m = torch.tensor(self.movie_idx[rows], dtype=torch.long, device=device)
+        y = torch.tensor(self.ratings.rating.to_numpy()[rows], dtype=torch.float32, device=device)
         return u, m, y
 
 
@@ -172,22 +153,11 @@ def build(
     source: str = "",
     truth: dict | None = None,
 ) -> Ratings:
-    """Index ids in order of first appearance and split off the lesson's validation rows.
-
-    Notebook 03.
-    """
+    """Index ids in order of first appearance and split off the lesson's validation rows."""
     ratings = ratings.reset_index(drop=True)
     train, valid = split_indices(len(ratings), valid_pct, seed)
-    return Ratings(
-        ratings=ratings,
-        movies=movies,
-        users_map=IdMap.from_values("userId", ratings.userId),
-        movies_map=IdMap.from_values("movieId", ratings.movieId),
-        train_idx=train,
-        valid_idx=valid,
-        source=source,
-        truth=truth or {},
-    )
+    maps = (IdMap.from_values(c, ratings[c]) for c in ("userId", "movieId"))
+    return Ratings(ratings, movies, *maps, train, valid, source, truth or {})
 
 
 def load(
@@ -195,11 +165,8 @@ def load(
 ) -> Ratings:
     """Load MovieLens (fetched, or from a zip/folder/ratings.csv) ready for training.
 
-    Notebook 00.
-
-    `source="synthetic"` gives the synthetic data set instead (offline runs and fast tests).
-    Without a source, `$LESSON5_DATA` decides: "synthetic", a MovieLens zip, folder or
-    ratings.csv, or else the folder the zip is cached in (`lesson5 run --data X` sets it).
+    `source`: also "synthetic"; None: `$LESSON5_DATA` decides ("synthetic", a MovieLens zip,
+    folder or ratings.csv, or the folder the zip is cached in; `lesson5 run --data X` sets it).
     """
     if source is None:
         source = _source_from_env()
@@ -222,9 +189,6 @@ def _source_from_env() -> str | Path | None:
     return None  # the cache folder (or none set): read.movielens fetches into it
 
 
-# ---------------------------------------------------------------- synthetic data
-
-
 def synthetic(
     n_users: int = 300,
     n_movies: int = 500,
@@ -236,8 +200,6 @@ def synthetic(
     valid_pct: float = 0.2,
 ) -> Ratings:
     """Ratings with planted structure: mean + user bias + movie bias + user·movie factors + noise.
-
-    Notebook 00.
 
     Same schema as MovieLens (raw ids are not contiguous, popularity is skewed, ratings are
     half stars in [0.5, 5]); the ground truth is kept in `.truth`.
@@ -257,51 +219,31 @@ def synthetic(
     codes = np.empty(0, dtype=np.int64)
     while len(codes) < n_ratings:
         k = 2 * (n_ratings - len(codes)) + 16
-        draw = rng.choice(n_users, k, p=pu / pu.sum()) * n_movies + rng.choice(
-            n_movies, k, p=pm / pm.sum()
-        )
+        users = rng.choice(n_users, k, p=pu / pu.sum())
+        draw = users * n_movies + rng.choice(n_movies, k, p=pm / pm.sum())
         codes = np.concatenate([codes, draw])
         _, first = np.unique(codes, return_index=True)
         codes = codes[np.sort(first)]  # drop repeated pairs, keep order of drawing
     codes = codes[:n_ratings]
     u, m = codes // n_movies, codes % n_movies
     clean = mean + user_b[u] + movie_b[m] + (user_f[u] * movie_f[m]).sum(1) * 1.5
-    y = np.clip(np.round((clean + rng.normal(0, noise, len(u))) * 2) / 2, MIN_RATING, MAX_RATING)
+    noisy = clean + rng.normal(0, noise, len(u))
+    y = np.clip(np.round(noisy * 2) / 2, MIN_RATING, MAX_RATING).astype(np.float32)
     user_ids = 1 + 3 * np.arange(n_users)  # deliberately not 0..n-1
     movie_ids = 10 + 7 * np.arange(n_movies)
+    stamps = 1_500_000_000 + rng.integers(0, 10**7, len(u))
     ratings = pd.DataFrame(
-        {
-            "userId": user_ids[u],
-            "movieId": movie_ids[m],
-            "rating": y.astype(np.float32),
-            "timestamp": 1_500_000_000 + rng.integers(0, 10**7, len(u)),
-        }
+        dict(userId=user_ids[u], movieId=movie_ids[m], rating=y, timestamp=stamps)
     )
-    movies_df = pd.DataFrame(
-        {
-            "movieId": movie_ids,
-            "title": [f"Synthetic movie {i} (2000)" for i in movie_ids],
-            "genres": "(no genres listed)",
-        }
-    )
-    truth = {
-        "user_factors": user_f,
-        "movie_factors": movie_f,
-        "user_bias": user_b,
-        "movie_bias": movie_b,
-        "mean": mean,
-        "noise": noise,
-        "user_ids": user_ids,
-        "movie_ids": movie_ids,
-    }
-    return build(ratings, movies_df, valid_pct=valid_pct, seed=42, source="synthetic", truth=truth)
+    titles = [f"Synthetic movie {i} (2000)" for i in movie_ids]
+    movies = pd.DataFrame({"movieId": movie_ids, "title": titles, "genres": "(no genres listed)"})
+    truth = dict(user_factors=user_f, movie_factors=movie_f, user_bias=user_b, movie_bias=movie_b)
+    truth.update(mean=mean, noise=noise, user_ids=user_ids, movie_ids=movie_ids)
+    return build(ratings, movies, valid_pct=valid_pct, seed=42, source="synthetic", truth=truth)
 
 
 def summary(data: Ratings) -> str:
-    """A short text summary: counts, sparsity and a histogram of ratings (`lesson5 data`).
-
-    Notebook 00.
-    """
+    """A short text summary: counts, sparsity and a histogram of ratings (`lesson5 data`)."""
     r = data.ratings
     lines = [
         f"source:  {shown(data.source)}",

@@ -16,10 +16,9 @@ ENV = "LESSON5_DEVICE"
 # Subnormal floats (below 1.2e-38) flush to zero: the momenta of movies nobody rated lately decay
 # into that range, where the CPU is many times slower (benchmarks/README.md, "Speed"). Set on
 # import, before torch starts the worker threads that copy it. LESSON5_SUBNORMALS=keep opts out.
+# False where the CPU cannot, or when asked to keep them.
 SUBNORMALS_ENV = "LESSON5_SUBNORMALS"
-FLUSHES_SUBNORMALS: bool = os.environ.get(SUBNORMALS_ENV) != "keep" and torch.set_flush_denormal(
-    True
-)  # False where the CPU cannot, or when asked to keep them
+FLUSHES_SUBNORMALS = os.environ.get(SUBNORMALS_ENV) != "keep" and torch.set_flush_denormal(True)
 
 
 # Below this batch size a CPU step is a few small kernels: a second thread gains a third alone, but
@@ -50,10 +49,7 @@ class DeviceError(ValueError, RuntimeError):
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """The device to train on: `prefer`, else $LESSON5_DEVICE, else CUDA if available.
-
-    Notebooks 03 and 04.
-    """
+    """The device to train on: `prefer`, else $LESSON5_DEVICE, else CUDA if available."""
     env = os.environ.get(ENV)
     choice = prefer or env or ("cuda" if torch.cuda.is_available() else "cpu")
     named = f"{ENV}={choice!r}" if not prefer and env else f"device {choice!r}"
@@ -70,14 +66,8 @@ def get_device(prefer: str | None = None) -> torch.device:
         raise DeviceError(
             f"device {choice!r} was asked for, but torch.cuda.is_available() is False"
         )
-    if (
-        device.type == "cuda"
-        and device.index is not None
-        and device.index >= torch.cuda.device_count()
-    ):
-        raise DeviceError(
-            f"{named}: there are only {torch.cuda.device_count()} CUDA device(s) here"
-        )
+    if device.type == "cuda" and (device.index or 0) >= (n := torch.cuda.device_count()):
+        raise DeviceError(f"{named}: there are only {n} CUDA device(s) here")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceError(f"{named} was asked for, but torch.backends.mps.is_available() is False")
     return device

@@ -72,28 +72,17 @@ def _data() -> Iterator[Check]:
         if digest == SHA256:
             yield "OK", "data", f"{shown(zip_path)} (SHA-256 of the 2018 release)"
         else:
-            yield (
-                "FAIL",
-                "data",
-                f"{shown(zip_path)}: SHA-256 {digest[:12]}... is not the release's; delete it",
-            )
+            wrong = f"SHA-256 {digest[:12]}... is not the release's; delete it"
+            yield "FAIL", "data", f"{shown(zip_path)}: {wrong}"
     elif (why := _writable(folder)) is None:
         yield "--", "data", f"not downloaded yet: data.load() fetches it into {shown(folder)}"
     else:
         yield "FAIL", "data", f"{shown(folder)} has no {ZIP_NAME} and is not writable ({why})"
     cache = Path(pooch.os_cache("lesson5"))
-    why = _writable(cache)
-    status = "OK" if why is None else "FAIL"
-    yield (
-        status,
-        "cache",
-        f"{shown(cache)} "
-        + (
-            "(writable: trained models are kept here)"
-            if why is None
-            else f"is not writable ({why})"
-        ),
-    )
+    if (why := _writable(cache)) is None:
+        yield "OK", "cache", f"{shown(cache)} (writable: trained models are kept here)"
+    else:
+        yield "FAIL", "cache", f"{shown(cache)} is not writable ({why})"
 
 
 def _optional() -> Iterator[Check]:
@@ -103,39 +92,25 @@ def _optional() -> Iterator[Check]:
         yield "OK", "ipywidgets", f"{md.version('ipywidgets')} (progress bars as widgets)"
     except md.PackageNotFoundError:
         yield "--", "ipywidgets", "not installed: progress bars print as text"
-    soffice = find_soffice() or shutil.which("soffice")
-    if soffice:
+    missing = "not found: needed only for `lesson5 excel --check` and its tests"
+    if find_soffice() or shutil.which("soffice"):
         yield "OK", "LibreOffice", "found (recalculates the workbooks)"
     else:
-        yield (
-            "--",
-            "LibreOffice",
-            "not found: needed only for `lesson5 excel --check` and its tests",
-        )
+        yield "--", "LibreOffice", missing
 
 
 def checks() -> list[Check]:
-    """Every check as (status, what, detail), in the order printed.
-
-    Notebook 00.
-    """
+    """Every check as (status, what, detail), in the order printed."""
     py = ".".join(map(str, sys.version_info[:3]))
     need = md.metadata("lesson5")["Requires-Python"] or ""
     ok = not need or Version(py) in Requirement(f"python{need}").specifier
     found = [("OK" if ok else "FAIL", "python", f"{py} (needs {need})")]
     found.append(("OK", "lesson5", md.version("lesson5")))
-    found += _dependencies()
-    found += _torch()
-    found += _data()
-    found += _optional()
-    return found
+    return [*found, *_dependencies(), *_torch(), *_data(), *_optional()]
 
 
 def main() -> int:
-    """Print one line per check; return 1 if any failed.
-
-    Notebook 00.
-    """
+    """Print one line per check; return 1 if any failed."""
     found = checks()
     width = max(len(what) for _, what, _ in found)
     for status, what, detail in found:

@@ -1,8 +1,8 @@
 """The MovieLens zip: where it is cached, and fetching it verified by its hash.
 
-Contract: a file under `ZIP_NAME` in the data folder is either absent or has the SHA-256
-below. pooch downloads into a temporary file renamed only once its hash matches, and a wrong
-copy is removed when a download fails, so nothing untrusted is ever read as the data.
+Contract: `ZIP_NAME` in the data folder is absent or has the SHA-256 below. pooch hashes a cached
+copy on every call and downloads into a temporary file renamed only once its hash matches; a
+wrong copy is removed when a download fails, and a killed download's temporary files are swept.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ class DataError(ValueError):
     """Raised for data that is missing, corrupt or malformed; the message says where and what."""
 
 
-# ---------------------------------------------------------------- where the data lives
-
-
 def data_dir(path: str | os.PathLike | None = None) -> Path:
     """The cache folder: `path`, else $LESSON5_DATA, else a per-user cache."""
     if path is not None:
@@ -40,8 +37,7 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
 
 def shown(path: str | os.PathLike) -> str:
     """A path as printed in a notebook: under the home folder it starts with `~`."""
-    text = str(path)
-    home = str(Path.home())
+    text, home = str(path), str(Path.home())
     if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
         return "~" + text[len(home) :]
     return text
@@ -59,7 +55,7 @@ _POOCH_TEMP = "tmp[a-z0-9_]{8}"
 
 
 def _drop_untrusted(target: Path, sha256: str) -> None:
-    """Remove a cached file whose hash is wrong, so that nothing untrusted stays under the expected name."""
+    """Remove a cached file whose hash is wrong: nothing untrusted stays under the expected name."""
     import pooch
 
     try:
@@ -80,22 +76,15 @@ def fetch(
     timeout: float = 60.0,
     progress: bool = True,
 ) -> Path:
-    """Path to a verified `ml-latest-small.zip`, downloading it into the cache if needed.
-
-    pooch does the work: it hashes a cached copy on every call, downloads again when the hash
-    is wrong, and downloads into a temporary file that is renamed only once its hash matches.
-    When that fails, a cached copy with the wrong hash is removed too, so the cache never holds
-    a file that would be trusted wrongly; stale temporary files of a killed download are swept.
-    """
+    """Path to a verified `ml-latest-small.zip`, downloading it into the cache if needed."""
     import pooch
     import requests
 
     folder = data_dir(directory)
     target = folder / ZIP_NAME
+    hint = _by_hand_hint(target)
     if folder.exists() and not folder.is_dir():
-        raise DataError(
-            f"the data folder {folder} is a file, not a folder. " + _by_hand_hint(target)
-        )
+        raise DataError(f"the data folder {folder} is a file, not a folder. {hint}")
     if target.is_dir():
         raise DataError(
             f"{target} is a folder, but the downloaded zip goes under that name: move or rename that folder, "
@@ -104,9 +93,7 @@ def fetch(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(
-            f"cannot create the data folder {folder}: {e}. " + _by_hand_hint(target)
-        ) from e
+        raise DataError(f"cannot create the data folder {folder}: {e}. {hint}") from e
     sweep_stale(folder, _POOCH_TEMP)
     downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout)
     try:
@@ -115,12 +102,10 @@ def fetch(
         )
     except (requests.RequestException, OSError) as e:
         _drop_untrusted(target, sha256)
-        raise DataError(f"could not download {url}: {e}. " + _by_hand_hint(target)) from e
+        raise DataError(f"could not download {url}: {e}. {hint}") from e
     except ValueError as e:  # pooch: hash mismatch (the temporary file is already removed)
         _drop_untrusted(target, sha256)
-        raise DataError(
-            f"downloaded {url} but its content is wrong: {e}. " + _by_hand_hint(target)
-        ) from e
+        raise DataError(f"downloaded {url} but its content is wrong: {e}. {hint}") from e
     return Path(path)
 
 

@@ -26,9 +26,10 @@ from lesson5.atomic import atomic_write
 from lesson5.data import IdMap, Ratings
 from lesson5.train import predictions
 
-Maps = (
-    Ratings | tuple[IdMap, IdMap] | tuple[IdMap, IdMap, float | None]
-)  # raw-id maps (and mean rating)
+# The raw-id maps (and the training mean rating), or the Ratings that has them.
+Maps = Ratings | tuple[IdMap, IdMap] | tuple[IdMap, IdMap, float | None]
+FORMAT = "lesson5-model-1"
+KEYS = ("class", "hparams", "state_dict", "user_ids", "movie_ids")
 
 
 def _maps(data_or_maps: Maps) -> tuple[IdMap, IdMap, float | None]:
@@ -54,11 +55,8 @@ def predict(
 ) -> np.ndarray:
     """Predicted ratings for raw (userId, movieId) pairs.
 
-    Notebook 03.
-
-    An id not seen in training raises KeyError naming it (`unknown="error"`), or its pairs get
-    NaN (`"nan"`), the mean training rating (`"mean"`; needs a Ratings or maps with a mean),
-    or a number you give.
+    `unknown`: an id not seen in training raises KeyError naming it ("error"), or its pairs get
+    NaN ("nan"), the training mean ("mean"; needs a Ratings or maps with a mean) or a number.
     """
     users_map, movies_map, mean = _maps(data_or_maps)
     for what, emb, ids in (("user", "u", users_map), ("movie", "m", movies_map)):
@@ -73,25 +71,18 @@ def predict(
     u_raw, m_raw = np.atleast_1d(np.asarray(user_ids)), np.atleast_1d(np.asarray(movie_ids))
     if u_raw.shape != m_raw.shape:
         raise ValueError(f"user_ids and movie_ids differ in shape: {u_raw.shape} vs {m_raw.shape}")
+    if unknown == "mean" and mean is None:
+        raise ValueError(
+            'unknown="mean" needs a Ratings or (users_map, movies_map, mean); or pass a number'
+        )
+    if unknown not in ("error", "nan", "mean") and not isinstance(unknown, (int, float)):
+        raise ValueError(f'unknown must be "error", "nan", "mean" or a number; got {unknown!r}')
     if unknown == "error":
         u_idx, m_idx = users_map.encode(u_raw), movies_map.encode(m_raw)  # KeyError names the id
-        known = np.ones(len(u_raw), dtype=bool)
     else:
-        if unknown == "nan":
-            fill = float("nan")
-        elif unknown == "mean":
-            if mean is None:
-                raise ValueError(
-                    'unknown="mean" needs a Ratings or (users_map, movies_map, mean); or pass a number'
-                )
-            fill = mean
-        elif isinstance(unknown, (int, float)):
-            fill = float(unknown)
-        else:
-            raise ValueError(f'unknown must be "error", "nan", "mean" or a number; got {unknown!r}')
         u_idx = pd.Index(users_map.ids).get_indexer(u_raw)
         m_idx = pd.Index(movies_map.ids).get_indexer(m_raw)
-        known = (u_idx >= 0) & (m_idx >= 0)
+    known = (u_idx >= 0) & (m_idx >= 0)
     out = np.full(len(u_raw), np.nan, dtype=np.float64)
     if known.any():
         p = next(model.parameters(), None)
@@ -100,7 +91,7 @@ def predict(
         m = torch.as_tensor(m_idx[known], dtype=torch.long, device=device)
         out[known] = torch.cat(predictions(model, u, m, bs)).double().cpu().numpy()
     if unknown != "error":
-        out[~known] = fill
+        out[~known] = {"nan": np.nan, "mean": mean}.get(unknown, unknown)
     return out
 
 
@@ -111,7 +102,7 @@ def save_model(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) ->
         raise TypeError(f"can only save the lesson's models {sorted(models.MODELS)}; got {name}")
     users_map, movies_map, mean = _maps(data_or_maps)
     payload = {
-        "format": "lesson5-model-1",
+        "format": FORMAT,
         "class": name,
         "hparams": models.hparams(model),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -126,10 +117,6 @@ def save_model(path: str | os.PathLike, model: nn.Module, data_or_maps: Maps) ->
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
-
-
-FORMAT = "lesson5-model-1"
-KEYS = ("class", "hparams", "state_dict", "user_ids", "movie_ids")
 
 
 def _read_payload(path: Path) -> dict:
@@ -159,13 +146,16 @@ def _read_payload(path: Path) -> dict:
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a lesson5 model file (no {FORMAT!r} format tag)")
-    for key in KEYS:
-        if key not in payload:
-            raise ValueError(
-                f"{path}: the model file has no {key!r} entry (it was not written whole by "
-                f"inference.save_model); save the model again"
-            )
+    if missing := [key for key in KEYS if key not in payload]:
+        raise ValueError(
+            f"{path}: the model file has no {missing[0]!r} entry (it was not written whole by "
+            f"inference.save_model); save the model again"
+        )
     return payload
+
+
+def _shown(x) -> str:
+    return f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
 
 
 def _checked_model(path: Path, payload: dict) -> nn.Module:
@@ -189,13 +179,8 @@ def _checked_model(path: Path, payload: dict) -> nn.Module:
     for key, w in want.items():
         got = state[key]
         if not isinstance(got, torch.Tensor) or got.shape != w.shape or got.dtype != w.dtype:
-            shown = (
-                f"{tuple(got.shape)} {got.dtype}"
-                if isinstance(got, torch.Tensor)
-                else type(got).__name__
-            )
             raise ValueError(
-                f"{path}: weight {key!r} is {shown} in the file, but its hparams {hp!r} make it "
+                f"{path}: weight {key!r} is {_shown(got)} in the file, but its hparams {hp!r} make it "
                 f"{tuple(w.shape)} {w.dtype}: the file is inconsistent; save the model again"
             )
         # A view can claim any shape over a few bytes (stride 0): count the bytes really there.
@@ -207,15 +192,11 @@ def _checked_model(path: Path, payload: dict) -> nn.Module:
             )
     for key, emb in (("user_ids", skeleton.u), ("movie_ids", skeleton.m)):
         ids = payload[key]
-        if (
-            not isinstance(ids, torch.Tensor)
-            or ids.dtype != torch.int64
-            or ids.shape != (emb.num_embeddings,)
-        ):
-            shown = tuple(ids.shape) if isinstance(ids, torch.Tensor) else type(ids).__name__
+        n = emb.num_embeddings
+        if not (isinstance(ids, torch.Tensor) and ids.dtype == torch.int64 and ids.shape == (n,)):
             raise ValueError(
-                f"{path}: {key!r} should be {emb.num_embeddings} int64 ids (one per row of the "
-                f"model's table); the file holds {shown}"
+                f"{path}: {key!r} should be {n} int64 ids (one per row of the model's table); "
+                f"the file holds {_shown(ids)}"
             )
     mean = payload.get("mean_rating")
     if mean is not None and not (isinstance(mean, (int, float)) and math.isfinite(mean)):
@@ -228,12 +209,10 @@ def _checked_model(path: Path, payload: dict) -> nn.Module:
 def load_model(
     path: str | os.PathLike, device: torch.device | str | None = "cpu"
 ) -> tuple[nn.Module, IdMap, IdMap]:
-    """(model, users_map, movies_map) from a file written by `save_model`; the model is in eval mode.
+    """(model in eval mode, users_map, movies_map) from a `save_model` file, moved to `device`.
 
-    The file is read on the CPU wherever it was saved (a model saved on CUDA loads on a CPU-only
-    machine), then the model moves to `device` (None: `device.get_device()`, CUDA when present).
-    The training mean rating, when it was saved, is on `model.mean_rating` (for `unknown="mean"`,
-    pass `(users_map, movies_map, model.mean_rating)` to `predict`).
+    Read on the CPU wherever it was saved; `device` None: CUDA when present. The training mean, if
+    saved, is `model.mean_rating` (`predict(model, (users_map, movies_map, model.mean_rating), ...)`).
     """
     from lesson5.device import get_device
 

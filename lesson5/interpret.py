@@ -3,11 +3,10 @@
 Notebook 06.
 
 Works on anything shaped like the lesson's EmbeddingDotBias (`u`, `m`, `ub`, `mb`, `y_range`).
-Fold-in (the lesson's "what about a new user?"): the model's own forward on one new user row, the
-movie side frozen, minimising squared error plus s2 * sum((theta - mu)**2 / v): the MAP estimate
-under "a new user looks like a random trained user" (mu, v: the trained users' mean and variance;
-s2: the model's residual variance), by L-BFGS in float64. No ratings: the prior mean, the
-average trained user, i.e. a bias-only recommender.
+Fold-in ("what about a new user?"): the model's forward on one new user row, movies frozen,
+minimising squared error + s2 * sum((theta - mu)**2 / v), the MAP estimate under "a new user looks
+like a random trained user" (mu, v: the trained users' mean and variance; s2: the model's residual
+variance), by L-BFGS in float64. No ratings: the prior mean, i.e. a bias-only recommender.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from lesson5.models import sigmoid_range
 from lesson5.train import evaluate
 
 Rated = Iterable[tuple[int, float]] | pd.DataFrame  # a new user's (movieId, rating) pairs
+_LBFGS = dict(lr=1, tolerance_grad=1e-10, tolerance_change=1e-14, line_search_fn="strong_wolfe")
 
 
 def _count(name: str, value, allow_none: bool = False) -> None:
@@ -40,12 +40,8 @@ def _count(name: str, value, allow_none: bool = False) -> None:
 
 def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """The four embedding tables as float64 CPU tensors (biases flattened)."""
-    return {
-        "u": model.u.weight.detach().cpu().double(),
-        "m": model.m.weight.detach().cpu().double(),
-        "ub": model.ub.weight.detach().cpu().double().reshape(-1),
-        "mb": model.mb.weight.detach().cpu().double().reshape(-1),
-    }
+    w = {k: getattr(model, k).weight.detach().cpu().double() for k in ("u", "m", "ub", "mb")}
+    return w | {k: w[k].reshape(-1) for k in ("ub", "mb")}
 
 
 def _one_user(model: nn.Module, factors: torch.Tensor, bias: torch.Tensor) -> nn.Module:
@@ -61,15 +57,9 @@ def _stars(logit: torch.Tensor, y_range: tuple[float, float]) -> torch.Tensor:
 
 
 def most_rated(data: Ratings, n: int | None = None) -> np.ndarray:
-    """Movie indices by number of ratings, most rated first (ties: smaller movieId first).
-
-    Notebook 06.
-    """
-    counts = pd.Series(data.movie_idx).value_counts()
-    order = pd.DataFrame({"idx": counts.index.to_numpy(), "n": counts.to_numpy()})
-    order["movieId"] = data.movies_map.decode(order.idx.to_numpy())
-    order = order.sort_values(["n", "movieId"], ascending=[False, True], kind="stable")
-    idx = order.idx.to_numpy().copy()  # writable, so torch can index with it without a warning
+    """Movie indices by number of ratings, most rated first (ties: smaller movieId first)."""
+    counts = np.bincount(data.movie_idx, minlength=data.n_movies)
+    idx = np.lexsort((data.movies_map.ids, -counts))  # the last key sorts first
     return idx if n is None else idx[:n]
 
 
@@ -79,45 +69,25 @@ def _titles(data: Ratings, movie_ids: np.ndarray) -> list[str]:
 
 
 def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.DataFrame:
-    """Bias, mean rating and raters' mean bias of the `top` most-rated movies, sorted by bias.
-
-    Notebook 06.
-
-    `raters_bias`: the mean bias of the movie's raters (generous raters lift the mean rating, not
-    the bias). `bias` is a logit; `bias_stars` is how far it moves the average user's prediction.
-    """
+    """The `top` most-rated movies by bias (a logit, and in stars), mean rating, raters' bias."""
     w = _weights(model)
     base = w["m"] @ w["u"].mean(0) + w["ub"].mean()  # the average user's logit, without the bias
     stars = (_stars(base + w["mb"], model.y_range) - _stars(base, model.y_range)).numpy()
     idx = most_rated(data, top)
-    r = pd.DataFrame(
-        {"m": data.movie_idx, "u": data.user_idx, "rating": data.ratings.rating.to_numpy()}
-    )
-    r["ub"] = w["ub"].numpy()[r.u.to_numpy()]
+    ub = w["ub"].numpy()[data.user_idx]  # generous raters lift the mean rating, not the bias
+    r = pd.DataFrame({"m": data.movie_idx, "rating": data.ratings.rating.to_numpy(), "ub": ub})
     g = r.groupby("m").agg(
         n_ratings=("rating", "size"), mean_rating=("rating", "mean"), raters_bias=("ub", "mean")
     )
-    ids = data.movies_map.decode(idx)
-    table = pd.DataFrame(
-        {
-            "movieId": ids,
-            "title": _titles(data, ids),
-            "bias": w["mb"].numpy()[idx],
-            "bias_stars": stars[idx],
-            "n_ratings": g.n_ratings.reindex(idx).to_numpy(),
-            "mean_rating": g.mean_rating.reindex(idx).to_numpy(),
-            "raters_bias": g.raters_bias.reindex(idx).to_numpy(),
-        }
-    )
-    return table.sort_values(["bias", "movieId"], kind="stable").reset_index(drop=True)
+    ids, g = data.movies_map.decode(idx), g.reindex(idx)
+    t = pd.DataFrame({"movieId": ids, "title": _titles(data, ids), "bias": w["mb"].numpy()[idx]})
+    t = t.assign(bias_stars=stars[idx], **{c: g[c].to_numpy() for c in g.columns})
+    return t.sort_values(["bias", "movieId"], kind="stable").reset_index(drop=True)
 
 
 @dataclass
 class PCA:
-    """Principal components of a set of factor vectors: scores (n x k), axes (k x d), explained variance.
-
-    Notebook 06.
-    """
+    """Principal components of a set of factor vectors: scores (n x k), axes (k x d), explained variance."""
 
     scores: torch.Tensor
     components: torch.Tensor
@@ -127,12 +97,7 @@ class PCA:
 
 
 def pca(x: torch.Tensor, k: int = 3) -> PCA:
-    """PCA by SVD of the centred rows of `x` in float64.
-
-    Notebook 06.
-
-    Each axis's largest loading is made positive: SVD's signs are arbitrary.
-    """
+    """PCA by SVD of the centred rows of `x` in float64, each axis's largest loading positive."""
     x = torch.as_tensor(x).detach().cpu().double()
     if x.ndim != 2 or not 1 <= k <= min(x.shape):
         raise ValueError(
@@ -141,26 +106,16 @@ def pca(x: torch.Tensor, k: int = 3) -> PCA:
     mean = x.mean(0)
     xc = x - mean
     _, s, vh = torch.linalg.svd(xc, full_matrices=False)
-    vh = vh[:k]
-    sign = torch.sign(vh.gather(1, vh.abs().argmax(1, keepdim=True)))
-    vh = vh * sign
+    vh = vh[:k]  # SVD's signs are arbitrary: each axis's largest loading is made positive
+    vh = vh * torch.sign(vh.gather(1, vh.abs().argmax(1, keepdim=True)))
     var = s**2 / (x.shape[0] - 1)
-    return PCA(
-        scores=xc @ vh.T,
-        components=vh,
-        explained_variance=var[:k],
-        explained_ratio=var[:k] / var.sum(),
-        mean=mean,
-    )
+    return PCA(xc @ vh.T, vh, var[:k], var[:k] / var.sum(), mean)
 
 
 def movie_pca(
     model: nn.Module, data: Ratings, top: int = 2000, k: int = 3
 ) -> tuple[pd.DataFrame, PCA]:
-    """PCA of the movie factors of the `top` most-rated movies: a table movieId, title, PC1..PCk.
-
-    Notebook 06.
-    """
+    """PCA of the movie factors of the `top` most-rated movies: a table movieId, title, PC1..PCk."""
     idx = most_rated(data, top)
     p = pca(_weights(model)["m"][idx], k)
     ids = data.movies_map.decode(idx)
@@ -179,17 +134,12 @@ def component_ends(table: pd.DataFrame, component: str, n: int = 10) -> pd.DataF
 def cosine_neighbours(
     model: nn.Module, data: Ratings, movie_id: int, n: int = 10, among: int | None = 3000
 ) -> pd.DataFrame:
-    """The `n` movies whose factor vectors are closest in cosine to `movie_id`'s.
-
-    Notebook 06.
-
-    Among the `among` most-rated movies (None: all): barely trained factors would crowd the list.
-    """
+    """The `n` movies among the `among` most rated (None: all) closest in cosine to `movie_id`."""
     _count("n", n)
     _count("among", among, allow_none=True)
     m = _weights(model)["m"]
     target = int(data.movies_map.encode([movie_id])[0])
-    cand = most_rated(data, among)
+    cand = most_rated(data, among)  # barely trained factors would crowd the list
     cand = cand[cand != target]
     unit = torch.nn.functional.normalize(m, dim=1)
     sim = unit[cand] @ unit[target]
@@ -210,35 +160,29 @@ class NewUser:
 
 def _rated_pairs(data: Ratings, rated: Rated, y_range) -> tuple[np.ndarray, np.ndarray]:
     """Validate (movieId, rating) pairs; return (movie indices, ratings)."""
-    pairs = (
-        list(rated.itertuples(index=False, name=None))
-        if isinstance(rated, pd.DataFrame)
-        else list(rated)
-    )
+    if isinstance(rated, pd.DataFrame):
+        rated = rated.itertuples(index=False, name=None)
     idx, ys, seen = [], [], {}
     known = set(data.movies_map.ids.tolist())
-    for pos, pair in enumerate(pairs):
+    for pos, pair in enumerate(rated):
+        at = f"new user's rating #{pos}"
         try:
             movie_id, rating = pair
         except (TypeError, ValueError):
-            raise ValueError(
-                f"new user's rating #{pos}: expected a (movieId, rating) pair, got {pair!r}"
-            ) from None
+            raise ValueError(f"{at}: expected a (movieId, rating) pair, got {pair!r}") from None
         if movie_id not in known:
             raise KeyError(
-                f"new user's rating #{pos}: movieId {movie_id!r} is not among the "
-                f"{data.n_movies} movies the model was trained on"
+                f"{at}: movieId {movie_id!r} is not among the {data.n_movies} movies the model "
+                f"was trained on"
             )
-        if movie_id in seen:
-            raise ValueError(
-                f"new user's rating #{pos}: movieId {movie_id} is rated twice (first as #{seen[movie_id]})"
-            )
+        if (first := seen.get(movie_id)) is not None:
+            raise ValueError(f"{at}: movieId {movie_id} is rated twice (first as #{first})")
         seen[movie_id] = pos
         r = float(rating)
         if not np.isfinite(r) or not y_range[0] <= r <= y_range[1]:
             raise ValueError(
-                f"new user's rating #{pos} (movieId {movie_id}): rating {rating!r} "
-                f"is outside the model's range {tuple(y_range)}"
+                f"{at} (movieId {movie_id}): rating {rating!r} is outside the model's range "
+                f"{tuple(y_range)}"
             )
         idx.append(int(data.movies_map.encode([movie_id])[0]))
         ys.append(r)
@@ -246,10 +190,7 @@ def _rated_pairs(data: Ratings, rated: Rated, y_range) -> tuple[np.ndarray, np.n
 
 
 def residual_variance(model: nn.Module, data: Ratings) -> float:
-    """Mean squared error of the model on its training ratings: the fold-in prior's noise variance.
-
-    Notebook 06.
-    """
+    """Mean squared error of the model on its training ratings: the fold-in prior's noise variance."""
     return evaluate(copy.deepcopy(model).cpu().double(), *data.tensors("train"))
 
 
@@ -261,16 +202,10 @@ def fold_in(
     noise_var: float | None = None,
     max_iter: int = 200,
 ) -> NewUser:
-    """Fit a new user's factors and bias to their (movieId, rating) pairs, movies frozen.
-
-    Notebook 06.
-
-    The objective is in the module docstring; no ratings give the prior mean (the fallback).
-    """
-    if noise_var is not None and not (
-        isinstance(noise_var, (int, float, np.number)) and np.isfinite(noise_var) and noise_var >= 0
-    ):
-        # NaN would pass every comparison below and come back as NaN factors; refuse it here.
+    """Fit a new user's factors and bias to their (movieId, rating) pairs (module docstring)."""
+    number = isinstance(noise_var, (int, float, np.number))
+    # NaN would pass every comparison below and come back as NaN factors; refuse it here.
+    if noise_var is not None and not (number and np.isfinite(noise_var) and noise_var >= 0):
         raise ValueError(
             f"noise_var={noise_var!r}: must be a finite number >= 0 (or None: the model's "
             f"residual variance)"
@@ -289,14 +224,7 @@ def fold_in(
     user = _one_user(model, mu[:-1], mu[-1])
     movies = torch.as_tensor(idx)
     rows, target = torch.zeros_like(movies), torch.as_tensor(y)
-    opt = torch.optim.LBFGS(
-        [user.u.weight, user.ub.weight],
-        lr=1,
-        max_iter=max_iter,
-        tolerance_grad=1e-10,
-        tolerance_change=1e-14,
-        line_search_fn="strong_wolfe",
-    )
+    opt = torch.optim.LBFGS([user.u.weight, user.ub.weight], max_iter=max_iter, **_LBFGS)
 
     def objective() -> torch.Tensor:
         opt.zero_grad()
@@ -312,10 +240,7 @@ def fold_in(
 def predict_new_user(
     model: nn.Module, user: NewUser, movie_idx: np.ndarray | None = None
 ) -> torch.Tensor:
-    """Predicted ratings (float64) of a folded-in user for movie indices, default every movie.
-
-    Notebook 06.
-    """
+    """Predicted ratings (float64) of a folded-in user for movie indices, default every movie."""
     movies = torch.arange(model.m.num_embeddings) if movie_idx is None else movie_idx
     movies = torch.as_tensor(np.asarray(movies), dtype=torch.long)
     user = _one_user(model, user.factors, torch.tensor(user.bias, dtype=torch.float64))
@@ -324,19 +249,9 @@ def predict_new_user(
 
 
 def recommend(
-    model: nn.Module,
-    data: Ratings,
-    rated: Rated,
-    n: int = 10,
-    among: int | None = 3000,
-    **fold_kw,
+    model: nn.Module, data: Ratings, rated: Rated, n: int = 10, among: int | None = 3000, **fold_kw
 ) -> pd.DataFrame:
-    """Top-`n` predicted movies for a new user, excluding those they rated.
-
-    Notebook 06.
-
-    `rated`: (movieId, rating) pairs (none: the fallback); candidates: the `among` most rated.
-    """
+    """Top-`n` predicted movies of the `among` most rated for a new user, but those they rated."""
     _count("n", n)
     _count("among", among, allow_none=True)
     user = fold_in(model, data, rated, **fold_kw)
@@ -351,12 +266,7 @@ def recommend(
 def hold_out_users(
     data: Ratings, n_users: int, min_ratings: int, seed: int = 0
 ) -> tuple[Ratings, dict]:
-    """(the data without `n_users` random users of >= min_ratings ratings, {userId: their ratings}).
-
-    Notebook 06.
-
-    Their ratings keep only the movies still in the rest: the only ones its model knows.
-    """
+    """(the data without `n_users` random users of >= min_ratings ratings, {userId: their ratings})."""
     r = data.ratings
     counts = r.userId.value_counts()
     pool = np.sort(counts[counts >= min_ratings].index.to_numpy())
@@ -366,7 +276,7 @@ def hold_out_users(
         )
     chosen = np.random.default_rng(seed).choice(pool, n_users, replace=False)
     kept = build(r[~r.userId.isin(chosen)], data.movies, source=data.source)
-    known = r.movieId.isin(set(kept.movies_map.ids.tolist()))
+    known = r.movieId.isin(set(kept.movies_map.ids.tolist()))  # the only movies its model knows
     held = {int(uid): r[(r.userId == uid) & known].reset_index(drop=True) for uid in chosen}
     return kept, held
 
@@ -374,10 +284,7 @@ def hold_out_users(
 def fold_in_rmse(
     model: nn.Module, data: Ratings, held: dict, n_fold: int = 10, seed: int = 0
 ) -> dict[str, float]:
-    """RMSE on held-out users' other ratings after folding in `n_fold` random ones, and of the fallback.
-
-    Notebook 06.
-    """
+    """RMSE on held-out users' other ratings after folding in `n_fold` random ones, and of the fallback."""
     rng = np.random.default_rng(seed)
     fallback = fold_in(model, data, [])
     noise_var = residual_variance(model, data)  # once, not once per user

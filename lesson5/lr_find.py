@@ -2,10 +2,10 @@
 
 Notebook 05.
 
-One short run in which the rate grows geometrically every batch, from `start_lr` to `end_lr`; the
-batch losses are smoothed as `fit` smooths them (`EWMA`, beta 0.98) and the run stops once the
-smoothed loss exceeds 4 times its best. Model and optimizer are then restored exactly. Suggestions
-(fastai 2): the rate where the curve falls fastest, and a tenth of the rate at its minimum.
+One short run, the rate growing geometrically every batch from `start_lr` to `end_lr`, the loss
+smoothed as `fit` smooths it (`EWMA`), stopped once that exceeds 4 times its best; then model and
+optimizer are restored exactly. Suggestions (fastai 2): where the curve falls fastest, and a
+tenth of the rate at its minimum.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from torch import nn
 from lesson5.data import Ratings
 from lesson5.device import training_threads
 from lesson5.smooth import EWMA
-from lesson5.train import as_triple, batches
+from lesson5.train import as_triple, batches, set_lr
 
 
 def lr_at(i: int, start_lr: float, end_lr: float, num_it: int) -> float:
@@ -32,10 +32,8 @@ def lr_at(i: int, start_lr: float, end_lr: float, num_it: int) -> float:
     return start_lr * (end_lr / start_lr) ** (i / num_it)
 
 
-def _trimmed(
-    lrs: np.ndarray, losses: np.ndarray, skip_start: int, skip_end: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Drop the first and last points: the average is still settling at the start and exploding at the end."""
+def _trimmed(lrs, losses, skip_start: int, skip_end: int) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the first points (the average still settling) and the last (exploding)."""
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     end = len(lrs) - skip_end
     if end - skip_start < 2:
@@ -46,10 +44,7 @@ def _trimmed(
 
 
 def steepest(lrs, losses, skip_start: int = 0, skip_end: int = 0) -> float:
-    """The rate at which the loss falls fastest per unit of log(lr) (the left end of the steepest segment).
-
-    Notebook 05.
-    """
+    """The rate at which the loss falls fastest per unit of log(lr) (the left end of the steepest segment)."""
     x, y = _trimmed(lrs, losses, skip_start, skip_end)
     slopes = np.diff(y) / np.diff(np.log(x))
     return float(x[int(np.nanargmin(slopes))])
@@ -94,14 +89,9 @@ class LRFind:
         if marks:
             for method, marker in (("steepest", "o"), ("min/10", "v")):
                 lr = self.suggestion(method)
-                ax.plot(
-                    lr,
-                    np.interp(np.log(lr), np.log(x), y),
-                    marker,
-                    color=line.get_color(),
-                    ms=8,
-                    label=f"{label + ': ' if label else ''}{method} {lr:.2g}",
-                )
+                name = f"{label + ': ' if label else ''}{method} {lr:.2g}"
+                at = np.interp(np.log(lr), np.log(x), y)
+                ax.plot(lr, at, marker, color=line.get_color(), ms=8, label=name)
         ax.set(xlabel="learning rate (log scale)", ylabel="training loss (EWMA, debiased)")
         return ax
 
@@ -121,40 +111,31 @@ def lr_find(
     seed: int | None = 0,
     device: torch.device | str | None = None,
 ) -> LRFind:
-    """Train `num_it` batches with a geometrically growing rate, record the smoothed loss, then restore.
+    """Train `num_it` batches at a growing rate, recording the smoothed loss, then restore.
 
-    Notebook 05.
-
-    `data`: a `Ratings` (its training split) or a (users, movies, ratings) triple. Every group
-    gets the same rate; a non-finite loss always ends the run, `stop_div` also ends it at 4x the
-    best. Batches are drawn as `fit` draws them, from a generator seeded with `seed`.
+    `data`: a `Ratings` (its training split) or a (users, movies, ratings) triple; batches are
+    drawn as `fit` draws them. A non-finite loss ends the run; `stop_div` also 4x the best.
     """
     if not (math.isfinite(start_lr) and math.isfinite(end_lr) and 0 < start_lr < end_lr):
         raise ValueError(
             f"need 0 < start_lr < end_lr, both finite; got start_lr={start_lr!r}, end_lr={end_lr!r}"
         )
-    if isinstance(num_it, bool) or not isinstance(num_it, int) or num_it < 2:
-        raise ValueError(f"num_it={num_it!r}: need a whole number >= 2")
-    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
-        raise ValueError(f"bs={bs!r}: need a whole number >= 1")
+    for name, value, least in (("num_it", num_it, 2), ("bs", bs, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name}={value!r}: need a whole number >= {least}")
     if device is None:
         p = next(model.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
     device = torch.device(device)
     model.to(device)
-    if isinstance(data, Ratings):
-        users, movies, ratings = data.tensors("train", device)
-    else:
-        users, movies, ratings = as_triple(data, device)
-    n = len(ratings)
-    if n == 0:
+    triple = data.tensors("train", device) if isinstance(data, Ratings) else as_triple(data, device)
+    users, movies, ratings = triple
+    if (n := len(ratings)) == 0:
         raise ValueError("the training set is empty")
 
     # Deep copies: step() updates the optimizer's state tensors in place.
-    saved_model = copy.deepcopy(model.state_dict())
-    saved_opt = copy.deepcopy(opt.state_dict())
+    saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
     was_training = model.training
-
     gen = torch.Generator(device=device)
     gen.manual_seed(int(torch.randint(0, 2**62, (1,))) if seed is None else seed)
     smooth = EWMA(beta)
@@ -163,12 +144,10 @@ def lr_find(
     model.train()
     try:
         with training_threads(None, bs, device):  # small batches: one thread
-            for i, idx in zip(
-                range(num_it), chain.from_iterable(batches(n, bs, gen) for _ in count())
-            ):
+            stream = chain.from_iterable(batches(n, bs, gen) for _ in count())  # epoch after epoch
+            for i, idx in zip(range(num_it), stream):
                 lr = lr_at(i, start_lr, end_lr, num_it)
-                for group in opt.param_groups:
-                    group["lr"] = lr
+                set_lr(opt, lr)  # every group the same
                 loss = loss_fn(model(users[idx], movies[idx]), ratings[idx])
                 opt.zero_grad()
                 loss.backward()

@@ -5,6 +5,7 @@ Notebooks 00-06.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import random
 import warnings
@@ -28,23 +29,14 @@ def _message_only(shell, etype, evalue, tb, tb_offset=None):
 
 # Labels of 9 pt and more at 100 dpi: readable on any screen, and a committed figure stays small.
 FIGURE_STYLE = {
-    "figure.dpi": 100,
-    "savefig.dpi": 100,
-    "figure.figsize": (6.4, 4.0),
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.labelsize": 10,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
-    "legend.fontsize": 9,
-    "legend.title_fontsize": 9,
-}
+    "figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6.4, 4.0), "font.size": 10,
+    "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+    "legend.fontsize": 9, "legend.title_fontsize": 9,
+}  # fmt: skip
 
 
 def setup(seed: int = 42, threads: int | None = 1) -> dict:
     """Print versions and device, set readable figure defaults, seed everything.
-
-    Notebooks 00-06.
 
     `threads`: torch's CPU threads; one, as a notebook's tensors are small (None: torch's choice).
     """
@@ -54,17 +46,13 @@ def setup(seed: int = 42, threads: int | None = 1) -> dict:
 
     import lesson5
     from lesson5.device import get_device
-    from lesson5.download import data_dir, shown
+    from lesson5.download import DataError, data_dir, shown
 
-    try:  # Inline figures even when MPLBACKEND=Agg is exported (CI does, for the unit tests).
+    with contextlib.suppress(NameError):  # outside IPython, no get_ipython
         ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821
-        ip.run_line_magic("matplotlib", "inline")
-        from lesson5.download import DataError
-
-        # Missing data is the student's to fix: show the message (where to put the zip), not 90 lines of stack.
+        ip.run_line_magic("matplotlib", "inline")  # even when MPLBACKEND=Agg is exported (CI)
+        # Missing data is the student's to fix: the message (where to put the zip), not the stack.
         ip.set_custom_exc((DataError,), _message_only)
-    except NameError:
-        pass
     matplotlib.rcParams.update(FIGURE_STYLE)
     warnings.filterwarnings("ignore", category=FutureWarning)
     pd.set_option("display.precision", 4)

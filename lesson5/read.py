@@ -1,17 +1,16 @@
 """Reading MovieLens's files, from a zip, a folder or a bare ratings file, with validation.
 
-Every release's layout reads: ratings.csv/movies.csv (ml-20m and later), `::`-separated
-ratings.dat/movies.dat (ml-1m, ml-10m), u.data/u.item (ml-100k), each also gzip'd. pandas' C
-parser reads a file once, types inferred; one vectorised pass then marks the rows that may be
-wrong and Python judges only those, from their text, so a bad file raises one DataError naming
-the file, line, column and value. UTF-8 only (Latin-1 also for the .dat and u.* files, which
-GroupLens wrote in it); ratings in [0.5, 5]; ids fit int64 exactly; no zip member or .gz over
-MAX_MEMBER_BYTES or inflating like a bomb. Encoding ids and splitting are `data`'s job.
+Every release's layout reads (ratings/movies .csv, `::`-separated .dat, ml-100k's u.data/u.item,
+each also gzip'd). pandas' C parser reads a file once; one vectorised pass marks the rows that may
+be wrong and Python judges only those, from their text: a bad file raises one DataError naming
+file, line, column and value. UTF-8 only (Latin-1 also for .dat and u.*); ratings in [0.5, 5];
+ids fit int64 exactly; no member over MAX_MEMBER_BYTES or inflating like a bomb.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import io
@@ -50,6 +49,7 @@ MAX_MEMBER_BYTES = 2**30
 MAX_RATIO = 100
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_TRAILING = "; is there a trailing comma, or a value the header has no column name for?"
 
 
 def file_names(kind: str) -> list[str]:
@@ -111,11 +111,9 @@ def _bytes(label: str, zip_path: Path | None, name: str) -> bytes:
 def _is_zip(path: Path) -> bool:
     if path.suffix.lower() == ".zip":
         return True
-    try:  # a zip saved without its extension
-        with open(path, "rb") as f:
-            return f.read(4) in ZIP_MAGIC
-    except OSError:
-        return False
+    with contextlib.suppress(OSError), open(path, "rb") as f:  # a zip without its extension
+        return f.read(4) in ZIP_MAGIC
+    return False
 
 
 def _others(kind: str) -> str:
@@ -179,9 +177,6 @@ def _resolve(source: str | os.PathLike | None) -> Path:
     if not path.exists():
         raise DataError(f"{path} does not exist (expected a zip, a folder or a ratings.csv)")
     return path
-
-
-# ---------------------------------------------------------------- reading and validating
 
 
 def _not_utf8(label: str, raw: bytes) -> str:
@@ -273,7 +268,7 @@ class _Table:
             raise DataError(f"{label} has a header but no rows")
 
     def rows(self, wanted: np.ndarray | None = None):
-        """(line, fields) of the data rows in `wanted` (all if None), blank lines skipped as pandas does."""  # noqa: E501
+        """(line, fields) of the data rows in `wanted` (all if None), blank lines skipped as pandas."""
         text = io.TextIOWrapper(io.BytesIO(self.raw), self.encoding, newline="")
         reader = csv.reader(text, delimiter=self.sep, quoting=self.quoting, strict=True)
         last = np.inf if wanted is None else wanted[-1]
@@ -300,11 +295,7 @@ class _Table:
             if len(fields) > n:
                 more = fields[n:]
                 what = f"extra value {more[0]!r}" if len(more) == 1 else f"extra values {more!r}"
-                hint = f"; the file reads as {', '.join(header)}"
-                if self.sep == ",":
-                    hint = (
-                        "; is there a trailing comma, or a value the header has no column name for?"  # noqa: E501
-                    )
+                hint = _TRAILING if self.sep == "," else f"; the file reads as {', '.join(header)}"
             elif len(fields) < n:
                 less = header[len(fields) :]
                 what = f"no value for {less[0]!r}" if len(less) == 1 else f"no values for {less!r}"
@@ -314,9 +305,8 @@ class _Table:
             else:
                 continue
             has = "the header has" if self.named else "this file's rows have"
-            raise DataError(
-                f"{self.label}, line {line}: {len(fields)} fields but {has} {n} ({what}){hint}"
-            )  # noqa: E501
+            count = f"{len(fields)} fields but {has} {n}"
+            raise DataError(f"{self.label}, line {line}: {count} ({what}){hint}")
 
 
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
@@ -423,10 +413,8 @@ def _movies(label: str, raw: bytes) -> pd.DataFrame:
     dup = out.movieId.duplicated().to_numpy()
     if dup.any():
         line, fields = next(t.rows(np.array([dup.argmax()])))
-        value = fields[t.header.index("movieId")]
-        raise DataError(
-            f"{label}, line {line}, column 'movieId': value {value!r} is a duplicate movie id"
-        )  # noqa: E501
+        why = f"value {fields[t.header.index('movieId')]!r} is a duplicate movie id"
+        raise DataError(f"{label}, line {line}, column 'movieId': {why}")
     return out
 
 

@@ -2,8 +2,7 @@
 
 Notebooks 03 and 04.
 
-The notebooks and the benchmark (`benchmarks/bench.py`) train through these, so a recipe's
-numbers are written once.
+The notebooks and `benchmarks/bench.py` train through these: a recipe's numbers are written once.
 """
 
 from __future__ import annotations
@@ -28,10 +27,7 @@ from lesson5.device import get_device
 
 @dataclass(frozen=True)
 class Recipe:
-    """A model, an optimizer and a list of (epochs, learning rate) stages with `set_lr` between them.
-
-    Notebook 04.
-    """
+    """A model, an optimizer and a list of (epochs, learning rate) stages with `set_lr` between them."""
 
     model: str
     optimizer: str  # "sgd" (momentum 0.9), "adam" or "adamw"
@@ -61,10 +57,7 @@ class Recipe:
         return dataclasses.replace(self, bs=bs, stages=stages, wd=wd)
 
     def y_range(self, rating_range: tuple[float, float] | None = None) -> tuple[float, float]:
-        """The model's `y_range`: the data's ratings (MovieLens's without them) widened by `y_room`.
-
-        Notebooks 03 and 04.
-        """
+        """The model's `y_range`: the data's ratings (MovieLens's without them) widened by `y_room`."""
         if "y_range" in self.model_kwargs:
             return tuple(self.model_kwargs["y_range"])
         lo, hi = rating_range if rating_range is not None else (MIN_RATING, MAX_RATING)
@@ -105,20 +98,11 @@ class Recipe:
     ) -> tuple[nn.Module, train.History]:
         """Build and train on `data` (a Ratings), stage by stage with `set_lr` between: (model, history)."""
         model, opt = self.build(data.n_users, data.n_movies, seed, data.rating_range)
-        hist = None
+        hist, sched = None, schedules.OneCycle() if self.one_cycle else None
         for i, (epochs, lr) in enumerate(self.stages):
             train.set_lr(opt, lr)
-            hist = train.fit(
-                model,
-                data,
-                epochs,
-                opt,
-                bs=self.bs,
-                seed=seed + i,
-                history=hist,
-                sched=schedules.OneCycle() if self.one_cycle else None,
-                **fit_kwargs,
-            )
+            kw = dict(bs=self.bs, history=hist, sched=sched, **fit_kwargs)
+            hist = train.fit(model, data, epochs, opt, seed=seed + i, **kw)
         return model, hist
 
     def run_once(
@@ -130,8 +114,6 @@ class Recipe:
         **fit_kwargs,
     ) -> tuple[nn.Module, train.History]:
         """`run`, trained once: a second call loads what the first saved (fastbook's learn.load).
-
-        Notebooks 03 and 06.
 
         Kept in `folder` (default: the cache's `models/`) under a key of the recipe, seed, data,
         the loop's code and torch's version: a change to any retrains.
@@ -167,73 +149,38 @@ class Recipe:
 
 
 def _cache_folder(folder: str | os.PathLike | None) -> Path:
-    if folder is not None:
-        return Path(folder)
     import pooch
 
-    return Path(pooch.os_cache("lesson5")) / "models"
+    return Path(folder) if folder is not None else Path(pooch.os_cache("lesson5")) / "models"
 
 
+# Faster and better (the onecycle ones): decoupled weight decay on the factors only, one cycle of
+# the learning rate. Tuned over 3 seeds on the 2018 release (docs/api.md, "Accuracy over seeds"):
+# batches of 256 train about five times faster an epoch than 64 and, with Adam's beta2 at 0.99, as
+# well; half a star of room above 5 lets the sigmoid reach the top rating.
 RECIPES: dict[str, Recipe] = {
     # The lesson's cells, as taught on the 2016 release (batch size 64).
-    "lesson-dot": Recipe(
-        "EmbeddingDot",
-        "sgd",
-        ((3, 0.1), (3, 0.01)),
-        wd=1e-5,
-        note="SGD momentum 0.9, wd 1e-5, 3 epochs at 0.1 then 3 at 0.01",
-    ),
-    "lesson-bias": Recipe(
-        "EmbeddingDotBias",
-        "sgd",
-        ((3, 0.1), (3, 0.01)),
-        wd=2e-4,
-        note="SGD momentum 0.9, wd 2e-4, 3 epochs at 0.1 then 3 at 0.01",
-    ),
-    "lesson-net": Recipe(
-        "EmbeddingNet",
-        "adam",
-        ((3, 1e-3), (3, 1e-3)),
-        wd=1e-5,
-        note="Adam, wd 1e-5, 3 + 3 epochs at 1e-3",
-    ),
-    # Faster and better: decoupled weight decay on the factors only, one cycle of the learning rate.
-    # Tuned over 3 seeds on the 2018 release (docs/api.md, "Accuracy over seeds"): batches of 256 train about
-    # five times faster an epoch than 64 and, with Adam's beta2 at 0.99, as well; half a star of
-    # room above 5 lets the sigmoid reach the top rating.
+    "lesson-dot": Recipe("EmbeddingDot", "sgd", ((3, 0.1), (3, 0.01)), wd=1e-5,
+                         note="SGD momentum 0.9, wd 1e-5, 3 epochs at 0.1 then 3 at 0.01"),
+    "lesson-bias": Recipe("EmbeddingDotBias", "sgd", ((3, 0.1), (3, 0.01)), wd=2e-4,
+                          note="SGD momentum 0.9, wd 2e-4, 3 epochs at 0.1 then 3 at 0.01"),
+    "lesson-net": Recipe("EmbeddingNet", "adam", ((3, 1e-3), (3, 1e-3)), wd=1e-5,
+                         note="Adam, wd 1e-5, 3 + 3 epochs at 1e-3"),
     "onecycle-bias": Recipe(
-        "EmbeddingDotBias",
-        "adamw",
-        ((5, 6e-3),),
-        wd=0.4,
-        decay_biases=False,
-        one_cycle=True,
-        bs=256,
-        beta2=0.99,
-        y_room=(0.0, 0.5),
+        "EmbeddingDotBias", "adamw", ((5, 6e-3),), wd=0.4, decay_biases=False, one_cycle=True,
+        bs=256, beta2=0.99, y_room=(0.0, 0.5),
         note="bs 256, y_range (0.5, 5.5); AdamW 6e-3 (beta2 0.99), wd 0.4 on factors only, "
-        "one-cycle, 5 epochs",
-    ),
+        "one-cycle, 5 epochs"),
     "onecycle-net": Recipe(
-        "EmbeddingNet",
-        "adamw",
-        ((5, 3e-3),),
-        wd=0.2,
-        decay_biases=False,
-        one_cycle=True,
-        beta2=0.99,
-        model_kwargs=dict(nh=500, p1=0.5, p2=0.5),
+        "EmbeddingNet", "adamw", ((5, 3e-3),), wd=0.2, decay_biases=False, one_cycle=True,
+        beta2=0.99, model_kwargs=dict(nh=500, p1=0.5, p2=0.5),
         note="nh 500, dropouts 0.5/0.5; AdamW 3e-3 (beta2 0.99), wd 0.2 on weights only, "
-        "one-cycle, 5 epochs",
-    ),
-}
+        "one-cycle, 5 epochs"),
+}  # fmt: skip
 
 
 def get(name: str) -> Recipe:
-    """The recipe called `name`, or a KeyError listing the known ones.
-
-    Notebooks 03 and 04.
-    """
+    """The recipe called `name`, or a KeyError listing the known ones."""
     try:
         return RECIPES[name]
     except KeyError:

@@ -18,10 +18,7 @@ from torch.optim import lr_scheduler
 
 @dataclass(frozen=True)
 class CosineRestarts:
-    """Cosine annealing with warm restarts (SGDR): fastai 0.7's `cycle_len` and `cycle_mult`.
-
-    Notebooks 03 and 05.
-    """
+    """Cosine annealing with warm restarts (SGDR): fastai 0.7's `cycle_len` and `cycle_mult`."""
 
     cycle_len: float = 1.0  # epochs in the first cycle
     cycle_mult: int = 1  # each next cycle is this many times longer
@@ -61,21 +58,13 @@ class OneCycle:
             "betas" in g or g.get("momentum", 0) > 0 for g in opt.param_groups
         )
         high, low = self.moms or (0.95, 0.85)
-        total = steps_per_epoch * epochs
-        pct = self.pct_start
+        moms = dict(cycle_momentum=cycle, base_momentum=low, max_momentum=high)
+        total, pct = steps_per_epoch * epochs, self.pct_start
         if pct * total == 1:  # a warm-up of exactly one step makes OneCycleLR divide 0 by 0
             pct = math.nextafter(pct, 1.0)
-        return lr_scheduler.OneCycleLR(
-            opt,
-            max_lr=[g["lr"] for g in opt.param_groups],
-            total_steps=total,
-            pct_start=pct,
-            div_factor=self.div,
-            final_div_factor=self.final_div,
-            cycle_momentum=cycle,
-            base_momentum=low,
-            max_momentum=high,
-        )
+        divs = dict(div_factor=self.div, final_div_factor=self.final_div)
+        lrs = [g["lr"] for g in opt.param_groups]
+        return lr_scheduler.OneCycleLR(opt, lrs, total_steps=total, pct_start=pct, **divs, **moms)
 
 
 Schedule = CosineRestarts | OneCycle | Callable[[int], float]

@@ -31,22 +31,15 @@ class Factors:
         return self.user_bias is not None
 
     def as_tensors(self) -> list[torch.Tensor]:
-        arrays = [self.user, self.movie] + (
-            [self.user_bias, self.movie_bias] if self.has_bias else []
-        )
-        return [torch.tensor(a, dtype=torch.float64) for a in arrays]
+        biases = [self.user_bias, self.movie_bias] if self.has_bias else []
+        return [torch.tensor(a, dtype=torch.float64) for a in [self.user, self.movie, *biases]]
 
 
 def init_factors(
     n_users: int, n_movies: int, n_factors: int = N_FACTORS, bias: bool = False, seed: int = 42
 ) -> Factors:
-    """Uniform random numbers in [0, 1), like the lesson's sheet (`RAND()`), from a seeded generator.
-
-    Notebook 01.
-
-    Users' factors, then movies', then the biases: both sheets from one seed share the factors.
-    """
-    rng = np.random.default_rng(seed)
+    """Uniform random numbers in [0, 1), like the lesson's sheet (`RAND()`), from a seeded generator."""
+    rng = np.random.default_rng(seed)  # factors first: both sheets from one seed share them
     user = rng.random((n_users, n_factors))
     movie = rng.random((n_movies, n_factors))
     if not bias:
@@ -55,10 +48,7 @@ def init_factors(
 
 
 def predict(f: Factors, mask: np.ndarray) -> np.ndarray:
-    """The prediction block in float64: dot product (+ biases) where rated, else 0, like the sheet.
-
-    Notebook 01.
-    """
+    """The prediction block in float64: dot product (+ biases) where rated, else 0, like the sheet."""
     pred = f.user @ f.movie.T
     if f.has_bias:
         pred = pred + f.user_bias[:, None] + f.movie_bias[None, :]
@@ -66,10 +56,7 @@ def predict(f: Factors, mask: np.ndarray) -> np.ndarray:
 
 
 def rmse(ratings: np.ndarray, f: Factors) -> float:
-    """The sheet's loss, SQRT(SUMXMY2(ratings, predictions) / COUNT(ratings)), over rated cells only.
-
-    Notebook 01.
-    """
+    """The sheet's loss, SQRT(SUMXMY2(ratings, predictions) / COUNT(ratings)), over rated cells only."""
     mask = ~np.isnan(ratings)
     err = (ratings - predict(f, mask))[mask]
     return float(np.sqrt(np.mean(err**2)))
@@ -89,16 +76,13 @@ def loss_torch(
 
 @dataclass(frozen=True)
 class FitResult:
-    """Fitted factors, the RMSE after each iteration (history[0]: the start), the final RMSE.
-
-    `converged`: L-BFGS stopped improving before `max_iter` (never for Adam's fixed steps).
-    """
+    """Fitted factors, the RMSE after each iteration (history[0]: the start), the final RMSE."""
 
     factors: Factors
     history: list[float]
     rmse: float
     method: str
-    converged: bool = False
+    converged: bool = False  # L-BFGS stopped improving before `max_iter` (never Adam's fixed steps)
 
 
 def fit(
@@ -110,8 +94,6 @@ def fit(
     tol: float = 1e-12,
 ) -> FitResult:
     """Minimise the sheet's RMSE over the factor cells in float64, full batch.
-
-    Notebook 01.
 
     "lbfgs": strong-Wolfe L-BFGS, one iteration per history entry, until one gains less than
     `tol` (relative); "adam": `max_iter` steps at `lr` (default 0.05).
@@ -140,16 +122,9 @@ def fit(
     if method == "lbfgs":
         # One iteration per step() so that history records every iteration; max_eval must leave
         # room for the line search (its default, 5/4 of max_iter, would allow none).
-        opt = torch.optim.LBFGS(
-            params,
-            lr=1 if lr is None else lr,
-            max_iter=1,
-            max_eval=26,
-            history_size=50,
-            line_search_fn="strong_wolfe",
-            tolerance_grad=1e-12,
-            tolerance_change=1e-15,
-        )
+        wolfe = dict(line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
+        lr = 1 if lr is None else lr
+        opt = torch.optim.LBFGS(params, lr=lr, max_iter=1, max_eval=26, history_size=50, **wolfe)
     elif method == "adam":
         opt = torch.optim.Adam(params, lr=0.05 if lr is None else lr)
     else:
@@ -163,7 +138,5 @@ def fit(
             converged = True
             break
     arrays = [p.detach().numpy().copy() for p in params]
-    fitted = (
-        Factors(*arrays) if len(arrays) == 4 else replace(init, user=arrays[0], movie=arrays[1])
-    )
+    fitted = replace(init, **dict(zip(("user", "movie", "user_bias", "movie_bias"), arrays)))
     return FitResult(fitted, history, rmse(ratings, fitted), method, converged)

@@ -1,21 +1,18 @@
 """`python -m lesson5 <command>`: the lesson from the command line (README, quick start).
 
-Each subcommand is a small function taking the parsed arguments; its heavy imports happen
-inside it, so `lesson5 data` starts fast.
+Each subcommand imports what it needs inside, so `lesson5 data` starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from collections.abc import Callable
 
 # Exit statuses of a run cut short, as a shell reports them: 128 + the signal's number.
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
-
-
-# ---------------------------------------------------------------- argument types: refuse a bad value by name
 
 
 def seed(text: str) -> int:
@@ -42,34 +39,30 @@ def positive_int(text: str) -> int:
     return value
 
 
-def path(text: str) -> str:
-    """A path that is not empty: an empty one would silently mean the current folder."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(
-            "an empty path: give a folder or file name (or leave the option out)"
-        )
-    return text
+def _not_empty(fix: str) -> Callable[[str], str]:
+    """An argument type refusing an empty path, which would silently mean the current folder."""
+
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"an empty path: give {fix}")
+        return text
+
+    return check
 
 
-def source(text: str) -> str:
-    """A data source: 'synthetic', or a zip, folder or ratings.csv (not an empty string)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(
-            "an empty path: give a zip, a folder or a ratings.csv, or 'synthetic'"
-        )
-    return text
+path = _not_empty("a folder or file name (or leave the option out)")
+source = _not_empty("a zip, a folder or a ratings.csv, or 'synthetic'")
+
+
+# Each command's own errors (DataError, CrosstabError, WorkbookError, RecalcError) reach `guarded`,
+# which prints them as one line and exits 2.
 
 
 def cmd_data(args: argparse.Namespace) -> int:
     """Fetch (or find) and verify the data, then print a summary."""
     from lesson5 import data, download
 
-    try:
-        ds = data.load(args.source, seed=42)
-    except data.DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(data.summary(ds))
+    print(data.summary(data.load(args.source, seed=42)))
     old = download.release_2016()
     if old is not None and args.source is None:
         print(f"2016 release found at {old} (the one the lesson was taught on)")
@@ -81,9 +74,7 @@ def cmd_excel(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from lesson5 import data, excel
-    from lesson5.crosstab import CrosstabError
-    from lesson5.excel.book import WorkbookError
+    from lesson5 import excel
 
     out = Path(args.out)
     start = time.perf_counter()
@@ -92,32 +83,24 @@ def cmd_excel(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"error: cannot create the output folder {out}: {e}", file=sys.stderr)
         return 2
-    try:
-        written = excel.write_all(out, source=args.source, top_n=args.top_n, seed=args.seed)
-    except (data.DataError, CrosstabError, WorkbookError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    written = excel.write_all(out, source=args.source, top_n=args.top_n, seed=args.seed)
     for path in written:
         print(f"wrote {path}")
     print(f"exported {len(written)} workbooks in {time.perf_counter() - start:.1f} s")
-    if args.check:
-        from lesson5.excel.recalc import RecalcError, find_problems, recalculate_many
+    if not args.check:
+        return 0
+    from lesson5.excel.recalc import find_problems, recalculate_many
 
-        t0 = time.perf_counter()
-        try:
-            copies = recalculate_many(written, out / "recalculated")
-        except RecalcError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        problems = [p for copy in copies for p in find_problems(copy)]
-        print(
-            f"LibreOffice recalculated {len(copies)} workbooks in {time.perf_counter() - t0:.1f} s "
-            f"into {out / 'recalculated'}: {len(problems)} error values or empty results"
-        )
-        for p in problems[:20]:
-            print(f"  {p}", file=sys.stderr)
-        return 1 if problems else 0
-    return 0
+    t0 = time.perf_counter()
+    copies = recalculate_many(written, out / "recalculated")
+    problems = [p for copy in copies for p in find_problems(copy)]
+    print(
+        f"LibreOffice recalculated {len(copies)} workbooks in {time.perf_counter() - t0:.1f} s "
+        f"into {out / 'recalculated'}: {len(problems)} error values or empty results"
+    )
+    for p in problems[:20]:
+        print(f"  {p}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -133,12 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 1
 
     out = Path(args.out)
-    for folder in (
-        out,
-        *out.parents,
-    ):  # checked here, before the runner makes folders or deletes results
+    for folder in (out, *out.parents):  # before the runner makes folders or deletes results
         if folder.exists() and not folder.is_dir():
-            which = f"--out {args.out!r}" if folder == out else f"--out {args.out!r}: {folder}"
+            which = f"--out {args.out!r}" + ("" if folder == out else f": {folder}")
             print(
                 f"error: {which} is a file, not a folder; give a folder "
                 f"(it is created if missing), e.g. --out build/lesson",
@@ -163,77 +143,33 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `lesson5` command line: data, excel, run, doctor."""
     parser = Parser(prog="lesson5", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    data_help = "a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)"
 
     p = sub.add_parser("data", help="fetch/verify MovieLens and print a summary")
-    p.add_argument(
-        "--source",
-        type=source,
-        default=None,
-        help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)",
-    )
+    p.add_argument("--source", type=source, help=data_help)
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser(
-        "excel", help="write the lesson's Excel workbooks (live formulas) into a folder"
-    )
+    p = sub.add_parser("excel", help="write the lesson's Excel workbooks into a folder")
     p.add_argument("--out", type=path, required=True, help="output folder (created if missing)")
-    p.add_argument(
-        "--source",
-        type=source,
-        default=None,
-        help="a zip, folder or ratings.csv, or 'synthetic' (default: the cached download)",
-    )
-    p.add_argument(
-        "--top-n",
-        type=positive_int,
-        default=15,
-        help="users and movies in the crosstab (default 15)",
-    )
-    p.add_argument(
-        "--seed", type=seed, default=42, help="seed of the starting factors (default 42)"
-    )
-    p.add_argument(
-        "--check",
-        action="store_true",
-        help="recalculate the workbooks with LibreOffice headless and report any formula errors",
-    )
+    p.add_argument("--source", type=source, help=data_help)
+    p.add_argument("--top-n", type=positive_int, default=15, help="users, movies (%(default)s)")
+    p.add_argument("--seed", type=seed, default=42, help="factors' seed (%(default)s)")
+    p.add_argument("--check", action="store_true", help="recalculate in LibreOffice")
     p.set_defaults(func=cmd_excel)
 
     p = sub.add_parser("run", help="run every notebook in order (the whole lesson)")
+    p.add_argument("--out", type=path, default="build/lesson", help="output folder (%(default)s)")
+    p.add_argument("--inplace", action="store_true", help="re-execute the committed notebooks")
+    p.add_argument("--only", nargs="*", help="notebook name prefixes to run (e.g. 00 03)")
+    p.add_argument("--timeout", type=positive_int, default=1800, help="s per cell (%(default)s)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="notebooks at once (%(default)s)")
+    p.add_argument("--data", type=source, metavar="SOURCE", help=data_help)
+    p.add_argument("--notebooks", type=path, metavar="DIR", help="folder of NN_*.ipynb")
     p.add_argument(
-        "--out", type=path, default="build/lesson", help="output folder for executed notebooks"
-    )
-    p.add_argument(
-        "--inplace", action="store_true", help="re-execute the committed notebooks in place"
-    )
-    p.add_argument(
-        "--only", nargs="*", default=None, help="notebook name prefixes to run (e.g. 00 03)"
-    )
-    p.add_argument("--timeout", type=positive_int, default=1800, help="per-cell timeout in seconds")
-    p.add_argument(
-        "--jobs", type=positive_int, default=2, help="notebooks run at a time (default: 2)"
-    )
-    p.add_argument(
-        "--data",
-        type=source,
-        default=None,
-        metavar="SOURCE",
-        help="'synthetic' (no download), or a MovieLens zip/folder (default: the cached download)",
-    )
-    p.add_argument(
-        "--notebooks",
-        type=path,
-        default=None,
-        metavar="DIR",
-        help="folder of NN_*.ipynb (default: notebooks/)",
-    )
-    p.add_argument(
-        "--no-workbooks",
-        dest="workbooks",
-        action="store_false",
-        help="do not write the Excel workbooks (they are skipped anyway with --only)",
+        "--no-workbooks", dest="workbooks", action="store_false", help="skip the Excel workbooks"
     )
     p.set_defaults(func=cmd_run)
 
@@ -252,22 +188,11 @@ def _raise_terminated(signum, frame):
     raise Terminated
 
 
-def _is_ours(error: BaseException) -> bool:
-    # The package's own errors (DataError, DeviceError, WorkbookError, ...) carry a message meant for the user.
-    return type(error).__module__.split(".")[0] == "lesson5"
-
-
 def guarded(run: Callable[[], int]) -> int:
-    """Run a command so that it ends in one line, never a traceback: Ctrl-C, SIGTERM and the package's errors.
-
-    Under SIGTERM the process unwinds like Ctrl-C (temporary files are removed by their owners)
-    and exits 143; Ctrl-C exits 130; a bad-input error of lesson5 or a file-system error exits 2.
-    """
+    """Run a command; Ctrl-C (130), SIGTERM (143), lesson5's and file errors (2) end in one line."""
     previous = None
-    try:
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread: leave signals alone
-        pass
     try:
         return run()
     except KeyboardInterrupt:
@@ -277,9 +202,10 @@ def guarded(run: Callable[[], int]) -> int:
         print("lesson5: terminated (SIGTERM); nothing half-written was left", file=sys.stderr)
         return EXIT_TERMINATED
     except (ValueError, OSError, RuntimeError) as e:
-        if not (_is_ours(e) or isinstance(e, OSError)):
+        # The package's own errors (DataError, DeviceError, ...) carry a message meant for the user.
+        if not (isinstance(e, OSError) or type(e).__module__.partition(".")[0] == "lesson5"):
             raise
-        print(f"error: {' '.join(str(e).split(chr(10)))}", file=sys.stderr)
+        print(f"error: {str(e).replace(chr(10), ' ')}", file=sys.stderr)
         return 2
     finally:
         if previous is not None:

@@ -30,24 +30,23 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 class NotebookFailed(RuntimeError):
-    """A notebook cell raised; the message is 'code cell N: Error: message' (N counts the notebook's code cells)."""
+    """A cell failed: 'code cell N: Error: message' (N counts the notebook's code cells from 1)."""
 
 
 def notebook_paths(only: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
     """The numbered notebooks in order, optionally only those whose names start with a prefix."""
-    paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
-    if only:
-        paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
-    return paths
+    paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    return [p for p in paths if not only or p.name.startswith(tuple(only))]
 
 
-def _write_atomic(text: str, out: Path) -> None:
+def _write_atomic(content: str | bytes, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    data = content.encode() if isinstance(content, str) else content
+    atomic_write(out, lambda tmp: tmp.write_bytes(data))
 
 
 def clean(nb, *, keep_run_metadata: bool = True):
-    """Drop widget state (a stale '0%' bar when opened untrusted) and, unless kept, papermill's bookkeeping."""
+    """Drop widget state (a stale '0%' bar when untrusted) and, unless kept, papermill's metadata."""
     nb.metadata.pop("widgets", None)
     if not keep_run_metadata:
         nb.metadata.pop("papermill", None)
@@ -62,48 +61,31 @@ def clean(nb, *, keep_run_metadata: bool = True):
 
 def save_figures(nb, folder: Path, stem: str) -> list[Path]:
     """Write every PNG the notebook shows to folder/<stem>_fig<N>.png, in order."""
-    paths = []
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            png = o.get("data", {}).get("image/png")
-            if png:
-                path = folder / f"{stem}_fig{len(paths) + 1:02d}.png"
-                folder.mkdir(parents=True, exist_ok=True)
-                content = base64.b64decode(png)
-                atomic_write(path, lambda tmp, b=content: tmp.write_bytes(b))
-                paths.append(path)
+    shown = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])]
+    pngs = [d["image/png"] for d in shown if d.get("image/png")]
+    paths = [folder / f"{stem}_fig{i:02d}.png" for i in range(1, len(pngs) + 1)]
+    for path, png in zip(paths, pngs):
+        _write_atomic(base64.b64decode(png), path)
     return paths
 
 
-def _plain(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)  # drop terminal colours
-
-
-def _failure(nb, ename: str, evalue: str, traceback: list[str]) -> str:
-    """'code cell N: Error: message' for the failed cell (N counts the notebook's own code cells from 1)."""
+def _failure(nb, error) -> str:
+    """'code cell N: Error: message' for the cell papermill's `error` names."""
     code = [c for c in nb.cells if c.cell_type == "code"]
     n = next(
         (i for i, c in enumerate(code, 1) if any(o.output_type == "error" for o in c.outputs)), "?"
     )
-    # IPython marks the failing line of the cell with an arrow: "----> 4 assert x < y".
-    arrows = [ln for ln in _plain("\n".join(traceback)).splitlines() if re.match(r"-+> ", ln)]
+    # IPython marks the failing line with an arrow, "----> 4 assert x < y", in terminal colours.
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))
+    arrows = [ln for ln in plain.splitlines() if re.match(r"-+> ", ln)]
     line = re.sub(r"^-+>\s*\d*\s*", "", arrows[-1]) if arrows else ""
-    return f"code cell {n}: {ename}: {evalue or line}".strip()
+    return f"code cell {n}: {error.ename}: {error.evalue or line}".strip()
 
 
-def execute(
-    path: Path,
-    out: Path,
-    *,
-    timeout: int = 1800,
-    html: Path | None = None,
-    figures: Path | None = None,
-    inplace: bool = False,
-):
-    """Run one notebook top to bottom in a fresh kernel (cwd = its folder) with papermill; write it to `out`.
+def execute(path: Path, out: Path, *, timeout: int, html: Path, figures: Path, inplace: bool):
+    """Run a notebook in a fresh kernel (cwd: its folder); a failed cell raises NotebookFailed.
 
-    A failing cell, a cell past `timeout` seconds or a kernel that dies still leaves the
-    executed-so-far notebook at `out`; then NotebookFailed names the cell. Returns the notebook.
+    What ran so far still reaches `out` (unless `inplace`), with its HTML copy and figures.
     """
     import logging
 
@@ -118,16 +100,13 @@ def execute(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lesson5-kernel-") as private:
-        # IPC sockets in a private folder instead of TCP: nothing listens on the network, and
-        # the kernel has no reason to print its unencrypted-TCP warning into the output.
-        ipc = os.name == "posix"
+        # IPC sockets in a private folder instead of TCP (on POSIX): nothing listens on the
+        # network, and the kernel has no unencrypted-TCP warning to print into the output.
+        socket = {"transport": "ipc", "ip": str(Path(private) / "kernel")}
+        ipc = socket if os.name == "posix" else {}
         # The async manager, as nbclient's default: a blocking client's IOPub read blocks the
         # event loop, so neither the cell timeout nor the dead-kernel watch would ever run.
-        km = AsyncKernelManager(
-            kernel_name="python3",
-            transport="ipc" if ipc else "tcp",
-            **({"ip": str(Path(private) / "kernel")} if ipc else {}),
-        )
+        km = AsyncKernelManager(kernel_name="python3", **ipc)
         partial = Path(private) / path.name  # saved after every cell; only whole files reach `out`
         error = stopped = None
         try:
@@ -160,27 +139,17 @@ def execute(
             if km.has_kernel:  # papermill leaves a kernel it did not start running; stop it here
                 run_sync(km.shutdown_kernel)(now=True)
         raw = nbformat.read(partial, as_version=4)
-        if error is not None:
-            message = _failure(raw, error.ename, error.evalue, error.traceback)
-        elif stopped is not None:
-            # No error output to find: the cell stopped is the last one papermill started.
-            code = [c for c in raw.cells if c.cell_type == "code"]
-            started = [
-                i
-                for i, c in enumerate(code, 1)
-                if c.metadata.get("papermill", {}).get("start_time")
-            ]
+        message = None if error is None else _failure(raw, error)
+        if stopped is not None:  # no error output: the cell stopped is the last one started
+            runs = [c.metadata.get("papermill", {}) for c in raw.cells if c.cell_type == "code"]
+            started = [i for i, run in enumerate(runs, 1) if run.get("start_time")]
             message = f"code cell {started[-1] if started else '?'}: {stopped}"
-        else:
-            message = None
         nb = clean(raw, keep_run_metadata=not inplace)
         if message is not None and inplace:
             raise NotebookFailed(f"{message} (the committed notebook was left as it was)")
         _write_atomic(nbformat.writes(nb), out)
-        if html is not None:
-            _write_atomic(to_html(nb), html)
-        if figures is not None:
-            save_figures(nb, figures, path.stem)
+        _write_atomic(to_html(nb), html)
+        save_figures(nb, figures, path.stem)
         if message is not None:
             raise NotebookFailed(message)
     return nb
@@ -247,8 +216,8 @@ def write_workbooks(folder: Path, source: str | None) -> list[Path] | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """`lesson5 run`: execute the notebooks into --out (or in place) with a line per notebook, then a summary."""
-    folder = Path(getattr(args, "notebooks", None) or NOTEBOOKS)
+    """`lesson5 run`: the notebooks into --out (or in place), a line each, then a summary."""
+    folder = Path(args.notebooks or NOTEBOOKS)
     paths = notebook_paths(args.only, folder)
     if not paths:
         print(
@@ -256,23 +225,17 @@ def main(args: argparse.Namespace) -> int:
             "or run from a clone of the repository (README: Start here)"
         )
         return 1
-    source = getattr(args, "data", None) or None
-    if source not in (None, "synthetic"):
-        # Each kernel runs in its notebook's folder: a path relative to here would point elsewhere there.
+    source = args.data
+    if source not in (None, "synthetic"):  # each kernel runs in its notebook's folder
         source = str(Path(source).expanduser().resolve())
-    problem = check_data(source)
-    if problem:
+    if problem := check_data(source):
         print(f"error: {problem}")
         return 2
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(
-        f"running {len(paths)} notebooks on "
-        f"{'the synthetic data set' if source == 'synthetic' else source or 'MovieLens'}"
-        f"; outputs in {out_dir}",
-        flush=True,
-    )
-    start, times = time.perf_counter(), {}
+    on = "the synthetic data set" if source == "synthetic" else source or "MovieLens"
+    print(f"running {len(paths)} notebooks on {on}; outputs in {out_dir}", flush=True)
+    start, times, figs = time.perf_counter(), {}, out_dir / "figures"
 
     def run_one(path: Path) -> None:
         target = path if args.inplace else out_dir / path.name
@@ -280,12 +243,7 @@ def main(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         try:
             execute(
-                path,
-                target,
-                timeout=args.timeout,
-                html=html,
-                figures=out_dir / "figures",
-                inplace=args.inplace,
+                path, target, timeout=args.timeout, html=html, figures=figs, inplace=args.inplace
             )
         except Exception as e:  # noqa: BLE001 - report any failure and go on to the next notebook
             times[path.name] = None
@@ -294,24 +252,22 @@ def main(args: argparse.Namespace) -> int:
         times[path.name] = time.perf_counter() - t0
         print(f"{path.name} done in {times[path.name]:.1f} s -> {target}", flush=True)
 
-    # Two kernels of one training thread each keep both cores busy; `--data X` reaches them
-    # as LESSON5_DATA, since they inherit this process's environment.
-    jobs = max(1, min(getattr(args, "jobs", 2), len(paths)))
+    # Two kernels of one training thread each keep both cores busy; they inherit LESSON5_DATA.
     setting = {"LESSON5_DATA": source} if source is not None else {}
+    jobs = min(args.jobs, len(paths))
     with mock.patch.dict(os.environ, setting), ThreadPoolExecutor(jobs) as pool:
         list(pool.map(run_one, paths))
     times = {p.name: times[p.name] for p in paths}  # the table in the lesson's order
-    workbooks: list[Path] | None = []
-    if getattr(args, "workbooks", True) and not args.only:
-        workbooks = write_workbooks(out_dir / "workbooks", source)
     failed = [name for name, seconds in times.items() if seconds is None]
-    failed += [] if workbooks is not None else ["workbooks"]
-    ran = len(paths) - len([n for n in failed if n != "workbooks"])
+    workbooks = []
+    if args.workbooks and not args.only:
+        workbooks = write_workbooks(out_dir / "workbooks", source)
     print(
-        f"\n{ran} of {len(paths)} notebooks ran; the run took {time.perf_counter() - start:.1f} s "
-        f"(HTML copies in {out_dir / 'html'})\n"
+        f"\n{len(paths) - len(failed)} of {len(paths)} notebooks ran; the run took "
+        f"{time.perf_counter() - start:.1f} s (HTML copies in {out_dir / 'html'})\n"
     )
     print(summary(times, workbooks or [], out_dir))
+    failed += [] if workbooks is not None else ["workbooks"]
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
         return 1
