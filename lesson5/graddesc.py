@@ -2,14 +2,11 @@
 
 Notebook 02.
 
-A line y = a*x + b is learnt by online gradient descent over 29 rows, one update per row. Every
-sheet shares the row (prediction, squared error, derivatives) and differs only in its rule (how a
-gradient becomes a step, what happens once per epoch): one loop (`run`), one table (`SHEETS`).
-`reset(name)` replays the sheet's Reset macro (`RESET_MACROS`: set the carries, then paste values
-of the recalculated sheet back); `reset(name, "seeded")` starts every average at row 1's own value,
-which makes momentum and adam exactly torch's SGD(dampening=momentum) and Adam without bias
-correction. Where the original sheets leave a choice open, the rule's comment below states it;
-the original adam_ann sheet's wrong cell in row 5 is fixed, not copied.
+A line y = a*x + b is learnt by online gradient descent, one update per row of 29; the sheets differ
+only in their rule (gradient to step, once-per-epoch work): one loop (`run`), one table (`SHEETS`).
+`reset(name)` replays the sheet's Reset macro (`RESET_MACROS`); `reset(name, "seeded")` starts each
+average at row 1's value: momentum and adam are then torch's SGD(dampening=momentum) and Adam with
+no bias correction. Open choices are in the rules' comments; adam_ann's bad row-5 cell is fixed.
 """
 
 from __future__ import annotations
@@ -265,7 +262,6 @@ RESET_MACROS: dict[str, dict] = {
     "adam_ann": {"set": {"lr": 1.0, "m": 0.0, "v": 1e4}, "paste": _VMVM, "record": "best"},
     "adamw": {"set": {}, "paste": ()},  # not in the original: torch's AdamW start (zeros, t = 0)
 }
-_PER_PARAM = ("m", "v", "G")
 
 
 def reset(name: str, how: str = "macro") -> State:
@@ -283,7 +279,7 @@ def reset(name: str, how: str = "macro") -> State:
         return s
     macro = RESET_MACROS[name]
     for key, value in macro["set"].items():
-        s[key] = np.full(2, float(value)) if key in _PER_PARAM else float(value)
+        s[key] = np.full(2, float(value)) if key in ("m", "v", "G") else float(value)
     for key in macro["paste"]:
         shown = _copy(s)  # the sheet as recalculated after the last paste
         _, grads, _ = _epoch(sheet, shown, 1)

@@ -2,8 +2,7 @@
 
 Notebooks 03 and 04.
 
-Each model is written out word for word in a notebook cell tagged `export:models`, and is
-called as `model(users, movies)` with two 1-D tensors of row numbers.
+Each is shown word for word in a cell tagged `export:models`; `model(users, movies)` takes indices.
 """
 
 from __future__ import annotations
@@ -127,11 +126,8 @@ def hparams(model: nn.Module) -> dict:
     name = type(model).__name__
     if name not in MODELS:
         raise TypeError(f"not one of the lesson's models {sorted(MODELS)}: {name}")
-    out = dict(
-        n_users=model.u.num_embeddings,
-        n_movies=model.m.num_embeddings,
-        n_factors=model.u.embedding_dim,
-    )
+    u, m = model.u, model.m
+    out = dict(n_users=u.num_embeddings, n_movies=m.num_embeddings, n_factors=u.embedding_dim)
     if name != "EmbeddingDot":
         out["y_range"] = tuple(float(v) for v in model.y_range)
     if name == "EmbeddingNet":

@@ -34,10 +34,8 @@ class _Scratch(Optimizer):
         # NaN and inf pass torch.optim's `lr < 0` checks and then turn every weight into NaN.
         for key, value in defaults.items():  # every number but the betas (the flags are bools)
             if key != "betas" and not isinstance(value, bool) and not _finite_at_least_0(value):
-                raise ValueError(
-                    f"{type(self).__name__}: invalid {key}={value!r}; "
-                    "it must be a finite number >= 0"
-                )
+                why = "it must be a finite number >= 0"
+                raise ValueError(f"{type(self).__name__}: invalid {key}={value!r}; {why}")
         for beta in defaults.get("betas", ()):
             if not (_finite_at_least_0(beta) and beta < 1.0):
                 raise ValueError(

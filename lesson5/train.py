@@ -178,11 +178,8 @@ def _check(model: nn.Module, train: Triple, valid: Triple) -> None:
             raise ValueError(
                 f"parameter {name} has no elements (shape {tuple(p.shape)}): is n_factors 0?"
             )
-    for what, k, emb in (
-        ("user", 0, getattr(model, "u", None)),
-        ("movie", 1, getattr(model, "m", None)),
-    ):
-        idx = torch.cat([train[k], valid[k]])
+    for what, k, attr in (("user", 0, "u"), ("movie", 1, "m")):
+        idx, emb = torch.cat([train[k], valid[k]]), getattr(model, attr, None)
         if isinstance(emb, nn.Embedding) and len(idx):
             lo, hi = int(idx.min()), int(idx.max())
             if lo < 0 or hi >= emb.num_embeddings:
@@ -241,11 +238,8 @@ class Run:
         if self.bar is not None:
             self.bar.close()
         for g, lr, (betas, mom) in zip(self.opt.param_groups, self.base_lrs, self.base_moms):
-            g["lr"] = lr
-            if betas is not None:
-                g["betas"] = betas
-            if mom is not None:
-                g["momentum"] = mom
+            restore = dict(lr=lr, betas=betas, momentum=mom)
+            g.update({k: v for k, v in restore.items() if v is not None})
 
     def epochs(self):
         """The epoch numbers of this call (continuing a history's count)."""

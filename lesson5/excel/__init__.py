@@ -2,10 +2,8 @@
 
 Notebooks 01 and 02.
 
-`collab` writes collab_filter.xlsx (and its fitted twin), `graddesc` writes graddesc.xlsx;
-`write_all` writes them all (`python -m lesson5 excel`, `python -m lesson5 run`).
-`book` holds the small writing helpers (atomic save, the lesson's colours, defined names);
-`recalc` recalculates a workbook with LibreOffice headless, the tests' spreadsheet oracle.
+`collab` writes collab_filter.xlsx (and its fitted twin), `graddesc` graddesc.xlsx, `write_all`
+both (`python -m lesson5 excel`); `book`: shared helpers; `recalc`: the LibreOffice oracle.
 """
 
 from __future__ import annotations
@@ -19,8 +17,7 @@ def write_all(
 ) -> list[Path]:
     """Write every workbook of the lesson into `out_dir`; return their paths.
 
-    `source` and `top_n` pick the ratings and the crosstab of
-    collab_filter.xlsx, `seed` its starting factors; prints the crosstab's size and the fits.
+    `source`, `top_n`, `seed`: collab_filter.xlsx's ratings, crosstab, start; prints the fits.
     Raises DataError, CrosstabError or WorkbookError, each naming the file or value at fault.
     """
     # Imported here: the Solver brings torch, which `book` and `recalc` users need not load.

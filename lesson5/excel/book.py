@@ -193,12 +193,8 @@ def shown_width(value: object, number_format: str = "General", bold: bool = Fals
     """About how many character widths `value` needs when shown with `number_format` (Excel units)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         digits = number_format.split(".")[1].split("E")[0].count("0") if "." in number_format else 0
-        if "E" in number_format:
-            shown = f"{value:.{digits}E}"
-        elif number_format == "General":
-            shown = f"{value:.10g}"
-        else:
-            shown = f"{value:.{digits}f}"
+        kind = "E" if "E" in number_format else "f"  # "General" has no capital E
+        shown = f"{value:.10g}" if number_format == "General" else f"{value:.{digits}{kind}}"
     else:
         shown = str(value if value is not None else "")
     return len(shown) * (1.1 if bold else 1.0) + 1.5  # padding: a cell's margins

@@ -2,10 +2,8 @@
 
 Notebook 01.
 
-The spreadsheet oracle of notebook 01's last check and of both workbooks' tests. openpyxl writes
-formulas without cached results, and LibreOffice by default trusts cached results when it loads
-an xlsx file, so a private throwaway profile tells it to recalculate every formula on load; the
-recalculated copy is then read with openpyxl (`data_only=True`).
+The workbooks' spreadsheet oracle. openpyxl writes no cached results, and LibreOffice trusts cached
+results on load, so a throwaway profile makes it recalculate every formula; openpyxl reads the copy.
 """
 
 from __future__ import annotations
@@ -50,10 +48,8 @@ def find_soffice() -> str | None:
     env = os.environ.get("LESSON5_SOFFICE")
     if env:
         return env if Path(env).exists() else shutil.which(env)
-    for name in ("soffice", "libreoffice"):
-        found = shutil.which(name)
-        if found:
-            return found
+    if found := shutil.which("soffice") or shutil.which("libreoffice"):
+        return found
     mac = Path("/Applications/LibreOffice.app/Contents/MacOS/soffice")
     return str(mac) if mac.exists() else None
 
@@ -158,11 +154,6 @@ def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, str]]:
         wb.close()
 
 
-def _is_error(value: object) -> bool:
-    # A spreadsheet error value such as `#NAME?` or LibreOffice's `Err:502`.
-    return isinstance(value, str) and value.startswith(ERROR_VALUES)
-
-
 def find_problems(recalculated: str | os.PathLike) -> list[str]:
     """Every error value and every formula cell without a result in a recalculated workbook ([] if clean)."""
     values = read_values(recalculated)
@@ -175,7 +166,7 @@ def find_problems(recalculated: str | os.PathLike) -> list[str]:
                 problems.append(f"{sheet}!{cell}: formula {formula} has no result")
     for sheet, cells in values.items():
         for cell, value in cells.items():
-            if _is_error(value):
+            if isinstance(value, str) and value.startswith(ERROR_VALUES):  # #NAME?, Err:502
                 source = formulas.get(sheet, {}).get(cell, "a constant")
                 problems.append(f"{sheet}!{cell}: {value} from {source}")
     return problems
