@@ -50,15 +50,9 @@ def _font(**kw: object) -> Font:
 
 FONT_NAME = "Arial"
 # Light fills keep the numbers readable; the font colour carries the same meaning in print.
-FILLS = {
-    "rating": _fill("DDEBF7"),
-    "prediction": _fill("E4DFEC"),
-    "loss": _fill("F8CBAD"),
-    "movie": _fill("E2EFDA"),
-    "user": _fill("FCE4D6"),
-    "input": _fill("FFF2CC"),
-    "header": _fill("D9D9D9"),
-}
+FILLS = {kind: _fill(rgb) for kind, rgb in dict(
+    rating="DDEBF7", prediction="E4DFEC", loss="F8CBAD", movie="E2EFDA", user="FCE4D6",
+    input="FFF2CC", header="D9D9D9").items()}  # fmt: skip
 FONTS = {
     "body": _font(),
     "rating": _font(color="1F4E79"),
