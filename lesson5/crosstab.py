@@ -58,7 +58,6 @@ class Crosstab:
 
     @property
     def mask(self) -> np.ndarray:
-        """True where a rating exists."""
         return ~np.isnan(self.ratings)
 
     @property

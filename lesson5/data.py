@@ -2,8 +2,7 @@
 
 Notebook 00.
 
-`load()` reads the files through `read` (validated), numbers users and movies in order of first
-appearance and splits off the lesson's validation rows; `synthetic()` is a small stand-in.
+Users and movies are numbered in order of first appearance.
 """
 
 from __future__ import annotations
@@ -201,8 +200,7 @@ def synthetic(
 ) -> Ratings:
     """Ratings with planted structure: mean + user bias + movie bias + user·movie factors + noise.
 
-    Same schema as MovieLens (raw ids are not contiguous, popularity is skewed, ratings are
-    half stars in [0.5, 5]); the ground truth is kept in `.truth`.
+    MovieLens's schema (sparse raw ids, skewed popularity, half stars in [0.5, 5]); truth in `.truth`.
     """
     _check_valid_pct(valid_pct)
     if n_ratings > n_users * n_movies:

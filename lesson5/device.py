@@ -13,10 +13,8 @@ import torch
 
 ENV = "LESSON5_DEVICE"
 
-# Subnormal floats (below 1.2e-38) flush to zero: the momenta of movies nobody rated lately decay
-# into that range, where the CPU is many times slower (benchmarks/README.md, "Speed"). Set on
-# import, before torch starts the worker threads that copy it. LESSON5_SUBNORMALS=keep opts out.
-# False where the CPU cannot, or when asked to keep them.
+# Subnormal floats flush to zero: stale momenta decay into that range, where the CPU is many times
+# slower (benchmarks/README.md, "Speed"). Set on import, before torch starts its worker threads.
 SUBNORMALS_ENV = "LESSON5_SUBNORMALS"
 FLUSHES_SUBNORMALS = os.environ.get(SUBNORMALS_ENV) != "keep" and torch.set_flush_denormal(True)
 

@@ -2,8 +2,7 @@
 
 Notebook 00.
 
-One line per requirement, `OK`, `FAIL` or `--` (optional and missing: the lesson runs without
-it). The floors are the ones this installed lesson5 declares; any FAIL makes `main` return 1.
+One line per requirement: `OK`, `FAIL` or `--` (optional, missing); any FAIL: `main` returns 1.
 """
 
 from __future__ import annotations

@@ -15,8 +15,7 @@ from lesson5.atomic import sweep_stale
 URL = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
 ZIP_NAME = "ml-latest-small.zip"
 SHA256 = "859da233c6929ebc9202e9516cdefa8a3c695aef67d1878249d6036c3513c023"
-# The 2016 release the course was taught on; GroupLens no longer serves it, so it is only
-# ever read from a folder someone put there (tests and CI use ../shared/data).
+# The 2016 release the course was taught on: GroupLens no longer serves it, read from a folder only.
 RELEASE_2016_DIR = "ml-latest-small-2016"
 
 

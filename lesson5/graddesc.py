@@ -2,11 +2,10 @@
 
 Notebook 02.
 
-A line y = a*x + b is learnt by online gradient descent, one update per row of 29; the sheets differ
-only in their rule (gradient to step, once-per-epoch work): one loop (`run`), one table (`SHEETS`).
-`reset(name)` replays the sheet's Reset macro (`RESET_MACROS`); `reset(name, "seeded")` starts each
-average at row 1's value: momentum and adam are then torch's SGD(dampening=momentum) and Adam with
-no bias correction. Open choices are in the rules' comments; adam_ann's bad row-5 cell is fixed.
+y = a*x + b learnt by online gradient descent, one update per row of 29; the sheets differ only
+in their rule: one loop (`run`), one table (`SHEETS`). adam_ann's bad row-5 cell is fixed.
+`reset(name, "seeded")` starts each average at row 1's value: momentum and adam are then torch's
+SGD(dampening=momentum) and Adam with no bias correction.
 """
 
 from __future__ import annotations
@@ -46,10 +45,7 @@ def row_grads(a: float, b: float, x: float, y: float) -> tuple[float, float, flo
 
 
 def finite_differences(a: float, b: float, x: float, y: float, h: float = FD_STEP) -> dict:
-    """Forward differences of the row's error, bumping b then a by h: high by exactly h and h*x**2.
-
-    Notebook 02.
-    """
+    """Forward differences of the row's error, bumping b then a by h: high by h and h*x**2."""
     err, errb1, erra1 = ((b + db + (a + da) * x - y) ** 2 for db, da in ((0, 0), (h, 0), (0, h)))
     return dict(errb1=errb1, est_de_db=(errb1 - err) / h, erra1=erra1, est_de_da=(erra1 - err) / h)
 
@@ -267,8 +263,6 @@ RESET_MACROS: dict[str, dict] = {
 def reset(name: str, how: str = "macro") -> State:
     """A sheet's cells after its Reset button (`how="macro"`) or with seeded averages.
 
-    Notebook 02.
-
     Both start at a = b = 1; "macro" then sets and pastes the carries as `RESET_MACROS` lists.
     """
     sheet = _sheet(name)
@@ -340,8 +334,6 @@ def run(
 ) -> tuple[pd.DataFrame, State]:
     """Run a sheet for `epochs` passes from `state`; return the row table and the state to carry.
 
-    Notebook 02.
-
     `state` defaults to `reset(name)`; `a`, `b` and `lr` override its values.
     """
     sheet = _sheet(name)
@@ -403,8 +395,6 @@ def _copy(state: State) -> State:
 def epoch_losses(table: pd.DataFrame) -> pd.Series:
     """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors.
 
-    Notebook 02.
-
     A NaN row makes its epoch's loss NaN (pandas' sum would skip it).
     """
     sums = table.groupby("epoch")["err2"].agg(lambda e: float(np.sum(e.to_numpy(dtype=float))))
@@ -413,8 +403,6 @@ def epoch_losses(table: pd.DataFrame) -> pd.Series:
 
 def torch_rows(make: Callable, epochs: int = 5, state: Sequence[dict] | None = None) -> np.ndarray:
     """The sheet's rows fed to a torch optimizer, one step per row from a = b = 1: (a, b) after each.
-
-    Notebook 02.
 
     `make([b, a])` builds the optimizer; `state` (a dict for b, then a) starts it where a sheet does.
     """
@@ -435,8 +423,5 @@ def torch_rows(make: Callable, epochs: int = 5, state: Sequence[dict] | None = N
 
 
 def run_all(epochs: int = 5, how: str = "macro") -> dict[str, tuple[pd.DataFrame, State]]:
-    """Every sheet run from `reset(name, how)` for `epochs` epochs, as the workbook lays them out.
-
-    Notebook 02.
-    """
+    """Every sheet run from `reset(name, how)` for `epochs` epochs, laid out as in the workbook."""
     return {name: run(name, epochs, reset(name, how)) for name in SHEETS}

@@ -2,8 +2,7 @@
 
 Notebook 03.
 
-A saved file ("lesson5-model-1") holds the class name, its constructor arguments, the weights,
-both id maps and the training mean rating; `load_model` checks it all before building anything.
+A saved file holds class, arguments, weights, id maps and mean; `load_model` checks all first.
 """
 
 from __future__ import annotations
@@ -211,8 +210,7 @@ def load_model(
 ) -> tuple[nn.Module, IdMap, IdMap]:
     """(model in eval mode, users_map, movies_map) from a `save_model` file, moved to `device`.
 
-    Read on the CPU wherever it was saved; `device` None: CUDA when present. The training mean, if
-    saved, is `model.mean_rating` (`predict(model, (users_map, movies_map, model.mean_rating), ...)`).
+    Read on the CPU wherever saved; `device` None: CUDA if any; a saved mean is `model.mean_rating`.
     """
     from lesson5.device import get_device
 

@@ -2,10 +2,8 @@
 
 Notebook 05.
 
-One short run, the rate growing geometrically every batch from `start_lr` to `end_lr`, the loss
-smoothed as `fit` smooths it (`EWMA`), stopped once that exceeds 4 times its best; then model and
-optimizer are restored exactly. Suggestions (fastai 2): where the curve falls fastest, and a
-tenth of the rate at its minimum.
+The rate grows geometrically every batch; model and optimizer are then restored exactly.
+Suggestions (fastai 2): where the curve falls fastest, and a tenth of the rate at its minimum.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Notebooks 03 and 04.
 
-Each is shown word for word in a cell tagged `export:models`; `model(users, movies)` takes indices.
+`model(users, movies)` takes index tensors.
 """
 
 from __future__ import annotations

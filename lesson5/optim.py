@@ -2,8 +2,7 @@
 
 Notebooks 02 and 05.
 
-Same constructor arguments, defaults and state names as the `torch.optim` namesakes (without
-foreach/fused kernels) and PyTorch's documented update rules: the tests hold them to torch.
+Same arguments, defaults, state names and update rules as the `torch.optim` namesakes.
 """
 
 from __future__ import annotations
@@ -68,10 +67,7 @@ class _Scratch(Optimizer):
 
 
 class SGD(_Scratch):
-    """p -= lr * buf, buf = momentum * buf + (1 - dampening) * g (buf = g at first); Nesterov looks ahead.
-
-    Notebooks 02 and 05.
-    """
+    """p -= lr * buf, buf = momentum * buf + (1 - dampening) * g, g at first; Nesterov looks ahead."""
 
     def __init__(
         self,
@@ -102,10 +98,7 @@ class SGD(_Scratch):
 
 
 class Adagrad(_Scratch):
-    """p -= lr_t * g / (sqrt(sum of g^2 so far) + eps), lr_t = lr / (1 + (t - 1) * lr_decay).
-
-    Notebook 02.
-    """
+    """p -= lr_t * g / (sqrt(sum of g^2 so far) + eps), lr_t = lr / (1 + (t - 1) * lr_decay)."""
 
     def __init__(
         self,
@@ -130,10 +123,7 @@ class Adagrad(_Scratch):
 
 
 class RMSprop(_Scratch):
-    """v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v - mean(g)^2 if centered) + eps).
-
-    Notebook 02.
-    """
+    """v = alpha v + (1 - alpha) g^2; p -= lr * g / (sqrt(v - mean(g)^2 if centered) + eps)."""
 
     def __init__(
         self,
@@ -171,10 +161,7 @@ class RMSprop(_Scratch):
 
 
 class Adam(_Scratch):
-    """m, v = EWMAs of g and g^2 from zero; p -= lr * m_hat / (sqrt(v_hat) + eps).
-
-    Notebooks 02 and 05.
-    """
+    """m, v = EWMAs of g and g^2 from zero; p -= lr * m_hat / (sqrt(v_hat) + eps)."""
 
     decoupled = False
 
@@ -211,10 +198,7 @@ class Adam(_Scratch):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay, then the Adam step without decay.
-
-    Notebooks 02 and 05.
-    """
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay, then Adam's step, no decay."""
 
     decoupled = True
 
@@ -233,8 +217,5 @@ class AdamW(Adam):
 
 
 def l2_penalty(params: Iterable[torch.Tensor], weight_decay: float) -> torch.Tensor:
-    """weight_decay / 2 * sum of squared weights: added to a loss, its gradient is weight_decay * p.
-
-    Notebook 02.
-    """
+    """weight_decay / 2 * sum of squared weights; in a loss, its gradient is weight_decay * p."""
     return weight_decay / 2 * sum((p**2).sum() for p in params)

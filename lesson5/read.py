@@ -1,10 +1,8 @@
 """Reading MovieLens's files, from a zip, a folder or a bare ratings file, with validation.
 
-Every release's layout reads (ratings/movies .csv, `::`-separated .dat, ml-100k's u.data/u.item,
-each also gzip'd). pandas' C parser reads a file once; one vectorised pass marks the rows that may
-be wrong and Python judges only those, from their text: a bad file raises one DataError naming
-file, line, column and value. UTF-8 only (Latin-1 also for .dat and u.*); ratings in [0.5, 5];
-ids fit int64 exactly; no member over MAX_MEMBER_BYTES or inflating like a bomb.
+Every release's layout reads (.csv, `::`-separated .dat, ml-100k's u.*, each also gzip'd). A bad
+file raises one DataError naming file, line, column and value. UTF-8 only (Latin-1 also for .dat
+and u.*); ratings in [0.5, 5]; ids fit int64; no member over MAX_MEMBER_BYTES or a zip bomb.
 """
 
 from __future__ import annotations
@@ -43,8 +41,8 @@ HEADERLESS = {
     "movies": ("movieId", "title", "genres"),
     "u.item": ("movieId", "title", "release date", "video release date", "IMDb URL") + GENRES_100K,
 }
-# A member is unpacked whole in memory: refuse one over this (ml-32m's ratings.csv, the largest
-# MovieLens file, is 0.88 GB) or one growing over MAX_RATIO times (CSV shrinks 2-10; bombs, 1000s).
+# A member is unpacked whole in memory (ml-32m's ratings.csv, the largest, is 0.88 GB); CSV
+# shrinks 2-10 times in a zip, bombs 1000s.
 MAX_MEMBER_BYTES = 2**30
 MAX_RATIO = 100
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -154,10 +154,8 @@ def _cache_folder(folder: str | os.PathLike | None) -> Path:
     return Path(folder) if folder is not None else Path(pooch.os_cache("lesson5")) / "models"
 
 
-# Faster and better (the onecycle ones): decoupled weight decay on the factors only, one cycle of
-# the learning rate. Tuned over 3 seeds on the 2018 release (docs/api.md, "Accuracy over seeds"):
-# batches of 256 train about five times faster an epoch than 64 and, with Adam's beta2 at 0.99, as
-# well; half a star of room above 5 lets the sigmoid reach the top rating.
+# The onecycle ones, tuned over 3 seeds (docs/api.md, "Accuracy over seeds"): batches of 256 train
+# 5x faster an epoch than 64 and, with beta2 0.99, as well; room above 5 lets the sigmoid reach 5.
 RECIPES: dict[str, Recipe] = {
     # The lesson's cells, as taught on the 2016 release (batch size 64).
     "lesson-dot": Recipe("EmbeddingDot", "sgd", ((3, 0.1), (3, 0.01)), wd=1e-5,

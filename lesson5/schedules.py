@@ -2,8 +2,7 @@
 
 Notebooks 03 and 05.
 
-`fit(sched=...)` takes a `CosineRestarts`, a `OneCycle` or a callable `step -> multiplier`
-(torch's `LambdaLR`), and steps the scheduler after every optimizer step.
+The scheduler steps after every optimizer step.
 """
 
 from __future__ import annotations

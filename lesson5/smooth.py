@@ -7,12 +7,7 @@ from __future__ import annotations
 
 
 class EWMA:
-    """avg = beta*avg + (1-beta)*x, reported as avg / (1 - beta**n) so early values are not pulled to 0.
-
-    Notebook 02.
-
-    fastai 0.7's `fit` printed this smoothed training loss (beta = 0.98).
-    """
+    """avg = beta*avg + (1-beta)*x, read as avg / (1 - beta**n): early values not pulled to 0."""
 
     def __init__(self, beta: float = 0.98):
         if not 0.0 <= beta < 1.0:

@@ -2,9 +2,7 @@
 
 Notebook 01.
 
-The `dotprod` and `bias` sheets' model: a rated cell predicts its user's factors dotted with its
-movie's (plus both biases on `bias`); the loss is the RMSE over rated cells. Excel's Solver
-changes the factor cells; here full-batch L-BFGS (or Adam) in float64 does.
+Excel's Solver changes the factor cells; here full-batch L-BFGS (or Adam) in float64 does.
 """
 
 from __future__ import annotations

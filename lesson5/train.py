@@ -2,8 +2,7 @@
 
 Notebooks 03-05.
 
-The training set lives as three tensors on the device; each epoch is one seeded permutation cut
-into batches (`batches`), no DataLoader. Losses stay on the device until the epoch ends.
+The data lives as tensors on the device; each epoch is one seeded permutation cut into batches.
 """
 
 from __future__ import annotations
@@ -80,10 +79,7 @@ def as_triple(triple, device: torch.device | str = "cpu", name: str = "train") -
 
 
 def split_data(data: Data, device: torch.device | str = "cpu") -> tuple[Triple, Triple]:
-    """(train, valid) triples on `device`, from a Ratings or a tuple of two triples.
-
-    Notebook 03.
-    """
+    """(train, valid) triples on `device`, from a Ratings or a tuple of two triples."""
     if isinstance(data, Ratings):
         return data.tensors("train", device), data.tensors("valid", device)
     try:
@@ -97,17 +93,12 @@ def split_data(data: Data, device: torch.device | str = "cpu") -> tuple[Triple, 
 
 
 def batches(n: int, bs: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-    """Row numbers of each mini-batch of one fresh shuffle of n rows (the last batch shorter).
-
-    Notebook 03.
-    """
+    """Row numbers of each mini-batch of one fresh shuffle of n rows (the last batch shorter)."""
     return torch.randperm(n, generator=gen, device=gen.device).split(bs)
 
 
 def param_groups(model: nn.Module, wd: float) -> list[dict]:
     """Two optimizer groups: weights with decay `wd`, biases without.
-
-    Notebook 05.
 
     Decaying a bias pulls predictions toward the middle, which biases exist to move away from.
     """
@@ -120,10 +111,7 @@ def param_groups(model: nn.Module, wd: float) -> list[dict]:
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:
-    """Set every parameter group's learning rate (one value, or one per group): the lesson's `set_lrs`.
-
-    Notebook 03.
-    """
+    """Set each parameter group's learning rate (one, or one per group): the lesson's `set_lrs`."""
     lrs = [lr] * len(opt.param_groups) if np.isscalar(lr) else list(lr)
     if len(lrs) != len(opt.param_groups):
         raise ValueError(
@@ -136,10 +124,7 @@ def set_lr(opt: torch.optim.Optimizer, lr: float | Sequence[float]) -> None:
 def predictions(
     model: nn.Module, users: torch.Tensor, movies: torch.Tensor, bs: int = 65_536
 ) -> list[torch.Tensor]:
-    """The model's outputs, `bs` rows at a time, in eval mode (dropout off) and without gradients.
-
-    Notebook 03.
-    """
+    """The model's outputs, `bs` rows at a time, in eval mode (dropout off), without gradients."""
     was_training = model.training
     model.eval()
     try:
@@ -156,10 +141,7 @@ def evaluate(
     ratings: torch.Tensor,
     bs: int = 65_536,
 ) -> float:
-    """Mean squared error of `model` over (users, movies, ratings), in eval mode.
-
-    Notebook 03.
-    """
+    """Mean squared error of `model` over (users, movies, ratings), in eval mode."""
     if len(ratings) == 0:
         raise ValueError("cannot evaluate on an empty set")
     total = torch.zeros((), dtype=torch.float64, device=ratings.device)
@@ -193,8 +175,7 @@ def _check(model: nn.Module, train: Triple, valid: Triple) -> None:
 class Run:
     """What `fit` does around a training step: batches, schedule, log, progress bar.
 
-    The caller's learning rates (and momenta) come back when the run ends, so `set_lr` between
-    two `fit` calls works as the lesson's `set_lrs` did.
+    The caller's learning rates and momenta come back at the end, so `set_lr` works between fits.
     """
 
     def __init__(
@@ -249,7 +230,6 @@ class Run:
             yield self.epoch
 
     def batches(self):
-        """Row numbers of each mini-batch of a fresh shuffle."""
         return batches(self.n, self.bs, self.gen)
 
     def after_step(self, loss: torch.Tensor) -> None:
@@ -317,8 +297,6 @@ def fit(
     threads: int | None = None,
 ) -> History:
     """Train `model` for `epochs` epochs of mini-batches; validation error after each epoch.
-
-    Notebook 03.
 
     `threads`: torch's intra-op threads; None: one for small CPU batches unless you set a count.
     """

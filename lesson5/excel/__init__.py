@@ -1,9 +1,6 @@
 """Excel workbooks written with openpyxl whose live formulas compute what Python computes.
 
 Notebooks 01 and 02.
-
-`collab` writes collab_filter.xlsx (and its fitted twin), `graddesc` graddesc.xlsx, `write_all`
-both (`python -m lesson5 excel`); `book`: shared helpers; `recalc`: the LibreOffice oracle.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ def write_all(
 ) -> list[Path]:
     """Write every workbook of the lesson into `out_dir`; return their paths.
 
-    `source`, `top_n`, `seed`: collab_filter.xlsx's ratings, crosstab, start; prints the fits.
     Raises DataError, CrosstabError or WorkbookError, each naming the file or value at fault.
     """
     # Imported here: the Solver brings torch, which `book` and `recalc` users need not load.

@@ -2,9 +2,9 @@
 
 Notebooks 01 and 02.
 
-Colours follow the lesson's spreadsheets: ratings blue, predictions purple, the loss red, movie
-factors green, user factors orange; inputs a student may edit are yellow. Every block a formula or a
-test reads is a workbook-level defined name (`define_name`), read back with `cells` and `table`.
+Colours as the lesson's: ratings blue, predictions purple, loss red, movie factors green, user
+factors orange, inputs a student may edit yellow. Every block a formula or a test reads is a
+workbook-level defined name, read back with `cells`.
 """
 
 from __future__ import annotations
@@ -101,10 +101,7 @@ def define_name(wb: Workbook, name: str, ws: Worksheet, cells: str) -> str:
 
 
 def cells(wb: Workbook, name: str) -> tuple[tuple, ...]:
-    """The cells of the defined name `name` (one rectangle), row by row.
-
-    Notebooks 01 and 02.
-    """
+    """The cells of the defined name `name` (one rectangle), row by row."""
     if name not in wb.defined_names:
         raise KeyError(f"the workbook has no name {name!r}")
     ((sheet, where),) = wb.defined_names[name].destinations
@@ -113,10 +110,7 @@ def cells(wb: Workbook, name: str) -> tuple[tuple, ...]:
 
 
 def table(wb: Workbook, name: str) -> pd.DataFrame:
-    """The named block whose first row is its header, as a DataFrame of the cells' values.
-
-    Notebook 02.
-    """
+    """The named block whose first row is its header, as a DataFrame of the cells' values."""
     import pandas as pd
 
     head, *rows = [[c.value for c in row] for row in cells(wb, name)]
@@ -149,10 +143,7 @@ MAX_CELL_UNITS = 32_767  # the most text a cell holds, in UTF-16 code units (an 
 
 
 def text(value: object) -> str:
-    """`value` as text a cell keeps: characters XML forbids shown as \\xNN, cut to Excel's cell size.
-
-    Notebook 01.
-    """
+    """`value` as cell text: characters XML forbids shown as \\xNN, cut to Excel's cell size."""
     s = re.sub("\r\n|[\t\n\r]", " ", str(value))
     s = NOT_XML.sub(
         lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", s
@@ -170,10 +161,7 @@ def put_text(ws: Worksheet, cell: str, value: object, kind: str = "body") -> Non
 
 
 def exact(value: int) -> int | str:
-    """An id as a cell value: the number, or beyond 2**53 its digits as text (a double would round it).
-
-    Notebook 01.
-    """
+    """An id as a cell value: the number, or beyond 2**53 its digits as text (no rounding)."""
     number = int(value)
     return number if abs(number) <= 2**53 else str(number)
 
@@ -199,8 +187,7 @@ def fit_columns(
 ) -> None:
     """Widen each column to its widest cell: a label as it is, a number as the widest its format shows.
 
-    `widest` maps a number format to the widest number a cell so formatted is meant to show
-    (a formula's result, or a factor a student may type); titles and notes (italic) overflow.
+    `widest`: number format -> the widest number such a cell must show; titles and notes overflow.
     """
     need: dict[int, float] = {}
     for row in ws.iter_rows():

@@ -2,10 +2,8 @@
 
 Notebook 01.
 
-Sheets `dotprod` and `bias` (ratings, factors, predictions and RMSE on one screen, with Excel's
-Solver model in hidden sheet names), `word_emb` (a lookup is a one-hot row times the factor
-matrix), `long_format` (one row per rating) and `movie titles`. Every block a formula reads or
-computes is a workbook name; `expected` gives each computed block by the Python model.
+Every block a formula reads or computes is a workbook name; `expected` gives each computed
+block by the Python model.
 """
 
 from __future__ import annotations
@@ -331,18 +329,12 @@ def build(ct: Crosstab, dot: Factors, bias: Factors) -> Workbook:
 
 
 def one_hot(index: np.ndarray | int, n: int) -> np.ndarray:
-    """Rows of the n x n identity: row i is 1 at position i, else 0.
-
-    Notebook 01.
-    """
+    """Rows of the n x n identity: row i is 1 at position i, else 0."""
     return np.eye(n)[np.asarray(index)]
 
 
 def expected(ct: Crosstab, dot: Factors, bias: Factors) -> dict[str, np.ndarray]:
-    """What each named block of computed cells holds, by the Python model: {name: 2-D array}.
-
-    Notebook 01.
-    """
+    """What each named block of computed cells holds, by the Python model: {name: 2-D array}."""
     out: dict[str, np.ndarray] = {}
     for name, f in (("dotprod", dot), ("bias", bias)):
         out[f"{name}_predictions"] = predict(f, ct.mask)
@@ -424,10 +416,7 @@ def export(
     method: str = "lbfgs",
     max_iter: int = 1000,
 ) -> Export:
-    """Write collab_filter.xlsx (seeded start) and collab_filter_fitted.xlsx (after the Python Solver).
-
-    Notebook 01.
-    """
+    """Write collab_filter.xlsx (seeded start) and collab_filter_fitted.xlsx (Python Solver fit)."""
     out = Path(out_dir)
     for name in (FILENAME, FITTED_FILENAME):  # fail before any work or any write
         book.check_writable(out / name)

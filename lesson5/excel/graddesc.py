@@ -2,11 +2,8 @@
 
 Notebook 02.
 
-One sheet per rule of `lesson5.graddesc`, same columns and row order, 5 epochs one under the
-other, each row reading the row above. Inputs and the carries Reset left (`graddesc.reset`) are
-yellow named cells (`adam_lr`, `adam_m_b0`); a per-epoch table and chart sit to the right. No
-formula can rerun an epoch, so the annealed adagrad's halvings of lr are input cells. `losses`
-charts every rule. `FORMULAS` mirrors `graddesc.SHEETS`: each rule is named after its twin.
+One sheet per rule of `lesson5.graddesc`, same columns and rows, 5 epochs one under the other;
+inputs and Reset's carries are yellow named cells (`adam_lr`, `adam_m_b0`).
 """
 
 from __future__ import annotations
@@ -282,7 +279,6 @@ def _format(values) -> str:
 
 
 def _inputs(wb: Workbook, ws: Worksheet, name: str) -> dict[str, str]:
-    # The yellow named inputs, four to a row: start point, lr and betas, then the carries.
     spec, state = FORMULAS[name], graddesc.reset(name)
     inputs = [("b0", state["b"]), ("a0", state["a"])]
     inputs += [(k, state.get(k, EXTRA_INPUTS.get(k))) for k in spec.inputs]
@@ -389,7 +385,6 @@ def _chart(ws: Worksheet, title: str, col: int, row: int, n: int, size: tuple, a
 
 
 def _formats(ws: Worksheet, name: str, C: dict, E: dict) -> None:
-    # Number formats chosen from the numbers each column holds (measured on the Python run).
     table, _ = graddesc.run(name, EPOCHS)
     for col, letter in C.items():
         fmt = "0" if col in ("epoch", "row", "x", "y") else _format(table[col])
@@ -441,8 +436,5 @@ def build() -> Workbook:
 
 
 def write(path: str | os.PathLike) -> Path:
-    """Write graddesc.xlsx to `path` atomically; return the path.
-
-    Notebook 02.
-    """
+    """Write graddesc.xlsx to `path` atomically; return the path."""
     return book.save_atomic(build(), path)

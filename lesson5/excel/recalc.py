@@ -2,8 +2,8 @@
 
 Notebook 01.
 
-The workbooks' spreadsheet oracle. openpyxl writes no cached results, and LibreOffice trusts cached
-results on load, so a throwaway profile makes it recalculate every formula; openpyxl reads the copy.
+openpyxl writes no cached results and LibreOffice trusts cached ones, so a throwaway profile makes
+it recalculate every formula.
 """
 
 from __future__ import annotations
@@ -41,10 +41,7 @@ class RecalcError(RuntimeError):
 
 
 def find_soffice() -> str | None:
-    """Path of the LibreOffice binary ($LESSON5_SOFFICE, else `soffice` on PATH), or None.
-
-    Notebook 01.
-    """
+    """Path of the LibreOffice binary ($LESSON5_SOFFICE, else `soffice` on PATH), or None."""
     env = os.environ.get("LESSON5_SOFFICE")
     if env:
         return env if Path(env).exists() else shutil.which(env)
@@ -175,11 +172,9 @@ def find_problems(recalculated: str | os.PathLike) -> list[str]:
 def recalculated_names(
     paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None = None
 ) -> list[dict[str, np.ndarray]]:
-    """Per workbook, {name: its block's values} after one LibreOffice start; raises on a problem.
+    """Per workbook, {name: its block's values} after one LibreOffice start.
 
-    Notebook 01.
-
-    A problem is an error value or a formula without a result anywhere in the workbook.
+    Raises on an error value or a formula without a result anywhere in the workbook.
     """
     out = []
     for copy in recalculate_many(list(paths), out_dir):
