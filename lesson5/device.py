@@ -9,6 +9,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 ENV = "LESSON5_DEVICE"
@@ -16,6 +17,9 @@ ENV = "LESSON5_DEVICE"
 # Subnormal floats flush to zero: stale momenta decay into that range, where the CPU is many times
 # slower (benchmarks/README.md, "Speed"). Set on import, before torch starts its worker threads.
 SUBNORMALS_ENV = "LESSON5_SUBNORMALS"
+# numpy < 2 works out finfo's limits on first use and warns when flushing has zeroed its smallest
+# subnormal; asked now, before the flush, it caches the true ones and stays quiet.
+_ = [np.finfo(t) for t in (np.float16, np.float32, np.float64)]
 FLUSHES_SUBNORMALS = os.environ.get(SUBNORMALS_ENV) != "keep" and torch.set_flush_denormal(True)
 
 
