@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -92,7 +91,7 @@ def _optional() -> Iterator[Check]:
     except md.PackageNotFoundError:
         yield "--", "ipywidgets", "not installed: progress bars print as text"
     missing = "not found: needed only for `lesson5 excel --check` and its tests"
-    if find_soffice() or shutil.which("soffice"):
+    if find_soffice():  # the one recalc uses, $LESSON5_SOFFICE included
         yield "OK", "LibreOffice", "found (recalculates the workbooks)"
     else:
         yield "--", "LibreOffice", missing
