@@ -183,7 +183,7 @@ def run_row(spec: dict) -> dict:
     # Importing lesson5.device flushes subnormals to zero for every row, the peers' included, as it
     # does for the lesson (README, "Speed"); the record says whether it did.
     from lesson5 import data
-    from lesson5.device import FLUSHES_SUBNORMALS, get_device
+    from lesson5.device import FLUSHES_SUBNORMALS, get_device, training_threads
 
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -191,8 +191,10 @@ def run_row(spec: dict) -> dict:
     ds = data.synthetic(**shape, seed=0) if shape else data.load(spec.get("source"))
     load_s, recipe = time.perf_counter() - start, _recipe(spec)
     out = dict(model=recipe.model, device=str(device), lr=recipe.stages[0][1], wd=recipe.wd)
-    if kind == "lesson5":
-        _, hist = recipe.run(ds, seed=seed, progress=False, device=device)
+    threads = torch.get_num_threads()
+    if kind == "lesson5":  # fit picks its threads (one for small CPU batches): record that choice
+        with training_threads(None, spec["bs"], device) as threads:
+            _, hist = recipe.run(ds, seed=seed, progress=False, device=device)
         out.update(seconds=hist.epochs.seconds.tolist(), valid_rmse=hist.epochs.valid_rmse.tolist())
     elif kind == "dataloader":
         out.update(_dataloader_loop(recipe, ds, spec["bs"], device, seed))
@@ -205,7 +207,7 @@ def run_row(spec: dict) -> dict:
         else:
             out = peers.surprise_row(ds, seed, tuned=spec.get("peer_recipe") == "tuned")
     used = torch.device(out["device"]) if out["device"].startswith("cuda") else device
-    out.update(bs=spec["bs"], seed=seed, threads=torch.get_num_threads(), load_s=load_s)
+    out.update(bs=spec["bs"], seed=seed, threads=threads, load_s=load_s)
     out.update(flush_denormal=FLUSHES_SUBNORMALS, peak_mb=_peak_mb(used))
     return dict(out, loadavg=os.getloadavg())
 

@@ -7,22 +7,29 @@ The notebooks and `benchmarks/bench.py` train through these: a recipe's numbers 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import math
 import os
 import pickle
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 from torch import nn
 
 from lesson5 import models, schedules, train
 from lesson5.atomic import atomic_write
 from lesson5.data import MAX_RATING, MIN_RATING, Ratings
 from lesson5.device import get_device
+
+# What torch.load and load_state_dict raise on a truncated, foreign or older file.
+UNREADABLE = (OSError, RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError)
 
 
 @dataclass(frozen=True)
@@ -116,36 +123,51 @@ class Recipe:
         """`run`, trained once: a second call loads what the first saved (fastbook's learn.load).
 
         Kept in `folder` (default: the cache's `models/`) under a key of the recipe, seed, data,
-        the loop's code and torch's version: a change to any retrains.
+        device type, the code and torch's version: a change to any retrains.
         """
-        path = _cache_folder(folder) / f"{self.model}-{self._key(data, seed)}.pt"
-        if path.is_file():
-            try:
-                saved = torch.load(path, map_location="cpu", weights_only=True)
-                model, _ = self.build(data.n_users, data.n_movies, seed, data.rating_range)
-                model.load_state_dict(saved["state"])
-                hist = train.History(saved["epochs"], [tuple(r) for r in saved["steps"]])
-                return model.to(get_device(fit_kwargs.get("device"))), hist
-            except (OSError, RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError):
-                pass  # unreadable or from other code: train afresh and overwrite it
-        model, hist = self.run(data, seed=seed, **fit_kwargs)
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        record = {"state": state, "epochs": hist.epoch_rows, "steps": hist.step_rows}
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda tmp: torch.save(record, tmp))
-        except OSError:
-            pass  # a read-only cache: the model is trained, just not kept
-        return model, hist
+        device = get_device(fit_kwargs.get("device"))
+        path = _cache_folder(folder) / f"{self.model}-{self._key(data, seed, device)}.pt"
+        # Two notebooks or test workers at once: one trains, the other loads; either way the
+        # global generator is left as it was, so what follows does not depend on which.
+        with (
+            _locked(path),
+            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+        ):
+            if path.is_file():
+                try:
+                    saved = torch.load(path, map_location="cpu", weights_only=True)
+                    model, _ = self.build(data.n_users, data.n_movies, seed, data.rating_range)
+                    model.load_state_dict(saved["state"])
+                    hist = train.History(saved["epochs"], [tuple(r) for r in saved["steps"]])
+                    return model.to(device), hist
+                except UNREADABLE:
+                    pass  # unreadable or from other code: train afresh and overwrite it
+            model, hist = self.run(data, seed=seed, **fit_kwargs)
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            record = {"state": state, "epochs": hist.epoch_rows, "steps": hist.step_rows}
+            with contextlib.suppress(OSError):  # a read-only cache: trained, just not kept
+                atomic_write(path, lambda tmp: torch.save(record, tmp))
+            return model, hist
 
-    def _key(self, data: Ratings, seed: int) -> str:
-        h = hashlib.sha256(repr((self, seed, torch.__version__)).encode())
-        for module in (models, train, schedules):  # the code that decides the numbers
+    def _key(self, data: Ratings, seed: int, device: torch.device) -> str:
+        h = hashlib.sha256(repr((self, seed, device.type, torch.__version__)).encode())
+        for module in (models, train, schedules, sys.modules[__name__]):  # decides the numbers
             h.update(Path(module.__file__).read_bytes())
         for array in (data.user_idx, data.movie_idx, data.train_idx, data.valid_idx):
             h.update(np.ascontiguousarray(array).tobytes())
         h.update(data.ratings.rating.to_numpy(np.float32).tobytes())
         return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(path.parent, os.W_OK):  # a read-only cache keeps nothing: no one to wait for
+        yield
+        return
+    with FileLock(f"{path}.lock"):
+        yield
 
 
 def _cache_folder(folder: str | os.PathLike | None) -> Path:

@@ -87,42 +87,25 @@ def ml2016(movielens_2016) -> data.Ratings:
 
 
 @pytest.fixture(scope="session")
-def trained(request, tmp_path_factory):
+def trained(request):
     """trained(recipe, release) -> (model, history): each recipe trained once per data set.
 
-    `release` is "2018", "2016" or "synthetic". Under pytest-xdist the first worker to need a run
-    trains it under a file lock and saves it where the others load it.
+    `release` is "2018", "2016" or "synthetic". Through `Recipe.run_once`, so a run the notebooks
+    (or another worker) trained in the user's cache is loaded, not trained again.
     """
     import torch
-    from filelock import FileLock
 
-    from lesson5 import recipes, train
+    from lesson5 import recipes
 
-    base = tmp_path_factory.getbasetemp()  # this run's own folder (a worker's, under xdist)
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "trained"
-    shared.mkdir(exist_ok=True)
     runs: dict[tuple[str, str], tuple] = {}
 
     def get(recipe: str, release: str = "2018"):
-        key = (recipe, release)
-        if key in runs:
-            return runs[key]
-        fixture = {"2018": "ml2018", "2016": "ml2016"}.get(release)
-        ds = request.getfixturevalue(fixture) if fixture else data.load("synthetic")
-        path = shared / f"{recipe}-{release}.pt"
-        with FileLock(str(path) + ".lock"), torch.random.fork_rng():
-            if path.exists():
-                saved = torch.load(path, weights_only=False)
-                model, _ = recipes.get(recipe).build(ds.n_users, ds.n_movies, 0, ds.rating_range)
-                model.load_state_dict(saved["state"])
-                hist = train.History(saved["epochs"], saved["steps"])
-            else:
-                model, hist = recipes.get(recipe).run(ds, progress=False, device="cpu")
-                state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-                record = {"state": state, "epochs": hist.epoch_rows, "steps": hist.step_rows}
-                torch.save(record, str(path) + ".part")
-                os.replace(str(path) + ".part", path)
-        runs[key] = (model.eval(), hist)
-        return runs[key]
+        if (recipe, release) not in runs:
+            fixture = {"2018": "ml2018", "2016": "ml2016"}.get(release)
+            ds = request.getfixturevalue(fixture) if fixture else data.load("synthetic")
+            with torch.random.fork_rng():
+                model, hist = recipes.get(recipe).run_once(ds, progress=False, device="cpu")
+            runs[recipe, release] = (model.eval(), hist)
+        return runs[recipe, release]
 
     return get

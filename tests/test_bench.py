@@ -101,6 +101,23 @@ def test_a_spawned_row_returns_its_record_and_its_own_peak(tmp_path):
         bench.run_in_child(spec, 0.01)
 
 
+def test_a_lesson5_row_records_the_threads_fit_trained_with(monkeypatch):
+    import torch
+
+    from lesson5 import device
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # torch's own choice: two threads here
+    monkeypatch.setattr(device, "_TORCH_THREADS", 2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        spec = dict(kind="lesson5", recipe="onecycle-bias", source="synthetic", epochs=1, seed=0)
+        small, big = (bench.run_row(dict(spec, bs=bs, device="cpu")) for bs in (64, 1024))
+    finally:
+        torch.set_num_threads(before)
+    assert (small["threads"], big["threads"]) == (1, 2)
+
+
 def test_rows_run_in_rounds_of_seeds_into_strict_json(monkeypatch, tmp_path, capsys):
     rows = [(f"row {bs}", dict(kind="lesson5", recipe="r", bs=bs)) for bs in (64, 1024)]
     rows += [("once", dict(kind="read_csv", recipe="-", bs=0, n=500, runs=1))]

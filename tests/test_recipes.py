@@ -74,8 +74,10 @@ def test_the_models_rating_range_follows_the_data(d, name, y_range):
 def test_run_once_trains_once_and_loads_the_same_model(d, tmp_path):
     recipe = dataclasses.replace(recipes.get("onecycle-bias"), stages=((2, 3e-3),))
     kw = dict(folder=tmp_path, progress=False, device="cpu")
+    state = torch.random.get_rng_state()
     first, h1 = recipe.run_once(d, **kw)
-    (saved,) = tmp_path.iterdir()
+    assert torch.equal(torch.random.get_rng_state(), state)  # trained or loaded: generator as found
+    (saved,) = tmp_path.glob("*.pt")
     stamp = saved.stat().st_mtime_ns
     again, h2 = recipe.run_once(d, **kw)
     assert saved.stat().st_mtime_ns == stamp  # loaded, not trained and saved again
@@ -86,10 +88,29 @@ def test_run_once_trains_once_and_loads_the_same_model(d, tmp_path):
     # Another seed or other data is another model; a damaged file is trained afresh.
     recipe.run_once(d, seed=1, **kw)
     recipe.run_once(data.synthetic(n_users=20, n_movies=25, n_ratings=300, seed=3), **kw)
-    assert len(list(tmp_path.iterdir())) == 3
+    assert len(list(tmp_path.glob("*.pt"))) == 3
     saved.write_bytes(b"not a model")
     model, _ = recipe.run_once(d, **kw)
     assert torch.equal(model.u.weight, first.u.weight) and saved.stat().st_size > 100
+
+
+def test_run_once_called_twice_at_once_trains_once(d, tmp_path, monkeypatch):
+    import threading
+
+    recipe = dataclasses.replace(recipes.get("lesson-bias"), stages=((1, 0.1),))
+    calls, results = [], []
+    run = recipes.Recipe.run
+    monkeypatch.setattr(recipes.Recipe, "run", lambda *a, **k: calls.append(1) or run(*a, **k))
+    kw = dict(folder=tmp_path, progress=False, device="cpu")
+    threads = [
+        threading.Thread(target=lambda: results.append(recipe.run_once(d, **kw))) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 2
+    assert torch.equal(results[0][0].u.weight, results[1][0].u.weight)
 
 
 def test_run_once_without_a_writable_cache_still_trains(d, tmp_path):
