@@ -10,8 +10,9 @@ import pytest
 from lesson5.smooth import EWMA
 
 
-def test_constant_input_gives_the_constant_from_the_first_value():
+def test_constant_input_gives_the_constant_from_the_first_value_and_nan_before():
     ew = EWMA()
+    assert math.isnan(ew.value)
     for _ in range(50):
         assert ew.update(3.25) == pytest.approx(3.25, rel=1e-14)
 
@@ -25,12 +26,6 @@ def test_equals_the_normalised_weighted_sum():
         got = ew.update(xs[n - 1])
         w = beta ** np.arange(n - 1, -1, -1)  # the newest value weighs 1, the oldest beta^(n-1)
         assert got == pytest.approx((w * xs[:n]).sum() / w.sum(), rel=1e-10, abs=1e-13)
-
-
-def test_first_value_is_returned_exactly_and_nan_before():
-    ew = EWMA(0.9)
-    assert math.isnan(ew.value)
-    assert ew.update(7.0) == pytest.approx(7.0, rel=1e-15)
 
 
 def test_beta_zero_is_the_last_value_and_bad_beta_refused():
