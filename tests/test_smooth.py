@@ -13,6 +13,7 @@ from lesson5.smooth import EWMA
 def test_constant_input_gives_the_constant_from_the_first_value_and_nan_before():
     ew = EWMA()
     assert math.isnan(ew.value)
+    assert EWMA(0.9).update(7.0) == pytest.approx(7.0, rel=1e-15)
     for _ in range(50):
         assert ew.update(3.25) == pytest.approx(3.25, rel=1e-14)
 
