@@ -93,6 +93,27 @@ sys.exit(cli.guarded(lambda: book.save_atomic(Workbook(), sys.argv[1]) and 0))
 """
 
 
+SAVE_A_MODEL = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from lesson5 import data, inference, models
+from lesson5.tools import cli
+ds = data.synthetic(n_users=40, n_movies=60, n_ratings=800)
+model = models.EmbeddingDotBias(ds.n_users, ds.n_movies, 50)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+sys.exit(cli.guarded(lambda: inference.save_model(sys.argv[1], model, ds) and 0))
+"""
+
+
+def test_saving_a_model_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path):
+    proc = run(SAVE_A_MODEL, str(tmp_path / "model.pt"))
+    assert proc.returncode == 2, proc.stderr
+    line = one_line(proc.stderr)
+    assert f"cannot write {tmp_path / 'model.pt'}: the disk is full" in line
+    assert "unexpected pos" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_workbook_itself_not_fitting_is_one_line_too(tmp_path):
     proc = run(SAVE_A_WORKBOOK, str(tmp_path / "w.xlsx"))
     assert proc.returncode == 2
