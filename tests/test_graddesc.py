@@ -13,11 +13,6 @@ from lesson5 import graddesc
 N = len(graddesc.X)
 
 
-def test_data_is_the_sheets():
-    assert N == 29 and graddesc.X[:3].tolist() == [14, 86, 28] and graddesc.X[-1] == 8
-    assert np.array_equal(graddesc.Y, 2 * graddesc.X + 30)
-
-
 def test_finite_differences_exceed_the_derivative_by_h_and_h_x_squared():
     # (e(b+h) - e(b)) / h = de/db + h exactly, and for a: de/da + h x^2 (the O(h) truncation error).
     table, _ = graddesc.run("basic", 2)
@@ -25,13 +20,14 @@ def test_finite_differences_exceed_the_derivative_by_h_and_h_x_squared():
     np.testing.assert_allclose(table.est_de_db - table.de_db, h, rtol=1e-6)
     np.testing.assert_allclose(table.est_de_da - table.de_da, h * table.x**2, rtol=1e-6)
     # halving h halves the error: first order
-    e1, e2 = (
-        graddesc.finite_differences(1.0, 1.0, 50.0, 130.0, s)["est_de_da"] for s in (h, h / 2)
-    )
+    fd = graddesc.finite_differences
+    e1, e2 = (fd(1.0, 1.0, 50.0, 130.0, s)["est_de_da"] for s in (h, h / 2))
     assert (e1 + 7900) / (e2 + 7900) == pytest.approx(2, rel=1e-6)  # de/da = 2 * 50 * (51 - 130)
 
 
-def test_row_columns_follow_the_sheet():
+def test_data_and_row_columns_follow_the_sheet():
+    assert N == 29 and graddesc.X[:3].tolist() == [14, 86, 28] and graddesc.X[-1] == 8
+    assert np.array_equal(graddesc.Y, 2 * graddesc.X + 30)
     table, _ = graddesc.run("basic", 1)
     assert np.allclose(table.y_pred, table.b + table.a * table.x)
     assert np.allclose(table.err2, (table.y_pred - table.y) ** 2)
@@ -229,9 +225,8 @@ def test_reset_macros_of_the_other_sheets():
     np.testing.assert_array_equal(eve["v"], adam["v"])
     np.testing.assert_array_equal(eve["m"], adam["m"])
     loss = graddesc.epoch_losses(graddesc.run("eve", 1)[0]).iloc[0]
-    assert (
-        eve["d"] == 1.0 and eve["f1"] == pytest.approx(loss, 1e-14) and eve["f2"] == eve["f1"] / 2
-    )
+    assert eve["d"] == 1.0 and eve["f2"] == eve["f1"] / 2
+    assert eve["f1"] == pytest.approx(loss, 1e-14)
     t, _ = graddesc.run("eve", 2)
     assert (t.d == 1.0).all()  # a relative change of exactly 1 keeps d at 1 for the second epoch
     # adagrad with annealing: G = 1e6, previous expected step 100, lr 0.5; nothing pasted
