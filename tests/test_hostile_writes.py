@@ -1,9 +1,5 @@
-"""Writing where it does not fit (issue 23): full disks, Excel's limits, a stdout that is not UTF-8.
-
-A full disk is a file-size limit in a child process (`ulimit -f`, SIGXFSZ ignored) or a write
-that raises ENOSPC; Excel's limits are checked by reading the workbooks back with openpyxl and
-recalculating them with LibreOffice, the spreadsheet oracle.
-"""
+"""Writing where it does not fit (issue 23): a full disk (`ulimit -f` in a child, or ENOSPC), Excel's
+limits (read back by openpyxl, recalculated by LibreOffice), a stdout that is not UTF-8."""
 
 from __future__ import annotations
 
@@ -132,9 +128,9 @@ def hostile_source(folder: Path) -> Path:
     users, movies = [BIG + 1, BIG + 2, BIG + 3, 7], [1, 2, 3]
     ratings = [1.0, 2.0, 3.5, 4.0, 5.0, 2.5, 3.0, 4.5, 1.5, 0.5, 5.0, 4.0]
     rows = [
-        f"{u},{m},{ratings[3 * i + j]}" for i, u in enumerate(users) for j, m in enumerate(movies)
+        f"{u},{m},{ratings[3 * i + j]}\n" for i, u in enumerate(users) for j, m in enumerate(movies)
     ]
-    (folder / "ratings.csv").write_text("userId,movieId,rating\n" + "\n".join(rows) + "\n")
+    (folder / "ratings.csv").write_text("userId,movieId,rating\n" + "".join(rows))
     emoji = "\U0001f600" * 32767  # 65,534 UTF-16 code units: twice what a cell holds
     (folder / "movies.csv").write_text(
         f'movieId,title\n1,"a \ufffe b \uffff c"\n2,{emoji}\n3,plain\n', encoding="utf-8"
