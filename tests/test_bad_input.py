@@ -340,7 +340,7 @@ def test_a_failing_bench_row_prints_one_line_and_the_next_row_runs(monkeypatch, 
 # ---------------------------------------------------------------- interruptions
 
 
-def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+def test_ctrl_c_and_library_errors_reach_the_cli_as_one_line(monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
 
@@ -348,13 +348,7 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
     assert cli.main(["data", "--source", "synthetic"]) == 130
     err = capsys.readouterr().err
     assert err.strip() == "lesson5: interrupted (Ctrl-C); nothing half-written was left"
-
-
-def test_library_errors_reach_the_cli_as_one_line(monkeypatch, capsys):
-    def broken(args):
-        data.split_indices(10, 2.0)
-
-    monkeypatch.setattr(cli, "cmd_data", broken)
+    monkeypatch.setattr(cli, "cmd_data", lambda args: data.split_indices(10, 2.0))
     assert cli.main(["data"]) == 2
     assert one_clean_line(capsys.readouterr().err).startswith("error: valid_pct=2.0")
 

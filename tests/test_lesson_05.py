@@ -207,7 +207,7 @@ def small_model(ds, seed=0):
     return models.EmbeddingDotBias(ds.n_users, ds.n_movies, 6, ds.rating_range)
 
 
-def test_recorder_leaves_the_run_alone_and_measures_what_it_says(small):
+def test_recorder_leaves_the_run_alone_measures_what_it_says_and_keeps_no_sgd_moments(small):
     movies = {"a": 3, "b": 7}
     plain, watched = small_model(small), small_model(small)
 
@@ -242,9 +242,7 @@ def test_recorder_leaves_the_run_alone_and_measures_what_it_says(small):
         torch.testing.assert_close(rows[-1].exp_avg_sq, state["exp_avg_sq"][i])
         torch.testing.assert_close(rows[-1].exp_avg, state["exp_avg"][i])
         torch.testing.assert_close(rows[-1].w, watched.m.weight.detach()[i])
-
-
-def test_recorder_keeps_no_moments_for_sgd(small):
+    # With SGD it keeps no moments, and still the bias steps.
     model = small_model(small)
     rec = compare.Recorder(model, {"a": 0}, bias_movie=0)
     opt = optim.SGD(model.parameters(), 0.5, momentum=0.9)
