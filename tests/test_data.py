@@ -96,9 +96,8 @@ def test_tensors_follow_the_split():
     u, m, y = ds.tensors("valid")
     assert len(u) == len(ds.valid_idx) == 40
     np.testing.assert_array_equal(y.numpy(), ds.ratings.rating.to_numpy()[ds.valid_idx])
-    np.testing.assert_array_equal(
-        ds.users_map.decode(u.numpy()), ds.ratings.userId.to_numpy()[ds.valid_idx]
-    )
+    want = ds.ratings.userId.to_numpy()[ds.valid_idx]
+    np.testing.assert_array_equal(ds.users_map.decode(u.numpy()), want)
 
 
 def test_good_small_file_loads_with_types(tmp_path):

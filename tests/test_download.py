@@ -32,16 +32,11 @@ def server(payload):
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
-            if self.path == "/good.zip":
+            if self.path in ("/good.zip", "/cut.zip"):
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
-            elif self.path == "/cut.zip":
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.write(payload if "good" in self.path else payload[: len(payload) // 2])
                 self.wfile.flush()
                 self.close_connection = True
             else:

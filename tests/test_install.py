@@ -65,10 +65,8 @@ def fresh(tmp_path_factory) -> dict:
         k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LESSON5_", "JUPYTER"))
     }
     # nbconvert's templates are data files of this environment, outside its site-packages.
-    env["JUPYTER_PATH"] = str(Path(sys.prefix, "share", "jupyter"))
-    env.update(
-        HOME=str(tmp / "home"), LESSON5_DATA="synthetic", MPLBACKEND="Agg", OMP_NUM_THREADS="1"
-    )
+    env.update(JUPYTER_PATH=str(Path(sys.prefix, "share", "jupyter")), HOME=str(tmp / "home"))
+    env.update(LESSON5_DATA="synthetic", MPLBACKEND="Agg", OMP_NUM_THREADS="1")
     wheels = tmp / "wheels"
     args = ["wheel", "-q", "--no-deps", "--no-build-isolation", str(src), "-w", str(wheels)]
     run([sys.executable, "-m", "pip", *args], env, tmp)

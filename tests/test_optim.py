@@ -120,11 +120,8 @@ def _adam_state(m, v):
 def _sheet_case(case):
     """(sheet, its start, the torch optimizer, torch's state) for one exact equivalence."""
     seeded, reset = graddesc.reset("momentum", "seeded"), graddesc.reset("momentum")
-    adam, adam_seeded, s = (
-        graddesc.reset("adam"),
-        graddesc.reset("adam", "seeded"),
-        graddesc.reset("adamw"),
-    )
+    adam, adam_seeded = graddesc.reset("adam"), graddesc.reset("adam", "seeded")
+    s = graddesc.reset("adamw")
     g = 2 * (1 + graddesc.X[0] - graddesc.Y[0])  # the first row's de/db; de/da is x times it
     adamw = dict(lr=s["lr"], betas=(s["beta1"], s["beta2"]), eps=s["eps"], weight_decay=s["wd"])
     return {
