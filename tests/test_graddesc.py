@@ -52,7 +52,7 @@ def test_five_epochs_equal_five_runs_of_one_carrying_state(name):
     assert list(whole.columns) == graddesc.columns(name)
 
 
-def test_overrides_and_bad_input():
+def test_overrides_and_bad_input_to_run_and_reset():
     t, s = graddesc.run("basic", 1, a=2.0, b=30.0)
     assert (t.err2 == 0).all() and (s["a"], s["b"]) == (2.0, 30.0)  # the exact line does not move
     _, s = graddesc.run("adam", 1, lr=0.5)
@@ -65,6 +65,16 @@ def test_overrides_and_bad_input():
         graddesc.run("adam", 1, {"a": 1.0, "b": 1.0, "lr": 1.0})
     with pytest.raises(ValueError, match="unknown reset 'zero'"):
         graddesc.reset("adam", "zero")
+    bads = [("lr", float("nan")), ("a", float("inf")), ("b", -float("inf")), ("lr", -0.1)]
+    for bad, v in [*bads, ("lr", 0.0), ("a", "two")]:
+        with pytest.raises(ValueError, match=rf"{bad} must .*{v!r}"):
+            graddesc.run("adam", 1, **{bad: v})
+    state = graddesc.reset("adam")
+    state["v"] = np.array([np.nan, 1.0])
+    with pytest.raises(ValueError, match="sheet 'adam': v must be finite"):
+        graddesc.run("adam", 1, state)
+    with pytest.raises(ValueError, match=r"beta1 must be in \[0, 1\), got 1.5"):
+        graddesc.run("momentum", 1, {**graddesc.reset("momentum"), "beta1": 1.5})
 
 
 # ---- a second, deliberately plain implementation of every rule (scalars, no shared helpers) ----
@@ -239,20 +249,7 @@ def test_reset_macros_of_the_other_sheets():
     assert s["best"] == pytest.approx(np.sqrt(end["v"]).sum(), 1e-14) and end["best"] == s["best"]
 
 
-# ---- bad numbers are refused, NaN is never reported as a finite loss ----
-
-
-def test_run_refuses_bad_numbers_and_a_state_holding_nan_or_a_bad_beta():
-    bads = [("lr", float("nan")), ("a", float("inf")), ("b", -float("inf")), ("lr", -0.1)]
-    for bad, v in [*bads, ("lr", 0.0), ("a", "two")]:
-        with pytest.raises(ValueError, match=rf"{bad} must .*{v!r}"):
-            graddesc.run("adam", 1, **{bad: v})
-    state = graddesc.reset("adam")
-    state["v"] = np.array([np.nan, 1.0])
-    with pytest.raises(ValueError, match="sheet 'adam': v must be finite"):
-        graddesc.run("adam", 1, state)
-    with pytest.raises(ValueError, match=r"beta1 must be in \[0, 1\), got 1.5"):
-        graddesc.run("momentum", 1, {**graddesc.reset("momentum"), "beta1": 1.5})
+# ---- NaN is never reported as a finite loss ----
 
 
 def test_epoch_losses_are_nan_when_a_row_is_nan():
