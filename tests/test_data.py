@@ -46,10 +46,6 @@ def test_zip_and_extracted_folder_load_the_same(movielens_zip, tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_fetch_is_a_cache_hit_on_the_verified_copy(movielens_zip):
-    assert download.fetch(movielens_zip.parent, progress=False) == movielens_zip
-
-
 # ---------------------------------------------------------------- the split
 
 
