@@ -13,11 +13,8 @@ def _sheet_epoch(rule, a, b, lr, carry):
 
     Returns the last row's (m_b, m_a), (v_b, v_a), the epoch's gradient norms (b, a) and the end (a, b).
     """
-    (mb, ma), (vb, va), (Gb, Ga) = (
-        carry.get("m", (0, 0)),
-        carry.get("v", (0, 0)),
-        carry.get("G", (1, 1)),
-    )
+    (mb, ma), (vb, va) = carry.get("m", (0, 0)), carry.get("v", (0, 0))
+    Gb, Ga = carry.get("G", (1, 1))
     sq_b = sq_a = 0.0
     for x, y in zip(graddesc.X.tolist(), graddesc.Y.tolist()):
         gb = 2 * (b + a * x - y)

@@ -1,8 +1,5 @@
-"""The download path, for real, against a local HTTP server on 127.0.0.1.
-
-After every failure the cache folder must hold nothing that would be trusted: no zip under
-the expected name, and no leftover temporary file.
-"""
+"""The download path, for real, against a local HTTP server on 127.0.0.1; after every failure the
+cache folder holds nothing that would be trusted (no zip, no temporary file)."""
 
 from __future__ import annotations
 
@@ -35,16 +32,11 @@ def server(payload):
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
-            if self.path == "/good.zip":
+            if self.path in ("/good.zip", "/cut.zip"):
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
-            elif self.path == "/cut.zip":
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.write(payload if "good" in self.path else payload[: len(payload) // 2])
                 self.wfile.flush()
                 self.close_connection = True
             else:
@@ -76,27 +68,21 @@ def test_good_download_then_cache_hit_without_network(server, tmp_path, payload)
     assert sorted(p.name for p in tmp_path.iterdir()) == [download.ZIP_NAME]
 
 
-def test_wrong_hash_is_rejected_and_removed(server, tmp_path):
-    with pytest.raises(data.DataError, match="content is wrong") as info:
-        download.fetch(
-            tmp_path, url=f"{server}/good.zip", sha256="0" * 64, progress=False, timeout=10
-        )
-    assert "by hand" in str(info.value)
-    assert_nothing_trusted(tmp_path)
+CUT = r"could not download http://127.0.0.1:\d+/cut.zip: .*(IncompleteRead|Connection broken)"
 
 
-def test_response_cut_off_half_way(server, tmp_path):
-    with pytest.raises(
-        data.DataError,
-        match=r"could not download http://127.0.0.1:\d+/cut.zip: .*(IncompleteRead|Connection broken)",
-    ):
-        download.fetch(tmp_path, url=f"{server}/cut.zip", progress=False, timeout=10)
-    assert_nothing_trusted(tmp_path)
-
-
-def test_404(server, tmp_path):
-    with pytest.raises(data.DataError, match="404"):
-        download.fetch(tmp_path, url=f"{server}/missing.zip", progress=False, timeout=10)
+@pytest.mark.parametrize(
+    "name, sha, match",
+    [
+        ("good.zip", "0" * 64, "content is wrong.*by hand"),
+        ("cut.zip", None, CUT),
+        ("x.zip", None, "404"),
+    ],
+)
+def test_a_wrong_hash_a_cut_response_and_a_404_leave_nothing(server, tmp_path, name, sha, match):
+    with pytest.raises(data.DataError, match=match):
+        url, sha = f"{server}/{name}", sha or download.SHA256
+        download.fetch(tmp_path, url=url, sha256=sha, progress=False, timeout=10)
     assert_nothing_trusted(tmp_path)
 
 

@@ -21,18 +21,7 @@ from lesson5.solver import Factors, init_factors, rmse
 from lesson5.tools import cli
 
 # Functions both Excel (2007 on, no _xlfn. prefix needed) and LibreOffice know.
-PORTABLE = {
-    "IF",
-    "SQRT",
-    "SUMXMY2",
-    "COUNT",
-    "SUM",
-    "SUMPRODUCT",
-    "INDEX",
-    "MATCH",
-    "MMULT",
-    "TRANSPOSE",
-}
+PORTABLE = set("IF SQRT SUMXMY2 COUNT SUM SUMPRODUCT INDEX MATCH MMULT TRANSPOSE".split())
 
 
 def where(wb, name: str) -> str:
@@ -104,9 +93,8 @@ def test_libreoffice_recalculation_equals_python_block_by_block(
     adj = back["bias"].defined_names["solver_adj"].attr_text.replace("'", "")
     assert adj == "bias!$B$25:$G$39,bias!$H$18:$V$23"
     # Titles that look like formulas stay text: no #DIV/0!, no live link.
-    ws = load_workbook(copy := tmp_path / "recalculated" / nasty.name, data_only=True)[
-        "movie titles"
-    ]
+    copy = tmp_path / "recalculated" / nasty.name
+    ws = load_workbook(copy, data_only=True)["movie titles"]
     assert [ws[f"B{5 + j}"].value for j in (0, 1, 2)] == NASTY_TITLES[:3]
     assert not read_formulas(copy)["movie titles"]
 

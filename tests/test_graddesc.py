@@ -13,11 +13,6 @@ from lesson5 import graddesc
 N = len(graddesc.X)
 
 
-def test_data_is_the_sheets():
-    assert N == 29 and graddesc.X[:3].tolist() == [14, 86, 28] and graddesc.X[-1] == 8
-    assert np.array_equal(graddesc.Y, 2 * graddesc.X + 30)
-
-
 def test_finite_differences_exceed_the_derivative_by_h_and_h_x_squared():
     # (e(b+h) - e(b)) / h = de/db + h exactly, and for a: de/da + h x^2 (the O(h) truncation error).
     table, _ = graddesc.run("basic", 2)
@@ -25,13 +20,14 @@ def test_finite_differences_exceed_the_derivative_by_h_and_h_x_squared():
     np.testing.assert_allclose(table.est_de_db - table.de_db, h, rtol=1e-6)
     np.testing.assert_allclose(table.est_de_da - table.de_da, h * table.x**2, rtol=1e-6)
     # halving h halves the error: first order
-    e1, e2 = (
-        graddesc.finite_differences(1.0, 1.0, 50.0, 130.0, s)["est_de_da"] for s in (h, h / 2)
-    )
+    fd = graddesc.finite_differences
+    e1, e2 = (fd(1.0, 1.0, 50.0, 130.0, s)["est_de_da"] for s in (h, h / 2))
     assert (e1 + 7900) / (e2 + 7900) == pytest.approx(2, rel=1e-6)  # de/da = 2 * 50 * (51 - 130)
 
 
-def test_row_columns_follow_the_sheet():
+def test_data_and_row_columns_follow_the_sheet():
+    assert N == 29 and graddesc.X[:3].tolist() == [14, 86, 28] and graddesc.X[-1] == 8
+    assert np.array_equal(graddesc.Y, 2 * graddesc.X + 30)
     table, _ = graddesc.run("basic", 1)
     assert np.allclose(table.y_pred, table.b + table.a * table.x)
     assert np.allclose(table.err2, (table.y_pred - table.y) ** 2)
@@ -56,7 +52,7 @@ def test_five_epochs_equal_five_runs_of_one_carrying_state(name):
     assert list(whole.columns) == graddesc.columns(name)
 
 
-def test_overrides_and_bad_input():
+def test_overrides_and_bad_input_to_run_and_reset():
     t, s = graddesc.run("basic", 1, a=2.0, b=30.0)
     assert (t.err2 == 0).all() and (s["a"], s["b"]) == (2.0, 30.0)  # the exact line does not move
     _, s = graddesc.run("adam", 1, lr=0.5)
@@ -69,6 +65,16 @@ def test_overrides_and_bad_input():
         graddesc.run("adam", 1, {"a": 1.0, "b": 1.0, "lr": 1.0})
     with pytest.raises(ValueError, match="unknown reset 'zero'"):
         graddesc.reset("adam", "zero")
+    bads = [("lr", float("nan")), ("a", float("inf")), ("b", -float("inf")), ("lr", -0.1)]
+    for bad, v in [*bads, ("lr", 0.0), ("a", "two")]:
+        with pytest.raises(ValueError, match=rf"{bad} must .*{v!r}"):
+            graddesc.run("adam", 1, **{bad: v})
+    state = graddesc.reset("adam")
+    state["v"] = np.array([np.nan, 1.0])
+    with pytest.raises(ValueError, match="sheet 'adam': v must be finite"):
+        graddesc.run("adam", 1, state)
+    with pytest.raises(ValueError, match=r"beta1 must be in \[0, 1\), got 1.5"):
+        graddesc.run("momentum", 1, {**graddesc.reset("momentum"), "beta1": 1.5})
 
 
 # ---- a second, deliberately plain implementation of every rule (scalars, no shared helpers) ----
@@ -229,9 +235,8 @@ def test_reset_macros_of_the_other_sheets():
     np.testing.assert_array_equal(eve["v"], adam["v"])
     np.testing.assert_array_equal(eve["m"], adam["m"])
     loss = graddesc.epoch_losses(graddesc.run("eve", 1)[0]).iloc[0]
-    assert (
-        eve["d"] == 1.0 and eve["f1"] == pytest.approx(loss, 1e-14) and eve["f2"] == eve["f1"] / 2
-    )
+    assert eve["d"] == 1.0 and eve["f2"] == eve["f1"] / 2
+    assert eve["f1"] == pytest.approx(loss, 1e-14)
     t, _ = graddesc.run("eve", 2)
     assert (t.d == 1.0).all()  # a relative change of exactly 1 keeps d at 1 for the second epoch
     # adagrad with annealing: G = 1e6, previous expected step 100, lr 0.5; nothing pasted
@@ -244,20 +249,7 @@ def test_reset_macros_of_the_other_sheets():
     assert s["best"] == pytest.approx(np.sqrt(end["v"]).sum(), 1e-14) and end["best"] == s["best"]
 
 
-# ---- bad numbers are refused, NaN is never reported as a finite loss ----
-
-
-def test_run_refuses_bad_numbers_and_a_state_holding_nan_or_a_bad_beta():
-    bads = [("lr", float("nan")), ("a", float("inf")), ("b", -float("inf")), ("lr", -0.1)]
-    for bad, v in [*bads, ("lr", 0.0), ("a", "two")]:
-        with pytest.raises(ValueError, match=rf"{bad} must .*{v!r}"):
-            graddesc.run("adam", 1, **{bad: v})
-    state = graddesc.reset("adam")
-    state["v"] = np.array([np.nan, 1.0])
-    with pytest.raises(ValueError, match="sheet 'adam': v must be finite"):
-        graddesc.run("adam", 1, state)
-    with pytest.raises(ValueError, match=r"beta1 must be in \[0, 1\), got 1.5"):
-        graddesc.run("momentum", 1, {**graddesc.reset("momentum"), "beta1": 1.5})
+# ---- NaN is never reported as a finite loss ----
 
 
 def test_epoch_losses_are_nan_when_a_row_is_nan():

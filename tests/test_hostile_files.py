@@ -1,10 +1,5 @@
-"""Other MovieLens releases (issue 23): every layout reads; the unpacked-size cap is a setting.
-
-The oracle is the list of (user, movie, rating, timestamp) rows each test writes itself, in each
-release's own format (GroupLens' README files: ml-100k's u.data/u.item, ml-1m's and ml-10m's
-`::`-separated .dat files, ml-20m and later's CSV), gzip'd too. Their bad
-files, and zip bombs, are in test_bad_input.py.
-"""
+"""Other MovieLens releases (issue 23): ROWS written in each release's own format (GroupLens'
+READMEs), gzip'd too, read back; the unpacked-size cap is a setting (bad files: test_bad_input.py)."""
 
 from __future__ import annotations
 
@@ -97,13 +92,11 @@ def test_every_release_reads_from_its_zip_and_its_folder(tmp_path, release):
 
 
 def test_a_member_over_the_cap_is_refused_and_the_cap_is_a_setting(tmp_path, monkeypatch):
-    path = zipped(
-        tmp_path / "z.zip", {"ml/ratings.csv": as_csv(), "ml/movies.csv": "movieId,title\n"}
-    )
+    members = {"ml/ratings.csv": as_csv(), "ml/movies.csv": "movieId,title\n"}
+    path = zipped(tmp_path / "z.zip", members)
     monkeypatch.setattr(read, "MAX_MEMBER_BYTES", 50)
-    with pytest.raises(
-        data.DataError, match=r"z.zip!ml/ratings.csv would unpack to .*MAX_MEMBER_BYTES"
-    ):
+    match = r"z.zip!ml/ratings.csv would unpack to .*MAX_MEMBER_BYTES"
+    with pytest.raises(data.DataError, match=match):
         read.load_ratings(path)
     monkeypatch.setattr(read, "MAX_MEMBER_BYTES", 2**30)
     assert len(read.load_ratings(path)) == 3

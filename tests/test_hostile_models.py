@@ -1,14 +1,10 @@
-"""Saved models and optimizers handed careless or hostile values (issue 23): one clear error each.
-
-A model file is checked against its own tensors before anything is built from it; the oracle
-for a good file is the model that was saved (its predictions, bit for bit).
-"""
+"""Saved models and optimizers handed careless or hostile values (issue 23): one clear error each;
+a good file's oracle is the model that was saved (its predictions, bit for bit)."""
 
 from __future__ import annotations
 
 import math
 import os
-import resource
 
 import numpy as np
 import pytest
@@ -50,9 +46,7 @@ def refused(path, *words) -> str:
 
 
 def test_metadata_that_lies_about_the_sizes_allocates_nothing(saved, tmp_path):
-    def lie(p):
-        p["hparams"].update(n_users=10**9, n_factors=4400)
-
+    lie = lambda p: p["hparams"].update(n_users=10**9, n_factors=4400)  # noqa: E731
     refused(tweaked(saved, tmp_path, lie), "'u.weight' is (40, 4)", "(1000000000, 4400)")
 
 
@@ -97,10 +91,11 @@ def test_inconsistent_files_are_refused_by_name(saved, tmp_path, change, words):
     refused(tweaked(saved, tmp_path, change), *words)
 
 
-def test_an_empty_file_says_it_is_empty(tmp_path):
-    path = tmp_path / "empty.pt"
-    path.write_bytes(b"")
-    refused(path, "is empty (0 bytes)")
+@pytest.mark.parametrize("cut, words", [(0, "is empty (0 bytes)"), (2, "torch cannot read it")])
+def test_an_empty_or_truncated_file_is_one_line(saved, tmp_path, cut, words):
+    raw, path = saved[1].read_bytes(), tmp_path / "cut.pt"
+    path.write_bytes(raw[: len(raw) // cut] if cut else b"")
+    refused(path, words)
 
 
 class Payload:
@@ -113,13 +108,6 @@ def test_a_file_that_would_run_code_is_refused_in_our_words(tmp_path):
     torch.save({"format": "lesson5-model-1", "x": Payload()}, path)
     message = refused(path, "could run code", "system")
     assert "weights_only" not in message and "Re-running" not in message
-
-
-def test_a_truncated_file_is_one_line(saved, tmp_path):
-    raw = saved[1].read_bytes()
-    path = tmp_path / "half.pt"
-    path.write_bytes(raw[: len(raw) // 2])
-    refused(path, "torch cannot read it")
 
 
 def test_a_model_saved_on_cuda_loads_on_the_cpu(saved, ds, tmp_path, monkeypatch):
@@ -141,37 +129,9 @@ def test_a_model_saved_on_cuda_loads_on_the_cpu(saved, ds, tmp_path, monkeypatch
 
 def test_predict_with_id_maps_of_another_data_set_names_the_problem(saved):
     other = data.synthetic(n_users=30, n_movies=60, n_ratings=500)
-    with pytest.raises(
-        ValueError, match=r"user id map holds 30 users but the model was built for 40"
-    ):
+    match = r"user id map holds 30 users but the model was built for 40"
+    with pytest.raises(ValueError, match=match):
         inference.predict(saved[0], other, other.ratings.userId[:5], other.ratings.movieId[:5])
-
-
-def test_saving_a_model_on_a_full_disk_names_the_file_and_leaves_nothing(saved, ds, tmp_path):
-    """A file-size limit (what `ulimit -f` sets) in a child process stands in for a full disk."""
-    import signal
-    import subprocess
-    import sys
-
-    out = tmp_path / "out"
-    out.mkdir()
-    code = f"""
-import resource, signal, sys, torch
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-from lesson5 import data, inference, models
-from lesson5.tools import cli
-ds = data.synthetic(n_users=40, n_movies=60, n_ratings=800)
-model = models.EmbeddingDotBias(ds.n_users, ds.n_movies, 50)
-resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
-sys.exit(cli.guarded(lambda: inference.save_model({str(out / "model.pt")!r}, model, ds) and 0))
-"""
-    assert signal.SIGXFSZ and resource.RLIMIT_FSIZE  # POSIX only
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    assert f"cannot write {out / 'model.pt'}: the disk is full" in proc.stderr
-    assert "unexpected pos" not in proc.stderr
-    assert list(out.iterdir()) == []
 
 
 # ---------------------------------------------------------------- optimizers
@@ -197,13 +157,6 @@ def test_optimizers_refuse_a_bad_hyperparameter_by_name(name, arg, value):
 def test_adam_refuses_bad_betas(betas):
     with pytest.raises(ValueError, match=r"^Adam: invalid beta"):
         optim.Adam([torch.zeros(2, requires_grad=True)], betas=betas)
-
-
-def test_sgd_with_a_good_lr_still_steps():
-    p = torch.ones(2, requires_grad=True)
-    (p**2).sum().backward()
-    optim.SGD([p], lr=0.25).step()
-    assert torch.equal(p.detach(), torch.full((2,), 0.5))
 
 
 def test_folding_in_on_a_model_of_one_user_gives_numbers():

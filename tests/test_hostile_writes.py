@@ -1,9 +1,5 @@
-"""Writing where it does not fit (issue 23): full disks, Excel's limits, a stdout that is not UTF-8.
-
-A full disk is a file-size limit in a child process (`ulimit -f`, SIGXFSZ ignored) or a write
-that raises ENOSPC; Excel's limits are checked by reading the workbooks back with openpyxl and
-recalculating them with LibreOffice, the spreadsheet oracle.
-"""
+"""Writing where it does not fit (issue 23): a full disk (`ulimit -f` in a child, or ENOSPC), Excel's
+limits (read back by openpyxl, recalculated by LibreOffice), a stdout that is not UTF-8."""
 
 from __future__ import annotations
 
@@ -93,6 +89,27 @@ sys.exit(cli.guarded(lambda: book.save_atomic(Workbook(), sys.argv[1]) and 0))
 """
 
 
+SAVE_A_MODEL = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from lesson5 import data, inference, models
+from lesson5.tools import cli
+ds = data.synthetic(n_users=40, n_movies=60, n_ratings=800)
+model = models.EmbeddingDotBias(ds.n_users, ds.n_movies, 50)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+sys.exit(cli.guarded(lambda: inference.save_model(sys.argv[1], model, ds) and 0))
+"""
+
+
+def test_saving_a_model_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path):
+    proc = run(SAVE_A_MODEL, str(tmp_path / "model.pt"))
+    assert proc.returncode == 2, proc.stderr
+    line = one_line(proc.stderr)
+    assert f"cannot write {tmp_path / 'model.pt'}: the disk is full" in line
+    assert "unexpected pos" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_workbook_itself_not_fitting_is_one_line_too(tmp_path):
     proc = run(SAVE_A_WORKBOOK, str(tmp_path / "w.xlsx"))
     assert proc.returncode == 2
@@ -111,9 +128,9 @@ def hostile_source(folder: Path) -> Path:
     users, movies = [BIG + 1, BIG + 2, BIG + 3, 7], [1, 2, 3]
     ratings = [1.0, 2.0, 3.5, 4.0, 5.0, 2.5, 3.0, 4.5, 1.5, 0.5, 5.0, 4.0]
     rows = [
-        f"{u},{m},{ratings[3 * i + j]}" for i, u in enumerate(users) for j, m in enumerate(movies)
+        f"{u},{m},{ratings[3 * i + j]}\n" for i, u in enumerate(users) for j, m in enumerate(movies)
     ]
-    (folder / "ratings.csv").write_text("userId,movieId,rating\n" + "\n".join(rows) + "\n")
+    (folder / "ratings.csv").write_text("userId,movieId,rating\n" + "".join(rows))
     emoji = "\U0001f600" * 32767  # 65,534 UTF-16 code units: twice what a cell holds
     (folder / "movies.csv").write_text(
         f'movieId,title\n1,"a \ufffe b \uffff c"\n2,{emoji}\n3,plain\n', encoding="utf-8"

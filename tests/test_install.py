@@ -1,8 +1,5 @@
-"""The doors in: Colab's install cell, a plain (non-editable) install from a wheel, and the doctor.
-
-The fresh environment is a venv that sees this one's packages except lesson5 (through a .pth
-file), so nothing is downloaded; what it lacks is exactly what a Colab runtime lacks.
-"""
+"""The doors in: Colab's install cell, a plain install from a wheel, and the doctor; the fresh venv
+sees this one's packages except lesson5 (one .pth line), so nothing is downloaded."""
 
 from __future__ import annotations
 
@@ -50,9 +47,7 @@ def test_the_readme_opens_every_notebook_in_colab_and_shows_the_clone_line():
 
 def run(cmd: list[str], env: dict, cwd: Path, timeout: float = 300) -> str:
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, (
-        f"{cmd[:4]} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    )
+    assert done.returncode == 0, f"{cmd[:4]} exited {done.returncode}:\n{done}"
     return done.stdout
 
 
@@ -70,27 +65,11 @@ def fresh(tmp_path_factory) -> dict:
         k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LESSON5_", "JUPYTER"))
     }
     # nbconvert's templates are data files of this environment, outside its site-packages.
-    env["JUPYTER_PATH"] = str(Path(sys.prefix, "share", "jupyter"))
-    env.update(
-        HOME=str(tmp / "home"), LESSON5_DATA="synthetic", MPLBACKEND="Agg", OMP_NUM_THREADS="1"
-    )
+    env.update(JUPYTER_PATH=str(Path(sys.prefix, "share", "jupyter")), HOME=str(tmp / "home"))
+    env.update(LESSON5_DATA="synthetic", MPLBACKEND="Agg", OMP_NUM_THREADS="1")
     wheels = tmp / "wheels"
-    run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            str(src),
-            "-w",
-            str(wheels),
-        ],
-        env,
-        tmp,
-    )
+    args = ["wheel", "-q", "--no-deps", "--no-build-isolation", str(src), "-w", str(wheels)]
+    run([sys.executable, "-m", "pip", *args], env, tmp)
     (wheel,) = wheels.glob("lesson5-*.whl")
     # This environment's packages, lesson5 left out, seen by the new venv through one .pth line.
     deps = tmp / "deps"
@@ -125,20 +104,8 @@ def test_the_install_cell_installs_lesson5_where_it_is_missing_then_notebook_00_
 
 def test_lesson5_run_from_a_wheel_in_an_empty_folder(fresh):
     python, env = fresh["python"], fresh["env"]
-    run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--force-reinstall",
-            str(fresh["wheel"]),
-        ],
-        env,
-        fresh["tmp"],
-    )
+    args = ["install", "-q", "--no-deps", "--force-reinstall", str(fresh["wheel"])]
+    run([str(python), "-m", "pip", *args], env, fresh["tmp"])
     empty = fresh["tmp"] / "empty"
     empty.mkdir()
     lesson5 = str(fresh["venv"] / "bin" / "lesson5")
@@ -148,28 +115,19 @@ def test_lesson5_run_from_a_wheel_in_an_empty_folder(fresh):
     assert "1 of 1 notebooks ran" in printed, printed
     assert (empty / "OUT" / NOTEBOOKS[0].name).is_file()
     # Without the notebooks the message names the fix.
-    done = subprocess.run(
-        [lesson5, "run", "--notebooks", str(empty), "--out", "x"],
-        env=env,
-        cwd=empty,
-        capture_output=True,
-        text=True,
-    )
+    cmd = [lesson5, "run", "--notebooks", str(empty), "--out", "x"]
+    done = subprocess.run(cmd, env=env, cwd=empty, capture_output=True, text=True)
     assert done.returncode == 1 and "pass --notebooks DIR" in done.stdout
 
 
 def test_the_doctor_passes_here_and_fails_on_a_wrong_zip(tmp_path):
-    env = dict(os.environ, LESSON5_DATA=str(tmp_path))
-    done = subprocess.run(
-        [sys.executable, "-m", "lesson5", "doctor"], env=env, capture_output=True, text=True
-    )
+    env, cmd = dict(os.environ, LESSON5_DATA=str(tmp_path)), [sys.executable, "-m", "lesson5"]
+    done = subprocess.run([*cmd, "doctor"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("OK   python") and lines[-1] == "all required checks OK"
     assert all(line[:4] in ("OK  ", "--  ") for line in lines[:-1]), done.stdout
     (tmp_path / "ml-latest-small.zip").write_bytes(b"not the release")
-    done = subprocess.run(
-        [sys.executable, "-m", "lesson5", "doctor"], env=env, capture_output=True, text=True
-    )
+    done = subprocess.run([*cmd, "doctor"], env=env, capture_output=True, text=True)
     assert done.returncode == 1
     assert "FAIL data" in done.stdout and "delete it" in done.stdout

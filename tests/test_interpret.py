@@ -1,4 +1,4 @@
-"""lesson5.interpret: PCA, cosine neighbours, bias table and new-user fold-in, each against an independent oracle."""
+"""lesson5.interpret: PCA, neighbours, bias table and new-user fold-in, each against an oracle."""
 
 from __future__ import annotations
 
@@ -23,12 +23,6 @@ def held_out():
     return kept, held, model
 
 
-@pytest.fixture(scope="module")
-def trained(held_out):
-    kept, _, model = held_out
-    return kept, model
-
-
 # ---------------------------------------------------------------- PCA
 
 
@@ -49,8 +43,8 @@ def test_pca_matches_eigendecomposition_of_covariance():
         np.testing.assert_allclose(p.scores[:, j].numpy(), (x - x.mean(0)) @ v, atol=1e-9)
 
 
-def test_movie_pca_uses_the_most_rated_movies(trained):
-    ds, model = trained
+def test_movie_pca_uses_the_most_rated_movies(held_out):
+    ds, _, model = held_out
     table, p = I.movie_pca(model, ds, top=100, k=3)
     counts = ds.ratings.movieId.value_counts()
     # Brute force: rank by (-count, movieId).
@@ -69,8 +63,8 @@ def test_movie_pca_uses_the_most_rated_movies(trained):
 # ---------------------------------------------------------------- neighbours and biases
 
 
-def test_cosine_neighbours_match_brute_force(trained):
-    ds, model = trained
+def test_cosine_neighbours_match_brute_force(held_out):
+    ds, _, model = held_out
     f = model.m.weight.detach().double().numpy()
     target_id = int(ds.ratings.movieId.value_counts().index[0])
     got = I.cosine_neighbours(model, ds, target_id, n=8, among=None)
@@ -83,8 +77,8 @@ def test_cosine_neighbours_match_brute_force(trained):
     assert target_id not in got.movieId.tolist()
 
 
-def test_movie_bias_table_against_pandas_and_the_average_users_prediction(trained):
-    ds, model = trained
+def test_movie_bias_table_against_pandas_and_the_average_users_prediction(held_out):
+    ds, _, model = held_out
     table = I.movie_bias_table(model, ds, top=50)
     assert len(table) == 50 and table.bias.is_monotonic_increasing
     w = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
@@ -92,10 +86,8 @@ def test_movie_bias_table_against_pandas_and_the_average_users_prediction(traine
     lo, hi = model.y_range
     pred = lambda logit: lo + (hi - lo) / (1 + np.exp(-logit))  # noqa: E731
     for row in table.sample(10, random_state=0).itertuples():
-        mine, j = (
-            ds.ratings[ds.ratings.movieId == row.movieId],
-            ds.movies_map.encode([row.movieId])[0],
-        )
+        mine = ds.ratings[ds.ratings.movieId == row.movieId]
+        j = ds.movies_map.encode([row.movieId])[0]
         assert row.n_ratings == len(mine) and row.title == ds.title(row.movieId)
         assert row.mean_rating == pytest.approx(mine.rating.astype(float).mean(), abs=1e-6)
         raters = ub[ds.users_map.encode(mine.userId.to_numpy())].mean()
@@ -110,8 +102,8 @@ def test_movie_bias_table_against_pandas_and_the_average_users_prediction(traine
 # ---------------------------------------------------------------- new users
 
 
-def test_prediction_for_a_known_user_equals_the_model_forward(trained):
-    ds, model = trained
+def test_prediction_for_a_known_user_equals_the_model_forward(held_out):
+    ds, _, model = held_out
     users, movies, _ = ds.tensors("valid")
     uid = int(users[0])
     w = I._weights(model)
@@ -123,9 +115,9 @@ def test_prediction_for_a_known_user_equals_the_model_forward(trained):
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
-def test_fold_in_is_a_stationary_point_by_finite_differences(trained):
+def test_fold_in_is_a_stationary_point_by_finite_differences(held_out):
     """Oracle: the MAP objective in NumPy, differentiated by float64 central differences."""
-    ds, model = trained
+    ds, _, model = held_out
     r = ds.ratings[ds.ratings.userId == ds.ratings.userId.iloc[0]].head(10)
     user = I.fold_in(model, ds, list(zip(r.movieId, r.rating)), noise_var=0.3)
     w = {k: v.numpy() for k, v in I._weights(model).items()}
@@ -154,8 +146,8 @@ def test_fold_in_beats_the_bias_only_fallback_on_held_out_synthetic_users(held_o
     assert rmse_fold < 0.9 * rmse_base, (rmse_fold, rmse_base)
 
 
-def test_fallback_is_the_average_user_and_recommend_excludes_rated(trained):
-    ds, model = trained
+def test_fallback_is_the_average_user_and_recommend_excludes_rated(held_out):
+    ds, _, model = held_out
     empty = I.fold_in(model, ds, [])
     np.testing.assert_allclose(
         empty.factors.numpy(), model.u.weight.detach().double().mean(0).numpy(), atol=1e-12
@@ -202,14 +194,14 @@ BAD = [
 @pytest.mark.parametrize(
     "fn, arg, kw, error, match", BAD, ids=lambda v: v if isinstance(v, str) else None
 )
-def test_bad_input_gives_a_clear_error(trained, fn, arg, kw, error, match):
-    ds, model = trained
+def test_bad_input_gives_a_clear_error(held_out, fn, arg, kw, error, match):
+    ds, _, model = held_out
     with pytest.raises(error, match=match):
         getattr(I, fn)(model, ds, arg, **kw)
 
 
-def test_valid_noise_variances_give_finite_factors_and_recommend_counts_are_exact(trained):
-    ds, model = trained
+def test_valid_noise_variances_give_finite_factors_and_recommend_counts_are_exact(held_out):
+    ds, _, model = held_out
     for noise_var in (0.0, 0.5):  # 0 is a legitimate choice: no prior, plain least squares
         user = I.fold_in(model, ds, [(int(ds.movies_map.ids[0]), 4.0)], noise_var=noise_var)
         assert torch.isfinite(user.factors).all() and np.isfinite(user.bias)

@@ -1,9 +1,4 @@
-"""The numbers notebook 00 shows and its prose reads, checked through the package.
-
-The release counts themselves are in test_data.py (test_2018_release_counts and
-test_2016_release_counts_folder_and_csv), the split's rule in
-test_split_is_the_lessons_pick_and_leaves_global_state_alone.
-"""
+"""The numbers notebook 00 shows and its prose reads (release counts and the split: test_data.py)."""
 
 from __future__ import annotations
 

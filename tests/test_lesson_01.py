@@ -1,13 +1,5 @@
-"""The numbers notebook 01 shows and its prose reads, checked through the package.
-
-Checked elsewhere already, in test_crosstab.py: the crosstab's rule and values on the 2018
-release (test_rule_agrees_with_a_stable_pandas_sort_and_values_with_pivot_table) and the lesson's
-2016 table cell for cell (test_2016_release_reproduces_the_lessons_crosstab); the seeded start and
-its 16 written digits (test_solver.py::test_init_is_seeded_uniform_and_shared_between_sheets,
-test_excel_collab.py::test_workbook_layout_formulas_colours_and_notes); every formula cell of both
-workbooks against Python, recalculated by LibreOffice, and word_emb's MMULT against the dotprod row
-(test_excel_collab.py::test_libreoffice_recalculation_equals_python_block_by_block).
-"""
+"""The numbers notebook 01 shows and its prose reads; its crosstab, seeded start and workbook
+formulas are checked in test_crosstab.py, test_solver.py and test_excel_collab.py."""
 
 from __future__ import annotations
 
@@ -40,9 +32,7 @@ def test_2018_solver_fits_as_the_notebook_describes(export2018):
     _, ex = export2018
     for res in (ex.dot_fit, ex.bias_fit):
         h = np.array(res.history)
-        assert (np.diff(h) <= 1e-15).all(), (
-            "L-BFGS with a strong-Wolfe line search never goes uphill"
-        )
+        assert (np.diff(h) <= 1e-15).all(), "L-BFGS with a strong-Wolfe search never goes uphill"
         assert res.rmse < h[0] / 5 and res.rmse < 0.45
     # The dot-product sheet converges; the bias sheet is stopped by the 1,000-iteration cap.
     assert ex.dot_fit.converged and len(ex.dot_fit.history) - 1 < 1000

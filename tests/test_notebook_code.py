@@ -1,8 +1,5 @@
-"""Each definition in a cell tagged `export:<module>` is word for word the one in lesson5/<module>.py.
-
-Also: the models and the loop are shown in a notebook, and the committed notebooks are a student's
-page (no widget state, guards, harness words or machine paths; a Summary and a Questionnaire).
-"""
+"""Each definition in a cell tagged `export:<module>` is word for word the one in lesson5/<module>.py;
+the committed notebooks are a student's page (no widgets, guards, harness words, machine paths)."""
 
 from __future__ import annotations
 
@@ -16,12 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # What the lesson writes out: these must appear in a notebook, not only in the package.
-MUST_SHOW = {
-    "models": set(
-        "DotProduct get_emb EmbeddingDot sigmoid_range EmbeddingDotBias EmbeddingNet".split()
-    ),
-    "train": {"basic_fit"},
-}
+MODELS = "DotProduct get_emb EmbeddingDot sigmoid_range EmbeddingDotBias EmbeddingNet"
+MUST_SHOW = {"models": set(MODELS.split()), "train": {"basic_fit"}}
 # What a student's page never holds: switches on where the data came from, the harness's words.
 GUARD = re.compile(r"\breal\b\s*=|\blesson16\b|release_2016|\bif old\b|\bsource\b\s*=")
 HARNESS = re.compile(
@@ -95,6 +88,12 @@ def _asserts(cell: dict) -> int:
     return len(re.findall(r"^\s*assert\b", "".join(cell["source"]), re.M))
 
 
+def _only_asserts(cell: dict) -> bool:
+    lines = [ln for ln in "".join(cell["source"]).splitlines() if ln.strip()]
+    ok = ("assert", "#", ")", "]")
+    return all(ln.strip().startswith(ok) or ln.startswith(" ") for ln in lines)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_notebooks_are_clean(path):
     text = path.read_text(encoding="utf-8")
@@ -138,17 +137,7 @@ def test_nbval_compares_some_portable_output_of_every_notebook(path):
 def test_the_notebooks_teach_and_the_checks_live_in_tests():
     cells = [c for p in NOTEBOOKS for c in _cells(p)]
     code = [c for c in cells if c["cell_type"] == "code"]
-    only_assert = [
-        c
-        for c in code
-        if _asserts(c)
-        and not c.get("outputs")
-        and all(
-            ln.strip().startswith(("assert", "#", ")", "]")) or ln.startswith(" ")
-            for ln in "".join(c["source"]).splitlines()
-            if ln.strip()
-        )
-    ]
+    only_assert = [c for c in code if _asserts(c) and not c.get("outputs") and _only_asserts(c)]
     assert len(cells) <= 240, f"{len(cells)} cells in the notebooks (at most 240)"
     assert sum(map(_asserts, code)) <= 40, "at most 40 asserts: the few that are the lesson"
     assert len(only_assert) <= 12, f"{len(only_assert)} code cells only assert (at most 12)"

@@ -90,14 +90,8 @@ def test_param_groups_defaults_and_bad_arguments_match_torch():
         rel(trajectory(groups(optim), init, loss), trajectory(groups(torch.optim), init, loss))
         < 1e-10
     )
-    p = [torch.zeros(2, requires_grad=True)]
-    for make, match in [
-        (lambda: optim.SGD(p, lr=-1), "lr"),
-        (lambda: optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),
-        (lambda: optim.Adam(p, betas=(0.9, 1.0)), "beta"),
-    ]:
-        with pytest.raises(ValueError, match=match):
-            make()
+    with pytest.raises(ValueError, match="Nesterov"):  # bad lr, betas: test_hostile_models.py
+        optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1, nesterov=True)
 
 
 def test_adamw_is_decay_then_adam_step():
@@ -126,11 +120,8 @@ def _adam_state(m, v):
 def _sheet_case(case):
     """(sheet, its start, the torch optimizer, torch's state) for one exact equivalence."""
     seeded, reset = graddesc.reset("momentum", "seeded"), graddesc.reset("momentum")
-    adam, adam_seeded, s = (
-        graddesc.reset("adam"),
-        graddesc.reset("adam", "seeded"),
-        graddesc.reset("adamw"),
-    )
+    adam, adam_seeded = graddesc.reset("adam"), graddesc.reset("adam", "seeded")
+    s = graddesc.reset("adamw")
     g = 2 * (1 + graddesc.X[0] - graddesc.Y[0])  # the first row's de/db; de/da is x times it
     adamw = dict(lr=s["lr"], betas=(s["beta1"], s["beta2"]), eps=s["eps"], weight_decay=s["wd"])
     return {

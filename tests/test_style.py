@@ -1,8 +1,5 @@
-"""House rules a linter does not check, in `lesson5/` outside `tools/`.
-
-Modules and public module-level definitions have a docstring; every docstring starts with a line of
-at most 100 characters; a "Notebook NN." pointer on its third line names notebooks that mention it.
-"""
+"""House rules a linter does not check, in `lesson5/` outside `tools/`: docstrings everywhere, a first
+line of at most 100 characters, a "Notebook NN." pointer (third line) naming notebooks that mention it."""
 
 from __future__ import annotations
 
@@ -45,9 +42,8 @@ def problems(source: str, name: str, notebooks: dict[str, str]) -> list[str]:
             checks.append((f"{node.name} (line {node.lineno})", node.name, node, True))
             for sub in node.body if isinstance(node, ast.ClassDef) else ():
                 if isinstance(sub, ast.FunctionDef) and not sub.name.startswith("_"):
-                    checks.append(
-                        (f"{node.name}.{sub.name} (line {sub.lineno})", sub.name, sub, False)
-                    )
+                    what = f"{node.name}.{sub.name} (line {sub.lineno})"
+                    checks.append((what, sub.name, sub, False))
     out = []
     for what, word, node, required in checks:
         doc = ast.get_docstring(node, clean=True)
@@ -97,9 +93,5 @@ def test_the_rules_catch_a_false_pointer_a_bad_pointer_and_a_missing_docstring()
 
 def test_no_module_declares_all():
     """`__all__` nowhere: a module's public names are the ones without a leading underscore."""
-    declares = [
-        p
-        for p in (ROOT / "lesson5").rglob("*.py")
-        if re.search(r"^__all__\s*=", p.read_text(), re.M)
-    ]
-    assert not declares
+    paths = (ROOT / "lesson5").rglob("*.py")
+    assert not [p for p in paths if re.search(r"^__all__\s*=", p.read_text(), re.M)]

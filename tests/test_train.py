@@ -1,5 +1,4 @@
-"""lesson5.train and lesson5.schedules: the loop against a hand-written oracle, history, schedules,
-seeding, divergence, predict/save/load, and a CUDA run when a GPU is present."""
+"""lesson5.train, schedules and inference: the loop against oracles, schedules, save/load, CUDA."""
 
 from __future__ import annotations
 
@@ -149,6 +148,11 @@ def test_continuing_with_set_lr_like_the_lesson(ds):
     assert hist.steps.step.tolist() == list(range(4 * steps_per_epoch))
     with pytest.raises(ValueError, match="2 learning rates for 1"):
         train.set_lr(opt, [0.1, 0.2])
+    # set_lr between two fit calls wins over the rate a first call's scheduler remembered.
+    fit(model, ds, 1, opt, bs=256, sched=schedules.CosineRestarts(), seed=0)
+    train.set_lr(opt, 0.01)
+    hist = fit(model, ds, 1, opt, bs=256, sched=schedules.CosineRestarts(), seed=1)
+    assert hist.steps.lr.iloc[0] == 0.01 and opt.param_groups[0]["lr"] == 0.01
 
 
 def test_on_step_sees_every_step_after_the_update(ds):
@@ -181,12 +185,8 @@ def test_importing_the_loop_flushes_subnormals_in_every_thread():
         pytest.skip("this CPU cannot flush subnormals to zero")
     env = {k: v for k, v in os.environ.items() if k != "LESSON5_SUBNORMALS"}
     runs = [("plain", env), ("lesson5", env), ("lesson5", {**env, "LESSON5_SUBNORMALS": "keep"})]
-    procs = [  # at once: each spends most of its time importing
-        subprocess.Popen(
-            [sys.executable, "-c", SUBNORMAL_PROBE, arg], env=e, stdout=subprocess.PIPE
-        )
-        for arg, e in runs
-    ]
+    cmd = [sys.executable, "-c", SUBNORMAL_PROBE]  # all at once: each mostly imports
+    procs = [subprocess.Popen([*cmd, arg], env=e, stdout=subprocess.PIPE) for arg, e in runs]
     kept = [int(p.communicate()[0].split()[-1]) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0]
     # torch alone keeps them (the probe can fail); with lesson5 every thread flushes, workers too
@@ -247,8 +247,7 @@ def test_bad_arguments_and_data_are_refused_before_any_training(ds):
 
 def test_progress_bar_runs(ds, capsys):
     fit(bias_model(ds), ds, bs=64, seed=0, progress=True)
-    out = capsys.readouterr()
-    assert "epoch 0: train_loss" in out.out + out.err
+    assert "epoch 0: train_loss" in "".join(capsys.readouterr())
 
 
 # ---------------------------------------------------------------- schedules
@@ -321,23 +320,10 @@ def test_one_cycle_drives_adam_beta1_and_restores_it(ds):
     assert betas[0][0] == 0.95 and min(b[0] for b in betas) < 0.86
     assert all(b[1] == 0.99 for b in betas)
     assert opt.param_groups[0]["betas"] == (0.9, 0.99) and opt.param_groups[0]["lr"] == 1e-2
-
-
-def test_one_cycle_leaves_plain_sgd_without_momentum(ds):
-    moms = []
+    moms = []  # and plain SGD (no momentum) is left without any
     on_step = lambda s, m, o, loss: moms.append(o.param_groups[0]["momentum"])  # noqa: E731
     fit(bias_model(ds), ds, bs=256, sched=schedules.OneCycle(), seed=0, on_step=on_step)
     assert set(moms) == {0}
-
-
-def test_a_second_fit_starts_from_the_rate_set_between(ds):
-    """set_lr between two fit calls wins over the rate a first call's scheduler remembered."""
-    model = bias_model(ds)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    fit(model, ds, 1, opt, bs=256, sched=schedules.CosineRestarts(), seed=0)
-    train.set_lr(opt, 0.01)
-    hist = fit(model, ds, 1, opt, bs=256, sched=schedules.CosineRestarts(), seed=1)
-    assert hist.steps.lr.iloc[0] == 0.01 and opt.param_groups[0]["lr"] == 0.01
 
 
 @pytest.mark.parametrize(
