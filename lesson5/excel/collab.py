@@ -196,17 +196,10 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod")
     note = f"dot product of the two looked-up rows; beside it the '{source}' sheet's prediction "
     book.put(ws, "D16", note + "for that cell (0 if unrated)", "note")
 
-    # A mini-batch: ratings spread through long_format, each user one-hot; one MMULT looks them up.
     b0, n_u, last = 20, len(ct.users), 20 + BATCH - 1
-    note = (
-        f"A mini-batch: the users of {BATCH} ratings spread through long_format, one-hot encoded, "
-    )
-    book.put(
-        ws,
-        "A18",
-        note + "times the user factors in one MMULT: one row of factors per rating",
-        "note",
-    )
+    note = f"A mini-batch: the users of {BATCH} ratings spread through long_format, one-hot "
+    note += "encoded, times the user factors in one MMULT: one row of factors per rating"
+    book.put(ws, "A18", note, "note")
     for c, head in enumerate(["userId", "user #", *range(1, n_u + 1)], start=1):
         book.put(ws, ws.cell(b0 - 1, c).coordinate, head, "header")
     for fi in range(k):
@@ -238,12 +231,9 @@ def _long_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod") -> 
     ws = wb.create_sheet("long_format")
     long = ct.long()
     r0, n = LONG_FIRST_ROW, len(long)
-    title = (
-        "long_format: one row per rating; each user's and movie's factors are looked up from the "
-    )
-    book.put(
-        ws, "A1", title + f"'{source}' sheet by position (what an embedding layer does)", "title"
-    )
+    title = "long_format: one row per rating; each user's and movie's factors are looked up from "
+    title += f"the '{source}' sheet by position (what an embedding layer does)"
+    book.put(ws, "A1", title, "title")
     note = f"No variables here: a Solver changes the factor cells of '{source}'; this RMSE equals "
     book.put(ws, "A2", note + f"{source}_rmse.", "note")
     book.put_text(ws, "A3", "RMSE", "loss")
