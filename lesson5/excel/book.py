@@ -38,10 +38,6 @@ class WorkbookError(OSError):
     """A workbook could not be written (missing folder, open or read-only target); says which file."""
 
 
-def _fill(rgb: str) -> PatternFill:
-    return PatternFill(fill_type="solid", start_color=rgb, end_color=rgb)
-
-
 def _font(**kw: object) -> Font:
     # Every styled cell names its font (a cell without one falls back to a serif face in some
     # programs). Arial is on every Windows and Mac; LibreOffice substitutes a metric twin.
@@ -50,7 +46,7 @@ def _font(**kw: object) -> Font:
 
 FONT_NAME = "Arial"
 # Light fills keep the numbers readable; the font colour carries the same meaning in print.
-FILLS = {kind: _fill(rgb) for kind, rgb in dict(
+FILLS = {kind: PatternFill("solid", start_color=rgb, end_color=rgb) for kind, rgb in dict(
     rating="DDEBF7", prediction="E4DFEC", loss="F8CBAD", movie="E2EFDA", user="FCE4D6",
     input="FFF2CC", header="D9D9D9").items()}  # fmt: skip
 FONTS = {

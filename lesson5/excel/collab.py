@@ -125,17 +125,13 @@ def _factor_sheet(wb: Workbook, name: str, ct: Crosstab, f: Factors) -> None:
     solver = {"solver_opt": book.ref(ws, loss), "solver_adj": book.ref(ws, adj), **SOLVER_OPTIONS}
     for key, target in solver.items():
         ws.defined_names[key] = DefinedName(key, attr_text=target, hidden=True)
-    _comments(ws, f.has_bias, loss, blocks)
-    ws.column_dimensions[ws.cell(1, lc - 1).column_letter].width = 2.0
-    _finish(ws)
-
-
-def _comments(ws: Worksheet, bias: bool, loss: str, blocks: dict) -> None:
-    plus = " plus this user's bias plus this movie's bias" if bias else ""
+    plus = " plus this user's bias plus this movie's bias" if f.has_bias else ""
     for block, note in notes.COLLAB.items():
         if block in blocks:
             cell = blocks[block][0].split(":")[0]
             book.comment(ws, cell, note.format(plus=plus), height=150 if cell == loss else 110)
+    ws.column_dimensions[ws.cell(1, lc - 1).column_letter].width = 2.0
+    _finish(ws)
 
 
 def _picks(ct: Crosstab) -> tuple[int, list[int]]:

@@ -165,10 +165,7 @@ def find_problems(recalculated: str | os.PathLike) -> list[str]:
 def recalculated_names(
     paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None = None
 ) -> list[dict[str, np.ndarray]]:
-    """Per workbook, {name: its block's values} after one LibreOffice start.
-
-    Raises on an error value or a formula without a result anywhere in the workbook.
-    """
+    """Per workbook, {name: its block's values} after one LibreOffice start; raises if find_problems."""
     out = []
     for copy in recalculate_many(list(paths), out_dir):
         problems = find_problems(copy)

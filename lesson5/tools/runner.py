@@ -67,10 +67,7 @@ def _failure(nb, error) -> str:
 
 
 def execute(path: Path, out: Path, *, timeout: int, html: Path, figures: Path, inplace: bool):
-    """Run a notebook in a fresh kernel (cwd: its folder); a failed cell raises NotebookFailed.
-
-    What ran so far still reaches `out` (unless `inplace`), with its HTML copy and figures.
-    """
+    """Run a notebook in a fresh kernel (cwd: its folder); a failed cell raises NotebookFailed."""
     import logging
 
     import nbformat
