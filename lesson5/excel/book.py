@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+from unittest import mock
 
 from openpyxl import Workbook
 from openpyxl.comments import Comment
@@ -141,9 +142,7 @@ MAX_CELL_UNITS = 32_767  # the most text a cell holds, in UTF-16 code units (an 
 def text(value: object) -> str:
     """`value` as cell text: characters XML forbids shown as \\xNN, cut to Excel's cell size."""
     s = re.sub("\r\n|[\t\n\r]", " ", str(value))
-    s = NOT_XML.sub(
-        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", s
-    )
+    s = NOT_XML.sub(lambda m: m[0].encode("unicode_escape").decode(), s)  # \x00, \ufffe
     units = s.encode("utf-16-le")
     if len(units) > 2 * MAX_CELL_UNITS:  # cut on a whole character, and say so with an ellipsis
         s = units[: 2 * (MAX_CELL_UNITS - 1)].decode("utf-16-le", "ignore") + "\u2026"
@@ -227,8 +226,7 @@ def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
     path = check_writable(path)
     # Zipped in memory first, so that a full disk fails one plain write, not openpyxl's zip writer.
     buffer, failed = io.BytesIO(), None
-    hook, sys.unraisablehook = sys.unraisablehook, lambda _: None
-    try:
+    with mock.patch.object(sys, "unraisablehook", lambda _: None):
         try:
             wb.save(buffer)  # openpyxl still writes each sheet to a temporary file first
         except OSError as e:  # only its numbers are kept, so that the traceback is freed here
@@ -236,8 +234,6 @@ def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
         if failed is not None:
             # Its abandoned sheet writer fails once more when collected: swallowed, not printed.
             gc.collect()
-    finally:
-        sys.unraisablehook = hook
     if failed is not None:
         number, why = failed
         where = f"{tempfile.gettempdir()}, where openpyxl writes its temporary sheets"
