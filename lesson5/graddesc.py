@@ -288,17 +288,6 @@ def _sheet(name: str) -> Sheet:
     return SHEETS[name]
 
 
-def _check(name: str, s: State) -> None:
-    # Refuse what would run silently to NaN: every number finite, lr positive, betas in [0, 1).
-    for key, value in ((k, v) for k, v in s.items() if v is not None and not isinstance(v, bool)):
-        if not np.isfinite(np.asarray(value, dtype=float)).all():
-            raise ValueError(f"sheet {name!r}: {key} must be finite, got {value!r}")
-        if key == "lr" and not value > 0:
-            raise ValueError(f"sheet {name!r}: lr must be positive, got {value!r}")
-        if key.startswith("beta") and not 0 <= value < 1:
-            raise ValueError(f"sheet {name!r}: {key} must be in [0, 1), got {value!r}")
-
-
 def columns(name: str) -> list[str]:
     """The row table's columns for a sheet, in the sheet's left-to-right order."""
     sheet = _sheet(name)
@@ -334,7 +323,14 @@ def run(
             s[key] = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"{key} must be a number, got {value!r}") from None
-    _check(name, s)
+    # Refuse what would run silently to NaN: every number finite, lr positive, betas in [0, 1).
+    for key, value in ((k, v) for k, v in s.items() if v is not None and not isinstance(v, bool)):
+        if not np.isfinite(np.asarray(value, dtype=float)).all():
+            raise ValueError(f"sheet {name!r}: {key} must be finite, got {value!r}")
+        if key == "lr" and not value > 0:
+            raise ValueError(f"sheet {name!r}: lr must be positive, got {value!r}")
+        if key.startswith("beta") and not 0 <= value < 1:
+            raise ValueError(f"sheet {name!r}: {key} must be in [0, 1), got {value!r}")
     if sheet.begin is not None:
         sheet.begin(s)
     first = int(s.get("epochs_done", 0))
@@ -384,10 +380,7 @@ def _copy(state: State) -> State:
 
 
 def epoch_losses(table: pd.DataFrame) -> pd.Series:
-    """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors.
-
-    A NaN row makes its epoch's loss NaN (pandas' sum would skip it).
-    """
+    """Each epoch's "rmse": sqrt of its 29 squared errors' sum, NaN if one is (pandas' sum skips it)."""
     sums = table.groupby("epoch")["err2"].agg(lambda e: float(np.sum(e.to_numpy(dtype=float))))
     return np.sqrt(sums).rename("rmse")
 
