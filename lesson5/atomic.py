@@ -42,11 +42,6 @@ def sweep_stale(folder: str | os.PathLike, pattern: str, older_than: float = STA
                 os.unlink(entry.path)
 
 
-def temp_pattern(path: str | os.PathLike) -> str:
-    """The regex of the temporary names `atomic_write(path, ...)` uses."""
-    return re.escape(f".{Path(path).name}.") + _TEMP_CHARS + re.escape(".tmp")
-
-
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp)` on a fresh temporary file beside `path`, then rename it over `path`.
 
@@ -54,7 +49,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     killed run's leftovers are swept first; a full disk raises an OSError naming `path`.
     """
     path = Path(path)
-    sweep_stale(path.parent, temp_pattern(path))
+    sweep_stale(path.parent, re.escape(f".{path.name}.") + _TEMP_CHARS + re.escape(".tmp"))
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:

@@ -50,9 +50,6 @@ def finite_differences(a: float, b: float, x: float, y: float, h: float = FD_STE
     return dict(errb1=errb1, est_de_db=(errb1 - err) / h, erra1=erra1, est_de_da=(erra1 - err) / h)
 
 
-# ---- per-row rules: (g, state) -> (step to subtract, extra columns); state is updated in place
-
-
 def _ewma(prev, new, beta):  # a running average seeded with its first observation
     return new if prev is None else beta * prev + (1 - beta) * new
 
@@ -94,9 +91,6 @@ def _adamw(g, s):
     mhat, vhat = s["m"] / (1 - b1**t), s["v"] / (1 - b2**t)
     step = s["lr"] * s["wd"] * p + s["lr"] * mhat / (np.sqrt(vhat) + s["eps"])
     return step, {"m": s["m"], "v": s["v"]}
-
-
-# ---- once-per-epoch rules: (state, the epoch's gradients (29, 2), the epoch's rmse) -> None
 
 
 def _grad_norm(grads: np.ndarray) -> np.ndarray:
@@ -154,10 +148,10 @@ class Sheet:
 
     name: str
     reset: dict
-    row: Callable
+    row: Callable  # (g, state) -> (step to subtract, extra columns); updates state in place
     extras: tuple[str, ...] = ()  # per-parameter columns, written <name>_b and <name>_a
     epoch_extras: tuple[str, ...] = ()  # scalars constant within an epoch (lr, d), shown per row
-    end_epoch: Callable | None = None
+    end_epoch: Callable | None = None  # (state, the epoch's gradients (29, 2), its rmse) -> None
     begin: Callable | None = None  # fills state the first epoch needs but reset cannot know
     redo: Callable | None = None  # (state, the epoch's gradients) -> True: halve lr, rerun
     finite_differences: bool = False  # show the forward-difference columns beside de/db, de/da
@@ -294,24 +288,6 @@ def _sheet(name: str) -> Sheet:
     return SHEETS[name]
 
 
-def _check(name: str, s: State) -> None:
-    # Refuse what would run silently to NaN: every number finite, lr positive, betas in [0, 1).
-    for key, value in ((k, v) for k, v in s.items() if v is not None and not isinstance(v, bool)):
-        if not np.isfinite(np.asarray(value, dtype=float)).all():
-            raise ValueError(f"sheet {name!r}: {key} must be finite, got {value!r}")
-        if key == "lr" and not value > 0:
-            raise ValueError(f"sheet {name!r}: lr must be positive, got {value!r}")
-        if key.startswith("beta") and not 0 <= value < 1:
-            raise ValueError(f"sheet {name!r}: {key} must be in [0, 1), got {value!r}")
-
-
-def _number(key: str, value: object) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key} must be a number, got {value!r}") from None
-
-
 def columns(name: str) -> list[str]:
     """The row table's columns for a sheet, in the sheet's left-to-right order."""
     sheet = _sheet(name)
@@ -342,8 +318,19 @@ def run(
     s = reset(name) if state is None else _copy(state)
     if missing := set(sheet.reset) - set(s):
         raise ValueError(f"state for sheet {name!r} lacks {sorted(missing)}")
-    s.update({k: _number(k, v) for k, v in (("a", a), ("b", b), ("lr", lr)) if v is not None})
-    _check(name, s)
+    for key, value in ((k, v) for k, v in (("a", a), ("b", b), ("lr", lr)) if v is not None):
+        try:
+            s[key] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} must be a number, got {value!r}") from None
+    # Refuse what would run silently to NaN: every number finite, lr positive, betas in [0, 1).
+    for key, value in ((k, v) for k, v in s.items() if v is not None and not isinstance(v, bool)):
+        if not np.isfinite(np.asarray(value, dtype=float)).all():
+            raise ValueError(f"sheet {name!r}: {key} must be finite, got {value!r}")
+        if key == "lr" and not value > 0:
+            raise ValueError(f"sheet {name!r}: lr must be positive, got {value!r}")
+        if key.startswith("beta") and not 0 <= value < 1:
+            raise ValueError(f"sheet {name!r}: {key} must be in [0, 1), got {value!r}")
     if sheet.begin is not None:
         sheet.begin(s)
     first = int(s.get("epochs_done", 0))
@@ -393,10 +380,7 @@ def _copy(state: State) -> State:
 
 
 def epoch_losses(table: pd.DataFrame) -> pd.Series:
-    """Each epoch's "rmse" as the sheets define it: sqrt of the sum of the 29 squared errors.
-
-    A NaN row makes its epoch's loss NaN (pandas' sum would skip it).
-    """
+    """Each epoch's "rmse": sqrt of its 29 squared errors' sum, NaN if one is (pandas' sum skips it)."""
     sums = table.groupby("epoch")["err2"].agg(lambda e: float(np.sum(e.to_numpy(dtype=float))))
     return np.sqrt(sums).rename("rmse")
 

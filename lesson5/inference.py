@@ -84,8 +84,7 @@ def predict(
     known = (u_idx >= 0) & (m_idx >= 0)
     out = np.full(len(u_raw), np.nan, dtype=np.float64)
     if known.any():
-        p = next(model.parameters(), None)
-        device = p.device if p is not None else torch.device("cpu")
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
         u = torch.as_tensor(u_idx[known], dtype=torch.long, device=device)
         m = torch.as_tensor(m_idx[known], dtype=torch.long, device=device)
         out[known] = torch.cat(predictions(model, u, m, bs)).double().cpu().numpy()

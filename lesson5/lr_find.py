@@ -122,8 +122,7 @@ def lr_find(
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name}={value!r}: need a whole number >= {least}")
     if device is None:
-        p = next(model.parameters(), None)
-        device = p.device if p is not None else torch.device("cpu")
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
     device = torch.device(device)
     model.to(device)
     triple = data.tensors("train", device) if isinstance(data, Ratings) else as_triple(data, device)

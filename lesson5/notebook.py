@@ -13,15 +13,6 @@ import warnings
 import numpy as np
 
 
-def seed_everything(seed: int = 42) -> None:
-    """Seed Python, NumPy's legacy global state and torch (CPU and CUDA) in one call."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def _message_only(shell, etype, evalue, tb, tb_offset=None):
     """IPython handler: print 'DataError: message' alone; the cell still counts as failed."""
     shell._showtraceback(etype, evalue, [f"{etype.__name__}: {evalue}"])
@@ -56,7 +47,9 @@ def setup(seed: int = 42, threads: int | None = 1) -> dict:
     matplotlib.rcParams.update(FIGURE_STYLE)
     warnings.filterwarnings("ignore", category=FutureWarning)
     pd.set_option("display.precision", 4)
-    seed_everything(seed)
+    random.seed(seed)  # Python, NumPy's legacy global state and torch (CPU and CUDA)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
     device = get_device()
     if threads is not None and device.type == "cpu":
         torch.set_num_threads(threads)

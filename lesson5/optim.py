@@ -56,9 +56,7 @@ class _Scratch(Optimizer):
                     continue
                 g = -p.grad if group.get("maximize", False) else p.grad
                 state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                state["step"] += 1
+                state["step"] = state.get("step", 0) + 1
                 self.update(p, g, state, group)
         return loss
 

@@ -317,10 +317,7 @@ def _integer(value: str, beside_decimals: bool = False) -> str | None:
     if _INTEGER.fullmatch(value):
         number = int(value)
     else:
-        try:
-            f = float(value.replace("_", "x"))  # Python's float() takes 1_0; pandas does not
-        except ValueError:
-            return "is not an integer"
+        f = float(pd.to_numeric(value, errors="coerce"))  # NaN where pandas reads no number
         if not np.isfinite(f) or f != round(f):
             return "is not an integer"
         number = int(f)
@@ -336,10 +333,7 @@ def _integer(value: str, beside_decimals: bool = False) -> str | None:
 def _rating(value: str) -> str | None:
     if not value.strip():
         return "is missing"
-    try:
-        r = float(value.replace("_", "x"))
-    except ValueError:
-        return "is not a number"
+    r = pd.to_numeric(value, errors="coerce")  # NaN where pandas reads no number
     if not np.isfinite(r):
         return "is not a number"
     return None if MIN_RATING <= r <= MAX_RATING else f"is outside [{MIN_RATING}, {MAX_RATING}]"

@@ -64,8 +64,7 @@ def loss_torch(
     params: list[torch.Tensor], ratings: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
     """The same RMSE as a differentiable torch expression of the factor tensors."""
-    user, movie = params[0], params[1]
-    pred = user @ movie.T
+    pred = params[0] @ params[1].T  # users x movies
     if len(params) == 4:
         pred = pred + params[2][:, None] + params[3][None, :]
     err = torch.where(mask, ratings - pred, torch.zeros_like(pred))

@@ -26,6 +26,5 @@ def write_all(
     ct = crosstab(data.load(source), top_n=top_n)
     print(f"crosstab: {len(ct.users)} users x {len(ct.movies)} movies, {ct.n_rated} ratings")
     ex = collab.export(ct, out, seed=seed)
-    for line in ex.fit_lines():
-        print(line)
+    print("\n".join(ex.fit_lines()))
     return [*ex.paths, graddesc.write(out / graddesc.FILENAME)]

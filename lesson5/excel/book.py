@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+from unittest import mock
 
 from openpyxl import Workbook
 from openpyxl.comments import Comment
@@ -38,10 +39,6 @@ class WorkbookError(OSError):
     """A workbook could not be written (missing folder, open or read-only target); says which file."""
 
 
-def _fill(rgb: str) -> PatternFill:
-    return PatternFill(fill_type="solid", start_color=rgb, end_color=rgb)
-
-
 def _font(**kw: object) -> Font:
     # Every styled cell names its font (a cell without one falls back to a serif face in some
     # programs). Arial is on every Windows and Mac; LibreOffice substitutes a metric twin.
@@ -50,7 +47,7 @@ def _font(**kw: object) -> Font:
 
 FONT_NAME = "Arial"
 # Light fills keep the numbers readable; the font colour carries the same meaning in print.
-FILLS = {kind: _fill(rgb) for kind, rgb in dict(
+FILLS = {kind: PatternFill("solid", start_color=rgb, end_color=rgb) for kind, rgb in dict(
     rating="DDEBF7", prediction="E4DFEC", loss="F8CBAD", movie="E2EFDA", user="FCE4D6",
     input="FFF2CC", header="D9D9D9").items()}  # fmt: skip
 FONTS = {
@@ -145,9 +142,7 @@ MAX_CELL_UNITS = 32_767  # the most text a cell holds, in UTF-16 code units (an 
 def text(value: object) -> str:
     """`value` as cell text: characters XML forbids shown as \\xNN, cut to Excel's cell size."""
     s = re.sub("\r\n|[\t\n\r]", " ", str(value))
-    s = NOT_XML.sub(
-        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", s
-    )
+    s = NOT_XML.sub(lambda m: m[0].encode("unicode_escape").decode(), s)  # \x00, \ufffe
     units = s.encode("utf-16-le")
     if len(units) > 2 * MAX_CELL_UNITS:  # cut on a whole character, and say so with an ellipsis
         s = units[: 2 * (MAX_CELL_UNITS - 1)].decode("utf-16-le", "ignore") + "\u2026"
@@ -231,8 +226,7 @@ def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
     path = check_writable(path)
     # Zipped in memory first, so that a full disk fails one plain write, not openpyxl's zip writer.
     buffer, failed = io.BytesIO(), None
-    hook, sys.unraisablehook = sys.unraisablehook, lambda _: None
-    try:
+    with mock.patch.object(sys, "unraisablehook", lambda _: None):
         try:
             wb.save(buffer)  # openpyxl still writes each sheet to a temporary file first
         except OSError as e:  # only its numbers are kept, so that the traceback is freed here
@@ -240,8 +234,6 @@ def save_atomic(wb: Workbook, path: str | os.PathLike) -> Path:
         if failed is not None:
             # Its abandoned sheet writer fails once more when collected: swallowed, not printed.
             gc.collect()
-    finally:
-        sys.unraisablehook = hook
     if failed is not None:
         number, why = failed
         where = f"{tempfile.gettempdir()}, where openpyxl writes its temporary sheets"

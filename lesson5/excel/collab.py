@@ -125,17 +125,13 @@ def _factor_sheet(wb: Workbook, name: str, ct: Crosstab, f: Factors) -> None:
     solver = {"solver_opt": book.ref(ws, loss), "solver_adj": book.ref(ws, adj), **SOLVER_OPTIONS}
     for key, target in solver.items():
         ws.defined_names[key] = DefinedName(key, attr_text=target, hidden=True)
-    _comments(ws, f.has_bias, loss, blocks)
-    ws.column_dimensions[ws.cell(1, lc - 1).column_letter].width = 2.0
-    _finish(ws)
-
-
-def _comments(ws: Worksheet, bias: bool, loss: str, blocks: dict) -> None:
-    plus = " plus this user's bias plus this movie's bias" if bias else ""
+    plus = " plus this user's bias plus this movie's bias" if f.has_bias else ""
     for block, note in notes.COLLAB.items():
         if block in blocks:
             cell = blocks[block][0].split(":")[0]
             book.comment(ws, cell, note.format(plus=plus), height=150 if cell == loss else 110)
+    ws.column_dimensions[ws.cell(1, lc - 1).column_letter].width = 2.0
+    _finish(ws)
 
 
 def _picks(ct: Crosstab) -> tuple[int, list[int]]:
@@ -196,17 +192,10 @@ def _word_emb_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod")
     note = f"dot product of the two looked-up rows; beside it the '{source}' sheet's prediction "
     book.put(ws, "D16", note + "for that cell (0 if unrated)", "note")
 
-    # A mini-batch: ratings spread through long_format, each user one-hot; one MMULT looks them up.
     b0, n_u, last = 20, len(ct.users), 20 + BATCH - 1
-    note = (
-        f"A mini-batch: the users of {BATCH} ratings spread through long_format, one-hot encoded, "
-    )
-    book.put(
-        ws,
-        "A18",
-        note + "times the user factors in one MMULT: one row of factors per rating",
-        "note",
-    )
+    note = f"A mini-batch: the users of {BATCH} ratings spread through long_format, one-hot "
+    note += "encoded, times the user factors in one MMULT: one row of factors per rating"
+    book.put(ws, "A18", note, "note")
     for c, head in enumerate(["userId", "user #", *range(1, n_u + 1)], start=1):
         book.put(ws, ws.cell(b0 - 1, c).coordinate, head, "header")
     for fi in range(k):
@@ -238,12 +227,9 @@ def _long_sheet(wb: Workbook, ct: Crosstab, k: int, source: str = "dotprod") -> 
     ws = wb.create_sheet("long_format")
     long = ct.long()
     r0, n = LONG_FIRST_ROW, len(long)
-    title = (
-        "long_format: one row per rating; each user's and movie's factors are looked up from the "
-    )
-    book.put(
-        ws, "A1", title + f"'{source}' sheet by position (what an embedding layer does)", "title"
-    )
+    title = "long_format: one row per rating; each user's and movie's factors are looked up from "
+    title += f"the '{source}' sheet by position (what an embedding layer does)"
+    book.put(ws, "A1", title, "title")
     note = f"No variables here: a Solver changes the factor cells of '{source}'; this RMSE equals "
     book.put(ws, "A2", note + f"{source}_rmse.", "note")
     book.put_text(ws, "A3", "RMSE", "loss")

@@ -99,9 +99,6 @@ class Epoch(_Cells):
         return f"{self.grid.cols[col]}{FIRST + self.epoch * N - 1}"
 
 
-# ---- the row every sheet shares: graddesc.row_grads and graddesc.finite_differences
-
-
 def _shared_row(c: Row) -> dict[str, object]:
     # graddesc.row_grads: pred = b + a*x, err = (pred - y)^2, de/db = 2(pred - y), de/da = x de/db.
     i, C, r = c.index % N, c.grid.cols, c.r
@@ -130,9 +127,8 @@ def _finite_differences(c: Row) -> dict[str, str]:
     }
 
 
-# ---- per-row rules, each beside the name of its twin in lesson5.graddesc: (this row's
-# formulas of the per-parameter extras, keyed "m", "v", ...; the step that new_b/new_a subtract)
-
+# Per-row rules, each named as its twin in lesson5.graddesc, give (this row's formulas of the
+# per-parameter extras, keyed "m", "v", ...; the step that new_b/new_a subtract).
 Step = tuple[dict[str, str], str]
 
 
@@ -178,9 +174,6 @@ def _adamw(c: Row) -> Step:
         f"/(SQRT({c.mine('v')}/(1-{b2}^{t}))+{c.name('eps')})"
     )
     return {"m": m, "v": v}, step
-
-
-# ---- once-per-epoch rules, beside their twins' names: {per-epoch column: formula or value}
 
 
 def _adagrad_epoch(c: Epoch) -> dict[str, object]:
@@ -241,7 +234,7 @@ class Formulas:
     row: Callable[[Row], Step]
     inputs: tuple[str, ...] = ("lr",)  # named inputs after b0 and a0, in display order
     carries: tuple[str, ...] = ()  # what Reset leaves: per-parameter "m", "v", "G"; "expected"
-    epoch: Callable[[Epoch], dict[str, object]] | None = None
+    epoch: Callable[[Epoch], dict[str, object]] | None = None  # {column: formula or value}
     epoch_cols: tuple[str, ...] = ()  # per-epoch table columns after "epoch" and "rmse"
 
 
@@ -363,7 +356,10 @@ def _sheet(wb: Workbook, name: str) -> None:
     _chart(ws, f"{name}: loss per epoch", e0 + 1, HEAD, 1, (7, 12), at)
     ws.freeze_panes = f"A{FIRST}"
     _formats(ws, name, grid.cols, grid.ecols)
-    _comments(ws, grid.cols, grid.ecols)
+    for table, col, note in NOTES:  # the original's notes, where this sheet has the column
+        letters, row = (grid.cols, FIRST) if table == "C" else (grid.ecols, HEAD)
+        if col in letters:
+            book.comment(ws, f"{letters[col]}{row}", note)
     book.fit_columns(ws, WIDEST, minimum=8)
 
 
@@ -396,13 +392,6 @@ def _formats(ws: Worksheet, name: str, C: dict, E: dict) -> None:
     for col, letter in E.items():
         for r in range(HEAD + 1, HEAD + EPOCHS + 1):
             ws[f"{letter}{r}"].number_format = fixed.get(col, "0.000")
-
-
-def _comments(ws: Worksheet, C: dict, E: dict) -> None:
-    for table, col, note in NOTES:
-        letters, row = (C, FIRST) if table == "C" else (E, HEAD)
-        if col in letters:
-            book.comment(ws, f"{letters[col]}{row}", note)
 
 
 @functools.cache

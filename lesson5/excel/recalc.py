@@ -112,16 +112,13 @@ def recalculate_many(
 
 def read_values(path: str | os.PathLike) -> dict[str, dict[str, object]]:
     """{sheet: {cell: value}} of every non-empty cell, formulas replaced by their stored results."""
-    wb = load_workbook(path, data_only=True)
-    try:
-        return {
-            ws.title: {
-                c.coordinate: c.value for row in ws.iter_rows() for c in row if c.value is not None
-            }
-            for ws in wb.worksheets
+    # openpyxl closes the file once it has read it (wb.close() matters only read-only).
+    return {
+        ws.title: {
+            c.coordinate: c.value for row in ws.iter_rows() for c in row if c.value is not None
         }
-    finally:
-        wb.close()
+        for ws in load_workbook(path, data_only=True).worksheets
+    }
 
 
 def _formula_text(value: object) -> str | None:
@@ -136,19 +133,15 @@ def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, str]]:
 
     A text cell that merely starts with "=" (a movie title, say) is text, not a formula.
     """
-    wb = load_workbook(path)
-    try:
-        return {
-            ws.title: {
-                c.coordinate: _formula_text(c.value)
-                for row in ws.iter_rows()
-                for c in row
-                if c.data_type == "f" and _formula_text(c.value) is not None
-            }
-            for ws in wb.worksheets
+    return {
+        ws.title: {
+            c.coordinate: _formula_text(c.value)
+            for row in ws.iter_rows()
+            for c in row
+            if c.data_type == "f" and _formula_text(c.value) is not None
         }
-    finally:
-        wb.close()
+        for ws in load_workbook(path).worksheets
+    }
 
 
 def find_problems(recalculated: str | os.PathLike) -> list[str]:
@@ -172,10 +165,7 @@ def find_problems(recalculated: str | os.PathLike) -> list[str]:
 def recalculated_names(
     paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None = None
 ) -> list[dict[str, np.ndarray]]:
-    """Per workbook, {name: its block's values} after one LibreOffice start.
-
-    Raises on an error value or a formula without a result anywhere in the workbook.
-    """
+    """Per workbook, {name: its block's values} after one LibreOffice start; raises if find_problems."""
     out = []
     for copy in recalculate_many(list(paths), out_dir):
         problems = find_problems(copy)
@@ -189,6 +179,5 @@ def recalculated_names(
             name: np.array([[c.value for c in row] for row in book.cells(wb, name)], dtype=object)
             for name in wb.defined_names
         }
-        wb.close()
         out.append(names)
     return out

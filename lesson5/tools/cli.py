@@ -173,10 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser(
-        "doctor", help="check Python, torch, the dependencies, the data and the cache"
-    )
-    p.set_defaults(func=cmd_doctor)
+    doctor_help = "check Python, torch, the dependencies, the data and the cache"
+    sub.add_parser("doctor", help=doctor_help).set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -33,12 +33,6 @@ class NotebookFailed(RuntimeError):
     """A cell failed: 'code cell N: Error: message' (N counts the notebook's code cells from 1)."""
 
 
-def notebook_paths(only: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
-    """The numbered notebooks in order, optionally only those whose names start with a prefix."""
-    paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
-    return [p for p in paths if not only or p.name.startswith(tuple(only))]
-
-
 def _write_atomic(content: str | bytes, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode() if isinstance(content, str) else content
@@ -59,16 +53,6 @@ def clean(nb, *, keep_run_metadata: bool = True):
     return nb
 
 
-def save_figures(nb, folder: Path, stem: str) -> list[Path]:
-    """Write every PNG the notebook shows to folder/<stem>_fig<N>.png, in order."""
-    shown = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])]
-    pngs = [d["image/png"] for d in shown if d.get("image/png")]
-    paths = [folder / f"{stem}_fig{i:02d}.png" for i in range(1, len(pngs) + 1)]
-    for path, png in zip(paths, pngs):
-        _write_atomic(base64.b64decode(png), path)
-    return paths
-
-
 def _failure(nb, error) -> str:
     """'code cell N: Error: message' for the cell papermill's `error` names."""
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -83,10 +67,7 @@ def _failure(nb, error) -> str:
 
 
 def execute(path: Path, out: Path, *, timeout: int, html: Path, figures: Path, inplace: bool):
-    """Run a notebook in a fresh kernel (cwd: its folder); a failed cell raises NotebookFailed.
-
-    What ran so far still reaches `out` (unless `inplace`), with its HTML copy and figures.
-    """
+    """Run a notebook in a fresh kernel (cwd: its folder); a failed cell raises NotebookFailed."""
     import logging
 
     import nbformat
@@ -94,6 +75,7 @@ def execute(path: Path, out: Path, *, timeout: int, html: Path, figures: Path, i
     from jupyter_client import AsyncKernelManager
     from jupyter_core.utils import run_sync
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from nbconvert import HTMLExporter
 
     # Its per-cell chatter and its "Kernel died" log lines: every failure is raised and reported.
     logging.getLogger("papermill").setLevel(logging.CRITICAL)
@@ -148,19 +130,13 @@ def execute(path: Path, out: Path, *, timeout: int, html: Path, figures: Path, i
         if message is not None and inplace:
             raise NotebookFailed(f"{message} (the committed notebook was left as it was)")
         _write_atomic(nbformat.writes(nb), out)
-        _write_atomic(to_html(nb), html)
-        save_figures(nb, figures, path.stem)
+        _write_atomic(HTMLExporter().from_notebook_node(nb)[0], html)  # a standalone page
+        shown = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])]
+        for i, png in enumerate((d["image/png"] for d in shown if d.get("image/png")), 1):
+            _write_atomic(base64.b64decode(png), figures / f"{path.stem}_fig{i:02d}.png")
         if message is not None:
             raise NotebookFailed(message)
     return nb
-
-
-def to_html(nb) -> str:
-    """The executed notebook as a standalone HTML page (nbconvert's default template)."""
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_notebook_node(nb)
-    return body
 
 
 def check_data(source: str | None) -> str | None:
@@ -218,7 +194,8 @@ def write_workbooks(folder: Path, source: str | None) -> list[Path] | None:
 def main(args: argparse.Namespace) -> int:
     """`lesson5 run`: the notebooks into --out (or in place), a line each, then a summary."""
     folder = Path(args.notebooks or NOTEBOOKS)
-    paths = notebook_paths(args.only, folder)
+    paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    paths = [p for p in paths if not args.only or p.name.startswith(tuple(args.only))]
     if not paths:
         print(
             f"no notebooks found in {folder}: pass --notebooks DIR (a folder of NN_*.ipynb), "
