@@ -191,7 +191,8 @@ def test_sgdr_restarts_once_after_the_first_epoch_then_runs_a_cycle_twice_as_lon
     assert lr_used[0] == lr_used[n] == nb05.lr_adam and len(lr_used) == 3 * n
     k = np.arange(2 * n)
     cosine = nb05.lr_adam * (1 + np.cos(np.pi * k / (2 * n))) / 2
-    np.testing.assert_allclose(lr_used[n:], cosine, rtol=1e-12)
+    # Near the cycle's end 1 + cos cancels: a libm's last bit of cos is 1e-12 of the rate there.
+    np.testing.assert_allclose(lr_used[n:], cosine, rtol=1e-12, atol=1e-15 * nb05.lr_adam)
 
 
 # ---------------------------------------------------------------- the instruments themselves
