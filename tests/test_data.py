@@ -139,7 +139,7 @@ def test_load_without_a_source_follows_the_user_setting(monkeypatch, movielens_z
     """data.load() in a notebook reads $LESSON5_DATA: a cache folder, a MovieLens copy, or synthetic."""
     monkeypatch.setenv("LESSON5_SOURCE", "synthetic")  # an earlier version's variable: ignored
     monkeypatch.setenv("LESSON5_DATA", str(movielens_zip.parent))
-    assert data.load().source == str(movielens_zip)  # the cache folder's zip
+    assert data.load().source == str(movielens_zip.resolve())  # the cache folder's zip
     monkeypatch.setenv("LESSON5_DATA", "synthetic")
     assert data.load().source == "synthetic"
     small = data.synthetic(n_users=20, n_movies=15, n_ratings=200, seed=1)
