@@ -98,8 +98,7 @@ def crosstab(
         ratings, movies = data.ratings, data.movies if movies is None else movies
     else:
         ratings = data
-    missing = [c for c in ("userId", "movieId", "rating") if c not in ratings.columns]
-    if missing:
+    if missing := [c for c in ("userId", "movieId", "rating") if c not in ratings.columns]:
         raise CrosstabError(
             f"the ratings table lacks column(s) {missing}; found {list(ratings.columns)}"
         )

@@ -355,7 +355,7 @@ def run(
 
 def _epoch(sheet: Sheet, s: State, epoch: int) -> tuple[list[dict], np.ndarray, float]:
     # One pass over the 29 rows, updating s in place: the rows, their gradients (29, 2), the rmse.
-    rows, grads, errs = [], [], []
+    rows, grads = [], []
     for i, (x, y) in enumerate(zip(X, Y), start=1):
         pred, err, de_db, de_da = row_grads(s["a"], s["b"], x, y)
         g = np.array([de_db, de_da])
@@ -371,8 +371,7 @@ def _epoch(sheet: Sheet, s: State, epoch: int) -> tuple[list[dict], np.ndarray, 
         rec["new_b"], rec["new_a"] = s["b"], s["a"]
         rows.append(rec)
         grads.append(g)
-        errs.append(err)
-    return rows, np.array(grads), math.sqrt(sum(errs))
+    return rows, np.array(grads), math.sqrt(sum(r["err2"] for r in rows))
 
 
 def _copy(state: State) -> State:

@@ -71,8 +71,7 @@ class LRFind:
 
     def suggestion(self, method: str = "steepest") -> float:
         """'steepest' or 'min/10' of the smoothed curve, without the skipped points."""
-        fn = {"steepest": steepest, "min/10": min_over_10}.get(method)
-        if fn is None:
+        if (fn := {"steepest": steepest, "min/10": min_over_10}.get(method)) is None:
             raise ValueError(f"method={method!r}: use 'steepest' or 'min/10'")
         return fn(self.lrs, self.smooth, *self.skip)
 

@@ -9,6 +9,7 @@ workbook-level defined name, read back with `cells`.
 
 from __future__ import annotations
 
+import functools
 import gc
 import io
 import math
@@ -39,13 +40,10 @@ class WorkbookError(OSError):
     """A workbook could not be written (missing folder, open or read-only target); says which file."""
 
 
-def _font(**kw: object) -> Font:
-    # Every styled cell names its font (a cell without one falls back to a serif face in some
-    # programs). Arial is on every Windows and Mac; LibreOffice substitutes a metric twin.
-    return Font(name=FONT_NAME, size=kw.pop("size", 10), **kw)
-
-
 FONT_NAME = "Arial"
+# Every styled cell names its font (a cell without one falls back to a serif face in some
+# programs). Arial is on every Windows and Mac; LibreOffice substitutes a metric twin.
+_font = functools.partial(Font, name=FONT_NAME, size=10)
 # Light fills keep the numbers readable; the font colour carries the same meaning in print.
 FILLS = {kind: PatternFill("solid", start_color=rgb, end_color=rgb) for kind, rgb in dict(
     rating="DDEBF7", prediction="E4DFEC", loss="F8CBAD", movie="E2EFDA", user="FCE4D6",
@@ -210,8 +208,7 @@ def check_writable(path: str | os.PathLike) -> Path:
         raise WorkbookError(f"cannot write {path}: it is a folder")
     # LibreOffice and Excel leave these beside a file while it is open in them.
     locks = [path.with_name(f".~lock.{path.name}#"), path.with_name(f"~${path.name}")]
-    locks = [p for p in locks if p.exists()]
-    if locks:
+    if locks := [p for p in locks if p.exists()]:
         raise WorkbookError(
             f"cannot write {path}: it is open in a spreadsheet program "
             f"(lock file {locks[0].name}); close it first"

@@ -42,8 +42,7 @@ class RecalcError(RuntimeError):
 
 def find_soffice() -> str | None:
     """Path of the LibreOffice binary ($LESSON5_SOFFICE, else `soffice` on PATH), or None."""
-    env = os.environ.get("LESSON5_SOFFICE")
-    if env:
+    if env := os.environ.get("LESSON5_SOFFICE"):
         return env if Path(env).exists() else shutil.which(env)
     if found := shutil.which("soffice") or shutil.which("libreoffice"):
         return found
@@ -66,9 +65,8 @@ def recalculate_many(
     inputs = [Path(p).resolve() for p in paths]
     if not inputs:
         return []
-    for p in inputs:
-        if not p.is_file():
-            raise RecalcError(f"cannot recalculate {p}: no such file")
+    if absent := [p for p in inputs if not p.is_file()]:
+        raise RecalcError(f"cannot recalculate {absent[0]}: no such file")
     names = [p.name for p in inputs]
     if len(set(names)) != len(names):
         raise RecalcError(f"cannot recalculate files with the same name in one call: {names}")
@@ -168,8 +166,7 @@ def recalculated_names(
     """Per workbook, {name: its block's values} after one LibreOffice start; raises if find_problems."""
     out = []
     for copy in recalculate_many(list(paths), out_dir):
-        problems = find_problems(copy)
-        if problems:
+        if problems := find_problems(copy):
             shown = "\n  ".join(problems[:20])
             raise RecalcError(
                 f"{copy.name}: {len(problems)} formula problem(s) after recalculation:\n  {shown}"

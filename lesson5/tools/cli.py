@@ -84,8 +84,7 @@ def cmd_excel(args: argparse.Namespace) -> int:
         print(f"error: cannot create the output folder {out}: {e}", file=sys.stderr)
         return 2
     written = excel.write_all(out, source=args.source, top_n=args.top_n, seed=args.seed)
-    for path in written:
-        print(f"wrote {path}")
+    print("\n".join(f"wrote {path}" for path in written))
     print(f"exported {len(written)} workbooks in {time.perf_counter() - start:.1f} s")
     if not args.check:
         return 0
