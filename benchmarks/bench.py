@@ -145,8 +145,7 @@ def _dataloader_loop(recipe, ds, bs: int, device, seed: int) -> dict:
     data = TensorDataset(*ds.tensors("train"))
     loader = DataLoader(data, batch_size=bs, shuffle=True, generator=shuffle)
     valid = ds.tensors("valid", device)
-    cycle = schedules.OneCycle() if recipe.one_cycle else None
-    sched = schedules.build(cycle, opt, len(loader), recipe.epochs)
+    sched = schedules.build(recipe.sched, opt, len(loader), recipe.epochs)
     seconds, rmse = [], []
     for _ in range(recipe.epochs):
         model.train()

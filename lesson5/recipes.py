@@ -41,7 +41,7 @@ class Recipe:
     stages: tuple[tuple[int, float], ...]
     wd: float = 0.0
     decay_biases: bool = True  # False: biases get no weight decay (train.param_groups)
-    one_cycle: bool = False
+    sched: schedules.CosineRestarts | schedules.OneCycle | None = None  # for every `fit` call
     bs: int = 64
     beta2: float = 0.999  # Adam's second-moment decay
     model_kwargs: dict = field(default_factory=dict)
@@ -105,10 +105,10 @@ class Recipe:
     ) -> tuple[nn.Module, train.History]:
         """Build and train on `data` (a Ratings), stage by stage with `set_lr` between: (model, history)."""
         model, opt = self.build(data.n_users, data.n_movies, seed, data.rating_range)
-        hist, sched = None, schedules.OneCycle() if self.one_cycle else None
+        hist = None
         for i, (epochs, lr) in enumerate(self.stages):
             train.set_lr(opt, lr)
-            kw = dict(bs=self.bs, history=hist, sched=sched, **fit_kwargs)
+            kw = dict(bs=self.bs, history=hist, sched=self.sched, **fit_kwargs)
             hist = train.fit(model, data, epochs, opt, seed=seed + i, **kw)
         return model, hist
 
@@ -150,7 +150,9 @@ class Recipe:
             return model, hist
 
     def _key(self, data: Ratings, seed: int, device: torch.device) -> str:
-        h = hashlib.sha256(repr((self, seed, device.type, torch.__version__)).encode())
+        # The CPU's kernels too: baseline (ATEN_CPU_CAPABILITY=default) and AVX2 differ in the last bits.
+        cpu = torch.backends.cpu.get_cpu_capability()
+        h = hashlib.sha256(repr((self, seed, device.type, cpu, torch.__version__)).encode())
         for module in (models, train, schedules, sys.modules[__name__]):  # decides the numbers
             h.update(Path(module.__file__).read_bytes())
         for array in (data.user_idx, data.movie_idx, data.train_idx, data.valid_idx):
@@ -186,14 +188,19 @@ RECIPES: dict[str, Recipe] = {
                           note="SGD momentum 0.9, wd 2e-4, 3 epochs at 0.1 then 3 at 0.01"),
     "lesson-net": Recipe("EmbeddingNet", "adam", ((3, 1e-3), (3, 1e-3)), wd=1e-5,
                          note="Adam, wd 1e-5, 3 + 3 epochs at 1e-3"),
+    # The lesson's fastai learner: Adam with two cosine cycles of 1 and 2 epochs (SGDR).
+    "lesson-learner": Recipe(
+        "EmbeddingDotBias", "adam", ((3, 1e-2),), wd=2e-4,
+        sched=schedules.CosineRestarts(cycle_len=1, cycle_mult=2),
+        note="Adam 1e-2, wd 2e-4, SGDR (cycle_len=1, cycle_mult=2), 3 epochs"),
     "onecycle-bias": Recipe(
-        "EmbeddingDotBias", "adamw", ((5, 6e-3),), wd=0.4, decay_biases=False, one_cycle=True,
-        bs=256, beta2=0.99, y_room=(0.0, 0.5),
+        "EmbeddingDotBias", "adamw", ((5, 6e-3),), wd=0.4, decay_biases=False,
+        sched=schedules.OneCycle(), bs=256, beta2=0.99, y_room=(0.0, 0.5),
         note="bs 256, y_range (0.5, 5.5); AdamW 6e-3 (beta2 0.99), wd 0.4 on factors only, "
         "one-cycle, 5 epochs"),
     "onecycle-net": Recipe(
-        "EmbeddingNet", "adamw", ((5, 3e-3),), wd=0.2, decay_biases=False, one_cycle=True,
-        beta2=0.99, model_kwargs=dict(nh=500, p1=0.5, p2=0.5),
+        "EmbeddingNet", "adamw", ((5, 3e-3),), wd=0.2, decay_biases=False,
+        sched=schedules.OneCycle(), beta2=0.99, model_kwargs=dict(nh=500, p1=0.5, p2=0.5),
         note="nh 500, dropouts 0.5/0.5; AdamW 3e-3 (beta2 0.99), wd 0.2 on weights only, "
         "one-cycle, 5 epochs"),
 }  # fmt: skip

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from lesson5 import data, models, schedules, train
+from lesson5 import data, models, train
 
 # Validation MSE after each of the six epochs (3 at lr 0.1, `set_lrs`, 3 at 0.01).
 LESSON_DOT = [1.6415, 1.29373, 1.22818, 1.14979, 1.13657, 1.1303]
@@ -49,30 +49,6 @@ def test_basic_fit_reaches_the_same_weights_as_fit(name, capsys):
     assert not torch.equal(b.u.weight, c.u.weight)
 
 
-# ---------------------------------------------------------------- the lesson's learner (no recipe holds it)
-
-
-@pytest.fixture(scope="module")
-def learner(request):
-    """learner(release) -> History: the lesson's learner rebuilt (Adam 1e-2, wd 2e-4, SGDR, seed 42)."""
-    runs: dict[str, train.History] = {}
-
-    def get(release: str) -> train.History:
-        if release not in runs:
-            ds = request.getfixturevalue({"2018": "ml2018", "2016": "ml2016"}[release])
-            with torch.random.fork_rng():
-                torch.manual_seed(42)
-                model = models.EmbeddingDotBias(ds.n_users, ds.n_movies, y_range=ds.rating_range)
-                opt = torch.optim.Adam(model.parameters(), 1e-2, weight_decay=2e-4)
-                sched = schedules.CosineRestarts(cycle_len=1, cycle_mult=2)
-                runs[release] = train.fit(
-                    model, ds, 3, opt, sched=sched, seed=42, progress=False, device="cpu"
-                )
-        return runs[release]
-
-    return get
-
-
 # ---------------------------------------------------------------- the lesson's numbers on its data
 
 
@@ -88,8 +64,8 @@ def test_lesson_bias_reproduces_all_six_printed_epochs_on_2016(trained):
     np.testing.assert_allclose(valid_mse(hist), LESSON_BIAS, rtol=0, atol=0.01)
 
 
-def test_the_lessons_learner_rebuilt_lands_at_088_on_2016(learner):
-    rmse = learner("2016").epochs.valid_rmse.iloc[-1]
+def test_the_lessons_learner_rebuilt_lands_at_088_on_2016(trained):
+    rmse = trained("lesson-learner", "2016")[1].epochs.valid_rmse.iloc[-1]
     assert abs(rmse - LESSON_LEARNER_RMSE) < 0.01 and rmse < LIBREC_RMSE
 
 
@@ -116,8 +92,8 @@ def test_lesson_bias_predictions_follow_the_ratings_and_stop_short_of_the_ends(t
     assert (pred >= 4.5).mean() < 0.1 * (y >= 4.5).mean()
 
 
-def test_the_lessons_learner_rebuilt_beats_librec_on_2018(learner):
-    assert learner("2018").epochs.valid_rmse.iloc[-1] < LIBREC_RMSE
+def test_the_lessons_learner_rebuilt_beats_librec_on_2018(trained):
+    assert trained("lesson-learner", "2018")[1].epochs.valid_rmse.iloc[-1] < LIBREC_RMSE
 
 
 def test_onecycle_bias_reaches_its_target_and_its_loss_steps_down_at_each_epoch_on_2018(trained):
