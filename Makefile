@@ -35,9 +35,10 @@ lesson: $(STAMP)
 	$(PY) -m lesson5 run --out $(OUT)
 
 # Two workers, one thread each (two torch pools on two cores spin against each other); a
-# notebook's cells stay together on one worker (loadfile).
+# notebook's cells stay together on one worker (loadfile), the files in the order tests/conftest.py
+# gives them (notebooks, the longest, first).
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # Lint, import order and formatting (ruff); CI runs it before `make test`.
 lint: $(STAMP)

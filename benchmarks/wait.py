@@ -22,8 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = {
-    "make test (pytest, 2 workers)": ["-m", "pytest", "-q", "-n", "2", "--dist", "loadfile"],
-    "python -m lesson5 run": ["-m", "lesson5", "run", "--out", "OUT"],
+    "make test (pytest, 2 workers)": "-m pytest -q -n 2 --dist loadfile --no-loadscope-reorder".split(),
+    "python -m lesson5 run": "-m lesson5 run --out OUT".split(),
 }
 
 

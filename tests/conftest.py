@@ -10,6 +10,12 @@ import pytest
 from lesson5 import data, download
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Notebooks first: they are the longest files, and one left to the end would keep one worker
+    busy while the other idles (`make test` runs the files in this order, --no-loadscope-reorder)."""
+    items.sort(key=lambda item: item.path.suffix != ".ipynb")
+
+
 def need(condition: bool, reason: str) -> None:
     """Skip on a developer's machine, but fail in CI, where every prerequisite must be present."""
     if condition:
