@@ -64,7 +64,6 @@ def _momentum(g, s):
 
 
 def _adagrad(g, s):
-    # The epoch's step size per parameter is lr / G, G = ||its 29 gradients of the last epoch|| / 29.
     step = s["lr"] / s["G"]
     return step * g, {"step": step}
 
@@ -123,9 +122,8 @@ def _adagrad_ann_redo(s, grads):
 
 
 def _eve_epoch(s, grads, loss):
-    # d <- 0.9 d + 0.1 |f1 - f2| / min(f1, f2) over the last two epoch losses (sqrt of summed
-    # squared errors); Reset stores f1 and f2 = f1 / 2, so the first update leaves d = 1.
-    if s["f_fresh"]:  # Reset already stored this epoch's loss as f1 (and f1 / 2 as f2)
+    # f1, f2: the last two epoch losses; Reset's f1 and f2 = f1 / 2 leave d = 1 after epoch 1.
+    if s["f_fresh"]:  # Reset already stored this epoch's loss as f1
         s["f_fresh"] = False
     else:
         s["f1"], s["f2"] = loss, s["f1"]
@@ -255,10 +253,7 @@ RESET_MACROS: dict[str, dict] = {
 
 
 def reset(name: str, how: str = "macro") -> State:
-    """A sheet's cells after its Reset button (`how="macro"`) or with seeded averages.
-
-    Both start at a = b = 1; "macro" then sets and pastes the carries as `RESET_MACROS` lists.
-    """
+    """A sheet's cells at a = b = 1 after its Reset macro (`RESET_MACROS`), or seeded averages."""
     sheet = _sheet(name)
     if how not in RESETS:
         raise ValueError(f"unknown reset {how!r}; the resets are {', '.join(RESETS)}")
@@ -308,10 +303,7 @@ def run(
     b: float | None = None,
     lr: float | None = None,
 ) -> tuple[pd.DataFrame, State]:
-    """Run a sheet for `epochs` passes from `state`; return the row table and the state to carry.
-
-    `state` defaults to `reset(name)`; `a`, `b` and `lr` override its values.
-    """
+    """Run `epochs` passes from `state` (default reset(name); a, b, lr override it): (rows, state)."""
     sheet = _sheet(name)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")

@@ -52,10 +52,6 @@ def _one_user(model: nn.Module, factors: torch.Tensor, bias: torch.Tensor) -> nn
     return user
 
 
-def _stars(logit: torch.Tensor, y_range: tuple[float, float]) -> torch.Tensor:
-    return sigmoid_range(logit, float(y_range[0]), float(y_range[1]))
-
-
 def most_rated(data: Ratings, n: int | None = None) -> np.ndarray:
     """Movie indices by number of ratings, most rated first (ties: smaller movieId first)."""
     counts = np.bincount(data.movie_idx, minlength=data.n_movies)
@@ -72,7 +68,8 @@ def movie_bias_table(model: nn.Module, data: Ratings, top: int = 1000) -> pd.Dat
     """The `top` most-rated movies by bias (a logit, and in stars), mean rating, raters' bias."""
     w = _weights(model)
     base = w["m"] @ w["u"].mean(0) + w["ub"].mean()  # the average user's logit, without the bias
-    stars = (_stars(base + w["mb"], model.y_range) - _stars(base, model.y_range)).numpy()
+    lo, hi = (float(y) for y in model.y_range)
+    stars = (sigmoid_range(base + w["mb"], lo, hi) - sigmoid_range(base, lo, hi)).numpy()
     idx = most_rated(data, top)
     ub = w["ub"].numpy()[data.user_idx]  # generous raters lift the mean rating, not the bias
     r = pd.DataFrame({"m": data.movie_idx, "rating": data.ratings.rating.to_numpy(), "ub": ub})

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from lesson5.device import FLUSHES_SUBNORMALS
+from lesson5 import device
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT / "benchmarks"))  # a spawned row imports bench (and peers) by name
@@ -94,7 +95,7 @@ def test_a_spawned_row_returns_its_record_and_its_own_peak(tmp_path):
     spec = dict(kind="lesson5", recipe="onecycle-bias", bs=512, source="synthetic", epochs=2)
     res = bench.run_in_child(dict(spec, device="cpu", threads=1, seed=1), 300)
     assert res["model"] == "EmbeddingDotBias" and len(res["seconds"]) == 2 and res["seed"] == 1
-    assert res["flush_denormal"] == FLUSHES_SUBNORMALS and res["threads"] == 1
+    assert res["flush_denormal"] == device.FLUSHES_SUBNORMALS and res["threads"] == 1
     loop = bench.run_row(dict(spec, kind="dataloader", device="cpu"))
     assert len(loop["valid_rmse"]) == 2 and 0 < loop["valid_rmse"][-1] < 2
     with pytest.raises(bench.RowFailed, match=r"no result within 0.01 s"):
@@ -102,10 +103,6 @@ def test_a_spawned_row_returns_its_record_and_its_own_peak(tmp_path):
 
 
 def test_a_lesson5_row_records_the_threads_fit_trained_with(monkeypatch):
-    import torch
-
-    from lesson5 import device
-
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # torch's own choice: two threads here
     monkeypatch.setattr(device, "_TORCH_THREADS", 2)
     before = torch.get_num_threads()

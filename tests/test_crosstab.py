@@ -19,14 +19,13 @@ from lesson5.crosstab import (
 
 def test_2016_release_reproduces_the_lessons_crosstab(ml2016):
     """The lesson's published output, transcribed once in the package (notebook 01 checks it too)."""
-    ds = ml2016
-    ct = crosstab(ds)
+    ct = crosstab(ml2016)
     assert ct.users.tolist() == list(LESSON_USERS)
     assert ct.movies.tolist() == list(LESSON_MOVIES)
     np.testing.assert_array_equal(ct.ratings, np.array(LESSON_RATINGS))
     assert ct.n_rated == int(np.isfinite(np.array(LESSON_RATINGS)).sum()) == 206
     # The tie the rule has to break: 1198 and 2858 both have 220 ratings, 15th place.
-    counts = ds.ratings.groupby("movieId").size()
+    counts = ml2016.ratings.groupby("movieId").size()
     assert counts[1198] == counts[2858] == 220
     assert (counts > 220).sum() == 14
     assert ct.titles[list(LESSON_MOVIES).index(2571)] == "Matrix, The (1999)"
@@ -67,9 +66,7 @@ def test_tie_rule_on_a_hand_made_table():
 
 
 def test_bad_input_gives_clear_errors():
-    r = pd.DataFrame(
-        {"userId": [1, 1, 2, 3], "movieId": [10, 11, 10, 12], "rating": [4.0, 3, 5, 1]}
-    )
+    r = pd.DataFrame(dict(userId=[1, 1, 2, 3], movieId=[10, 11, 10, 12], rating=[4.0, 3, 5, 1]))
     with pytest.raises(CrosstabError, match="top 4 users but the ratings hold only 3 users"):
         crosstab(r, top_n=4)
     with pytest.raises(CrosstabError, match="top 5 movies but the ratings hold only 3 movies"):

@@ -13,9 +13,18 @@ from lesson5 import graddesc
 N = len(graddesc.X)
 
 
-def test_finite_differences_exceed_the_derivative_by_h_and_h_x_squared():
-    # (e(b+h) - e(b)) / h = de/db + h exactly, and for a: de/da + h x^2 (the O(h) truncation error).
+def test_basic_rows_follow_the_sheet_and_finite_differences_exceed_the_derivative_by_h_h_x2():
+    assert N == 29 and graddesc.X[:3].tolist() == [14, 86, 28] and graddesc.X[-1] == 8
+    assert np.array_equal(graddesc.Y, 2 * graddesc.X + 30)
     table, _ = graddesc.run("basic", 2)
+    assert np.allclose(table.y_pred, table.b + table.a * table.x)
+    assert np.allclose(table.err2, (table.y_pred - table.y) ** 2)
+    assert np.allclose(table.new_a, table.a - 1e-4 * table.de_da)
+    # each row starts where the row above ended
+    assert (table.a.iloc[1:].to_numpy() == table.new_a.iloc[:-1].to_numpy()).all()
+    loss = math.sqrt(table.err2[table.epoch == 1].sum())
+    assert graddesc.epoch_losses(table).iloc[0] == pytest.approx(loss, 1e-15)
+    # (e(b+h) - e(b)) / h = de/db + h exactly, and for a: de/da + h x^2 (the O(h) truncation error).
     h = graddesc.FD_STEP
     np.testing.assert_allclose(table.est_de_db - table.de_db, h, rtol=1e-6)
     np.testing.assert_allclose(table.est_de_da - table.de_da, h * table.x**2, rtol=1e-6)
@@ -23,18 +32,6 @@ def test_finite_differences_exceed_the_derivative_by_h_and_h_x_squared():
     fd = graddesc.finite_differences
     e1, e2 = (fd(1.0, 1.0, 50.0, 130.0, s)["est_de_da"] for s in (h, h / 2))
     assert (e1 + 7900) / (e2 + 7900) == pytest.approx(2, rel=1e-6)  # de/da = 2 * 50 * (51 - 130)
-
-
-def test_data_and_row_columns_follow_the_sheet():
-    assert N == 29 and graddesc.X[:3].tolist() == [14, 86, 28] and graddesc.X[-1] == 8
-    assert np.array_equal(graddesc.Y, 2 * graddesc.X + 30)
-    table, _ = graddesc.run("basic", 1)
-    assert np.allclose(table.y_pred, table.b + table.a * table.x)
-    assert np.allclose(table.err2, (table.y_pred - table.y) ** 2)
-    assert np.allclose(table.new_a, table.a - 1e-4 * table.de_da)
-    # each row starts where the row above ended
-    assert (table.a.iloc[1:].to_numpy() == table.new_a.iloc[:-1].to_numpy()).all()
-    assert graddesc.epoch_losses(table).iloc[0] == pytest.approx(math.sqrt(table.err2.sum()), 1e-15)
 
 
 @pytest.mark.parametrize("name", list(graddesc.SHEETS))
@@ -69,82 +66,70 @@ def test_overrides_and_bad_input_to_run_and_reset():
     for bad, v in [*bads, ("lr", 0.0), ("a", "two")]:
         with pytest.raises(ValueError, match=rf"{bad} must .*{v!r}"):
             graddesc.run("adam", 1, **{bad: v})
-    state = graddesc.reset("adam")
-    state["v"] = np.array([np.nan, 1.0])
     with pytest.raises(ValueError, match="sheet 'adam': v must be finite"):
-        graddesc.run("adam", 1, state)
+        graddesc.run("adam", 1, {**graddesc.reset("adam"), "v": np.array([np.nan, 1.0])})
     with pytest.raises(ValueError, match=r"beta1 must be in \[0, 1\), got 1.5"):
         graddesc.run("momentum", 1, {**graddesc.reset("momentum"), "beta1": 1.5})
 
 
-# ---- a second, deliberately plain implementation of every rule (scalars, no shared helpers) ----
-
-
 def plain(name: str, epochs: int = 5, start: dict | None = None):
-    """A sheet re-run with scalar loops from the issue's rules, from `start`'s carries or seeded."""
+    """A sheet re-run row by row from the issue's rules, written again with no lesson5 code
+    ((b, a) pairs as 2-arrays), from `start`'s carries or seeded (averages start at row 1's value)."""
     start = start or {}
-    a = b = 1.0
+    p = np.array([1.0, 1.0])  # (b, a)
     betas = {"momentum": (0.9, 0), "rmsprop": (0, 0.9), "adam_ann": (0.9, 0.95)}
     beta1, beta2 = betas.get(name, (0.7, 0.9) if name in ("adam", "eve") else (0, 0))
     lrs = {"basic": 1e-4, "momentum": 1e-4, "adagrad": 1e-3, "rmsprop": 0.02, "adagrad_ann": 0.5}
     lr = lrs.get(name, 1.0)
-    mb, ma = start.get("m", (None, None))
-    vb, va = start.get("v", (None, None))
+    m, v = start.get("m"), start.get("v")
     d, best, exp_prev = 1.0, start.get("best"), start.get("expected")
     f1, f2 = start.get("f1"), start.get("f2")
     fresh = f1 is not None
 
-    def grads(a, b, x, y):
-        e = b + a * x - y
-        return 2 * e, 2 * e * x
+    def grad(p, x, y):
+        return 2 * (p[0] + p[1] * x - y) * np.array([1.0, x])
 
-    gb0 = [grads(a, b, x, y) for x, y in zip(graddesc.X, graddesc.Y)]
-    Gb = math.sqrt(sum(g[0] ** 2 for g in gb0)) / 29
-    Ga = math.sqrt(sum(g[1] ** 2 for g in gb0)) / 29
-    if "G" in start:
-        Gb, Ga = start["G"]
+    # adagrad's first G: a zeroth epoch standing still at the start
+    G = start.get(
+        "G", np.sqrt(sum(grad(p, x, y) ** 2 for x, y in zip(graddesc.X, graddesc.Y))) / 29
+    )
 
-    def epoch(a, b, lr):
-        # One pass over the rows from (a, b): the rows' (a, b), the rmse and this epoch's G.
-        nonlocal mb, ma, vb, va
-        rows, sq_b, sq_a, sse = [], 0.0, 0.0, 0.0
-        sb, sa = lr / Gb, lr / Ga
+    def epoch(p, lr):
+        # One pass over the rows from p: the rows' (a, b), the rmse and this epoch's G.
+        nonlocal m, v
+        rows, sq, sse = [], 0.0, 0.0
         for x, y in zip(graddesc.X, graddesc.Y):
-            sse += (b + a * x - y) ** 2
-            gb, ga = grads(a, b, x, y)
-            sq_b, sq_a = sq_b + gb * gb, sq_a + ga * ga
+            sse += (p[0] + p[1] * x - y) ** 2
+            g = grad(p, x, y)
+            sq = sq + g * g
             if name == "basic":
-                b, a = b - lr * gb, a - lr * ga
+                p = p - lr * g
             elif name == "momentum":
-                mb = gb if mb is None else beta1 * mb + (1 - beta1) * gb
-                ma = ga if ma is None else beta1 * ma + (1 - beta1) * ga
-                b, a = b - lr * mb, a - lr * ma
+                m = g if m is None else beta1 * m + (1 - beta1) * g
+                p = p - lr * m
             elif name in ("adagrad", "adagrad_ann"):
-                b, a = b - sb * gb, a - sa * ga
+                p = p - lr / G * g
             elif name == "rmsprop":
-                pb, pa = (gb * gb, ga * ga) if vb is None else (vb, va)
-                vb = gb * gb if vb is None else beta2 * vb + (1 - beta2) * gb * gb
-                va = ga * ga if va is None else beta2 * va + (1 - beta2) * ga * ga
-                b, a = b - lr * gb / math.sqrt(pb), a - lr * ga / math.sqrt(pa)
+                prev = g * g if v is None else v
+                v = g * g if v is None else beta2 * v + (1 - beta2) * g * g
+                p = p - lr * g / np.sqrt(prev)
             else:  # adam, eve, adam_ann
-                mb = gb if mb is None else beta1 * mb + (1 - beta1) * gb
-                ma = ga if ma is None else beta1 * ma + (1 - beta1) * ga
-                vb = gb * gb if vb is None else beta2 * vb + (1 - beta2) * gb * gb
-                va = ga * ga if va is None else beta2 * va + (1 - beta2) * ga * ga
-                b, a = b - lr * mb / math.sqrt(vb) / d, a - lr * ma / math.sqrt(va) / d
-            rows.append((a, b))
-        return a, b, rows, math.sqrt(sse), math.sqrt(sq_b) / 29, math.sqrt(sq_a) / 29
+                m = g if m is None else beta1 * m + (1 - beta1) * g
+                v = g * g if v is None else beta2 * v + (1 - beta2) * g * g
+                p = p - lr * m / np.sqrt(v) / d
+            rows.append((p[1], p[0]))
+        return p, rows, math.sqrt(sse), np.sqrt(sq) / 29
 
     out = []
     for _ in range(epochs):
-        a1, b1, rows, loss, newGb, newGa = epoch(a, b, lr)
+        p1, rows, loss, newG = epoch(p, lr)
         if name == "adagrad_ann":
             # The macro halves lr, and the live sheet recomputes the epoch, until the test passes.
-            while exp_prev is not None and lr * (newGb / Gb + newGa / Ga) > 2 * exp_prev:
+            while exp_prev is not None and lr * (newG / G).sum() > 2 * exp_prev:
                 lr /= 2
-                a1, b1, rows, loss, newGb, newGa = epoch(a, b, lr)
-            exp_prev = lr * (newGb / Gb + newGa / Ga)
-        a, b, Gb, Ga = a1, b1, newGb, newGa
+                p1, rows, loss, newG = epoch(p, lr)
+            exp_prev = lr * (newG / G).sum()
+        p, G = p1, newG
         out += rows
         if name == "eve":
             if not fresh:  # a reset that stored this epoch's loss already shifts nothing in
@@ -153,7 +138,7 @@ def plain(name: str, epochs: int = 5, start: dict | None = None):
             if f2 is not None:
                 d = 0.9 * d + 0.1 * abs(f1 - f2) / min(f1, f2)
         if name == "adam_ann":
-            size = math.sqrt(vb) + math.sqrt(va)
+            size = np.sqrt(v).sum()
             if best is not None and size > 2 * best:
                 lr /= 4
             best = size if best is None else min(best, size)
@@ -166,7 +151,7 @@ def test_sheet_matches_plain_recomputation(name, how):
     # Seeded, or from the Reset macro's carries (what the carries are is checked below).
     state, start = graddesc.reset(name, how), {}
     if how == "macro":
-        start = {k: tuple(float(v) for v in state[k]) for k in ("m", "v", "G") if k in state}
+        start = {k: np.array(state[k], dtype=float) for k in ("m", "v", "G") if k in state}
         start.update({k: state[k] for k in ("f1", "f2", "best", "expected") if k in state})
     table, _ = graddesc.run(name, 5, state)
     np.testing.assert_allclose(table[["new_a", "new_b"]], plain(name, start=start), rtol=1e-10)
@@ -212,11 +197,9 @@ def test_adam_with_annealing_row_five_uses_its_own_gradient():
     assert r5.m_b == pytest.approx(0.9 * r4.m_b + 0.1 * r5.de_db, rel=1e-14)
 
 
-# ---- Reset as the original workbook's macros (oracle in _reset_oracle.py, written from the macros) ----
-
-
 @pytest.mark.parametrize("name", MACRO_SHEETS)
 def test_first_epoch_after_reset_is_where_the_macro_puts_it(name):
+    # The oracle, _reset_oracle.py, is written from the original workbook's Reset macros.
     (a, b), carry = macro_first_epoch(name)
     table, _ = graddesc.run(name, 1)
     assert table.new_a.iloc[-1] == pytest.approx(a, rel=1e-12)
@@ -247,9 +230,6 @@ def test_reset_macros_of_the_other_sheets():
     # adam with annealing: adam's pastes, own betas; best = sqrt(v_b) + sqrt(v_a) of the first epoch
     s, (_, end) = graddesc.reset("adam_ann"), graddesc.run("adam_ann", 1)
     assert s["best"] == pytest.approx(np.sqrt(end["v"]).sum(), 1e-14) and end["best"] == s["best"]
-
-
-# ---- NaN is never reported as a finite loss ----
 
 
 def test_epoch_losses_are_nan_when_a_row_is_nan():

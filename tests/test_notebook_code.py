@@ -25,63 +25,54 @@ MACHINE_PATH = re.compile(r"(?<![\w~.])/(home|root|work|tmp|Users|var|opt|mnt)/|
 
 def definitions(source: str) -> dict[str, str]:
     """name -> exact source text (decorators included) of each top-level def or class."""
-    tree = ast.parse(source)
     lines = source.split("\n")
     out = {}
-    for node in tree.body:
+    for node in ast.parse(source).body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
             start = min([node.lineno] + [d.lineno for d in node.decorator_list])
             out[node.name] = "\n".join(lines[start - 1 : node.end_lineno])
     return out
 
 
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
 def exported_cells() -> list[tuple[str, int, str, str]]:
     """(notebook name, cell index, module, source) of every cell tagged export:<module>."""
-    cells = []
-    for path in NOTEBOOKS:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        for i, cell in enumerate(nb["cells"]):
-            for tag in cell.get("metadata", {}).get("tags", []):
-                if tag.startswith("export:"):
-                    cells.append((path.name, i, tag.split(":", 1)[1], "".join(cell["source"])))
-    return cells
+    return [
+        (path.name, i, tag.split(":", 1)[1], "".join(cell["source"]))
+        for path in NOTEBOOKS
+        for i, cell in enumerate(_cells(path))
+        for tag in cell.get("metadata", {}).get("tags", [])
+        if tag.startswith("export:")
+    ]
+
+
+def _package(module: str) -> dict[str, str]:
+    return definitions((ROOT / "lesson5" / f"{module}.py").read_text(encoding="utf-8"))
 
 
 def test_every_exported_definition_is_the_package_code_word_for_word():
-    cells = exported_cells()
+    cells, shown = exported_cells(), {}
     assert cells, "no notebook cell is tagged export:<module>"
     for name, index, module, source in cells:
-        package = definitions((ROOT / "lesson5" / f"{module}.py").read_text(encoding="utf-8"))
-        shown = definitions(source)
-        assert shown, f"{name} cell {index} is tagged export:{module} but defines nothing"
-        for obj, text in shown.items():
-            assert obj in package, (
-                f"{name} cell {index} defines {obj}; lesson5/{module}.py lacks it"
-            )
+        package, cell = _package(module), definitions(source)
+        assert cell, f"{name} cell {index} is tagged export:{module} but defines nothing"
+        for obj, text in cell.items():
+            assert obj in package, f"{name} cell {index} defines {obj}; {module}.py lacks it"
             assert text == package[obj], (
                 f"{name} cell {index}: {obj} differs from lesson5/{module}.py; copy one onto the other\n"
                 f"--- notebook\n{text}\n--- package\n{package[obj]}"
             )
-
-
-def test_the_lessons_models_and_loop_are_shown_in_a_notebook():
-    shown: dict[str, set[str]] = {}
-    for _, _, module, source in exported_cells():
-        shown.setdefault(module, set()).update(definitions(source))
+        shown.setdefault(module, set()).update(cell)
+    # The lesson's models and loop are shown in a notebook, not only in the package.
     for module, names in MUST_SHOW.items():
         missing = names - shown.get(module, set())
         assert not missing, f"in no notebook (tag export:{module}): {sorted(missing)}"
-
-
-def test_drift_is_caught():
-    """The check above is not vacuous: one changed character makes the two differ."""
-    package = definitions((ROOT / "lesson5" / "models.py").read_text(encoding="utf-8"))
-    changed = definitions(package["DotProduct"].replace("sum(1)", "sum(0)"))
-    assert changed["DotProduct"] != package["DotProduct"]
-
-
-def _cells(path: Path) -> list[dict]:
-    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+    # Not vacuous: one changed character makes the two differ.
+    changed = definitions(_package("models")["DotProduct"].replace("sum(1)", "sum(0)"))
+    assert changed["DotProduct"] != _package("models")["DotProduct"]
 
 
 def _asserts(cell: dict) -> int:
@@ -95,7 +86,7 @@ def _only_asserts(cell: dict) -> bool:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_committed_notebooks_are_clean(path):
+def test_committed_notebooks_are_clean_and_end_with_a_summary_and_a_questionnaire(path):
     text = path.read_text(encoding="utf-8")
     nb = json.loads(text)
     assert "widgets" not in nb["metadata"], "widget state: untrusted, a stale progress bar shows"
@@ -116,22 +107,15 @@ def test_committed_notebooks_are_clean(path):
         if cell["cell_type"] == "code":
             long = [ln for ln in src.splitlines() if len(ln) > 90]
             assert not long, f"cell {i}: lines over 90 characters: {long[0]!r}"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_every_notebook_ends_with_a_summary_and_a_questionnaire(path):
-    md = ["".join(c["source"]) for c in _cells(path) if c["cell_type"] == "markdown"]
+    # nbval compares some portable output of every notebook
+    tagged = [c for c in nb["cells"] if "nbval-check-output" in c["metadata"].get("tags", [])]
+    assert tagged, f"{path.name}: no cell is tagged nbval-check-output"
+    assert all(c["outputs"] for c in tagged), "a tagged cell with no output compares nothing"
+    md = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
     heads = [m.lstrip().split("\n", 1)[0] for m in md]
     assert "## Summary" in heads and "## Questionnaire" in heads, path.name
     after = "".join(md[heads.index("## Questionnaire") :])
     assert "<details>" in after, "the questionnaire's answers sit in a collapsed <details> block"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_nbval_compares_some_portable_output_of_every_notebook(path):
-    tagged = [c for c in _cells(path) if "nbval-check-output" in c["metadata"].get("tags", [])]
-    assert tagged, f"{path.name}: no cell is tagged nbval-check-output"
-    assert all(c["outputs"] for c in tagged), "a tagged cell with no output compares nothing"
 
 
 def test_the_notebooks_teach_and_the_checks_live_in_tests():

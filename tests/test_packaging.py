@@ -12,6 +12,7 @@ from packaging.specifiers import SpecifierSet
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
+CI = (ROOT / ".ci" / "run").read_text()
 
 
 def environment_yml() -> tuple[list[str], list[str]]:
@@ -36,45 +37,36 @@ def environment_yml() -> tuple[list[str], list[str]]:
     return conda, pip
 
 
-def test_environment_yml_installs_this_package_with_every_extra_and_only_python_and_pip():
+def test_environment_yml_and_the_makefile_install_this_package_with_every_extra():
     conda, pip = environment_yml()
+    extras = set(PROJECT["optional-dependencies"])
     match = [re.fullmatch(r"-e \.\[(.*)\]", p) for p in pip]
     assert len(pip) == 1 and match[0], f"the pip section must only install the package: {pip}"
-    assert set(match[0].group(1).split(",")) == set(PROJECT["optional-dependencies"])
+    assert set(match[0].group(1).split(",")) == extras
     names = {re.split(r"[=<>! ]", c)[0] for c in conda}
     assert names == {"python", "pip"}, f"dependencies belong in pyproject.toml: {conda}"
     version = next(c for c in conda if c.startswith("python")).split("=", 1)[1]
     assert SpecifierSet(PROJECT["requires-python"]).contains(version + ".0"), version
-
-
-def test_torch_range_admits_the_cpu_build_that_ci_installs():
-    torch_req = next(Requirement(r) for r in PROJECT["dependencies"] if r.startswith("torch"))
-    ci = (ROOT / ".ci" / "run").read_text()
-    pinned = re.search(r"torch==([\d.]+)", ci).group(1)
-    assert torch_req.specifier.contains(pinned), (str(torch_req), pinned)
-
-
-def test_makefile_installs_the_same_extras():
     makefile = (ROOT / "Makefile").read_text()
-    extras = re.search(r"pip install -e '\.\[(.*)\]'", makefile).group(1)
-    assert set(extras.split(",")) == set(PROJECT["optional-dependencies"])
+    assert set(re.search(r"pip install -e '\.\[(.*)\]'", makefile).group(1).split(",")) == extras
 
 
-def test_readme_test_command_is_what_ci_runs():
-    readme = (ROOT / "README.md").read_text()
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test" in readme
+def test_readme_test_command_is_what_ci_runs_with_a_torch_the_range_admits():
+    torch_req = next(Requirement(r) for r in PROJECT["dependencies"] if r.startswith("torch"))
+    pinned = re.search(r"torch==([\d.]+)", CI).group(1)
+    assert torch_req.specifier.contains(pinned), (str(torch_req), pinned)
+    assert "make test" in (ROOT / "README.md").read_text()
     # CI runs the README's command itself (not a look-alike), and the notebooks again as a newcomer.
-    assert re.search(r"^LESSON5_DATA=\S+ make test$", ci, re.M), "the README's `make test`"
+    assert re.search(r"^LESSON5_DATA=\S+ make test$", CI, re.M), "the README's `make test`"
     assert re.search(
-        r'^HOME="\$newcomer" ATEN_CPU_CAPABILITY=default .* -m pytest .*notebooks$', ci, re.M
+        r'^HOME="\$newcomer" ATEN_CPU_CAPABILITY=default .* -m pytest .*notebooks$', CI, re.M
     ), "the second notebook pass (a newcomer's home, torch's baseline kernels) is missing"
-    assert "export CI=true" in ci
-    assert re.search(r"^make lint$", ci, re.M), "ruff (make lint) is missing from .ci/run"
-    assert ci.index("\nmake lint") < ci.index("make test\n")
+    assert "export CI=true" in CI
+    assert re.search(r"^make lint$", CI, re.M), "ruff (make lint) is missing from .ci/run"
+    assert CI.index("\nmake lint") < CI.index("make test\n")
     # The declared floors are tested: a venv at the lowest allowed versions runs the unit tests.
-    assert "floors.py" in ci
-    assert re.search(r"^.*\.venv-floors/bin/python -m pytest .*tests$", ci, re.M)
+    assert "floors.py" in CI
+    assert re.search(r"^.*\.venv-floors/bin/python -m pytest .*tests$", CI, re.M)
 
 
 def _readme_layout() -> set[str]:
