@@ -18,6 +18,7 @@ from openpyxl.worksheet.formula import ArrayFormula
 from lesson5 import data, excel
 from lesson5.crosstab import crosstab
 from lesson5.excel import book, collab
+from lesson5.excel import graddesc as xg
 from lesson5.excel.recalc import read_formulas, recalculated_names
 from lesson5.solver import Factors, init_factors, rmse
 from lesson5.tools import cli
@@ -56,8 +57,7 @@ def test_libreoffice_recalculation_equals_python_block_by_block(
     (tmp_path / "y2018").mkdir()
     ex18 = collab.export(ct18, tmp_path / "y2018", max_iter=100)
     # Distinct names, so that one LibreOffice start recalculates all five.
-    p18 = [ex18.initial_path.rename(tmp_path / "c18.xlsx")]
-    p18.append(ex18.fitted_path.rename(tmp_path / "c18_fit.xlsx"))
+    p18 = [path.rename(tmp_path / f"c18_{path.name}") for path in ex18.paths]
     # A student's edit: another user looked up on word_emb, one dotprod user factor typed over.
     wb = load_workbook(ex16.fitted_path)
     first(wb, "word_emb_user").value = 7
@@ -289,19 +289,20 @@ def test_cli_writes_both_workbooks_and_check_recalculates_them(tmp_path, capsys,
         assert cli.main([*argv, "--check"]) == 2
     said = capsys.readouterr()
     assert "LibreOffice (soffice) was not found" in said.err
-    assert all(f"wrote {out / n}" in said.out for n in (collab.FILENAME, collab.FITTED_FILENAME))
+    assert "crosstab: 6 users x 6 movies" in said.out
+    names = sorted([collab.FILENAME, collab.FITTED_FILENAME, xg.FILENAME])
+    assert all(f"wrote {out / n}" in said.out for n in names)
+    assert sorted(p.name for p in out.iterdir()) == names  # write_all's workbooks, nothing else
+    assert (out / xg.FILENAME).stat().st_size > 10_000
     start = load_workbook(out / collab.FILENAME)
     assert where(start, "dotprod_ratings") == "G3:L8"
     want = book.as_written(init_factors(6, 6, seed=3).user[0, 0])
     assert first(start, "dotprod_user_factors").value == want
-    written = sorted(out.glob("*.xlsx"))
-    names = [p.name for p in written]
-    assert {collab.FILENAME, collab.FITTED_FILENAME, "graddesc.xlsx"} <= set(names)
     require_soffice()
     # With it, --check recalculates what write_all wrote (the workbooks above: not written twice).
-    monkeypatch.setattr(excel, "write_all", lambda *args, **kwargs: written)
+    monkeypatch.setattr(excel, "write_all", lambda *args, **kwargs: [out / n for n in names])
     assert cli.main([*argv, "--check"]) == 0
     text = capsys.readouterr().out
-    assert f"LibreOffice recalculated {len(written)} workbooks" in text
+    assert "LibreOffice recalculated 3 workbooks" in text
     assert ": 0 error values or empty results" in text
     assert sorted(p.name for p in (out / "recalculated").glob("*.xlsx")) == names
