@@ -245,10 +245,8 @@ def nasty(tmp_path_factory):
     rows = [(u, m, float(rng.integers(1, 11)) / 2) for u, m in cells]
     ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating"])
     movies = pd.DataFrame({"movieId": range(1, 7), "title": NASTY_TITLES})
-    ct = crosstab(ratings, top_n=6, movies=movies)
-    return collab.write(
-        ct, tmp_path_factory.mktemp("nasty") / "nasty.xlsx", seed=1
-    )  # openpyxl refused \x00, \x07
+    ct = crosstab(ratings, top_n=6, movies=movies)  # openpyxl refused \x00, \x07
+    return collab.write(ct, tmp_path_factory.mktemp("nasty") / "nasty.xlsx", seed=1)
 
 
 def test_titles_are_text_never_formulas_and_control_characters_do_not_crash(nasty):
