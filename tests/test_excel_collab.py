@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,9 +15,10 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula
 
-from lesson5 import data
+from lesson5 import data, excel
 from lesson5.crosstab import crosstab
 from lesson5.excel import book, collab
+from lesson5.excel import graddesc as xg
 from lesson5.excel.recalc import read_formulas, recalculated_names
 from lesson5.solver import Factors, init_factors, rmse
 from lesson5.tools import cli
@@ -54,8 +57,7 @@ def test_libreoffice_recalculation_equals_python_block_by_block(
     (tmp_path / "y2018").mkdir()
     ex18 = collab.export(ct18, tmp_path / "y2018", max_iter=100)
     # Distinct names, so that one LibreOffice start recalculates all five.
-    p18 = [ex18.initial_path.rename(tmp_path / "c18.xlsx")]
-    p18.append(ex18.fitted_path.rename(tmp_path / "c18_fit.xlsx"))
+    p18 = [path.rename(tmp_path / f"c18_{path.name}") for path in ex18.paths]
     # A student's edit: another user looked up on word_emb, one dotprod user factor typed over.
     wb = load_workbook(ex16.fitted_path)
     first(wb, "word_emb_user").value = 7
@@ -99,10 +101,11 @@ def test_libreoffice_recalculation_equals_python_block_by_block(
     assert not read_formulas(copy)["movie titles"]
 
 
-@pytest.fixture
-def synthetic(tmp_path):
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """(crosstab, path, workbook) of the seeded workbook; read-only, shared by the module."""
     ct = crosstab(data.load("synthetic"), top_n=15)
-    path = collab.write(ct, tmp_path / collab.FILENAME, seed=42)
+    path = collab.write(ct, tmp_path_factory.mktemp("synthetic") / collab.FILENAME, seed=42)
     return ct, path, load_workbook(path)
 
 
@@ -235,15 +238,15 @@ NASTY_TITLES = ["=1/0", '=HYPERLINK("http://example.com","click me")', "+1+1"]
 NASTY_TITLES += ["Bell\x07 Book\x00 (1999)", "Tab\there (2001)", "@SUM(1)"]
 
 
-@pytest.fixture
-def nasty(tmp_path):
+@pytest.fixture(scope="module")
+def nasty(tmp_path_factory):
     rng = np.random.default_rng(0)
     cells = [(u, m) for u in range(1, 7) for m in range(1, 7) if (u + m) % 5]
     rows = [(u, m, float(rng.integers(1, 11)) / 2) for u, m in cells]
     ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating"])
     movies = pd.DataFrame({"movieId": range(1, 7), "title": NASTY_TITLES})
-    ct = crosstab(ratings, top_n=6, movies=movies)
-    return collab.write(ct, tmp_path / "nasty.xlsx", seed=1)  # openpyxl refused \x00, \x07
+    ct = crosstab(ratings, top_n=6, movies=movies)  # openpyxl refused \x00, \x07
+    return collab.write(ct, tmp_path_factory.mktemp("nasty") / "nasty.xlsx", seed=1)
 
 
 def test_titles_are_text_never_formulas_and_control_characters_do_not_crash(nasty):
@@ -256,10 +259,11 @@ def test_titles_are_text_never_formulas_and_control_characters_do_not_crash(nast
 
 
 def test_bad_input_never_leaves_a_half_written_workbook(synthetic, tmp_path, capsys):
-    ct, path, _ = synthetic
+    ct, _, _ = synthetic
     with pytest.raises(book.WorkbookError, match="folder .*nowhere does not exist"):
         collab.export(ct, tmp_path / "nowhere")
     assert not (tmp_path / "nowhere").exists()
+    path = Path(shutil.copy(synthetic[1], tmp_path))
     before = path.read_bytes()
     lock = tmp_path / f".~lock.{collab.FILENAME}#"
     lock.write_text("someone,host,01.01.2026 10:00;")
@@ -274,32 +278,29 @@ def test_bad_input_never_leaves_a_half_written_workbook(synthetic, tmp_path, cap
         collab.build(ct, init_factors(14, 15), init_factors(15, 15, bias=True))
 
 
-def test_cli_writes_both_workbooks(tmp_path, capsys):
+def test_cli_writes_both_workbooks_and_check_recalculates_them(tmp_path, capsys, monkeypatch):
     out = tmp_path / "new" / "folder"
     argv = ["excel", "--out", str(out), "--source", "synthetic", "--top-n", "6", "--seed", "3"]
-    assert cli.main(argv) == 0
-    text = capsys.readouterr().out
-    assert all(f"wrote {out / name}" in text for name in (collab.FILENAME, collab.FITTED_FILENAME))
+    with monkeypatch.context() as m:  # without LibreOffice, --check writes and then says so
+        m.setenv("LESSON5_SOFFICE", str(tmp_path / "no-soffice"))
+        m.setenv("PATH", str(tmp_path))
+        assert cli.main([*argv, "--check"]) == 2
+    said = capsys.readouterr()
+    assert "LibreOffice (soffice) was not found" in said.err
+    assert "crosstab: 6 users x 6 movies" in said.out
+    names = sorted([collab.FILENAME, collab.FITTED_FILENAME, xg.FILENAME])
+    assert all(f"wrote {out / n}" in said.out for n in names)
+    assert sorted(p.name for p in out.iterdir()) == names  # write_all's workbooks, nothing else
+    assert (out / xg.FILENAME).stat().st_size > 10_000
     start = load_workbook(out / collab.FILENAME)
     assert where(start, "dotprod_ratings") == "G3:L8"
     want = book.as_written(init_factors(6, 6, seed=3).user[0, 0])
     assert first(start, "dotprod_user_factors").value == want
-
-
-def test_cli_check_recalculates_with_libreoffice_and_says_where_it_is_missing(
-    tmp_path, capsys, monkeypatch
-):
-    argv = ["excel", "--out", str(tmp_path), "--source", "synthetic", "--top-n", "6", "--check"]
-    with monkeypatch.context() as m:
-        m.setenv("LESSON5_SOFFICE", str(tmp_path / "no-soffice"))
-        m.setenv("PATH", str(tmp_path))
-        assert cli.main(argv) == 2
-    assert "LibreOffice (soffice) was not found" in capsys.readouterr().err
     require_soffice()
-    assert cli.main(argv) == 0
+    # With it, --check recalculates what write_all wrote (the workbooks above: not written twice).
+    monkeypatch.setattr(excel, "write_all", lambda *args, **kwargs: [out / n for n in names])
+    assert cli.main([*argv, "--check"]) == 0
     text = capsys.readouterr().out
-    written = sorted(p.name for p in tmp_path.glob("*.xlsx"))
-    assert {collab.FILENAME, collab.FITTED_FILENAME, "graddesc.xlsx"} <= set(written)
-    assert f"LibreOffice recalculated {len(written)} workbooks" in text
+    assert "LibreOffice recalculated 3 workbooks" in text
     assert ": 0 error values or empty results" in text
-    assert sorted(p.name for p in (tmp_path / "recalculated").glob("*.xlsx")) == written
+    assert sorted(p.name for p in (out / "recalculated").glob("*.xlsx")) == names

@@ -8,7 +8,7 @@ import zipfile
 import pandas as pd
 import pytest
 from _excel_helpers import assert_close, require_soffice
-from _reset_oracle import MACRO_SHEETS, macro_first_epoch
+from _reset_oracle import MACRO_SHEETS, PASTES, macro_carries, macro_first_epoch
 from openpyxl import load_workbook
 
 from lesson5 import graddesc
@@ -95,74 +95,65 @@ def test_each_sheets_formulas_sit_beside_its_python_rule():
     assert list(xg.FORMULAS) == list(graddesc.SHEETS)
     for name, sheet in graddesc.SHEETS.items():
         formulas = xg.FORMULAS[name]
-        assert formulas.row.__name__ == sheet.row.__name__, name
-        python_epoch = sheet.end_epoch.__name__ if sheet.end_epoch else None
-        assert (formulas.epoch.__name__ if formulas.epoch else None) == python_epoch, name
+        for excel, python in ((formulas.row, sheet.row), (formulas.epoch, sheet.end_epoch)):
+            assert getattr(excel, "__name__", None) == getattr(python, "__name__", None), name
 
 
-def test_the_excel_command_exports_it(tmp_path, capsys):
-    # `python -m lesson5 excel` and `lesson5 run` write every workbook through write_all.
+def test_an_open_graddesc_xlsx_stops_the_excel_command_before_any_write(tmp_path):
+    # write_all (`python -m lesson5 excel`, `lesson5 run`) is run in test_excel_collab's cli test.
     from lesson5 import excel
 
-    paths = excel.write_all(tmp_path, source="synthetic", top_n=6, seed=3)
-    assert paths[-1] == tmp_path / xg.FILENAME and paths[-1].stat().st_size > 10_000
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
-    assert "crosstab: 6 users x 6 movies" in capsys.readouterr().out
-    # An open graddesc.xlsx stops it before any work or any write.
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    (locked / f".~lock.{xg.FILENAME}#").write_text("someone,host,01.01.2026 10:00;")
+    (tmp_path / f".~lock.{xg.FILENAME}#").write_text("someone,host,01.01.2026 10:00;")
     with pytest.raises(book.WorkbookError, match=f"cannot write .*{xg.FILENAME}: it is open"):
-        excel.write_all(locked, source="synthetic", top_n=6)
-    assert [p.name for p in locked.iterdir()] == [f".~lock.{xg.FILENAME}#"]
+        excel.write_all(tmp_path, source="synthetic", top_n=6)
+    assert [p.name for p in tmp_path.iterdir()] == [f".~lock.{xg.FILENAME}#"]
 
 
 def last_row(values, name: str) -> pd.Series:
     return frame(values[f"{name}_rows"]).iloc[xg.N - 1]  # the first epoch's last row
 
 
-@pytest.mark.libreoffice
-@pytest.mark.parametrize("name", MACRO_SHEETS)
-def test_first_epoch_after_reset_is_where_the_macro_puts_it(values, name):
-    (a, b), _ = macro_first_epoch(name)
-    row = last_row(values, name)
-    assert_close(row.new_a, a, f"{name}: a after the first epoch", rel=1e-10)
-    assert_close(row.new_b, b, f"{name}: b after the first epoch", rel=1e-10)
-
-
-# The macros, performed in LibreOffice: set the carries, recalculate, paste, recalculate, ...
-PASTES = dict(momentum=["m"], adagrad=["G"], rmsprop=["v", "v"], adam=["v", "m", "v", "m"])
-START = dict(momentum={"m": 0.0}, adagrad={"G": 1e4}, rmsprop={"v": 1e4}, adam={"v": 1e4, "m": 0.0})
+def with_carries(written, carries: dict, path):
+    """A copy of the workbook with only the sheets of `carries` ({sheet: {key: (b, a)}}), set to them."""
+    wb = load_workbook(written)
+    for ws in [ws for ws in wb if ws.title not in carries]:
+        wb.remove(ws)
+    for name, dn in list(wb.defined_names.items()):
+        if next(dn.destinations)[0] not in carries:
+            del wb.defined_names[name]
+    for n, carry in carries.items():
+        for key, pair in carry.items():
+            for p, val in zip("ba", pair):
+                book.cells(wb, f"{n}_{key}_{p}0")[0][0].value = val
+    wb.save(path)
+    return path
 
 
 @pytest.mark.libreoffice
 def test_pressing_reset_in_libreoffice_gives_the_workbooks_carries(written, values, tmp_path):
-    # Each round writes the carries into a copy of the workbook (only the four sheets), lets
-    # LibreOffice recalculate it, and reads the cells the macro would paste from.
-    carry = {n: {k: [v, v] for k, v in START[n].items()} for n in MACRO_SHEETS}
-    for rnd in range(max(map(len, PASTES.values())) + 1):
-        wb = load_workbook(written)
-        for n in MACRO_SHEETS:
-            for key, pair in carry[n].items():
-                for p, val in zip("ba", pair):
-                    book.cells(wb, f"{n}_{key}_{p}0")[0][0].value = val
-        wb.save(path := tmp_path / f"round{rnd}.xlsx")
-        got = recalculated_names([path], tmp_path / f"out{rnd}")[0]
-        for n in MACRO_SHEETS:
-            if rnd < len(PASTES[n]):
-                key = PASTES[n][rnd]
-                if key == "G":  # the epoch's gradient norms, from the per-epoch table
-                    carry[n][key] = [frame(got[f"{n}_epochs"])[f"G_new_{p}"][0] for p in "ba"]
-                else:  # the last row's average
-                    carry[n][key] = [last_row(got, n)[f"{key}_{p}"] for p in "ba"]
-    for n in MACRO_SHEETS:  # the last round showed the first epoch from the pasted carries
-        for p in "ab":
-            want = last_row(values, n)[f"new_{p}"]
-            assert_close(last_row(got, n)[f"new_{p}"], want, f"{n} new_{p} after Reset", rel=1e-9)
-        state = graddesc.reset(n)
-        for key, pair in carry[n].items():
-            for want, have in zip(state[key], pair):
-                assert_close(have, float(want), f"{n} {key} carry", rel=1e-9)
+    # The macros, performed in LibreOffice: each round of every sheet's macro (its carries from the
+    # oracle) in a copy, all copies recalculated by one LibreOffice start; what the macro would
+    # paste from each is the oracle's next carry. The written workbook is the round after the last.
+    chain = {n: macro_carries(n) for n in MACRO_SHEETS}
+    rounds = range(max(map(len, PASTES.values())))
+    todo = [{n: chain[n][r] for n in MACRO_SHEETS if r < len(PASTES[n])} for r in rounds]
+    paths = [with_carries(written, todo[r], tmp_path / f"round{r}.xlsx") for r in rounds]
+    for r, got in enumerate(recalculated_names(paths, tmp_path / "out")):
+        for n in todo[r]:
+            key = PASTES[n][r]
+            if key == "G":  # the epoch's gradient norms, from the per-epoch table
+                pasted = [frame(got[f"{n}_epochs"])[f"G_new_{p}"][0] for p in "ba"]
+            else:  # the last row's average
+                pasted = [last_row(got, n)[f"{key}_{p}"] for p in "ba"]
+            for have, want in zip(pasted, chain[n][r + 1][key]):
+                assert_close(have, want, f"{n} round {r}: pasted {key}")
+    for n in MACRO_SHEETS:
+        for key, pair in chain[n][-1].items():  # lesson5.graddesc.reset's: test_graddesc.py
+            for p, want in zip("ba", pair):
+                assert_close(values[f"{n}_{key}_{p}0"][0, 0], want, f"{n} {key}_{p}0 written")
+        (a, b), _ = macro_first_epoch(n)
+        assert_close(last_row(values, n).new_a, a, f"{n}: a after the first epoch", rel=1e-10)
+        assert_close(last_row(values, n).new_b, b, f"{n}: b after the first epoch", rel=1e-10)
 
 
 def test_charts_are_straight_segments_with_markers(written):

@@ -167,7 +167,7 @@ def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.xlsx", "x.xlsx"]  # no temp file left
 
 
-def test_names_refs_and_styles_round_trip(tmp_path):
+def test_names_refs_pins_and_styles_round_trip(tmp_path):
     wb = Workbook()
     ws = wb.active
     ws.title = "grad desc"
@@ -191,9 +191,7 @@ def test_names_refs_and_styles_round_trip(tmp_path):
     assert ws2.column_dimensions["A"].width == 6.5 and "D" not in ws2.column_dimensions
     with pytest.raises(KeyError, match="no name 'nope'"):
         book.cells(back, "nope")
-
-
-def test_ref_quotes_a_sheet_name_with_a_quote_and_pin_fixes_parts():
+    # A sheet name with a quote is quoted, the quote doubled; pin fixes a column, a row or both.
     assert book.ref("It's here", "A1") == "'It''s here'!$A$1"
     assert book.ref("It's here", "A1:B2,C3") == "'It''s here'!$A$1:$B$2,'It''s here'!$C$3"
     assert book.ref("It's here", "AB12", absolute=False) == "'It''s here'!AB12"
