@@ -338,10 +338,10 @@ def test_a_failing_bench_row_prints_one_line_and_the_next_row_runs(monkeypatch, 
 # ---------------------------------------------------------------- interruptions
 
 
-def test_a_library_error_reaches_the_cli_as_one_line(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "cmd_data", lambda args: data.split_indices(10, 2.0))
-    assert cli.main(["data"]) == 2
-    assert one_clean_line(capsys.readouterr().err).startswith("error: valid_pct=2.0")
+def test_a_bad_file_reaches_the_cli_as_one_line(tmp_path, capsys):
+    assert cli.main(["data", "--source", str(write(tmp_path, "userId,movieId\n1,2\n"))]) == 2
+    line = one_clean_line(capsys.readouterr().err)
+    assert line.startswith("error: ") and "missing required column(s) ['rating']" in line, line
 
 
 SLOW_WRITE = """
