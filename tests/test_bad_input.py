@@ -109,7 +109,6 @@ CASES = [
     case(R3 + "1,31,2.5\n1,x,3\n", r"ratings.csv, line 3, column 'movieId': value 'x' is not an integer"),  # noqa: E501
     case(R3 + "1,31,2.5\n2.5,32,3\n", r"line 3, column 'userId': value '2.5' is not an integer"),
     case(R3 + "1,31,2.5\n2,0x20,3\n", r"line 3, column 'movieId': value '0x20' is not an integer"),
-    case(R3 + "1,31,2.5\n1,32,five\n", r"line 3, column 'rating': value 'five' is not a number"),
     case(R3 + "1,31,2.5\n1,32,\n", r"line 3, column 'rating': value '' is missing"),
     case(R3 + "1,31,2.5\n1,32,5.5\n", r"line 3, column 'rating': value '5.5' is outside \[0.5, 5.0\]"),  # noqa: E501
     case(R3 + "1,31,0\n", r"line 2, column 'rating': value '0' is outside"),
@@ -120,8 +119,6 @@ CASES = [
       for v in (10**20, 2**63, -(2**63) - 1, "1e30")),
     case(HEADER + "1,31,2.5,99999999999999999999\n", r"line 2, column 'timestamp': value '99999999999999999999' does not fit"),  # noqa: E501
     case(R3 + "1.0,1,3\n9007199254740993,2,4\n", r"line 3, column 'userId': .* too large to be exact"),  # noqa: E501
-    case({"ratings.csv": GOOD, "movies.csv": "movieId,title\n31,Dangerous Minds (1995)\n31,Again\n"},  # noqa: E501
-         r"movies.csv, line 3, column 'movieId': value '31' is a duplicate", ".", read.load_movies),
     case({"ratings.csv": GOOD, "movies.csv": "movieId,name\n31,x\n"}, r"missing required column\(s\) \['title'\]", ".", data.load),  # noqa: E501
     case({"ratings.csv": GOOD, "movies.csv": "movieId,title\n31,Dangerous Minds\nx,Dumbo\n"},
          r"movies.csv, line 3, column 'movieId': value 'x' is not an integer", "ratings.csv", data.load),  # noqa: E501
@@ -176,8 +173,8 @@ def test_a_bad_file_is_one_line_naming_the_problem(tmp_path, files, source, load
         ({"ratings.csv": codecs.BOM_UTF8 + GOOD.encode()}, read.load_ratings, "userId", [1, 1, 2]),
         ({"ratings.csv": GOOD.replace("\n", "\r\n")}, read.load_ratings, "timestamp",
          [1260759144, 1260759179, 1260759185]),
-        ({"ratings.csv": R3 + "1.0,31,2.5\n2,32.0,3\n"}, read.load_ratings, "userId", [1, 2]),
-        ({"ratings.csv": R3 + "1.0,31,2.5\n2,32.0,3\n"}, read.load_ratings, "movieId", [31, 32]),
+        ({"ratings.csv": R3 + "1.0,31,2.5\n2,32.0,3\n"}, read.load_ratings, ["userId", "movieId"],
+         [[1, 31], [2, 32]]),
         ({"ratings.csv": f"{R3}{2**53},1,3\n{2**53 + 1},1,4\n{2**63 - 1},2,5\n"}, read.load_ratings,
          "userId", [2**53, 2**53 + 1, 2**63 - 1]),  # beyond float64's precision, still distinct
         ({"movies.csv": 'movieId,title\n31,"Minds, Dangerous (1995)"\n1029,"Say ""Dumbo"""\n'},
@@ -192,11 +189,10 @@ def test_what_looks_odd_but_is_fine_loads(tmp_path, files, loader, column, value
     for name, content in files.items():
         write(tmp_path, content, name)
     df = loader(tmp_path)
-    assert df[column].tolist() == values
+    assert df[column].values.tolist() == values
     if "userId" in df:
-        assert (
-            list(df.columns)[:3] == ["userId", "movieId", "rating"] and df.userId.dtype == np.int64
-        )
+        assert list(df.columns)[:3] == ["userId", "movieId", "rating"]
+        assert df.userId.dtype == np.int64
 
 
 def test_loading_the_real_file_stays_fast(movielens_zip):
@@ -321,12 +317,14 @@ def test_a_failing_bench_row_prints_one_line_and_the_next_row_runs(monkeypatch, 
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # a spawned row imports bench by name
     import bench
 
-    good = dict(kind="lesson5", recipe="onecycle-bias", bs=4096, source="synthetic", epochs=1)
-    good.update(device="cpu", threads=1)
-    rows = [("broken row", dict(good, kind="nope")), ("good row", good)]
+    # The good row reads a 1,000-row csv: its process never imports torch, nor trains.
+    rows = [
+        ("broken row", dict(kind="nope", recipe="onecycle-bias", bs=4096)),
+        ("good row", dict(kind="read_csv", recipe="-", bs=0, n=1000)),
+    ]
     monkeypatch.setattr(bench, "default_rows", lambda *a: rows)
     monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name, *a: None)
-    code = bench.main(["--device", "cpu", "--threads", "1", "--runs", "1", "--no-scale"])
+    code = bench.main(["--runs", "1", "--no-scale"])
     out, err = capsys.readouterr()
     assert code == 1
     assert "Traceback" not in err and "Traceback" not in out
@@ -334,23 +332,16 @@ def test_a_failing_bench_row_prints_one_line_and_the_next_row_runs(monkeypatch, 
     assert failed == [
         "broken row (onecycle-bias, bs 4096) failed: ValueError: unknown row kind 'nope'"
     ]
-    assert "good row" in out and "broken row" not in out
+    assert "| good row | read.load_ratings |" in out and "broken row" not in out
 
 
 # ---------------------------------------------------------------- interruptions
 
 
-def test_ctrl_c_and_library_errors_reach_the_cli_as_one_line(monkeypatch, capsys):
-    def interrupted(args):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cli, "cmd_data", interrupted)
-    assert cli.main(["data", "--source", "synthetic"]) == 130
-    err = capsys.readouterr().err
-    assert err.strip() == "lesson5: interrupted (Ctrl-C); nothing half-written was left"
-    monkeypatch.setattr(cli, "cmd_data", lambda args: data.split_indices(10, 2.0))
-    assert cli.main(["data"]) == 2
-    assert one_clean_line(capsys.readouterr().err).startswith("error: valid_pct=2.0")
+def test_a_bad_file_reaches_the_cli_as_one_line(tmp_path, capsys):
+    assert cli.main(["data", "--source", str(write(tmp_path, "userId,movieId\n1,2\n"))]) == 2
+    line = one_clean_line(capsys.readouterr().err)
+    assert line.startswith("error: ") and "missing required column(s) ['rating']" in line, line
 
 
 SLOW_WRITE = """
@@ -375,7 +366,9 @@ sys.exit(cli.guarded(lambda: atomic.atomic_write(Path(sys.argv[1]) / "graddesc.x
     "sig, code, words",
     [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted (Ctrl-C)")],
 )
-def test_a_signal_during_a_write_leaves_no_temporary_file(tmp_path, sig, code, words):
+def test_a_signal_during_a_write_is_one_line_and_leaves_no_temporary_file(
+    tmp_path, sig, code, words
+):
     proc = subprocess.Popen(
         [sys.executable, "-c", SLOW_WRITE, str(tmp_path)],
         stdout=subprocess.PIPE,
@@ -388,7 +381,7 @@ def test_a_signal_during_a_write_leaves_no_temporary_file(tmp_path, sig, code, w
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == code
-    assert words in one_clean_line(err)
+    assert one_clean_line(err) == f"lesson5: {words}; nothing half-written was left"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -16,10 +16,8 @@ ROWS = [(196, 242, 3.0, 881250949), (186, 302, 3.5, 891717742), (22, 242, 1.0, 8
 TITLES = {242: "Kolya (1996)", 302: "L.A. Confidential, été (1997)"}
 
 
-def as_csv() -> str:
-    return "userId,movieId,rating,timestamp\n" + "".join(
-        f"{u},{m},{r},{t}\n" for u, m, r, t in ROWS
-    )
+GENRES = {242: "Comedy", 302: "Crime|Film-Noir|Mystery|Thriller"}
+CSV = "userId,movieId,rating,timestamp\n" + "".join(f"{u},{m},{r},{t}\n" for u, m, r, t in ROWS)
 
 
 def as_sep(sep: str) -> str:
@@ -37,8 +35,7 @@ def u_item() -> bytes:
 
 
 def movies_dat(encoding: str) -> bytes:
-    genres = {242: "Comedy", 302: "Crime|Film-Noir|Mystery|Thriller"}
-    return "".join(f"{m}::{t}::{genres[m]}\n" for m, t in TITLES.items()).encode(encoding)
+    return "".join(f"{m}::{t}::{GENRES[m]}\n" for m, t in TITLES.items()).encode(encoding)
 
 
 def zipped(path: Path, members: dict[str, bytes | str]) -> Path:
@@ -53,7 +50,7 @@ def check(ratings, movies) -> None:
     got = ratings[["userId", "movieId", "rating", "timestamp"]].to_numpy(dtype=np.float64)
     assert np.array_equal(got, want)
     assert dict(zip(movies.movieId, movies.title)) == TITLES
-    assert dict(zip(movies.movieId, movies.genres))[302] == "Crime|Film-Noir|Mystery|Thriller"
+    assert dict(zip(movies.movieId, movies.genres)) == GENRES
 
 
 RELEASES = {
@@ -64,12 +61,12 @@ RELEASES = {
         "ml-10M100K/movies.dat": movies_dat("utf-8"),
     },
     "ml-32m": {
-        "ml-32m/ratings.csv": as_csv(),
+        "ml-32m/ratings.csv": CSV,
         "ml-32m/movies.csv": "movieId,title,genres\n242,Kolya (1996),Comedy\n"
         '302,"L.A. Confidential, été (1997)",Crime|Film-Noir|Mystery|Thriller\n',
     },
     "gzip": {
-        "ml/ratings.csv.gz": gzip.compress(as_csv().encode()),
+        "ml/ratings.csv.gz": gzip.compress(CSV.encode()),
         "ml/movies.dat.gz": gzip.compress(movies_dat("latin-1")),
     },
 }
@@ -92,7 +89,7 @@ def test_every_release_reads_from_its_zip_and_its_folder(tmp_path, release):
 
 
 def test_a_member_over_the_cap_is_refused_and_the_cap_is_a_setting(tmp_path, monkeypatch):
-    members = {"ml/ratings.csv": as_csv(), "ml/movies.csv": "movieId,title\n"}
+    members = {"ml/ratings.csv": CSV, "ml/movies.csv": "movieId,title\n"}
     path = zipped(tmp_path / "z.zip", members)
     monkeypatch.setattr(read, "MAX_MEMBER_BYTES", 50)
     match = r"z.zip!ml/ratings.csv would unpack to .*MAX_MEMBER_BYTES"
