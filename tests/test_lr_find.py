@@ -25,20 +25,6 @@ def fresh(ds, seed=0):
     return models.EmbeddingDotBias(ds.n_users, ds.n_movies, 8, ds.rating_range)
 
 
-def test_rates_grow_exactly_geometrically_and_the_loss_is_smoothed_by_smooth_ewma(ds):
-    model = fresh(ds)
-    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
-    res = lr_find(model, ds, sgd, start_lr=1e-4, end_lr=1e-1, num_it=40, beta=0.9, stop_div=False)
-    assert res.stopped == "end" and len(res.lrs) == 40
-    i = np.arange(40)
-    np.testing.assert_allclose(res.lrs, 1e-4 * 1000.0 ** (i / 40), rtol=1e-14)
-    np.testing.assert_allclose(res.lrs[1:] / res.lrs[:-1], 1000.0 ** (1 / 40), rtol=1e-13)
-    assert res.lrs[0] == 1e-4 and res.lrs[-1] < 1e-1
-    assert lr_at(40, 1e-4, 1e-1, 40) == pytest.approx(1e-1, rel=1e-14)
-    ew = EWMA(0.9)
-    np.testing.assert_array_equal(res.smooth, [ew.update(v) for v in res.losses])
-
-
 def test_same_losses_as_fit_with_the_same_schedule_and_batches(ds):
     """Oracle: train.fit with the geometric multiplier as sched draws the same batches and losses."""
     (u, m, y), valid = ds.tensors("train"), ds.tensors("valid")
@@ -78,7 +64,7 @@ def test_model_and_optimizer_are_restored(ds, untouched):
     np.testing.assert_array_equal(h1.steps.loss.to_numpy(), h2.steps.loss.to_numpy())
 
 
-def test_stops_when_the_smoothed_loss_explodes_unless_told_not_to(ds):
+def test_geometric_rates_and_stopping_when_the_smoothed_loss_explodes(ds):
     model = fresh(ds)
     sgd = torch.optim.SGD(model.parameters(), lr=1.0)
     res = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e6, num_it=200)
@@ -91,8 +77,16 @@ def test_stops_when_the_smoothed_loss_explodes_unless_told_not_to(ds):
     res = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e6, num_it=200, stop_div=False)
     ended = res.stopped == "end" and len(res.lrs) == 200
     assert ended or res.stopped == "diverged" and not np.isfinite(res.smooth[-1])
-    quiet = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e-2, num_it=30, stop_div=False)
-    assert quiet.stopped == "end" and len(quiet.lrs) == 30
+    # A quiet run goes to the end, its rates exactly geometric, its loss smoothed by smooth.EWMA.
+    res = lr_find(model, ds, sgd, start_lr=1e-4, end_lr=1e-1, num_it=40, beta=0.9, stop_div=False)
+    assert res.stopped == "end" and len(res.lrs) == 40
+    i = np.arange(40)
+    np.testing.assert_allclose(res.lrs, 1e-4 * 1000.0 ** (i / 40), rtol=1e-14)
+    np.testing.assert_allclose(res.lrs[1:] / res.lrs[:-1], 1000.0 ** (1 / 40), rtol=1e-13)
+    assert res.lrs[0] == 1e-4 and res.lrs[-1] < 1e-1
+    assert lr_at(40, 1e-4, 1e-1, 40) == pytest.approx(1e-1, rel=1e-14)
+    ew = EWMA(0.9)
+    np.testing.assert_array_equal(res.smooth, [ew.update(v) for v in res.losses])
 
 
 def test_suggestions_on_closed_form_curves():
@@ -127,8 +121,6 @@ def test_bad_arguments_are_refused(ds, kwargs, match):
 
 
 # ---------------------------------------------------------------- lesson5.smooth.EWMA
-
-
 def test_ewma_is_the_normalised_weighted_sum_and_nan_before_the_first_value():
     assert math.isnan(EWMA().value)
     xs = np.random.default_rng(0).normal(size=200)

@@ -104,8 +104,6 @@ def test_adamw_is_decay_then_adam_step():
 
 
 # ---- the spreadsheet's sheets against torch.optim (exact equivalences) -------------------------
-
-
 def f64(v):
     return torch.tensor(float(v), dtype=torch.float64)
 

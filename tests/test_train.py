@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import subprocess
@@ -191,13 +192,10 @@ def test_importing_the_loop_flushes_subnormals_in_every_thread():
 
 
 def test_divergence_names_epoch_and_batch(ds):
-    calls = {"n": 0}
-    per_epoch = math.ceil(len(ds.train_idx) / 32)
+    per_epoch, batch = math.ceil(len(ds.train_idx) / 32), itertools.count()
 
-    def poisoned(pred, y):
-        calls["n"] += 1
-        loss = F.mse_loss(pred, y)
-        return loss * float("nan") if calls["n"] == per_epoch + 4 else loss
+    def poisoned(pred, y):  # nan at epoch 1's batch 3
+        return F.mse_loss(pred, y) * (float("nan") if next(batch) == per_epoch + 3 else 1.0)
 
     with pytest.raises(
         train.DivergenceError, match=r"loss is nan at epoch 1 \(0-based\), batch 3 of"
@@ -208,16 +206,13 @@ def test_divergence_names_epoch_and_batch(ds):
     dot = models.EmbeddingDot(ds.n_users, ds.n_movies, 5)
     with pytest.raises(train.DivergenceError, match="epoch 0.*lower the learning rate"):
         fit(dot, ds, 2, torch.optim.SGD(dot.parameters(), lr=1e6), bs=32, seed=0)
-    # The last update can blow the weights up after the last finite loss: validation catches it.
-    last = per_epoch - 1
 
-    def poison(step, mdl, o, loss):
-        if step == last:
-            with torch.no_grad():
-                mdl.u.weight.fill_(float("inf"))
+    def poison(step, mdl, o, loss):  # the last update blows the weights up after a finite loss
+        if step == per_epoch - 1:
+            torch.nn.init.constant_(mdl.u.weight, float("inf"))
 
     with pytest.raises(train.DivergenceError, match="validation MSE is nan after epoch 0"):
-        fit(bias_model(ds), ds, 1, bs=32, seed=0, on_step=poison)
+        fit(bias_model(ds), ds, 1, bs=32, seed=0, on_step=poison)  # validation catches it
 
 
 def test_bad_arguments_and_data_are_refused_before_any_training(ds):
@@ -247,16 +242,6 @@ def test_bad_arguments_and_data_are_refused_before_any_training(ds):
 
 
 # ---------------------------------------------------------------- schedules
-
-
-def test_callable_schedule_and_none(ds):
-    _, opt, hist = run(ds, epochs=1, sched=lambda step: 0.5**step)
-    st = hist.steps
-    assert np.allclose(st.lr, 0.5 * 0.5**st.step, rtol=1e-15, atol=0)
-    assert opt.param_groups[0]["lr"] == 0.5  # the caller's rate comes back after the call
-    assert (run(ds, epochs=1, sched=None)[2].steps.lr == 0.5).all()
-
-
 def _lrs(sched, steps_per_epoch: int, epochs: int) -> list[float]:
     """The rate at each step of a run, read off a scheduler built for a one-parameter optimizer."""
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0, momentum=0.9)
@@ -269,7 +254,7 @@ def _lrs(sched, steps_per_epoch: int, epochs: int) -> list[float]:
     return out
 
 
-def test_cosine_restarts_closed_form():
+def test_schedules_in_closed_form(ds):
     f = _lrs(schedules.CosineRestarts(cycle_len=1, cycle_mult=2), steps_per_epoch=10, epochs=7)
     # Cycles of 10, 20, 40 steps start at 0, 10, 30 and restart at the top.
     assert [f[s] for s in (0, 10, 30)] == [1.0, 1.0, 1.0]
@@ -279,9 +264,7 @@ def test_cosine_restarts_closed_form():
     for bad in (dict(cycle_len=0), dict(cycle_mult=1.5)):
         with pytest.raises(ValueError):
             schedules.CosineRestarts(**bad)
-
-
-def test_one_cycle_shape():
+    # One cycle: up for a quarter of the steps, then down to 1 / (div * final_div) of the top.
     f = _lrs(schedules.OneCycle(pct_start=0.25, div=25, final_div=1e5), 100, 2)
     top = f.index(max(f))
     assert math.isclose(f[0], 1 / 25) and math.isclose(max(f), 1.0)
@@ -290,6 +273,12 @@ def test_one_cycle_shape():
     assert all(a >= b for a, b in zip(f[top:], f[top + 1 :]))
     tiny = _lrs(schedules.OneCycle(), 4, 1)  # a one-step warm-up: torch's 0/0
     assert math.isclose(tiny[0], 1 / 25) and tiny[1] > tiny[2] > tiny[3]
+    # A callable multiplies the caller's rate at each step; None leaves it alone.
+    _, opt, hist = run(ds, epochs=1, sched=lambda step: 0.5**step)
+    st = hist.steps
+    assert np.allclose(st.lr, 0.5 * 0.5**st.step, rtol=1e-15, atol=0)
+    assert opt.param_groups[0]["lr"] == 0.5  # the caller's rate comes back after the call
+    assert (run(ds, epochs=1, sched=None)[2].steps.lr == 0.5).all()
 
 
 def test_one_cycle_drives_adam_beta1_and_restores_it(ds):
@@ -358,8 +347,6 @@ def test_param_groups_leave_every_bias_undecayed():
 
 
 # ---------------------------------------------------------------- raw ids, save and load
-
-
 def test_predict_raw_ids_and_unknowns(ds):
     model, _, _ = run(ds, epochs=1)
     raw_u, raw_m = ds.ratings.userId.to_numpy()[:5], ds.ratings.movieId.to_numpy()[:5]
@@ -415,8 +402,6 @@ def test_load_rejects_other_files(tmp_path):
 
 
 # ---------------------------------------------------------------- CUDA and threads
-
-
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_training_matches_cpu(ds):
@@ -434,21 +419,22 @@ def test_cuda_training_matches_cpu(ds):
 
 def test_small_batches_train_on_one_thread_unless_the_user_chose(ds, monkeypatch):
     """Two trainings at once on two cores must not spin two pools each (benchmarks/threads.py)."""
-    seen, spy = recorder(lambda o: torch.get_num_threads())
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(dev, "_TORCH_THREADS", torch.get_num_threads())  # as torch chose it
     before = torch.get_num_threads()
-    for threads, want in ((None, 1), (2, 2)):
-        seen.clear()
+
+    def used(threads=None):
+        seen, spy = recorder(lambda o: torch.get_num_threads())
         run(ds, epochs=1, on_step=spy, threads=threads)
-        assert set(seen) == {want} and torch.get_num_threads() == before  # restored afterwards
+        assert torch.get_num_threads() == before  # restored afterwards
+        return set(seen)
+
+    assert used() == {1} and used(2) == {2}
     with dev.training_threads(None, 64, torch.device("cpu")) as n:
         assert n == 1
     with dev.training_threads(None, dev.SMALL_BATCH, torch.device("cpu")) as n:
         assert n == before  # a big batch keeps every thread
     monkeypatch.setattr(dev, "_TORCH_THREADS", before + 1)  # the user set their own count
-    seen.clear()
-    run(ds, epochs=1, on_step=spy)
-    assert set(seen) == {before}
+    assert used() == {before}
     with pytest.raises(ValueError, match="threads=0"):
         run(ds, epochs=1, threads=0)
