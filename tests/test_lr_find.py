@@ -25,18 +25,6 @@ def fresh(ds, seed=0):
     return models.EmbeddingDotBias(ds.n_users, ds.n_movies, 8, ds.rating_range)
 
 
-def test_rates_grow_exactly_geometrically(ds):
-    model = fresh(ds)
-    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
-    res = lr_find(model, ds, sgd, start_lr=1e-4, end_lr=1e-1, num_it=40, stop_div=False)
-    assert res.stopped == "end" and len(res.lrs) == 40
-    i = np.arange(40)
-    np.testing.assert_allclose(res.lrs, 1e-4 * 1000.0 ** (i / 40), rtol=1e-14)
-    np.testing.assert_allclose(res.lrs[1:] / res.lrs[:-1], 1000.0 ** (1 / 40), rtol=1e-13)
-    assert res.lrs[0] == 1e-4 and res.lrs[-1] < 1e-1
-    assert lr_at(40, 1e-4, 1e-1, 40) == pytest.approx(1e-1, rel=1e-14)
-
-
 def test_same_losses_as_fit_with_the_same_schedule_and_batches(ds):
     """Oracle: train.fit with the geometric multiplier as sched draws the same batches and losses."""
     (u, m, y), valid = ds.tensors("train"), ds.tensors("valid")
@@ -58,16 +46,6 @@ def test_same_losses_as_fit_with_the_same_schedule_and_batches(ds):
     np.testing.assert_allclose(res.smooth, steps_df.smooth_loss.to_numpy(), rtol=1e-12)
 
 
-def test_smoothing_is_lesson5_smooth_ewma(ds):
-    model = fresh(ds)
-    adam = torch.optim.Adam(model.parameters())
-    res = lr_find(
-        model, ds, adam, start_lr=1e-4, end_lr=1.0, num_it=50, bs=128, beta=0.9, stop_div=False
-    )
-    ew = EWMA(0.9)
-    np.testing.assert_array_equal(res.smooth, [ew.update(v) for v in res.losses])
-
-
 def test_model_and_optimizer_are_restored(ds, untouched):
     model = fresh(ds)
     opt = torch.optim.Adam(train.param_groups(model, 0.1), lr=3e-3)
@@ -86,7 +64,7 @@ def test_model_and_optimizer_are_restored(ds, untouched):
     np.testing.assert_array_equal(h1.steps.loss.to_numpy(), h2.steps.loss.to_numpy())
 
 
-def test_stops_when_the_smoothed_loss_explodes_unless_told_not_to(ds):
+def test_geometric_rates_and_stopping_when_the_smoothed_loss_explodes(ds):
     model = fresh(ds)
     sgd = torch.optim.SGD(model.parameters(), lr=1.0)
     res = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e6, num_it=200)
@@ -99,8 +77,16 @@ def test_stops_when_the_smoothed_loss_explodes_unless_told_not_to(ds):
     res = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e6, num_it=200, stop_div=False)
     ended = res.stopped == "end" and len(res.lrs) == 200
     assert ended or res.stopped == "diverged" and not np.isfinite(res.smooth[-1])
-    quiet = lr_find(model, ds, sgd, start_lr=1e-3, end_lr=1e-2, num_it=30, stop_div=False)
-    assert quiet.stopped == "end" and len(quiet.lrs) == 30
+    # A quiet run goes to the end, its rates exactly geometric, its loss smoothed by smooth.EWMA.
+    res = lr_find(model, ds, sgd, start_lr=1e-4, end_lr=1e-1, num_it=40, beta=0.9, stop_div=False)
+    assert res.stopped == "end" and len(res.lrs) == 40
+    i = np.arange(40)
+    np.testing.assert_allclose(res.lrs, 1e-4 * 1000.0 ** (i / 40), rtol=1e-14)
+    np.testing.assert_allclose(res.lrs[1:] / res.lrs[:-1], 1000.0 ** (1 / 40), rtol=1e-13)
+    assert res.lrs[0] == 1e-4 and res.lrs[-1] < 1e-1
+    assert lr_at(40, 1e-4, 1e-1, 40) == pytest.approx(1e-1, rel=1e-14)
+    ew = EWMA(0.9)
+    np.testing.assert_array_equal(res.smooth, [ew.update(v) for v in res.losses])
 
 
 def test_suggestions_on_closed_form_curves():
@@ -135,28 +121,19 @@ def test_bad_arguments_are_refused(ds, kwargs, match):
 
 
 # ---------------------------------------------------------------- lesson5.smooth.EWMA
-
-
-def test_constant_input_gives_the_constant_from_the_first_value_and_nan_before():
-    ew = EWMA()
-    assert math.isnan(ew.value)
+def test_ewma_is_the_normalised_weighted_sum_and_nan_before_the_first_value():
+    assert math.isnan(EWMA().value)
+    xs = np.random.default_rng(0).normal(size=200)
+    ew = EWMA(0.98)
+    for n in range(1, len(xs) + 1):
+        w = 0.98 ** np.arange(n - 1, -1, -1)  # the newest value weighs 1, the oldest beta^(n-1)
+        want = (w * xs[:n]).sum() / w.sum()
+        assert ew.update(xs[n - 1]) == pytest.approx(want, rel=1e-10, abs=1e-13)
+    # Debiased: a constant comes out from the first value on; beta 0 is the last value.
     assert EWMA(0.9).update(7.0) == pytest.approx(7.0, rel=1e-15)
+    ew = EWMA()
     for _ in range(50):
         assert ew.update(3.25) == pytest.approx(3.25, rel=1e-14)
-
-
-def test_equals_the_normalised_weighted_sum():
-    rng = np.random.default_rng(0)
-    xs = rng.normal(size=200)
-    beta = 0.98
-    ew = EWMA(beta)
-    for n in range(1, len(xs) + 1):
-        got = ew.update(xs[n - 1])
-        w = beta ** np.arange(n - 1, -1, -1)  # the newest value weighs 1, the oldest beta^(n-1)
-        assert got == pytest.approx((w * xs[:n]).sum() / w.sum(), rel=1e-10, abs=1e-13)
-
-
-def test_beta_zero_is_the_last_value_and_bad_beta_refused():
     ew = EWMA(0.0)
     ew.update(1.0)
     assert ew.update(5.0) == 5.0

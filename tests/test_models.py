@@ -26,13 +26,8 @@ def batch(n: int = 9, seed: int = 1):
 ALL = sorted(models.MODELS)
 
 
-def test_dot_product_is_the_lessons_worked_example():
-    x, w = torch.tensor([[1.0, 2], [3, 4]]), torch.tensor([[2.0, 2], [10, 10]])
-    assert models.DotProduct()(x, w).tolist() == [6, 70]  # [[1,2],[3,4]] . [[2,2],[10,10]]
-
-
 @pytest.mark.parametrize("name", ALL)
-def test_one_prediction_per_pair(name):
+def test_one_prediction_per_pair_and_hparams_rebuild_the_same_model(name):
     model = make(name).eval()
     u, m = batch()
     out = model(u, m)
@@ -40,10 +35,6 @@ def test_one_prediction_per_pair(name):
     # Row by row equals the whole batch: nothing in forward mixes the pairs (no stray broadcast).
     rows = torch.cat([model(u[i : i + 1], m[i : i + 1]) for i in range(9)])
     torch.testing.assert_close(rows, out)
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_hparams_rebuild_the_same_model(name):
     kw = dict(nh=7, p1=0.1, p2=0.3, y_range=(1.0, 4.0)) if name == "EmbeddingNet" else {}
     model = models.MODELS[name](N_USERS, N_MOVIES, K, **kw)
     again = models.MODELS[name](**models.hparams(model))
@@ -55,16 +46,23 @@ def test_hparams_rebuild_the_same_model(name):
         models.hparams(torch.nn.Linear(2, 2))
 
 
-def test_sigmoid_range_closed_form():
+def test_dot_product_sigmoid_range_and_the_bias_model_in_closed_form():
+    x, w = torch.tensor([[1.0, 2], [3, 4]]), torch.tensor([[2.0, 2], [10, 10]])
+    assert models.DotProduct()(x, w).tolist() == [6, 70]  # the lesson's worked example
     x = torch.tensor([-1e9, -1.0, 0.0, 2.0, 1e9], dtype=torch.float64)
     got = models.sigmoid_range(x, 0.5, 5.0)
     with np.errstate(over="ignore"):  # exp(1e9) is inf, and 4.5 / inf is the 0 we want
         want = 0.5 + 4.5 / (1 + np.exp(-x.numpy()))
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
     assert got[0] == 0.5 and got[-1] == 5.0 and got[2] == 2.75
+    model, (u, m) = make("EmbeddingDotBias"), batch()  # sigmoid_range(dot + biases), in float64
+    w = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
+    z = (w["u.weight"][u] * w["m.weight"][m]).sum(1) + w["ub.weight"][u, 0] + w["mb.weight"][m, 0]
+    want = 0.5 + 4.5 / (1 + np.exp(-z))
+    np.testing.assert_allclose(model(u, m).detach().numpy(), want, rtol=1e-6)
 
 
-def test_initialisation_ranges():
+def test_initialisation_ranges_and_dropout_only_in_training():
     dot, bias, net = make("EmbeddingDot"), make("EmbeddingDotBias"), make("EmbeddingNet")
     for e in (dot.u, dot.m):
         assert e.weight.shape[1] == K and e.weight.min() >= 0 and e.weight.max() <= 0.05
@@ -74,6 +72,12 @@ def test_initialisation_ranges():
     assert net.drop1.p == 0.05 and net.drop2.p == 0.5  # the lesson's defaults
     for e in (bias.u, bias.m, bias.ub, bias.mb, net.u, net.m):
         assert e.weight.abs().max() <= 0.01
+    net, (u, m) = make("EmbeddingNet", p1=0.5, p2=0.5), batch(200)
+    assert torch.equal(net.eval()(u, m), net(u, m))
+    torch.manual_seed(3)
+    a = net.train()(u, m)
+    torch.manual_seed(4)
+    assert not torch.equal(a, net(u, m))
 
 
 @pytest.mark.parametrize(
@@ -91,25 +95,6 @@ def test_output_stays_in_y_range(name, default):
     assert out.min() >= lo and out.max() <= hi
     assert out.min() < lo + 0.1 and out.max() > hi - 0.1  # saturates: the range is really used
     assert models.MODELS[name](N_USERS, N_MOVIES, K, y_range=(-1.0, 9.0)).y_range == (-1.0, 9.0)
-
-
-def test_dot_bias_is_sigmoid_of_dot_plus_biases():
-    model = make("EmbeddingDotBias")
-    u, m = batch()
-    w = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
-    z = (w["u.weight"][u] * w["m.weight"][m]).sum(1) + w["ub.weight"][u, 0] + w["mb.weight"][m, 0]
-    want = 0.5 + 4.5 / (1 + np.exp(-z))
-    np.testing.assert_allclose(model(u, m).detach().numpy(), want, rtol=1e-6)
-
-
-def test_net_dropout_only_in_training():
-    model = make("EmbeddingNet", p1=0.5, p2=0.5)
-    u, m = batch(200)
-    assert torch.equal(model.eval()(u, m), model(u, m))
-    torch.manual_seed(3)
-    a = model.train()(u, m)
-    torch.manual_seed(4)
-    assert not torch.equal(a, model(u, m))
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -86,10 +86,8 @@ def test_param_groups_defaults_and_bad_arguments_match_torch():
     def groups(mod):
         return lambda ps: mod.SGD([{"params": ps[:2]}, {"params": ps[2:], "lr": 0.2}], 0.05, 0.9)
 
-    assert (
-        rel(trajectory(groups(optim), init, loss), trajectory(groups(torch.optim), init, loss))
-        < 1e-10
-    )
+    ours, theirs = (trajectory(groups(mod), init, loss) for mod in (optim, torch.optim))
+    assert rel(ours, theirs) < 1e-10
     with pytest.raises(ValueError, match="Nesterov"):  # bad lr, betas: test_hostile_models.py
         optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1, nesterov=True)
 
@@ -106,8 +104,6 @@ def test_adamw_is_decay_then_adam_step():
 
 
 # ---- the spreadsheet's sheets against torch.optim (exact equivalences) -------------------------
-
-
 def f64(v):
     return torch.tensor(float(v), dtype=torch.float64)
 
@@ -117,8 +113,8 @@ def _adam_state(m, v):
     return [{"step": f64(1e6), "exp_avg": f64(a), "exp_avg_sq": f64(b)} for a, b in zip(m, v)]
 
 
-def _sheet_case(case):
-    """(sheet, its start, the torch optimizer, torch's state) for one exact equivalence."""
+def _sheet_cases():
+    """Each exact equivalence: (sheet, its start, the torch optimizer, torch's state), built fresh."""
     seeded, reset = graddesc.reset("momentum", "seeded"), graddesc.reset("momentum")
     adam, adam_seeded = graddesc.reset("adam"), graddesc.reset("adam", "seeded")
     s = graddesc.reset("adamw")
@@ -158,15 +154,11 @@ def _sheet_case(case):
         ),
         "adamw-torch": ("adamw", None, lambda ps: torch.optim.AdamW(ps, **adamw), None),
         "adamw-lesson5": ("adamw", None, lambda ps: optim.AdamW(ps, **adamw), None),
-    }[case]  # fmt: skip
+    }  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "case",
-    "basic momentum-0.9-seeded momentum-0.5-seeded momentum-from-zero momentum-from-reset "
-    "adam-seeded adam-from-reset adamw-torch adamw-lesson5".split(),
-)
+@pytest.mark.parametrize("case", list(_sheet_cases()))
 def test_sheet_is_torch(case):
-    name, start, make, state = _sheet_case(case)
+    name, start, make, state = _sheet_cases()[case]
     sheet = graddesc.run(name, 5, start)[0][["new_a", "new_b"]].to_numpy()
     assert rel(torch_rows(make, 5, state), sheet) < 1e-10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ def d():
     return data.synthetic(n_users=20, n_movies=25, n_ratings=300, seed=2)
 
 
-def test_lesson_recipes_are_the_lessons_cells():
+def test_lesson_recipes_are_the_lessons_cells_and_run_stage_by_stage(d):
     dot, bias, net = (recipes.get(n) for n in ("lesson-dot", "lesson-bias", "lesson-net"))
     assert (dot.optimizer, dot.wd, dot.stages, dot.bs) == ("sgd", 1e-5, ((3, 0.1), (3, 0.01)), 64)
     assert (bias.optimizer, bias.wd, bias.stages) == ("sgd", 2e-4, ((3, 0.1), (3, 0.01)))
@@ -24,6 +25,15 @@ def test_lesson_recipes_are_the_lessons_cells():
     model, opt = bias.build(10, 12)
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["momentum"] == 0.9
     assert opt.param_groups[0]["weight_decay"] == 2e-4 and len(opt.param_groups) == 1
+    model, hist = bias.run(d, seed=1, progress=False, device="cpu")
+    assert hist.epochs.lr.tolist() == [0.1] * 3 + [0.01] * 3
+    with pytest.raises(KeyError, match="known: "):
+        recipes.get("nope")
+    model, opt = recipes.get("onecycle-bias").build(10, 12)  # decays weights, not biases
+    decayed, plain = opt.param_groups
+    assert {id(p) for p in decayed["params"]} == {id(model.u.weight), id(model.m.weight)}
+    assert {id(p) for p in plain["params"]} == {id(model.ub.weight), id(model.mb.weight)}
+    assert decayed["weight_decay"] == recipes.get("onecycle-bias").wd > 0 == plain["weight_decay"]
 
 
 def test_for_batch_size_keeps_decay_per_epoch():
@@ -38,21 +48,6 @@ def test_for_batch_size_keeps_decay_per_epoch():
     assert r.for_batch_size(r.bs) is r
     sgd = recipes.get("lesson-bias").for_batch_size(256)
     assert sgd.wd == 2e-4 and sgd.stages == ((3, 0.2), (3, 0.02))  # coupled decay is left alone
-
-
-def test_onecycle_recipe_decays_weights_not_biases():
-    model, opt = recipes.get("onecycle-bias").build(10, 12)
-    decayed, plain = opt.param_groups
-    assert {id(p) for p in decayed["params"]} == {id(model.u.weight), id(model.m.weight)}
-    assert {id(p) for p in plain["params"]} == {id(model.ub.weight), id(model.mb.weight)}
-    assert decayed["weight_decay"] == recipes.get("onecycle-bias").wd > 0 == plain["weight_decay"]
-
-
-def test_run_trains_stage_by_stage(d):
-    model, hist = recipes.get("lesson-bias").run(d, seed=1, progress=False, device="cpu")
-    assert hist.epochs.lr.tolist() == [0.1] * 3 + [0.01] * 3
-    with pytest.raises(KeyError, match="known: "):
-        recipes.get("nope")
 
 
 @pytest.mark.parametrize(
@@ -92,30 +87,18 @@ def test_run_once_trains_once_and_loads_the_same_model(d, tmp_path):
     saved.write_bytes(b"not a model")
     model, _ = recipe.run_once(d, **kw)
     assert torch.equal(model.u.weight, first.u.weight) and saved.stat().st_size > 100
+    blocker = tmp_path / "file"  # and without a writable cache it still trains
+    blocker.write_text("a file where the cache folder would be")
+    model, hist = recipe.run_once(d, **{**kw, "folder": blocker / "models"})
+    assert hist.n_epochs == 2 and blocker.read_text().startswith("a file")
 
 
 def test_run_once_called_twice_at_once_trains_once(d, tmp_path, monkeypatch):
-    import threading
-
     recipe = dataclasses.replace(recipes.get("lesson-bias"), stages=((1, 0.1),))
-    calls, results = [], []
-    run = recipes.Recipe.run
+    calls, run = [], recipes.Recipe.run
     monkeypatch.setattr(recipes.Recipe, "run", lambda *a, **k: calls.append(1) or run(*a, **k))
     kw = dict(folder=tmp_path, progress=False, device="cpu")
-    threads = [
-        threading.Thread(target=lambda: results.append(recipe.run_once(d, **kw))) for _ in range(2)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(2) as pool:  # the second call starts while the first one trains
+        results = list(pool.map(lambda _: recipe.run_once(d, **kw), range(2)))
     assert len(calls) == 1 and len(results) == 2
     assert torch.equal(results[0][0].u.weight, results[1][0].u.weight)
-
-
-def test_run_once_without_a_writable_cache_still_trains(d, tmp_path):
-    recipe = dataclasses.replace(recipes.get("lesson-bias"), stages=((1, 0.1),))
-    blocker = tmp_path / "file"
-    blocker.write_text("a file where the cache folder would be")
-    model, hist = recipe.run_once(d, folder=blocker / "models", progress=False, device="cpu")
-    assert hist.n_epochs == 1 and blocker.read_text().startswith("a file")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import subprocess
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from lesson5 import data, inference, models, optim, schedules, train
-from lesson5.device import FLUSHES_SUBNORMALS
+from lesson5 import device as dev
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +22,8 @@ def ds() -> data.Ratings:
     return data.synthetic(n_users=30, n_movies=40, n_ratings=700, n_factors=3, noise=0.2, seed=1)
 
 
-def bias_model(d: data.Ratings, seed: int = 0) -> models.EmbeddingDotBias:
-    torch.manual_seed(seed)
+def bias_model(d: data.Ratings) -> models.EmbeddingDotBias:
+    torch.manual_seed(0)
     return models.EmbeddingDotBias(d.n_users, d.n_movies, 5)
 
 
@@ -32,14 +33,26 @@ def fit(model, d, epochs=1, opt=None, **kw) -> train.History:
     return train.fit(model, d, epochs, opt, **{"progress": False, "device": "cpu", **kw})
 
 
-def run(d, seed=0, epochs=2, bs=32, **kw):
+def run(d, seed=0, epochs=2, bs=32, data=None, **kw):
+    """A fresh bias model fitted with SGD(0.5, momentum 0.9) on `data` (default: `d`)."""
     model = bias_model(d)
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
-    return model, opt, fit(model, d, epochs, opt, bs=bs, seed=seed, **kw)
+    return model, opt, fit(model, d if data is None else data, epochs, opt, bs=bs, seed=seed, **kw)
+
+
+def recorder(read):
+    """A list, and an on_step callback that appends read(opt) to it after every step."""
+    seen = []
+    return seen, lambda step, model, opt, loss: seen.append(read(opt))
 
 
 def flat(model) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def numpy_mse(model, u, m, y) -> float:
+    with torch.no_grad():
+        return float(((model.eval()(u, m).double().numpy() - y.double().numpy()) ** 2).mean())
 
 
 @pytest.mark.parametrize(
@@ -57,15 +70,20 @@ def test_fused_optimizers_compute_the_same_update(ds, name, kw):
     assert not torch.equal(weights[0], flat(bias_model(ds)))
 
 
-def test_fit_equals_a_hand_written_loop(ds):
+def test_fit_equals_a_hand_written_loop_and_on_step_sees_each_update(ds):
     """Oracle: the textbook loop over the same permutations (one seeded randperm per epoch)."""
-    model, _, hist = run(ds, seed=7, epochs=2, bs=50)
+    seen = []  # what on_step sees: the step, the weights after its update, its loss
+
+    def on_step(step, mdl, o, loss):
+        seen.append((step, flat(mdl), loss))
+
+    _, _, hist = run(ds, seed=7, epochs=2, bs=50, on_step=on_step)
     ref = bias_model(ds)
     opt = torch.optim.SGD(ref.parameters(), lr=0.5, momentum=0.9)
     u, m, y = ds.tensors("train")
     torch.manual_seed(7)
     gen = torch.Generator().manual_seed(7)
-    losses = []
+    want, losses = [], []
     for _ in range(2):
         perm = torch.randperm(len(y), generator=gen)
         for i in range(0, len(y), 50):
@@ -74,14 +92,25 @@ def test_fit_equals_a_hand_written_loop(ds):
             opt.zero_grad()
             loss.backward()
             opt.step()
+            want.append(flat(ref))
             losses.append(loss.item())
-    assert torch.equal(flat(model), flat(ref))
-    assert hist.steps.loss.tolist() == losses
+    assert [s for s, _, _ in seen] == hist.steps.step.tolist() == list(range(len(losses)))
+    assert [x for _, _, x in seen] == hist.steps.loss.tolist() == losses
+    assert all(torch.equal(a, b) for (_, a, _), b in zip(seen, want))  # the last: the fitted model
     assert len(losses) == 2 * math.ceil(len(y) / 50)  # the last, short batch is kept
     assert run(ds, seed=8, epochs=2, bs=50)[2].steps.loss.tolist() != losses  # the seed matters
 
+    def with_dropout(global_seed):
+        torch.manual_seed(0)
+        net = models.EmbeddingNet(ds.n_users, ds.n_movies, 4, p1=0.3, p2=0.5)
+        opt = torch.optim.Adam(net.parameters(), 1e-2)
+        torch.manual_seed(global_seed)  # the global state differs between the calls; seed wins
+        return fit(net, ds, 1, opt, bs=64, seed=5).steps.loss.tolist()
 
-def test_history_columns_and_oracles(ds):
+    assert with_dropout(123) == with_dropout(456)
+
+
+def test_history_columns_and_oracles_and_tuple_data_equals_ratings(ds):
     model, _, hist = run(ds, epochs=3)
     ep, st = hist.epochs, hist.steps
     assert list(ep.columns) == ["epoch", "train_loss", "valid_mse", "valid_rmse", "lr", "seconds"]
@@ -92,57 +121,28 @@ def test_history_columns_and_oracles(ds):
     w = 0.02 * 0.98 ** np.arange(len(x) - 1, -1, -1)
     assert math.isclose(ep.train_loss.iloc[-1], (w * x).sum() / (1 - 0.98 ** len(x)), rel_tol=1e-9)
     assert ep.train_loss.tolist() == st.groupby("epoch").smooth_loss.last().tolist()
-    # Validation MSE: the last epoch's equals a float64 NumPy computation with the final model.
-    u, m, y = ds.tensors("valid")
-    with torch.no_grad():
-        pred = model.eval()(u, m).double().numpy()
-    want = float(((pred - y.double().numpy()) ** 2).mean())
-    assert math.isclose(ep.valid_mse.iloc[-1], want, rel_tol=1e-12)
+    # Validation MSE, and evaluate in batches of any size, equal a float64 NumPy computation.
+    u, m, y = valid = ds.tensors("valid")
+    assert math.isclose(ep.valid_mse.iloc[-1], numpy_mse(model, *valid), rel_tol=1e-12)
+    fresh = bias_model(ds)  # near-constant output: batches of 7 round as one batch does
+    want = numpy_mse(fresh, *valid)
+    for bs in (65_536, 7):
+        assert math.isclose(train.evaluate(fresh, *valid, bs=bs), want, rel_tol=1e-12)
+    with pytest.raises(ValueError, match="empty"):
+        train.evaluate(fresh, u[:0], m[:0], y[:0])
     assert np.allclose(ep.valid_rmse, np.sqrt(ep.valid_mse), rtol=1e-15)
     assert (ep.seconds > 0).all()
+    tuples = run(ds, epochs=3, data=(ds.tensors("train"), valid))[2]
+    assert tuples.steps.loss.tolist() == st.loss.tolist()
+    assert tuples.epochs.valid_mse.tolist() == ep.valid_mse.tolist()
 
 
-def test_evaluate_matches_numpy_and_batches_do_not_matter(ds):
-    model = bias_model(ds)
-    u, m, y = ds.tensors("valid")
-    with torch.no_grad():
-        want = float(((model(u, m).double().numpy() - y.double().numpy()) ** 2).mean())
-    for bs in (65_536, 7):
-        assert math.isclose(train.evaluate(model, u, m, y, bs=bs), want, rel_tol=1e-12)
-    with pytest.raises(ValueError, match="empty"):
-        train.evaluate(model, u[:0], m[:0], y[:0])
-
-
-def test_tuple_data_equals_ratings(ds):
-    _, _, ha = run(ds, seed=3)
-    model = bias_model(ds)
-    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
-    hb = fit(model, (ds.tensors("train"), ds.tensors("valid")), 2, opt, bs=32, seed=3)
-    assert ha.steps.loss.tolist() == hb.steps.loss.tolist()
-    assert ha.epochs.valid_mse.tolist() == hb.epochs.valid_mse.tolist()
-    with pytest.raises(TypeError, match="Ratings"):
-        fit(model, "ratings.csv")
-    u, m, y = ds.tensors("train")
-    with pytest.raises(ValueError, match="train tensors differ in length"):
-        fit(model, ((u, m[:-1], y), ds.tensors("valid")))
-
-
-def test_seed_also_fixes_dropout(ds):
-    def go(global_seed):
-        torch.manual_seed(0)
-        net = models.EmbeddingNet(ds.n_users, ds.n_movies, 4, p1=0.3, p2=0.5)
-        opt = torch.optim.Adam(net.parameters(), 1e-2)
-        torch.manual_seed(global_seed)  # the global state differs between the calls; seed wins
-        return fit(net, ds, 1, opt, bs=64, seed=5).steps.loss.tolist()
-
-    assert go(123) == go(456)
-
-
-def test_continuing_with_set_lr_like_the_lesson(ds):
+def test_continuing_with_set_lr_like_the_lesson_and_its_progress_bar(ds, capsys):
     model, opt, hist = run(ds, epochs=2)
     steps_per_epoch = len(hist.steps) // 2
     train.set_lr(opt, 0.01)
-    hist = fit(model, ds, 2, opt, bs=32, seed=1, history=hist)
+    hist = fit(model, ds, 2, opt, bs=32, seed=1, history=hist, progress=True)
+    assert "epoch 3: train_loss" in "".join(capsys.readouterr())
     assert hist.epochs.epoch.tolist() == [0, 1, 2, 3]
     assert hist.epochs.lr.tolist() == [0.5, 0.5, 0.01, 0.01]
     assert hist.steps.step.tolist() == list(range(4 * steps_per_epoch))
@@ -155,52 +155,47 @@ def test_continuing_with_set_lr_like_the_lesson(ds):
     assert hist.steps.lr.iloc[0] == 0.01 and opt.param_groups[0]["lr"] == 0.01
 
 
-def test_on_step_sees_every_step_after_the_update(ds):
-    model = bias_model(ds)
-    seen = []
-
-    def on_step(step, mdl, o, loss):
-        seen.append((step, int(o.state[mdl.ub.weight]["step"]), loss))
-
-    hist = fit(model, ds, 2, torch.optim.Adam(model.parameters(), 1e-2), bs=100, on_step=on_step)
-    assert [s for s, _, _ in seen] == hist.steps.step.tolist()
-    assert [n for _, n, _ in seen] == [s + 1 for s in hist.steps.step]  # Adam has already stepped
-    assert [x for _, _, x in seen] == hist.steps.loss.tolist()
-
-
+# Each case forks off a process that has imported torch but started none of its threads: one torch
+# import, not three, and what lesson5's import does happens as it would in a fresh process.
 SUBNORMAL_PROBE = """
-import sys
+import os
 import torch
-if sys.argv[1] == "lesson5":
-    import lesson5.train
-torch.set_num_threads(2)  # so that worker threads, not only the main one, do the multiplying
-x = torch.full((4_000_000,), 1e-40)  # below float32's smallest normal number, 1.2e-38
-print(int(((x * 1.0) != 0).sum()))
+for case in ("plain", "lesson5", "keep"):
+    if os.fork() == 0:
+        if case == "keep":
+            os.environ["LESSON5_SUBNORMALS"] = "keep"
+        if case != "plain":
+            import lesson5.train
+        torch.set_num_threads(2)  # so that worker threads, not only the main one, multiply
+        x = torch.full((4_000_000,), 1e-40)  # below float32's smallest normal number, 1.2e-38
+        print(int(((x * 1.0) != 0).sum()), flush=True)
+        os._exit(0)
+    assert os.wait()[1] == 0
 """
 
 
 def test_importing_the_loop_flushes_subnormals_in_every_thread():
-    """Oracle: the CPU's own float32 arithmetic on 1e-40, in fresh processes, with and without lesson5."""
-    if not FLUSHES_SUBNORMALS and os.environ.get("LESSON5_SUBNORMALS") != "keep":
+    """Oracle: the CPU's own float32 arithmetic on 1e-40, in processes with and without lesson5."""
+    if not dev.FLUSHES_SUBNORMALS and os.environ.get("LESSON5_SUBNORMALS") != "keep":
         pytest.skip("this CPU cannot flush subnormals to zero")
     env = {k: v for k, v in os.environ.items() if k != "LESSON5_SUBNORMALS"}
-    runs = [("plain", env), ("lesson5", env), ("lesson5", {**env, "LESSON5_SUBNORMALS": "keep"})]
-    cmd = [sys.executable, "-c", SUBNORMAL_PROBE]  # all at once: each mostly imports
-    procs = [subprocess.Popen([*cmd, arg], env=e, stdout=subprocess.PIPE) for arg, e in runs]
-    kept = [int(p.communicate()[0].split()[-1]) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0]
+    out = subprocess.run(
+        [sys.executable, "-c", SUBNORMAL_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
     # torch alone keeps them (the probe can fail); with lesson5 every thread flushes, workers too
-    assert kept == [4_000_000, 0, 4_000_000]
+    assert [int(n) for n in out.stdout.split()] == [4_000_000, 0, 4_000_000]
 
 
 def test_divergence_names_epoch_and_batch(ds):
-    calls = {"n": 0}
-    per_epoch = math.ceil(len(ds.train_idx) / 32)
+    per_epoch, batch = math.ceil(len(ds.train_idx) / 32), itertools.count()
 
-    def poisoned(pred, y):
-        calls["n"] += 1
-        loss = F.mse_loss(pred, y)
-        return loss * float("nan") if calls["n"] == per_epoch + 4 else loss
+    def poisoned(pred, y):  # nan at epoch 1's batch 3
+        return F.mse_loss(pred, y) * (float("nan") if next(batch) == per_epoch + 3 else 1.0)
 
     with pytest.raises(
         train.DivergenceError, match=r"loss is nan at epoch 1 \(0-based\), batch 3 of"
@@ -211,16 +206,13 @@ def test_divergence_names_epoch_and_batch(ds):
     dot = models.EmbeddingDot(ds.n_users, ds.n_movies, 5)
     with pytest.raises(train.DivergenceError, match="epoch 0.*lower the learning rate"):
         fit(dot, ds, 2, torch.optim.SGD(dot.parameters(), lr=1e6), bs=32, seed=0)
-    # The last update can blow the weights up after the last finite loss: validation catches it.
-    last = per_epoch - 1
 
-    def poison(step, mdl, o, loss):
-        if step == last:
-            with torch.no_grad():
-                mdl.u.weight.fill_(float("inf"))
+    def poison(step, mdl, o, loss):  # the last update blows the weights up after a finite loss
+        if step == per_epoch - 1:
+            torch.nn.init.constant_(mdl.u.weight, float("inf"))
 
     with pytest.raises(train.DivergenceError, match="validation MSE is nan after epoch 0"):
-        fit(bias_model(ds), ds, 1, bs=32, seed=0, on_step=poison)
+        fit(bias_model(ds), ds, 1, bs=32, seed=0, on_step=poison)  # validation catches it
 
 
 def test_bad_arguments_and_data_are_refused_before_any_training(ds):
@@ -231,6 +223,10 @@ def test_bad_arguments_and_data_are_refused_before_any_training(ds):
         fit(model, ds, 0)
     with pytest.raises(TypeError, match="sched must be"):
         fit(model, ds, sched="cosine")
+    with pytest.raises(TypeError, match="Ratings"):
+        fit(model, "ratings.csv")
+    with pytest.raises(ValueError, match="train tensors differ in length"):
+        fit(model, ((u, m[:-1], y), (uv, mv, yv)))
     with pytest.raises(ValueError, match="validation set is empty"):
         fit(model, ((u, m, y), (uv[:0], mv[:0], yv[:0])))
     small = models.EmbeddingDotBias(ds.n_users - 1, ds.n_movies, 5)
@@ -245,22 +241,7 @@ def test_bad_arguments_and_data_are_refused_before_any_training(ds):
     assert torch.equal(flat(model), before) and torch.equal(flat(small), small_before)
 
 
-def test_progress_bar_runs(ds, capsys):
-    fit(bias_model(ds), ds, bs=64, seed=0, progress=True)
-    assert "epoch 0: train_loss" in "".join(capsys.readouterr())
-
-
 # ---------------------------------------------------------------- schedules
-
-
-def test_callable_schedule_and_none(ds):
-    _, opt, hist = run(ds, epochs=1, sched=lambda step: 0.5**step)
-    st = hist.steps
-    assert np.allclose(st.lr, 0.5 * 0.5**st.step, rtol=1e-15, atol=0)
-    assert opt.param_groups[0]["lr"] == 0.5  # the caller's rate comes back after the call
-    assert (run(ds, epochs=1, sched=None)[2].steps.lr == 0.5).all()
-
-
 def _lrs(sched, steps_per_epoch: int, epochs: int) -> list[float]:
     """The rate at each step of a run, read off a scheduler built for a one-parameter optimizer."""
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0, momentum=0.9)
@@ -273,7 +254,7 @@ def _lrs(sched, steps_per_epoch: int, epochs: int) -> list[float]:
     return out
 
 
-def test_cosine_restarts_closed_form():
+def test_schedules_in_closed_form(ds):
     f = _lrs(schedules.CosineRestarts(cycle_len=1, cycle_mult=2), steps_per_epoch=10, epochs=7)
     # Cycles of 10, 20, 40 steps start at 0, 10, 30 and restart at the top.
     assert [f[s] for s in (0, 10, 30)] == [1.0, 1.0, 1.0]
@@ -283,9 +264,7 @@ def test_cosine_restarts_closed_form():
     for bad in (dict(cycle_len=0), dict(cycle_mult=1.5)):
         with pytest.raises(ValueError):
             schedules.CosineRestarts(**bad)
-
-
-def test_one_cycle_shape():
+    # One cycle: up for a quarter of the steps, then down to 1 / (div * final_div) of the top.
     f = _lrs(schedules.OneCycle(pct_start=0.25, div=25, final_div=1e5), 100, 2)
     top = f.index(max(f))
     assert math.isclose(f[0], 1 / 25) and math.isclose(max(f), 1.0)
@@ -294,16 +273,19 @@ def test_one_cycle_shape():
     assert all(a >= b for a, b in zip(f[top:], f[top + 1 :]))
     tiny = _lrs(schedules.OneCycle(), 4, 1)  # a one-step warm-up: torch's 0/0
     assert math.isclose(tiny[0], 1 / 25) and tiny[1] > tiny[2] > tiny[3]
+    # A callable multiplies the caller's rate at each step; None leaves it alone.
+    _, opt, hist = run(ds, epochs=1, sched=lambda step: 0.5**step)
+    st = hist.steps
+    assert np.allclose(st.lr, 0.5 * 0.5**st.step, rtol=1e-15, atol=0)
+    assert opt.param_groups[0]["lr"] == 0.5  # the caller's rate comes back after the call
+    assert (run(ds, epochs=1, sched=None)[2].steps.lr == 0.5).all()
 
 
 def test_one_cycle_drives_adam_beta1_and_restores_it(ds):
     model = bias_model(ds)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2, betas=(0.9, 0.99))
-    betas = []
-    hist = fit(
-        model, ds, 1, opt, bs=64, sched=schedules.OneCycle(), seed=0,
-        on_step=lambda s, m, o, loss: betas.append(o.param_groups[0]["betas"]),
-    )  # fmt: skip
+    betas, on_step = recorder(lambda o: o.param_groups[0]["betas"])
+    hist = fit(model, ds, 1, opt, bs=64, sched=schedules.OneCycle(), seed=0, on_step=on_step)
     # Oracle: torch's OneCycleLR stepped alone on a one-parameter Adam.
     ref = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-2, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -320,8 +302,7 @@ def test_one_cycle_drives_adam_beta1_and_restores_it(ds):
     assert betas[0][0] == 0.95 and min(b[0] for b in betas) < 0.86
     assert all(b[1] == 0.99 for b in betas)
     assert opt.param_groups[0]["betas"] == (0.9, 0.99) and opt.param_groups[0]["lr"] == 1e-2
-    moms = []  # and plain SGD (no momentum) is left without any
-    on_step = lambda s, m, o, loss: moms.append(o.param_groups[0]["momentum"])  # noqa: E731
+    moms, on_step = recorder(lambda o: o.param_groups[0]["momentum"])  # and plain SGD gets none
     fit(bias_model(ds), ds, bs=256, sched=schedules.OneCycle(), seed=0, on_step=on_step)
     assert set(moms) == {0}
 
@@ -366,8 +347,6 @@ def test_param_groups_leave_every_bias_undecayed():
 
 
 # ---------------------------------------------------------------- raw ids, save and load
-
-
 def test_predict_raw_ids_and_unknowns(ds):
     model, _, _ = run(ds, epochs=1)
     raw_u, raw_m = ds.ratings.userId.to_numpy()[:5], ds.ratings.movieId.to_numpy()[:5]
@@ -423,8 +402,6 @@ def test_load_rejects_other_files(tmp_path):
 
 
 # ---------------------------------------------------------------- CUDA and threads
-
-
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_training_matches_cpu(ds):
@@ -442,25 +419,22 @@ def test_cuda_training_matches_cpu(ds):
 
 def test_small_batches_train_on_one_thread_unless_the_user_chose(ds, monkeypatch):
     """Two trainings at once on two cores must not spin two pools each (benchmarks/threads.py)."""
-    from lesson5 import device as dev
-
-    seen = []
-    spy = lambda step, model, opt, loss: seen.append(torch.get_num_threads())  # noqa: E731
-
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(dev, "_TORCH_THREADS", torch.get_num_threads())  # as torch chose it
     before = torch.get_num_threads()
-    for threads, want in ((None, 1), (2, 2)):
-        seen.clear()
+
+    def used(threads=None):
+        seen, spy = recorder(lambda o: torch.get_num_threads())
         run(ds, epochs=1, on_step=spy, threads=threads)
-        assert set(seen) == {want} and torch.get_num_threads() == before  # restored afterwards
+        assert torch.get_num_threads() == before  # restored afterwards
+        return set(seen)
+
+    assert used() == {1} and used(2) == {2}
     with dev.training_threads(None, 64, torch.device("cpu")) as n:
         assert n == 1
     with dev.training_threads(None, dev.SMALL_BATCH, torch.device("cpu")) as n:
         assert n == before  # a big batch keeps every thread
     monkeypatch.setattr(dev, "_TORCH_THREADS", before + 1)  # the user set their own count
-    seen.clear()
-    run(ds, epochs=1, on_step=spy)
-    assert set(seen) == {before}
+    assert used() == {before}
     with pytest.raises(ValueError, match="threads=0"):
         run(ds, epochs=1, threads=0)
