@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pooch
 import torch
 from filelock import FileLock
 from torch import nn
@@ -126,7 +127,8 @@ class Recipe:
         device type, the code and torch's version: a change to any retrains.
         """
         device = get_device(fit_kwargs.get("device"))
-        path = _cache_folder(folder) / f"{self.model}-{self._key(data, seed, device)}.pt"
+        folder = Path(folder) if folder is not None else Path(pooch.os_cache("lesson5")) / "models"
+        path = folder / f"{self.model}-{self._key(data, seed, device)}.pt"
         # Two notebooks or test workers at once: one trains, the other loads; either way the
         # global generator is left as it was, so what follows does not depend on which.
         with (
@@ -172,12 +174,6 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
-def _cache_folder(folder: str | os.PathLike | None) -> Path:
-    import pooch
-
-    return Path(folder) if folder is not None else Path(pooch.os_cache("lesson5")) / "models"
-
-
 # The onecycle ones, tuned over 3 seeds (docs/api.md, "Accuracy over seeds"): batches of 256 train
 # 5x faster an epoch than 64 and, with beta2 0.99, as well; room above 5 lets the sigmoid reach 5.
 RECIPES: dict[str, Recipe] = {
@@ -188,11 +184,9 @@ RECIPES: dict[str, Recipe] = {
                           note="SGD momentum 0.9, wd 2e-4, 3 epochs at 0.1 then 3 at 0.01"),
     "lesson-net": Recipe("EmbeddingNet", "adam", ((3, 1e-3), (3, 1e-3)), wd=1e-5,
                          note="Adam, wd 1e-5, 3 + 3 epochs at 1e-3"),
-    # The lesson's fastai learner: Adam with two cosine cycles of 1 and 2 epochs (SGDR).
-    "lesson-learner": Recipe(
-        "EmbeddingDotBias", "adam", ((3, 1e-2),), wd=2e-4,
-        sched=schedules.CosineRestarts(cycle_len=1, cycle_mult=2),
-        note="Adam 1e-2, wd 2e-4, SGDR (cycle_len=1, cycle_mult=2), 3 epochs"),
+    "lesson-learner": Recipe("EmbeddingDotBias", "adam", ((3, 1e-2),), wd=2e-4,
+                             sched=schedules.CosineRestarts(cycle_len=1, cycle_mult=2),
+                             note="Adam 1e-2, wd 2e-4, SGDR (cycle_len=1, cycle_mult=2), 3 epochs"),
     "onecycle-bias": Recipe(
         "EmbeddingDotBias", "adamw", ((5, 6e-3),), wd=0.4, decay_biases=False,
         sched=schedules.OneCycle(), bs=256, beta2=0.99, y_room=(0.0, 0.5),
