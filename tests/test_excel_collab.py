@@ -296,9 +296,11 @@ def test_cli_writes_both_workbooks_and_check_recalculates_them(tmp_path, capsys,
     assert where(start, "dotprod_ratings") == "G3:L8"
     want = book.as_written(init_factors(6, 6, seed=3).user[0, 0])
     assert first(start, "dotprod_user_factors").value == want
-    require_soffice()
-    # With it, --check recalculates what write_all wrote (the workbooks above: not written twice).
+    # From here write_all hands back the workbooks above (written once, not three times).
     monkeypatch.setattr(excel, "write_all", lambda *args, **kwargs: [out / n for n in names])
+    assert cli.main(argv) == 0  # without --check: written, and nothing recalculated
+    assert not (out / "recalculated").exists() and "wrote" in capsys.readouterr().out
+    require_soffice()
     assert cli.main([*argv, "--check"]) == 0
     text = capsys.readouterr().out
     assert "LibreOffice recalculated 3 workbooks" in text

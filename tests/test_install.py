@@ -1,5 +1,6 @@
-"""The doors in: Colab's install cell, a plain install from a wheel, and the doctor; the fresh venv
-sees this one's packages except lesson5 (one .pth line), so nothing is downloaded."""
+"""The doors in: Colab's install cell (it pip-installs the wheel built from this checkout), `lesson5
+run` from that install, and the doctor; the fresh venv sees this one's packages except lesson5 (one
+.pth line), so nothing is downloaded."""
 
 from __future__ import annotations
 

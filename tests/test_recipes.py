@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from lesson5 import data, recipes
+from lesson5 import data, recipes, schedules
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +22,11 @@ def test_lesson_recipes_are_the_lessons_cells_and_run_stage_by_stage(d):
     assert (dot.optimizer, dot.wd, dot.stages, dot.bs) == ("sgd", 1e-5, ((3, 0.1), (3, 0.01)), 64)
     assert (bias.optimizer, bias.wd, bias.stages) == ("sgd", 2e-4, ((3, 0.1), (3, 0.01)))
     assert (net.optimizer, net.wd, net.stages) == ("adam", 1e-5, ((3, 1e-3), (3, 1e-3)))
+    learner = recipes.get("lesson-learner")  # fastai 0.7's get_learner, y_range the data's
+    fields = (learner.model, learner.optimizer, learner.wd, learner.stages, learner.bs)
+    assert fields == ("EmbeddingDotBias", "adam", 2e-4, ((3, 1e-2),), 64)
+    assert learner.sched == schedules.CosineRestarts(cycle_len=1, cycle_mult=2)
+    assert learner.y_range((0.5, 5.0)) == (0.5, 5.0) and learner.decay_biases
     model, opt = bias.build(10, 12)
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["momentum"] == 0.9
     assert opt.param_groups[0]["weight_decay"] == 2e-4 and len(opt.param_groups) == 1

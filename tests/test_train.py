@@ -77,7 +77,7 @@ def test_fit_equals_a_hand_written_loop_and_on_step_sees_each_update(ds):
     def on_step(step, mdl, o, loss):
         seen.append((step, flat(mdl), loss))
 
-    _, _, hist = run(ds, seed=7, epochs=2, bs=50, on_step=on_step)
+    model, _, hist = run(ds, seed=7, epochs=2, bs=50, on_step=on_step)
     ref = bias_model(ds)
     opt = torch.optim.SGD(ref.parameters(), lr=0.5, momentum=0.9)
     u, m, y = ds.tensors("train")
@@ -96,7 +96,8 @@ def test_fit_equals_a_hand_written_loop_and_on_step_sees_each_update(ds):
             losses.append(loss.item())
     assert [s for s, _, _ in seen] == hist.steps.step.tolist() == list(range(len(losses)))
     assert [x for _, _, x in seen] == hist.steps.loss.tolist() == losses
-    assert all(torch.equal(a, b) for (_, a, _), b in zip(seen, want))  # the last: the fitted model
+    assert all(torch.equal(a, b) for (_, a, _), b in zip(seen, want))
+    assert torch.equal(flat(model), want[-1])  # nothing after the last step touches the weights
     assert len(losses) == 2 * math.ceil(len(y) / 50)  # the last, short batch is kept
     assert run(ds, seed=8, epochs=2, bs=50)[2].steps.loss.tolist() != losses  # the seed matters
 
