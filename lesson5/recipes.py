@@ -124,7 +124,8 @@ class Recipe:
         """`run`, trained once: a second call loads what the first saved (fastbook's learn.load).
 
         Kept in `folder` (default: the cache's `models/`) under a key of the recipe, seed, data,
-        device type, the code and torch's version: a change to any retrains.
+        device type, CPU kernels (baseline and AVX2 differ in the last bits), the code and torch's
+        version: a change to any retrains.
         """
         device = get_device(fit_kwargs.get("device"))
         folder = Path(folder) if folder is not None else Path(pooch.os_cache("lesson5")) / "models"
@@ -152,8 +153,7 @@ class Recipe:
             return model, hist
 
     def _key(self, data: Ratings, seed: int, device: torch.device) -> str:
-        # The CPU's kernels too: baseline (ATEN_CPU_CAPABILITY=default) and AVX2 differ in the last bits.
-        cpu = torch.backends.cpu.get_cpu_capability()
+        cpu = torch.backends.cpu.get_cpu_capability()  # "DEFAULT" under ATEN_CPU_CAPABILITY=default
         h = hashlib.sha256(repr((self, seed, device.type, cpu, torch.__version__)).encode())
         for name in ("models", "train", "schedules", "smooth", "device", "recipes"):  # the numbers
             h.update(Path(sys.modules[f"lesson5.{name}"].__file__).read_bytes())
