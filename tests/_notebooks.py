@@ -9,6 +9,7 @@ import os
 import random
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -25,34 +26,21 @@ def run_notebook(number: str) -> dict:
     (path,) = NOTEBOOKS.glob(f"{number}_*.ipynb")
     cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     names: dict = {"__name__": f"notebook_{number}"}
-    threads, py_state, np_state = torch.get_num_threads(), random.getstate(), np.random.get_state()
-    env, precision = {**os.environ}, pd.get_option("display.precision")
-    os.environ["LESSON5_DEVICE"] = "cpu"
-    try:
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(torch.random.fork_rng())
-            stack.enter_context(matplotlib.rc_context())
-            stack.enter_context(pd.option_context("display.precision", precision))
-            stack.enter_context(warnings.catch_warnings())
-            stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-            stack.enter_context(_no_show())
-            for source in cells:
-                exec(compile(source, str(path), "exec"), names)
-    finally:
-        plt.close("all")
-        os.environ.clear()
-        os.environ.update(env)
-        torch.set_num_threads(threads)
-        random.setstate(py_state)
-        np.random.set_state(np_state)
+    with contextlib.ExitStack() as stack:
+        stack.callback(torch.set_num_threads, torch.get_num_threads())
+        stack.callback(random.setstate, random.getstate())
+        stack.callback(np.random.set_state, np.random.get_state())
+        stack.callback(plt.close, "all")
+        for context in (
+            mock.patch.dict(os.environ, LESSON5_DEVICE="cpu"),
+            torch.random.fork_rng(),
+            matplotlib.rc_context(),
+            pd.option_context("display.precision", pd.get_option("display.precision")),
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            mock.patch.object(plt, "show"),  # the figures stay open for the tests to read
+        ):
+            stack.enter_context(context)
+        for source in cells:
+            exec(compile(source, str(path), "exec"), names)
     return names
-
-
-@contextlib.contextmanager
-def _no_show():
-    """plt.show() does nothing: the figures stay open for the tests to read."""
-    show, plt.show = plt.show, lambda *a, **k: None
-    try:
-        yield
-    finally:
-        plt.show = show
