@@ -8,16 +8,10 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from test_bad_input import write
 
 from lesson5 import data, download, read
 from lesson5.tools import cli
-
-
-def write(tmp_path, text, name="ratings.csv"):
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
 
 # ---------------------------------------------------------------- the real data
 
@@ -39,9 +33,8 @@ def test_2016_release_counts_folder_and_csv(movielens_2016):
 def test_zip_and_extracted_folder_load_the_same(movielens_zip, tmp_path):
     with zipfile.ZipFile(movielens_zip) as zf:
         zf.extractall(tmp_path)
-    a = read.load_ratings(movielens_zip)
-    b = read.load_ratings(tmp_path)  # the csv sits one folder down: ml-latest-small/ratings.csv
-    pd.testing.assert_frame_equal(a, b)
+    # In the folder, the csv sits one level down: ml-latest-small/ratings.csv.
+    pd.testing.assert_frame_equal(read.load_ratings(movielens_zip), read.load_ratings(tmp_path))
 
 
 # ---------------------------------------------------------------- the split
@@ -96,8 +89,7 @@ def test_tensors_follow_the_split():
 
 
 def test_synthetic_has_the_schema_and_is_seeded():
-    a = data.synthetic(seed=3)
-    b = data.synthetic(seed=3)
+    a, b = data.synthetic(seed=3), data.synthetic(seed=3)
     pd.testing.assert_frame_equal(a.ratings, b.ratings)
     r = a.ratings
     assert list(r.columns) == ["userId", "movieId", "rating", "timestamp"]
@@ -124,10 +116,12 @@ def test_synthetic_planted_structure_is_recoverable():
     assert rmse_truth < 0.5 * rmse_mean
 
 
-def test_load_without_a_source_follows_the_user_setting(monkeypatch, movielens_zip, tmp_path):
+def test_load_and_the_cache_folder_follow_the_user_setting(monkeypatch, movielens_zip, tmp_path):
     """data.load() in a notebook reads $LESSON5_DATA: a cache folder, a MovieLens copy, or synthetic."""
     monkeypatch.setenv("LESSON5_SOURCE", "synthetic")  # an earlier version's variable: ignored
     monkeypatch.setenv("LESSON5_DATA", str(movielens_zip.parent))
+    assert download.data_dir() == movielens_zip.parent
+    assert download.data_dir(tmp_path / "arg") == tmp_path / "arg"  # an argument wins
     assert data.load().source == str(movielens_zip.resolve())  # the cache folder's zip
     monkeypatch.setenv("LESSON5_DATA", "synthetic")
     assert data.load().source == "synthetic"
@@ -138,6 +132,8 @@ def test_load_without_a_source_follows_the_user_setting(monkeypatch, movielens_z
         monkeypatch.setenv("LESSON5_DATA", str(setting))
         assert data.load().n_users == 20
     assert data.load("synthetic").n_users == 300  # an argument wins over the setting
+    monkeypatch.delenv("LESSON5_DATA")
+    assert "lesson5" in str(download.data_dir())
 
 
 def test_a_summary_names_the_home_folder_as_a_tilde(monkeypatch, tmp_path):

@@ -7,11 +7,12 @@ import math
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.serialization
 
-from lesson5 import data, inference, models, optim
+from lesson5 import data, inference, interpret, models, optim
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +121,8 @@ def test_a_model_saved_on_cuda_loads_on_the_cpu(saved, ds, tmp_path, monkeypatch
     loaded, users_map, movies_map = inference.load_model(path)
     assert next(loaded.parameters()).device.type == "cpu"
     u, m = ds.ratings.userId.to_numpy(), ds.ratings.movieId.to_numpy()
-    assert np.array_equal(
-        inference.predict(loaded, (users_map, movies_map), u, m), inference.predict(model, ds, u, m)
-    )
+    got = inference.predict(loaded, (users_map, movies_map), u, m)
+    assert np.array_equal(got, inference.predict(model, ds, u, m))
 
 
 def test_predict_with_id_maps_of_another_data_set_names_the_problem(saved):
@@ -158,10 +158,6 @@ def test_adam_refuses_bad_betas(betas):
 
 
 def test_folding_in_on_a_model_of_one_user_gives_numbers():
-    import pandas as pd
-
-    from lesson5 import interpret
-
     r = pd.DataFrame(
         {"userId": [1] * 6, "movieId": range(10, 16), "rating": np.float32([1, 2, 3, 4, 5, 3])}
     )
