@@ -37,9 +37,6 @@ def test_zip_and_extracted_folder_load_the_same(movielens_zip, tmp_path):
     pd.testing.assert_frame_equal(read.load_ratings(movielens_zip), read.load_ratings(tmp_path))
 
 
-# ---------------------------------------------------------------- the split
-
-
 @pytest.mark.parametrize("n", [10, 1_001, 100_836])
 def test_split_is_the_lessons_pick_and_leaves_global_state_alone(n):
     np.random.seed(123)

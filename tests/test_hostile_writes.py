@@ -87,12 +87,10 @@ def test_a_write_that_runs_out_of_space_names_the_file_and_leaves_the_old_one(tm
 
 def hostile_source(folder: Path) -> Path:
     """Three users beyond 2**53 (one apart) and a small one; titles Excel and XML cannot hold."""
-    users, movies = [BIG + 1, BIG + 2, BIG + 3, 7], [1, 2, 3]
+    pairs = [(u, m) for u in (BIG + 1, BIG + 2, BIG + 3, 7) for m in (1, 2, 3)]
     ratings = [1.0, 2.0, 3.5, 4.0, 5.0, 2.5, 3.0, 4.5, 1.5, 0.5, 5.0, 4.0]
-    rows = [
-        f"{u},{m},{ratings[3 * i + j]}\n" for i, u in enumerate(users) for j, m in enumerate(movies)
-    ]
-    write(folder, "userId,movieId,rating\n" + "".join(rows))
+    rows = "".join(f"{u},{m},{r}\n" for (u, m), r in zip(pairs, ratings))
+    write(folder, "userId,movieId,rating\n" + rows)
     emoji = "\U0001f600" * 32767  # 65,534 UTF-16 code units: twice what a cell holds
     write(folder, f'movieId,title\n1,"a \ufffe b \uffff c"\n2,{emoji}\n3,plain\n', "movies.csv")
     return folder
@@ -125,9 +123,6 @@ def test_cell_text_is_xml_safe_and_excel_sized():
     assert book.text("é" * 40000) == "é" * 32766 + "\u2026"
     assert book.text("short \U0001f600") == "short \U0001f600"
     assert book.exact(BIG) == BIG and book.exact(BIG + 1) == str(BIG + 1)
-
-
-# ---------------------------------------------------------------- a stdout that is not UTF-8
 
 
 def test_lesson5_data_prints_on_a_cp1252_stdout(tmp_path):
