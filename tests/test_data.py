@@ -13,7 +13,7 @@ from test_bad_input import write
 from lesson5 import data, download, read
 from lesson5.tools import cli
 
-# ---------------------------------------------------------------- the real data
+# ---------------------------------------------------------------- reading, and the CLI
 
 
 def test_2018_release_counts(ml2018):
@@ -37,6 +37,57 @@ def test_zip_and_extracted_folder_load_the_same(movielens_zip, tmp_path):
     pd.testing.assert_frame_equal(read.load_ratings(movielens_zip), read.load_ratings(tmp_path))
 
 
+def test_cli_data_prints_the_summary(movielens_zip, capsys):
+    assert cli.main(["data", "--source", str(movielens_zip)]) == 0
+    out = capsys.readouterr().out
+    assert "ratings: 100,836" in out and "users:   610" in out and "movies:  9,724 rated" in out
+    assert "  4.0  26,818 " in out  # the histogram's tallest bar
+
+
+def oracle(fields: str) -> tuple | None:
+    """Python's int() and float() on each field, or None where one is bad (no 1_0 separators)."""
+
+    def whole(v: str) -> int:
+        if re.fullmatch(r"\s*[+-]?\d+\s*", v):
+            return int(v)
+        f = float(v)
+        if f != int(f) or abs(f) >= 2**53:
+            raise ValueError(v)
+        return int(f)
+
+    try:
+        u, m, r, t = fields.split(",")
+        ids = [whole(v) for v in (u, m, t)]
+        ok = "_" not in fields and all(-(2**63) <= i < 2**63 for i in ids) and 0.5 <= float(r) <= 5
+        return (ids[0], ids[1], float(r), ids[2]) if ok else None
+    except ValueError:
+        return None
+
+
+FIELDS = "1,2,3.5,0| 5,+7,4,1|05,9,0.1,9223372036854775807|1,2,4.4999999999999999,"
+FIELDS += "-9223372036854775808|2,3.0,2.675,12|9007199254740993,4,5,1|1_0,4,5,1|1,2,1e0,1|1,2,3,|"
+FIELDS += "1,2,nan,1|1,2,3.5,1.5"
+
+
+@pytest.mark.parametrize("fields", FIELDS.split("|"))
+def test_the_pandas_read_agrees_with_python_on_each_field(tmp_path, fields):
+    """Oracle: Python's int() and float() on the fields; a row they refuse is named, line 3."""
+    path = write(tmp_path, f"userId,movieId,rating,timestamp\n9,9,1,1\n{fields}\n")
+    want = oracle(fields)
+    if want is None:
+        with pytest.raises(data.DataError, match=r"ratings.csv, line 3, column '\w+': value "):
+            read.load_ratings(path)
+        return
+    df = read.load_ratings(path)
+    assert list(df.columns) == ["userId", "movieId", "rating", "timestamp"]
+    assert df.userId.dtype == np.int64 and df.rating.dtype == np.float32
+    row, (u, m, r, t) = df.iloc[1], want
+    assert (row.userId, row.movieId, row.rating, row.timestamp) == (u, m, np.float32(r), t)
+
+
+# ---------------------------------------------------------------- the split and the id maps
+
+
 @pytest.mark.parametrize("n", [10, 1_001, 100_836])
 def test_split_is_the_lessons_pick_and_leaves_global_state_alone(n):
     np.random.seed(123)
@@ -48,9 +99,6 @@ def test_split_is_the_lessons_pick_and_leaves_global_state_alone(n):
     np.testing.assert_array_equal(valid, expected)
     # a partition: every index once, so disjoint and of total length n
     np.testing.assert_array_equal(np.sort(np.concatenate([train, valid])), np.arange(n))
-
-
-# ---------------------------------------------------------------- id maps
 
 
 def test_ids_indexed_in_order_of_first_appearance_and_round_trip(ml2018):
@@ -82,7 +130,7 @@ def test_tensors_follow_the_split():
     np.testing.assert_array_equal(ds.users_map.decode(u.numpy()), want)
 
 
-# ---------------------------------------------------------------- synthetic data
+# ---------------------------------------------------------------- synthetic data, LESSON5_DATA
 
 
 def test_synthetic_has_the_schema_and_is_seeded():
@@ -138,54 +186,3 @@ def test_a_summary_names_the_home_folder_as_a_tilde(monkeypatch, tmp_path):
     assert download.shown(tmp_path / ".cache" / "lesson5") == "~/.cache/lesson5"
     assert download.shown("/srv/data") == "/srv/data"
     assert download.shown(str(tmp_path) + "-other/x") == str(tmp_path) + "-other/x"
-
-
-# ---------------------------------------------------------------- the CLI
-
-
-def test_cli_data_prints_the_summary(movielens_zip, capsys):
-    assert cli.main(["data", "--source", str(movielens_zip)]) == 0
-    out = capsys.readouterr().out
-    assert "ratings: 100,836" in out and "users:   610" in out and "movies:  9,724 rated" in out
-    assert "  4.0  26,818 " in out  # the histogram's tallest bar
-
-
-def oracle(fields: str) -> tuple | None:
-    """Python's int() and float() on each field, or None where one is bad (no 1_0 separators)."""
-
-    def whole(v: str) -> int:
-        if re.fullmatch(r"\s*[+-]?\d+\s*", v):
-            return int(v)
-        f = float(v)
-        if f != int(f) or abs(f) >= 2**53:
-            raise ValueError(v)
-        return int(f)
-
-    try:
-        u, m, r, t = fields.split(",")
-        ids = [whole(v) for v in (u, m, t)]
-        ok = "_" not in fields and all(-(2**63) <= i < 2**63 for i in ids) and 0.5 <= float(r) <= 5
-        return (ids[0], ids[1], float(r), ids[2]) if ok else None
-    except ValueError:
-        return None
-
-
-FIELDS = "1,2,3.5,0| 5,+7,4,1|05,9,0.1,9223372036854775807|1,2,4.4999999999999999,"
-FIELDS += "-9223372036854775808|2,3.0,2.675,12|9007199254740993,4,5,1|1_0,4,5,1|1,2,1e0,1|1,2,3,|"
-FIELDS += "1,2,nan,1|1,2,3.5,1.5"
-
-
-@pytest.mark.parametrize("fields", FIELDS.split("|"))
-def test_the_pandas_read_agrees_with_python_on_each_field(tmp_path, fields):
-    """Oracle: Python's int() and float() on the fields; a row they refuse is named, line 3."""
-    path = write(tmp_path, f"userId,movieId,rating,timestamp\n9,9,1,1\n{fields}\n")
-    want = oracle(fields)
-    if want is None:
-        with pytest.raises(data.DataError, match=r"ratings.csv, line 3, column '\w+': value "):
-            read.load_ratings(path)
-        return
-    df = read.load_ratings(path)
-    assert list(df.columns) == ["userId", "movieId", "rating", "timestamp"]
-    assert df.userId.dtype == np.int64 and df.rating.dtype == np.float32
-    row, (u, m, r, t) = df.iloc[1], want
-    assert (row.userId, row.movieId, row.rating, row.timestamp) == (u, m, np.float32(r), t)

@@ -81,11 +81,11 @@ def test_weights_that_claim_a_shape_their_bytes_do_not_hold(tmp_path):
         (lambda p: p.update(user_ids=p["user_ids"][:3]), ["'user_ids' should be 40 int64 ids"]),
         (lambda p: p.update({"class": "Linear"}), ["unknown model class 'Linear'"]),
         (lambda p: p.update(mean_rating=math.nan), ["'mean_rating' is nan"]),
-        (lambda p: p.update(x=Payload()), ["could run code", "system"]),
+        (lambda p: p.update(x=Payload()), ["could run code", "system"]),  # pickled code
         (lambda p: p["state_dict"].update({"u.weight": p["state_dict"]["u.weight"].double()}), ["torch.float64", "torch.float32"]),  # noqa: E501
     ],
 )  # fmt: skip
-def test_inconsistent_files_are_refused_by_name(saved, tmp_path, change, words):
+def test_inconsistent_or_code_running_files_are_refused_by_name(saved, tmp_path, change, words):
     refused(tweaked(saved, tmp_path, change), *words)
 
 

@@ -41,16 +41,13 @@ model = models.EmbeddingDotBias(ds.n_users, ds.n_movies, 50)
     "limit, setup, call, name, absent",
     [
         # The first of the exported workbooks does not fit.
-        (5000, "", "cli.main(['excel', '--out', out, '--source', 'synthetic', '--top-n', '3'])",
-         collab.FILENAME, "Traceback"),
+        (5000, "", "cli.main(['excel', '--out', out, '--source', 'synthetic', '--top-n', '3'])", collab.FILENAME, "Traceback"),  # noqa: E501
         # Room for openpyxl's temporary sheet (a few hundred bytes), not for the 5 kB workbook:
         # the workbook's own write fails, not a temporary sheet's.
         (2000, "from openpyxl import Workbook\nfrom lesson5.excel import book",
-         "cli.guarded(lambda: book.save_atomic(Workbook(), out + '/w.xlsx') and 0)",
-         "w.xlsx", "openpyxl"),
+         "cli.guarded(lambda: book.save_atomic(Workbook(), out + '/w.xlsx') and 0)", "w.xlsx", "openpyxl"),
         (20_000, SYNTHETIC_MODEL,
-         "cli.guarded(lambda: inference.save_model(out + '/model.pt', model, ds) and 0)",
-         "model.pt", "unexpected pos"),
+         "cli.guarded(lambda: inference.save_model(out + '/model.pt', model, ds) and 0)", "model.pt", "unexpected pos"),
     ],
     ids=["excel export", "workbook", "model"],
 )  # fmt: skip
@@ -62,13 +59,11 @@ def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing(
     assert proc.returncode == 2, proc.stderr
     line = one_line(proc.stderr)
     assert line.startswith(f"error: cannot write {tmp_path / name}: the disk is full"), line
-    assert absent not in line
-    assert list(tmp_path.iterdir()) == []
+    assert absent not in line and list(tmp_path.iterdir()) == [], line
 
 
 def test_a_write_that_runs_out_of_space_names_the_file_and_leaves_the_old_one(tmp_path):
-    target = tmp_path / "graddesc.xlsx"
-    target.write_text("the copy from before")
+    target = write(tmp_path, "the copy from before", "graddesc.xlsx")
 
     def fills_the_disk(tmp: Path) -> None:
         tmp.write_text("half a workbook")
