@@ -349,9 +349,7 @@ sys.exit(cli.guarded(lambda: atomic.atomic_write(Path(sys.argv[1]) / "graddesc.x
     "sig, code, words",
     [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted (Ctrl-C)")],
 )
-def test_a_signal_during_a_write_is_one_line_and_leaves_no_temporary_file(
-    tmp_path, sig, code, words
-):
+def test_a_signal_during_a_write_is_one_line_and_leaves_nothing(tmp_path, sig, code, words):
     cmd, env = [sys.executable, "-c", SLOW_WRITE, str(tmp_path)], {"PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, stdout=PIPE, stderr=PIPE, text=True, env=os.environ | env)
     assert proc.stdout.readline().strip() == "writing"
@@ -377,9 +375,7 @@ def test_stale_atomic_temporary_files_are_swept_by_the_next_write(tmp_path):
     assert {p.name for p in tmp_path.iterdir()} == {"graddesc.xlsx", fresh.name, other.name}
 
 
-def test_stale_download_temporary_files_are_swept_by_a_fetch_that_hashes_with_pooch(
-    tmp_path, monkeypatch
-):
+def test_stale_download_files_are_swept_by_a_fetch_that_hashes_with_pooch(tmp_path, monkeypatch):
     import pooch
 
     payload, cache = zip_of({"ml/ratings.csv": GOOD}), tmp_path / "cache"

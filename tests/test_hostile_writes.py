@@ -51,9 +51,7 @@ model = models.EmbeddingDotBias(ds.n_users, ds.n_movies, 50)
     ],
     ids=["excel export", "workbook", "model"],
 )  # fmt: skip
-def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing(
-    tmp_path, limit, setup, call, name, absent
-):
+def test_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, limit, setup, call, name, absent):
     code = UNDER_A_SIZE_LIMIT.format(limit=limit, setup=setup, call=call)
     proc = python("-c", code, str(tmp_path))
     assert proc.returncode == 2, proc.stderr
