@@ -8,18 +8,12 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from test_bad_input import write
 
 from lesson5 import data, download, read
 from lesson5.tools import cli
 
-
-def write(tmp_path, text, name="ratings.csv"):
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-# ---------------------------------------------------------------- the real data
+# ---------------------------------------------------------------- reading, and the CLI
 
 
 def test_2018_release_counts(ml2018):
@@ -39,115 +33,8 @@ def test_2016_release_counts_folder_and_csv(movielens_2016):
 def test_zip_and_extracted_folder_load_the_same(movielens_zip, tmp_path):
     with zipfile.ZipFile(movielens_zip) as zf:
         zf.extractall(tmp_path)
-    a = read.load_ratings(movielens_zip)
-    b = read.load_ratings(tmp_path)  # the csv sits one folder down: ml-latest-small/ratings.csv
-    pd.testing.assert_frame_equal(a, b)
-
-
-# ---------------------------------------------------------------- the split
-
-
-@pytest.mark.parametrize("n", [10, 1_001, 100_836])
-def test_split_is_the_lessons_pick_and_leaves_global_state_alone(n):
-    np.random.seed(123)
-    before = np.random.get_state()[1].copy()
-    train, valid = data.split_indices(n)
-    assert (np.random.get_state()[1] == before).all(), "split_indices touched the global state"
-    np.random.seed(42)
-    expected = np.random.permutation(n)[: int(0.2 * n)]  # fastai 0.7's get_cv_idxs
-    np.testing.assert_array_equal(valid, expected)
-    # a partition: every index once, so disjoint and of total length n
-    np.testing.assert_array_equal(np.sort(np.concatenate([train, valid])), np.arange(n))
-
-
-# ---------------------------------------------------------------- id maps
-
-
-def test_ids_indexed_in_order_of_first_appearance_and_round_trip(ml2018):
-    d = ml2018
-    for ids, idx, id_map in [
-        (d.ratings.userId, d.user_idx, d.users_map),
-        (d.ratings.movieId, d.movie_idx, d.movies_map),
-    ]:
-        to_idx = {o: i for i, o in enumerate(ids.unique())}  # the lesson's own construction
-        np.testing.assert_array_equal(idx, ids.map(to_idx).to_numpy())
-        np.testing.assert_array_equal(id_map.decode(idx), ids.to_numpy())
-
-
-def test_unknown_ids_and_indices_are_named():
-    m = data.IdMap.from_values("movieId", [31, 1029, 31, 7])
-    assert list(m.encode([7, 31])) == [2, 0]
-    with pytest.raises(KeyError, match="unknown movieId 999"):
-        m.encode([31, 999])
-    with pytest.raises(IndexError, match="index 3 is out of range"):
-        m.decode([0, 3])
-
-
-def test_tensors_follow_the_split():
-    ds = data.synthetic(n_users=20, n_movies=30, n_ratings=200, seed=1)
-    u, m, y = ds.tensors("valid")
-    assert len(u) == len(ds.valid_idx) == 40
-    np.testing.assert_array_equal(y.numpy(), ds.ratings.rating.to_numpy()[ds.valid_idx])
-    want = ds.ratings.userId.to_numpy()[ds.valid_idx]
-    np.testing.assert_array_equal(ds.users_map.decode(u.numpy()), want)
-
-
-# ---------------------------------------------------------------- synthetic data
-
-
-def test_synthetic_has_the_schema_and_is_seeded():
-    a = data.synthetic(seed=3)
-    b = data.synthetic(seed=3)
-    pd.testing.assert_frame_equal(a.ratings, b.ratings)
-    r = a.ratings
-    assert list(r.columns) == ["userId", "movieId", "rating", "timestamp"]
-    assert len(r) == 20_000 and not r.duplicated(["userId", "movieId"]).any()
-    assert r.rating.between(0.5, 5).all() and ((r.rating * 2) % 1 == 0).all()
-    assert a.truth["user_factors"].shape == (300, 5) and a.truth["movie_factors"].shape == (500, 5)
-    assert not (r.userId.unique() == np.arange(r.userId.nunique())).all()  # ids are not indices
-    # Skewed popularity, as in MovieLens: the top 10% of movies hold well over 10% of ratings.
-    counts = r.movieId.value_counts()
-    assert counts.iloc[: len(counts) // 10].sum() > 0.3 * len(r)
-
-
-def test_synthetic_planted_structure_is_recoverable():
-    # The planted mean + biases + factors explain ratings far better than the global mean.
-    ds = data.synthetic(seed=0)
-    t, r = ds.truth, ds.ratings
-    u = (r.userId.to_numpy() - 1) // 3
-    m = (r.movieId.to_numpy() - 10) // 7
-    clean = t["mean"] + t["user_bias"][u] + t["movie_bias"][m]
-    clean = clean + 1.5 * (t["user_factors"][u] * t["movie_factors"][m]).sum(1)
-    y = r.rating.to_numpy()
-    rmse_truth = np.sqrt(np.mean((np.clip(clean, 0.5, 5) - y) ** 2))
-    rmse_mean = np.sqrt(np.mean((y.mean() - y) ** 2))
-    assert rmse_truth < 0.5 * rmse_mean
-
-
-def test_load_without_a_source_follows_the_user_setting(monkeypatch, movielens_zip, tmp_path):
-    """data.load() in a notebook reads $LESSON5_DATA: a cache folder, a MovieLens copy, or synthetic."""
-    monkeypatch.setenv("LESSON5_SOURCE", "synthetic")  # an earlier version's variable: ignored
-    monkeypatch.setenv("LESSON5_DATA", str(movielens_zip.parent))
-    assert data.load().source == str(movielens_zip.resolve())  # the cache folder's zip
-    monkeypatch.setenv("LESSON5_DATA", "synthetic")
-    assert data.load().source == "synthetic"
-    small = data.synthetic(n_users=20, n_movies=15, n_ratings=200, seed=1)
-    small.ratings.to_csv(tmp_path / "ratings.csv", index=False)
-    small.movies.to_csv(tmp_path / "movies.csv", index=False)
-    for setting in (tmp_path, tmp_path / "ratings.csv"):  # a MovieLens folder, or its ratings.csv
-        monkeypatch.setenv("LESSON5_DATA", str(setting))
-        assert data.load().n_users == 20
-    assert data.load("synthetic").n_users == 300  # an argument wins over the setting
-
-
-def test_a_summary_names_the_home_folder_as_a_tilde(monkeypatch, tmp_path):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert download.shown(tmp_path / ".cache" / "lesson5") == "~/.cache/lesson5"
-    assert download.shown("/srv/data") == "/srv/data"
-    assert download.shown(str(tmp_path) + "-other/x") == str(tmp_path) + "-other/x"
-
-
-# ---------------------------------------------------------------- the CLI
+    # In the folder, the csv sits one level down: ml-latest-small/ratings.csv.
+    pd.testing.assert_frame_equal(read.load_ratings(movielens_zip), read.load_ratings(tmp_path))
 
 
 def test_cli_data_prints_the_summary(movielens_zip, capsys):
@@ -196,3 +83,106 @@ def test_the_pandas_read_agrees_with_python_on_each_field(tmp_path, fields):
     assert df.userId.dtype == np.int64 and df.rating.dtype == np.float32
     row, (u, m, r, t) = df.iloc[1], want
     assert (row.userId, row.movieId, row.rating, row.timestamp) == (u, m, np.float32(r), t)
+
+
+# ---------------------------------------------------------------- the split and the id maps
+
+
+@pytest.mark.parametrize("n", [10, 1_001, 100_836])
+def test_split_is_the_lessons_pick_and_leaves_global_state_alone(n):
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    train, valid = data.split_indices(n)
+    assert (np.random.get_state()[1] == before).all(), "split_indices touched the global state"
+    np.random.seed(42)
+    expected = np.random.permutation(n)[: int(0.2 * n)]  # fastai 0.7's get_cv_idxs
+    np.testing.assert_array_equal(valid, expected)
+    # a partition: every index once, so disjoint and of total length n
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, valid])), np.arange(n))
+
+
+def test_ids_indexed_in_order_of_first_appearance_and_round_trip(ml2018):
+    d = ml2018
+    for ids, idx, id_map in [
+        (d.ratings.userId, d.user_idx, d.users_map),
+        (d.ratings.movieId, d.movie_idx, d.movies_map),
+    ]:
+        to_idx = {o: i for i, o in enumerate(ids.unique())}  # the lesson's own construction
+        np.testing.assert_array_equal(idx, ids.map(to_idx).to_numpy())
+        np.testing.assert_array_equal(id_map.decode(idx), ids.to_numpy())
+
+
+def test_unknown_ids_and_indices_are_named():
+    m = data.IdMap.from_values("movieId", [31, 1029, 31, 7])
+    assert list(m.encode([7, 31])) == [2, 0]
+    with pytest.raises(KeyError, match="unknown movieId 999"):
+        m.encode([31, 999])
+    with pytest.raises(IndexError, match="index 3 is out of range"):
+        m.decode([0, 3])
+
+
+def test_tensors_follow_the_split():
+    ds = data.synthetic(n_users=20, n_movies=30, n_ratings=200, seed=1)
+    u, m, y = ds.tensors("valid")
+    assert len(u) == len(ds.valid_idx) == 40
+    np.testing.assert_array_equal(y.numpy(), ds.ratings.rating.to_numpy()[ds.valid_idx])
+    want = ds.ratings.userId.to_numpy()[ds.valid_idx]
+    np.testing.assert_array_equal(ds.users_map.decode(u.numpy()), want)
+
+
+# ---------------------------------------------------------------- synthetic data, LESSON5_DATA
+
+
+def test_synthetic_has_the_schema_and_is_seeded():
+    a, b = data.synthetic(seed=3), data.synthetic(seed=3)
+    pd.testing.assert_frame_equal(a.ratings, b.ratings)
+    r = a.ratings
+    assert list(r.columns) == ["userId", "movieId", "rating", "timestamp"]
+    assert len(r) == 20_000 and not r.duplicated(["userId", "movieId"]).any()
+    assert r.rating.between(0.5, 5).all() and ((r.rating * 2) % 1 == 0).all()
+    assert a.truth["user_factors"].shape == (300, 5) and a.truth["movie_factors"].shape == (500, 5)
+    assert not (r.userId.unique() == np.arange(r.userId.nunique())).all()  # ids are not indices
+    # Skewed popularity, as in MovieLens: the top 10% of movies hold well over 10% of ratings.
+    counts = r.movieId.value_counts()
+    assert counts.iloc[: len(counts) // 10].sum() > 0.3 * len(r)
+
+
+def test_synthetic_planted_structure_is_recoverable():
+    # The planted mean + biases + factors explain ratings far better than the global mean.
+    ds = data.synthetic(seed=0)
+    t, r = ds.truth, ds.ratings
+    u = (r.userId.to_numpy() - 1) // 3
+    m = (r.movieId.to_numpy() - 10) // 7
+    clean = t["mean"] + t["user_bias"][u] + t["movie_bias"][m]
+    clean = clean + 1.5 * (t["user_factors"][u] * t["movie_factors"][m]).sum(1)
+    y = r.rating.to_numpy()
+    rmse_truth = np.sqrt(np.mean((np.clip(clean, 0.5, 5) - y) ** 2))
+    rmse_mean = np.sqrt(np.mean((y.mean() - y) ** 2))
+    assert rmse_truth < 0.5 * rmse_mean
+
+
+def test_load_and_the_cache_folder_follow_the_user_setting(monkeypatch, movielens_zip, tmp_path):
+    """data.load() in a notebook reads $LESSON5_DATA: a cache folder, a MovieLens copy, or synthetic."""
+    monkeypatch.setenv("LESSON5_SOURCE", "synthetic")  # an earlier version's variable: ignored
+    monkeypatch.setenv("LESSON5_DATA", str(movielens_zip.parent))
+    assert download.data_dir() == movielens_zip.parent
+    assert download.data_dir(tmp_path / "arg") == tmp_path / "arg"  # an argument wins
+    assert data.load().source == str(movielens_zip.resolve())  # the cache folder's zip
+    monkeypatch.setenv("LESSON5_DATA", "synthetic")
+    assert data.load().source == "synthetic"
+    small = data.synthetic(n_users=20, n_movies=15, n_ratings=200, seed=1)
+    small.ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    small.movies.to_csv(tmp_path / "movies.csv", index=False)
+    for setting in (tmp_path, tmp_path / "ratings.csv"):  # a MovieLens folder, or its ratings.csv
+        monkeypatch.setenv("LESSON5_DATA", str(setting))
+        assert data.load().n_users == 20
+    assert data.load("synthetic").n_users == 300  # an argument wins over the setting
+    monkeypatch.delenv("LESSON5_DATA")
+    assert "lesson5" in str(download.data_dir())
+
+
+def test_a_summary_names_the_home_folder_as_a_tilde(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert download.shown(tmp_path / ".cache" / "lesson5") == "~/.cache/lesson5"
+    assert download.shown("/srv/data") == "/srv/data"
+    assert download.shown(str(tmp_path) + "-other/x") == str(tmp_path) + "-other/x"

@@ -46,8 +46,7 @@ def server(payload):
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
@@ -98,11 +97,3 @@ def test_a_corrupt_copy_is_removed_and_a_dead_server_says_where_to_put_the_zip(s
     (tmp_path / download.ZIP_NAME).write_bytes(b"truncated")
     path = download.fetch(tmp_path, url=f"{server}/good.zip", progress=False, timeout=10)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == download.SHA256
-
-
-def test_cache_folder_from_argument_then_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("LESSON5_DATA", str(tmp_path / "env"))
-    assert download.data_dir() == tmp_path / "env"
-    assert download.data_dir(tmp_path / "arg") == tmp_path / "arg"
-    monkeypatch.delenv("LESSON5_DATA")
-    assert "lesson5" in str(download.data_dir())

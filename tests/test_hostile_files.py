@@ -4,18 +4,15 @@ READMEs), gzip'd too, read back; the unpacked-size cap is a setting (bad files: 
 from __future__ import annotations
 
 import gzip
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
+from test_bad_input import write, zip_of
 
 from lesson5 import data, read
 
 ROWS = [(196, 242, 3.0, 881250949), (186, 302, 3.5, 891717742), (22, 242, 1.0, 878887116)]
 TITLES = {242: "Kolya (1996)", 302: "L.A. Confidential, été (1997)"}
-
-
 GENRES = {242: "Comedy", 302: "Crime|Film-Noir|Mystery|Thriller"}
 CSV = "userId,movieId,rating,timestamp\n" + "".join(f"{u},{m},{r},{t}\n" for u, m, r, t in ROWS)
 
@@ -38,13 +35,6 @@ def movies_dat(encoding: str) -> bytes:
     return "".join(f"{m}::{t}::{GENRES[m]}\n" for m, t in TITLES.items()).encode(encoding)
 
 
-def zipped(path: Path, members: dict[str, bytes | str]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in members.items():
-            zf.writestr(name, content)
-    return path
-
-
 def check(ratings, movies) -> None:
     want = np.array(ROWS, dtype=np.float64)
     got = ratings[["userId", "movieId", "rating", "timestamp"]].to_numpy(dtype=np.float64)
@@ -53,46 +43,31 @@ def check(ratings, movies) -> None:
     assert dict(zip(movies.movieId, movies.genres)) == GENRES
 
 
-RELEASES = {
+RELEASES = {  # each release's ratings file first
     "ml-100k": {"ml-100k/u.data": as_sep("\t"), "ml-100k/u.item": u_item()},
     "ml-1m": {"ml-1m/ratings.dat": as_sep("::"), "ml-1m/movies.dat": movies_dat("latin-1")},
-    "ml-10m": {
-        "ml-10M100K/ratings.dat": as_sep("::"),
-        "ml-10M100K/movies.dat": movies_dat("utf-8"),
-    },
-    "ml-32m": {
-        "ml-32m/ratings.csv": CSV,
-        "ml-32m/movies.csv": "movieId,title,genres\n242,Kolya (1996),Comedy\n"
-        '302,"L.A. Confidential, été (1997)",Crime|Film-Noir|Mystery|Thriller\n',
-    },
-    "gzip": {
-        "ml/ratings.csv.gz": gzip.compress(CSV.encode()),
-        "ml/movies.dat.gz": gzip.compress(movies_dat("latin-1")),
-    },
-}
+    "ml-10m": {"ml-10M100K/ratings.dat": as_sep("::"), "ml-10M100K/movies.dat": movies_dat("utf-8")},
+    "ml-32m": {"ml-32m/ratings.csv": CSV, "ml-32m/movies.csv": "movieId,title,genres\n242,Kolya (1996),Comedy\n"
+               '302,"L.A. Confidential, été (1997)",Crime|Film-Noir|Mystery|Thriller\n'},
+    "gzip": {"ml/ratings.csv.gz": gzip.compress(CSV.encode()), "ml/movies.dat.gz": gzip.compress(movies_dat("latin-1"))},  # noqa: E501
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("release", RELEASES)
 def test_every_release_reads_from_its_zip_and_its_folder(tmp_path, release):
     members = RELEASES[release]
-    check(*read.movielens(zipped(tmp_path / f"{release}.zip", members))[:2])
-    for name, content in members.items():
-        path = tmp_path / "unzipped" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
+    zip_path = write(tmp_path, zip_of(members), f"{release}.zip")
+    check(*read.movielens(zip_path)[:2])
+    ratings_file, *_ = [write(tmp_path / "unzipped", c, n) for n, c in members.items()]
     check(*read.movielens(tmp_path / "unzipped")[:2])
-    ratings_file = next(
-        p for p in (tmp_path / "unzipped").rglob("*") if "u.data" in p.name or "ratings" in p.name
-    )
     check(*read.movielens(ratings_file)[:2])  # a bare ratings file finds its titles beside it
-    assert data.load(tmp_path / f"{release}.zip").n_users == 3
+    assert data.load(zip_path).n_users == 3
 
 
 def test_a_member_over_the_cap_is_refused_and_the_cap_is_a_setting(tmp_path, monkeypatch):
-    members = {"ml/ratings.csv": CSV, "ml/movies.csv": "movieId,title\n"}
-    path = zipped(tmp_path / "z.zip", members)
+    path = write(tmp_path, zip_of(RELEASES["ml-32m"]), "z.zip")
     monkeypatch.setattr(read, "MAX_MEMBER_BYTES", 50)
-    match = r"z.zip!ml/ratings.csv would unpack to .*MAX_MEMBER_BYTES"
+    match = r"z.zip!ml-32m/ratings.csv would unpack to .*MAX_MEMBER_BYTES"
     with pytest.raises(data.DataError, match=match):
         read.load_ratings(path)
     monkeypatch.setattr(read, "MAX_MEMBER_BYTES", 2**30)

@@ -5,36 +5,17 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from _excel_helpers import require_soffice
 from openpyxl import load_workbook
+from test_bad_input import one_line, python, write
 
 from lesson5 import atomic
 from lesson5.excel import book, collab, recalc
 
-ROOT = Path(__file__).resolve().parents[1]
 BIG = 2**53  # beyond it, a double cannot tell neighbouring integers apart
-
-
-def run(code: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-    )
-
-
-def one_line(stderr: str) -> str:
-    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    return lines[0]
 
 
 # ---------------------------------------------------------------- a full disk
@@ -60,33 +41,27 @@ model = models.EmbeddingDotBias(ds.n_users, ds.n_movies, 50)
     "limit, setup, call, name, absent",
     [
         # The first of the exported workbooks does not fit.
-        (5000, "", "cli.main(['excel', '--out', out, '--source', 'synthetic', '--top-n', '3'])",
-         collab.FILENAME, "Traceback"),
+        (5000, "", "cli.main(['excel', '--out', out, '--source', 'synthetic', '--top-n', '3'])", collab.FILENAME, "Traceback"),  # noqa: E501
         # Room for openpyxl's temporary sheet (a few hundred bytes), not for the 5 kB workbook:
         # the workbook's own write fails, not a temporary sheet's.
         (2000, "from openpyxl import Workbook\nfrom lesson5.excel import book",
-         "cli.guarded(lambda: book.save_atomic(Workbook(), out + '/w.xlsx') and 0)",
-         "w.xlsx", "openpyxl"),
+         "cli.guarded(lambda: book.save_atomic(Workbook(), out + '/w.xlsx') and 0)", "w.xlsx", "openpyxl"),
         (20_000, SYNTHETIC_MODEL,
-         "cli.guarded(lambda: inference.save_model(out + '/model.pt', model, ds) and 0)",
-         "model.pt", "unexpected pos"),
+         "cli.guarded(lambda: inference.save_model(out + '/model.pt', model, ds) and 0)", "model.pt", "unexpected pos"),
     ],
     ids=["excel export", "workbook", "model"],
 )  # fmt: skip
-def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing(
-    tmp_path, limit, setup, call, name, absent
-):
-    proc = run(UNDER_A_SIZE_LIMIT.format(limit=limit, setup=setup, call=call), str(tmp_path))
+def test_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, limit, setup, call, name, absent):
+    code = UNDER_A_SIZE_LIMIT.format(limit=limit, setup=setup, call=call)
+    proc = python("-c", code, str(tmp_path))
     assert proc.returncode == 2, proc.stderr
     line = one_line(proc.stderr)
     assert line.startswith(f"error: cannot write {tmp_path / name}: the disk is full"), line
-    assert absent not in line
-    assert list(tmp_path.iterdir()) == []
+    assert absent not in line and list(tmp_path.iterdir()) == [], line
 
 
 def test_a_write_that_runs_out_of_space_names_the_file_and_leaves_the_old_one(tmp_path):
-    target = tmp_path / "graddesc.xlsx"
-    target.write_text("the copy from before")
+    target = write(tmp_path, "the copy from before", "graddesc.xlsx")
 
     def fills_the_disk(tmp: Path) -> None:
         tmp.write_text("half a workbook")
@@ -105,17 +80,12 @@ def test_a_write_that_runs_out_of_space_names_the_file_and_leaves_the_old_one(tm
 
 def hostile_source(folder: Path) -> Path:
     """Three users beyond 2**53 (one apart) and a small one; titles Excel and XML cannot hold."""
-    folder.mkdir()
-    users, movies = [BIG + 1, BIG + 2, BIG + 3, 7], [1, 2, 3]
+    pairs = [(u, m) for u in (BIG + 1, BIG + 2, BIG + 3, 7) for m in (1, 2, 3)]
     ratings = [1.0, 2.0, 3.5, 4.0, 5.0, 2.5, 3.0, 4.5, 1.5, 0.5, 5.0, 4.0]
-    rows = [
-        f"{u},{m},{ratings[3 * i + j]}\n" for i, u in enumerate(users) for j, m in enumerate(movies)
-    ]
-    (folder / "ratings.csv").write_text("userId,movieId,rating\n" + "".join(rows))
+    rows = "".join(f"{u},{m},{r}\n" for (u, m), r in zip(pairs, ratings))
+    write(folder, "userId,movieId,rating\n" + rows)
     emoji = "\U0001f600" * 32767  # 65,534 UTF-16 code units: twice what a cell holds
-    (folder / "movies.csv").write_text(
-        f'movieId,title\n1,"a \ufffe b \uffff c"\n2,{emoji}\n3,plain\n', encoding="utf-8"
-    )
+    write(folder, f'movieId,title\n1,"a \ufffe b \uffff c"\n2,{emoji}\n3,plain\n', "movies.csv")
     return folder
 
 
@@ -148,20 +118,10 @@ def test_cell_text_is_xml_safe_and_excel_sized():
     assert book.exact(BIG) == BIG and book.exact(BIG + 1) == str(BIG + 1)
 
 
-# ---------------------------------------------------------------- a stdout that is not UTF-8
-
-
 def test_lesson5_data_prints_on_a_cp1252_stdout(tmp_path):
-    folder = tmp_path / "snow \u2603 man"
-    folder.mkdir()
-    (folder / "ratings.csv").write_text("userId,movieId,rating\n1,31,2.5\n2,31,4.0\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "lesson5", "data", "--source", str(folder / "ratings.csv")],
-        capture_output=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "cp1252"},
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr.decode("cp1252", "replace")
-    out = proc.stdout.decode("cp1252")
+    path = write(tmp_path / "snow \u2603 man", "userId,movieId,rating\n1,31,2.5\n2,31,4.0\n")
+    env = {"PYTHONIOENCODING": "cp1252"}
+    proc = python("-m", "lesson5", "data", "--source", str(path), env=env, encoding="cp1252")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    out = proc.stdout
     assert "source:  " in out and "snow ? man" in out and "ratings: 2" in out
-    assert b"Traceback" not in proc.stderr
