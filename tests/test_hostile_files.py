@@ -43,13 +43,17 @@ def check(ratings, movies) -> None:
     assert dict(zip(movies.movieId, movies.genres)) == GENRES
 
 
+ML_32M_MOVIES = (
+    'movieId,title,genres\n242,Kolya (1996),Comedy\n302,"L.A. Confidential, été (1997)",'
+    "Crime|Film-Noir|Mystery|Thriller\n"
+)
 RELEASES = {  # each release's ratings file first
     "ml-100k": {"ml-100k/u.data": as_sep("\t"), "ml-100k/u.item": u_item()},
     "ml-1m": {"ml-1m/ratings.dat": as_sep("::"), "ml-1m/movies.dat": movies_dat("latin-1")},
     "ml-10m": {"ml-10M100K/ratings.dat": as_sep("::"), "ml-10M100K/movies.dat": movies_dat("utf-8")},
-    "ml-32m": {"ml-32m/ratings.csv": CSV, "ml-32m/movies.csv": "movieId,title,genres\n242,Kolya (1996),Comedy\n"
-               '302,"L.A. Confidential, été (1997)",Crime|Film-Noir|Mystery|Thriller\n'},
-    "gzip": {"ml/ratings.csv.gz": gzip.compress(CSV.encode()), "ml/movies.dat.gz": gzip.compress(movies_dat("latin-1"))},  # noqa: E501
+    "ml-32m": {"ml-32m/ratings.csv": CSV, "ml-32m/movies.csv": ML_32M_MOVIES},
+    "gzip": {"ml/ratings.csv.gz": gzip.compress(CSV.encode()),
+             "ml/movies.dat.gz": gzip.compress(movies_dat("latin-1"))},
 }  # fmt: skip
 
 
