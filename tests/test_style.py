@@ -86,9 +86,8 @@ def test_the_rules_catch_a_false_pointer_a_bad_pointer_and_a_missing_docstring()
     assert problems(good.replace("Notebook 02.", "Notebook 2."), "mod", notebooks) == [
         'F.go (line 12): write the pointer as "Notebook NN." on its own line'
     ]
-    assert problems(
-        good.replace('"""Do it.\n\n    Notebooks 01-02.\n    """', "x = 1"), "mod", notebooks
-    ) == ["F (line 6): no docstring"]
+    undocumented = good.replace('"""Do it.\n\n    Notebooks 01-02.\n    """', "x = 1")
+    assert problems(undocumented, "mod", notebooks) == ["F (line 6): no docstring"]
 
 
 def test_no_module_declares_all():
