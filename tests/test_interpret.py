@@ -68,7 +68,6 @@ def test_cosine_neighbours_match_brute_force(held_out):
     best = sorted(sims[:t] + sims[t + 1 :])[:8]
     assert got.movieId.tolist() == [mid for _, mid in best]
     np.testing.assert_allclose(got.cosine.to_numpy(), [-s for s, _ in best], atol=1e-12)
-    assert target_id not in got.movieId.tolist()
 
 
 def test_movie_bias_table_against_pandas_and_the_average_users_prediction(held_out):
@@ -90,7 +89,6 @@ def test_movie_bias_table_against_pandas_and_the_average_users_prediction(held_o
         # bias_stars: what the bias adds to the average user's prediction
         logit = w["m.weight"][j] @ u_avg + ub.mean()
         assert row.bias_stars == pytest.approx(pred(logit + mb[j]) - pred(logit), abs=1e-12)
-        assert np.sign(row.bias_stars) == np.sign(row.bias)
 
 
 def test_prediction_for_a_known_user_equals_the_model_forward(held_out):
