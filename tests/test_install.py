@@ -106,13 +106,12 @@ def test_the_install_cell_installs_lesson5_then_lesson5_runs_in_an_empty_folder(
 
 
 def test_the_doctor_passes_here_and_fails_on_a_wrong_zip(tmp_path):
-    env, cmd = dict(os.environ, LESSON5_DATA=str(tmp_path)), [sys.executable, "-m", "lesson5"]
-    done = subprocess.run([*cmd, "doctor"], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
+    env = dict(os.environ, LESSON5_DATA=str(tmp_path))
+    doctor = [sys.executable, "-m", "lesson5", "doctor"]
+    lines = run(doctor, env, Path.cwd()).splitlines()
     assert lines[0].startswith("OK   python") and lines[-1] == "all required checks OK"
-    assert all(line[:4] in ("OK  ", "--  ") for line in lines[:-1]), done.stdout
+    assert all(line[:4] in ("OK  ", "--  ") for line in lines[:-1]), lines
     (tmp_path / "ml-latest-small.zip").write_bytes(b"not the release")
-    done = subprocess.run([*cmd, "doctor"], env=env, capture_output=True, text=True)
+    done = subprocess.run(doctor, env=env, capture_output=True, text=True)
     assert done.returncode == 1
     assert "FAIL data" in done.stdout and "delete it" in done.stdout

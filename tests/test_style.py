@@ -52,9 +52,7 @@ def problems(source: str, name: str, notebooks: dict[str, str]) -> list[str]:
             continue
         lines = doc.splitlines()
         if len(lines[0]) > FIRST_LINE_MAX:
-            out.append(
-                f"{what}: first line has {len(lines[0])} characters (at most {FIRST_LINE_MAX})"
-            )
+            out.append(f"{what}: first line has {len(lines[0])} characters, over {FIRST_LINE_MAX}")
         third = lines[2].strip() if len(lines) > 2 else ""
         if re.match(r"Notebooks? \d", third) and not POINTER.fullmatch(third):
             out.append(f'{what}: write the pointer as "Notebook NN." on its own line')
