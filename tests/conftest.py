@@ -65,10 +65,8 @@ def untouched():
 def movielens_zip() -> Path:
     """The verified 2018 ml-latest-small.zip from the data folder ($LESSON5_DATA in CI)."""
     path = download.data_dir() / download.ZIP_NAME
-    need(
-        path.exists(),
-        f"{path} not found; set LESSON5_DATA to the folder holding {download.ZIP_NAME}",
-    )
+    reason = f"{path} not found; set LESSON5_DATA to the folder holding {download.ZIP_NAME}"
+    need(path.exists(), reason)
     return path
 
 

@@ -27,10 +27,9 @@ def first_code_cell(path: Path) -> str:
 
 
 def test_every_notebook_starts_with_the_same_guarded_install_cell():
-    cells = {p.name: first_code_cell(p) for p in NOTEBOOKS}
-    assert len(cells) == 7
-    assert len(set(cells.values())) == 1, "the install cells differ"
-    cell = cells[NOTEBOOKS[0].name]
+    cells = {first_code_cell(p) for p in NOTEBOOKS}
+    assert len(NOTEBOOKS) == 7 and len(cells) == 1, "the install cells differ"
+    (cell,) = cells
     assert 'if importlib.util.find_spec("lesson5") is None:' in cell
     assert f'"git+{REPO}"' in cell
 
@@ -38,10 +37,8 @@ def test_every_notebook_starts_with_the_same_guarded_install_cell():
 def test_the_readme_opens_every_notebook_in_colab_and_shows_the_clone_line():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"git clone {REPO}" in readme
-    path = REPO.removeprefix("https://github.com/")
-    links = re.findall(
-        rf"https://colab\.research\.google\.com/github/{path}/blob/main/(\S+?)\)", readme
-    )
+    colab = re.escape(REPO.replace("github.com", "colab.research.google.com/github"))
+    links = re.findall(rf"{colab}/blob/main/(\S+?)\)", readme)
     assert links == [f"notebooks/{p.name}" for p in NOTEBOOKS]
     assert len(readme.splitlines()) <= 150
 
@@ -81,9 +78,8 @@ def fresh(tmp_path_factory) -> dict:
     venv = tmp / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], env, tmp)
     python = venv / "bin" / "python"
-    site = run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], env, tmp
-    )
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = run([str(python), "-c", purelib], env, tmp)
     Path(site.strip(), "deps.pth").write_text(f"{deps}\n")
     return {"python": python, "venv": venv, "wheel": wheel, "env": env, "tmp": tmp}
 
@@ -99,9 +95,8 @@ def test_the_install_cell_installs_lesson5_then_lesson5_runs_in_an_empty_folder(
     empty = fresh["tmp"] / "empty"
     empty.mkdir()
     lesson5 = str(fresh["venv"] / "bin" / "lesson5")
-    printed = run(
-        [lesson5, "run", "--only", "00", "--data", "synthetic", "--out", "OUT"], fresh["env"], empty
-    )
+    cmd = [lesson5, "run", "--only", "00", "--data", "synthetic", "--out", "OUT"]
+    printed = run(cmd, fresh["env"], empty)
     assert "1 of 1 notebooks ran" in printed, printed
     assert (empty / "OUT" / NOTEBOOKS[0].name).is_file()
     # Without the notebooks the message names the fix.
@@ -111,13 +106,12 @@ def test_the_install_cell_installs_lesson5_then_lesson5_runs_in_an_empty_folder(
 
 
 def test_the_doctor_passes_here_and_fails_on_a_wrong_zip(tmp_path):
-    env, cmd = dict(os.environ, LESSON5_DATA=str(tmp_path)), [sys.executable, "-m", "lesson5"]
-    done = subprocess.run([*cmd, "doctor"], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
+    env = dict(os.environ, LESSON5_DATA=str(tmp_path))
+    doctor = [sys.executable, "-m", "lesson5", "doctor"]
+    lines = run(doctor, env, Path.cwd()).splitlines()
     assert lines[0].startswith("OK   python") and lines[-1] == "all required checks OK"
-    assert all(line[:4] in ("OK  ", "--  ") for line in lines[:-1]), done.stdout
+    assert all(line[:4] in ("OK  ", "--  ") for line in lines[:-1]), lines
     (tmp_path / "ml-latest-small.zip").write_bytes(b"not the release")
-    done = subprocess.run([*cmd, "doctor"], env=env, capture_output=True, text=True)
+    done = subprocess.run(doctor, env=env, capture_output=True, text=True)
     assert done.returncode == 1
     assert "FAIL data" in done.stdout and "delete it" in done.stdout

@@ -16,25 +16,12 @@ CI = (ROOT / ".ci" / "run").read_text()
 
 
 def environment_yml() -> tuple[list[str], list[str]]:
-    """(conda dependencies, pip dependencies) of environment.yml, read without a YAML library."""
-    conda, pip, key, in_pip = [], [], None, False
-    for line in (ROOT / "environment.yml").read_text().splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        top = re.match(r"^(\w+):", line)
-        item = re.match(r"^(\s*)- (.*)$", line)
-        if top:
-            key, in_pip = top.group(1), False
-        elif key != "dependencies" or not item:
-            continue
-        elif item.group(2).strip() == "pip:":
-            in_pip = True
-        elif in_pip and len(item.group(1)) > 2:
-            pip.append(item.group(2).strip())
-        else:
-            in_pip = False
-            conda.append(item.group(2).strip())
-    return conda, pip
+    """(conda dependencies, pip dependencies) of environment.yml, read without a YAML library:
+    the items of `dependencies:` up to the next top-level key, pip's the ones indented deeper."""
+    text = (ROOT / "environment.yml").read_text().split("\ndependencies:\n", 1)[1]
+    block = re.split(r"^\w", text, maxsplit=1, flags=re.M)[0]
+    conda = re.findall(r"^ {0,2}- (.+?)\s*$", block, re.M)
+    return [c for c in conda if c != "pip:"], re.findall(r"^ {3,}- (.+?)\s*$", block, re.M)
 
 
 def test_environment_yml_and_the_makefile_install_this_package_with_every_extra():
@@ -56,14 +43,14 @@ def test_readme_test_command_is_what_ci_runs_with_a_torch_the_range_admits():
     pinned = re.search(r"torch==([\d.]+)", CI).group(1)
     assert torch_req.specifier.contains(pinned), (str(torch_req), pinned)
     assert "make test" in (ROOT / "README.md").read_text()
-    # CI runs the README's command itself (not a look-alike), and the notebooks again as a newcomer.
-    assert re.search(r"^LESSON5_DATA=\S+ make test$", CI, re.M), "the README's `make test`"
+    # CI runs ruff, then the README's command itself (not a look-alike), then the notebooks again
+    # as a newcomer.
+    order = re.search(r"^make lint$.*^LESSON5_DATA=\S+ make test$", CI, re.M | re.S)
+    assert order, "ruff (make lint), then the README's `make test`, is missing from .ci/run"
     assert re.search(
         r'^HOME="\$newcomer" ATEN_CPU_CAPABILITY=default .* -m pytest .*notebooks$', CI, re.M
     ), "the second notebook pass (a newcomer's home, torch's baseline kernels) is missing"
     assert "export CI=true" in CI
-    assert re.search(r"^make lint$", CI, re.M), "ruff (make lint) is missing from .ci/run"
-    assert CI.index("\nmake lint") < CI.index("make test\n")
     # The declared floors are tested: a venv at the lowest allowed versions runs the unit tests.
     assert "floors.py" in CI
     assert re.search(r"^.*\.venv-floors/bin/python -m pytest .*tests$", CI, re.M)
@@ -90,8 +77,7 @@ def _readme_layout() -> set[str]:
 
 def test_readme_layout_matches_the_tree():
     tree = {str(p.relative_to(ROOT)) for p in (ROOT / "lesson5").rglob("*.py")}
-    tree -= {p for p in tree if p.endswith("__init__.py") or p.endswith("__main__.py")}
+    tree -= {p for p in tree if p.endswith(("__init__.py", "__main__.py"))}
     shown = _readme_layout()
-    assert shown == tree, (
-        f"CONTRIBUTING.md: {sorted(shown - tree)}; lesson5/: {sorted(tree - shown)}"
-    )
+    only = f"CONTRIBUTING.md: {sorted(shown - tree)}; lesson5/: {sorted(tree - shown)}"
+    assert shown == tree, only

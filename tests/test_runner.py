@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 
@@ -15,14 +16,12 @@ from lesson5 import data as D
 from lesson5 import download
 from lesson5.tools import cli
 
+ROOT = Path(__file__).resolve().parents[1]
 TOY = [
     "from lesson5 import data\nds = data.load()\nprint('source:', ds.source, ds.n_users)",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\n"
     "fig, ax = plt.subplots()\nax.plot([1, 2, 3])\nplt.show()",
 ]
-
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _notebook(path, sources):
@@ -39,26 +38,23 @@ def run(nbs, out, *extra: str, data: str | None = "synthetic") -> int:
     return cli.main(argv + (["--data", data] if data else []))
 
 
-def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, capsys, monkeypatch):
+def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, capsys):
     nbs, out = tmp_path / "nbs", tmp_path / "out"
     _notebook(nbs / "00_toy.ipynb", TOY)
     _notebook(nbs / "01_broken.ipynb", ["raise RuntimeError('boom in cell 1')", "print('never')"])
     _notebook(nbs / "02_assert.ipynb", ["x = 1", "y = 2\nassert x > y  # the claim\nprint(0)"])
     _notebook(nbs / "03_after.ipynb", ["print('still ran')"])
     (nbs / "notes.ipynb").write_text("not numbered, so not run")
-    rc = run(nbs, out, "--no-workbooks")
+    assert run(nbs, out, "--no-workbooks") == 1  # two notebooks failed
     text = capsys.readouterr().out
-    assert rc == 1  # two notebooks failed
-    assert "00_toy.ipynb done in" in text
     assert "01_broken.ipynb FAILED" in text
     assert "(code cell 1: RuntimeError: boom in cell 1)" in text
     assert "(code cell 2: AssertionError: assert x > y  # the claim)" in text
-    assert "03_after.ipynb done in" in text
     assert "2 of 4 notebooks ran; the run took" in text
     assert "failed: 01_broken.ipynb, 02_assert.ipynb" in text
-    # Executed copies (the failing one keeps its traceback), HTML copies, figure, workbook.
-    executed = nbformat.read(out / "00_toy.ipynb", as_version=4)
+    # Executed copies (the failing one keeps its traceback), HTML copies, figure.
     # --data reaches the kernel as the user setting data.load() reads; nothing is injected.
+    executed = nbformat.read(out / "00_toy.ipynb", as_version=4)
     assert len(executed.cells) == len(TOY)
     assert "source: synthetic 300" in executed.cells[0].outputs[0]["text"]
     broken = nbformat.read(out / "01_broken.ipynb", as_version=4)
@@ -70,7 +66,8 @@ def test_run_writes_notebooks_html_figures_and_prints_the_summary(tmp_path, caps
     # The table: each notebook's seconds, or FAILED.
     rows = {ln.split()[0]: ln.split()[1] for ln in text.splitlines() if ln[:2].isdigit()}
     assert rows["01_broken.ipynb"] == rows["02_assert.ipynb"] == "FAILED"
-    assert float(rows["00_toy.ipynb"]) > 0 and float(rows["03_after.ipynb"]) > 0
+    for name in ("00_toy.ipynb", "03_after.ipynb"):
+        assert f"{name} done in" in text and float(rows[name]) > 0
     assert "LESSON5_DATA" not in os.environ or os.environ["LESSON5_DATA"] != "synthetic"
     assert f"figures   1 in {out / 'figures'}" in text
 
@@ -79,32 +76,37 @@ def test_run_without_data_says_so_and_offers_synthetic(tmp_path, capsys, monkeyp
     import pooch
     import requests
 
-    def offline(*a, **k):
-        raise requests.ConnectionError("Name or service not known")
-
+    offline = mock.Mock(side_effect=requests.ConnectionError("Name or service not known"))
     monkeypatch.setattr(pooch, "retrieve", offline)
     monkeypatch.setenv("LESSON5_DATA", str(tmp_path / "empty"))
     nbs = tmp_path / "nbs"
     _notebook(nbs / "00_x.ipynb", ["print(1)"])
-    rc = run(nbs, tmp_path / "out", data=None)
+    assert run(nbs, tmp_path / "out", data=None) == 2
     text = capsys.readouterr().out
-    assert rc == 2
     assert "MovieLens is not available" in text and "could not download" in text
     assert str(tmp_path / "empty" / download.ZIP_NAME) in text
     assert "python -m lesson5 run --data synthetic" in text
     assert not (tmp_path / "out" / "00_x.ipynb").exists()  # nothing was run
 
 
-def test_inplace_writes_back_clean_and_leaves_a_failing_notebook_alone(tmp_path, capsys):
+def test_inplace_with_a_relative_data_path(tmp_path, capsys, monkeypatch):
+    """--inplace writes back a clean copy and leaves a failing notebook alone; kernels run in the
+    notebooks' folder, so a relative --data is made absolute."""
+    ds = D.synthetic(n_users=20, n_movies=15, n_ratings=200, seed=1)
+    (tmp_path / "ml").mkdir()
+    ds.ratings.to_csv(tmp_path / "ml" / "ratings.csv", index=False)
+    ds.movies.to_csv(tmp_path / "ml" / "movies.csv", index=False)
     nbs = tmp_path / "nbs"
-    _notebook(nbs / "00_ok.ipynb", ["import os", "print('data is', os.environ['LESSON5_DATA'])"])
+    shows = "print(os.environ['LESSON5_DATA'], data.load().n_users)"
+    _notebook(nbs / "00_ok.ipynb", ["import os\nfrom lesson5 import data", shows])
     _notebook(nbs / "01_bad.ipynb", ["x = 1", "1 / 0"])
     before = (nbs / "01_bad.ipynb").read_text()
-    assert run(nbs, tmp_path / "out", "--inplace", "--no-workbooks") == 1  # no MovieLens needed
+    monkeypatch.chdir(tmp_path)
+    assert run(nbs, "out", "--inplace", "--no-workbooks", data="ml") == 1
     assert "code cell 2: ZeroDivisionError" in capsys.readouterr().out
     nb = nbformat.read(nbs / "00_ok.ipynb", as_version=4)
     assert len(nb.cells) == 2  # nothing injected
-    assert nb.cells[1].outputs[0]["text"] == "data is synthetic\n"
+    assert nb.cells[1].outputs[0]["text"] == f"{tmp_path.resolve() / 'ml'} {ds.n_users}\n"
     assert "papermill" not in nb.metadata and all("papermill" not in c.metadata for c in nb.cells)
     assert (nbs / "01_bad.ipynb").read_text() == before
 
@@ -118,49 +120,27 @@ def fake_write_all(out_dir, *, source=None, top_n=15, seed=42):
     return paths
 
 
-def broken_write_all(out_dir, *, source=None, top_n=15, seed=42):
-    raise RuntimeError("no LibreOffice today")
-
-
 def test_run_writes_the_workbooks_of_write_all(tmp_path, capsys, monkeypatch):
     import lesson5.excel
 
     monkeypatch.setattr(lesson5.excel, "write_all", fake_write_all)
     nbs, out = tmp_path / "nbs", tmp_path / "out"
     _notebook(nbs / "00_x.ipynb", ["print(1)"])
-    rc = run(nbs, out)
+    assert run(nbs, out) == 0
     text = capsys.readouterr().out
-    assert rc == 0, text
     assert (out / "workbooks" / "fake_synthetic.xlsx").read_bytes() == b"PK"
     assert "exporter chatter" not in text
     assert "-> fake_synthetic.xlsx, other.xlsx" in text
     assert f"workbook  {out / 'workbooks' / 'fake_synthetic.xlsx'}" in text
     # A failure is reported with its cause and fails the run.
-    monkeypatch.setattr(lesson5.excel, "write_all", broken_write_all)
+    broken = mock.Mock(side_effect=RuntimeError("no LibreOffice today"))
+    monkeypatch.setattr(lesson5.excel, "write_all", broken)
     rc = run(nbs, out)
     text = capsys.readouterr().out
     assert rc == 1 and text.splitlines()[-1] == "failed: workbooks"
     assert "(RuntimeError: no LibreOffice today)" in text
-    # --only runs a part of the lesson: no workbooks then.
-    monkeypatch.setattr(lesson5.excel, "write_all", fake_write_all)
-    (out / "workbooks" / "fake_synthetic.xlsx").unlink()
+    # --only runs a part of the lesson: no workbooks then (the broken write_all is not called).
     assert run(nbs, out, "--only", "00") == 0
-    assert not (out / "workbooks" / "fake_synthetic.xlsx").exists()
-
-
-def test_a_relative_data_path_reaches_the_kernels(tmp_path, capsys, monkeypatch):
-    """Kernels run in the notebooks' folder: a relative --data is made absolute."""
-    ds = D.synthetic(n_users=20, n_movies=15, n_ratings=200, seed=1)
-    (tmp_path / "ml").mkdir()
-    ds.ratings.to_csv(tmp_path / "ml" / "ratings.csv", index=False)
-    ds.movies.to_csv(tmp_path / "ml" / "movies.csv", index=False)
-    nbs, out = tmp_path / "nbs", tmp_path / "out"
-    _notebook(nbs / "00_x.ipynb", ["from lesson5 import data\nprint(data.load().n_users)"])
-    monkeypatch.chdir(tmp_path)
-    rc = run(nbs, out, "--no-workbooks", data="ml")
-    assert rc == 0, capsys.readouterr().out
-    executed = nbformat.read(out / "00_x.ipynb", as_version=4)
-    assert executed.cells[0].outputs[0]["text"] == f"{ds.n_users}\n"
 
 
 def test_the_default_notebooks_are_the_lessons():
@@ -196,28 +176,21 @@ def test_two_at_a_time_gives_what_one_at_a_time_gives(tmp_path, capsys):
 
 def test_a_dead_and_a_hung_kernel_fail_their_notebooks_promptly_and_the_next_runs(tmp_path):
     nbs, out = tmp_path / "nbs", tmp_path / "out"
-    _notebook(
-        nbs / "00_dies.ipynb", ["print('before')", "import os; os._exit(1)", "print('after')"]
-    )
-    _notebook(nbs / "01_hangs.ipynb", ["print('before')", "import time; time.sleep(60)", "x = 2"])
+    says = {  # notebook -> (its second cell, what the run says of it)
+        "00_dies": ("import os; os._exit(1)", "code cell 2: the kernel died"),
+        "01_hangs": ("import time; time.sleep(60)", "code cell 2: still running after the "
+                     "per-cell timeout of 3 s, so it was stopped; raise"),
+    }  # fmt: skip
+    for name, (cell, _) in says.items():
+        _notebook(nbs / f"{name}.ipynb", ["print('before')", cell, "print('after')"])
     _notebook(nbs / "02_fine.ipynb", ["print('still here')"])
-    argv = ["run", "--notebooks", str(nbs), "--out", str(out), "--no-workbooks", "--timeout", "3"]
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "lesson5", *argv, "--data", "synthetic"],
-        capture_output=True,
-        text=True,
-        timeout=150,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    cmd = [sys.executable, "-m", "lesson5", "run", "--notebooks", str(nbs), "--out", str(out)]
+    cmd += ["--no-workbooks", "--timeout", "3", "--data", "synthetic"]
+    env, start = {**os.environ, "PYTHONPATH": str(ROOT)}, time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=150, env=env)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert time.perf_counter() - start < 40  # the hung cell alone would take 60 s
-    says = {
-        "00_dies": "code cell 2: the kernel died",
-        "01_hangs": "code cell 2: still running after the per-cell timeout of 3 s, so it was "
-        "stopped; raise",
-    }
-    for name, why in says.items():
+    for name, (_, why) in says.items():
         assert f"{name}.ipynb FAILED" in proc.stdout and why in proc.stdout, proc.stdout
         executed = nbformat.read(out / f"{name}.ipynb", as_version=4)
         assert executed.cells[0].outputs[0]["text"] == "before\n"

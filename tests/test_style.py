@@ -52,9 +52,7 @@ def problems(source: str, name: str, notebooks: dict[str, str]) -> list[str]:
             continue
         lines = doc.splitlines()
         if len(lines[0]) > FIRST_LINE_MAX:
-            out.append(
-                f"{what}: first line has {len(lines[0])} characters (at most {FIRST_LINE_MAX})"
-            )
+            out.append(f"{what}: first line has {len(lines[0])} characters, over {FIRST_LINE_MAX}")
         third = lines[2].strip() if len(lines) > 2 else ""
         if re.match(r"Notebooks? \d", third) and not POINTER.fullmatch(third):
             out.append(f'{what}: write the pointer as "Notebook NN." on its own line')
@@ -86,9 +84,8 @@ def test_the_rules_catch_a_false_pointer_a_bad_pointer_and_a_missing_docstring()
     assert problems(good.replace("Notebook 02.", "Notebook 2."), "mod", notebooks) == [
         'F.go (line 12): write the pointer as "Notebook NN." on its own line'
     ]
-    assert problems(
-        good.replace('"""Do it.\n\n    Notebooks 01-02.\n    """', "x = 1"), "mod", notebooks
-    ) == ["F (line 6): no docstring"]
+    undocumented = good.replace('"""Do it.\n\n    Notebooks 01-02.\n    """', "x = 1")
+    assert problems(undocumented, "mod", notebooks) == ["F (line 6): no docstring"]
 
 
 def test_no_module_declares_all():
