@@ -30,12 +30,10 @@ def test_same_losses_as_fit_with_the_same_schedule_and_batches(ds):
     (u, m, y), valid = ds.tensors("train"), ds.tensors("valid")
     n, bs = 650, 64  # 11 batches per epoch, the last one 10 ratings: epoch boundaries must match
     part, steps, start, end = (u[:n], m[:n], y[:n]), 3 * math.ceil(n / bs), 1e-3, 0.5
-    kw = dict(bs=bs, seed=3, device="cpu")
+    kw, find = dict(bs=bs, seed=3, device="cpu"), dict(start_lr=start, end_lr=end, num_it=steps)
     model_a = fresh(ds)
     opt_a = optim.SGD(model_a.parameters(), lr=0.7, momentum=0.9)  # the package's from-scratch SGD
-    res = lr_find(
-        model_a, part, opt_a, start_lr=start, end_lr=end, num_it=steps, stop_div=False, **kw
-    )
+    res = lr_find(model_a, part, opt_a, stop_div=False, **find, **kw)
     model_b = fresh(ds)
     opt_b = optim.SGD(model_b.parameters(), lr=start, momentum=0.9)
     sched = lambda s: (end / start) ** (s / steps)  # noqa: E731

@@ -40,7 +40,7 @@ def test_rmse_matches_the_definition_cell_by_cell():
     for (i, j), x in np.ndenumerate(r):
         if not math.isnan(x):
             p = sum(f.user[i, k] * f.movie[j, k] for k in range(3)) + f.user_bias[i]
-            errors.append((x - p - f.movie_bias[j]) ** 2)
+            errors.append((x - (p + f.movie_bias[j])) ** 2)
     assert math.isclose(rmse(r, f), math.sqrt(sum(errors) / len(errors)), rel_tol=1e-14)
     pred = predict(f, ~np.isnan(r))
     assert (pred[np.isnan(r)] == 0).all()  # the sheet's IF(blank, 0, ...)
