@@ -99,8 +99,7 @@ def test_fit_on_the_lessons_crosstab_reaches_a_stationary_point(bias, ml2016):
 def test_adam_also_descends_and_is_deterministic():
     r = _ratings(seed=2, n_users=10, n_movies=10)
     f0 = init_factors(10, 10, n_factors=3, seed=1)
-    a = fit(r, f0, method="adam", max_iter=300, lr=0.05)
-    b = fit(r, f0, method="adam", max_iter=300, lr=0.05)
+    a, b = (fit(r, f0, method="adam", max_iter=300, lr=0.05) for _ in range(2))
     assert len(a.history) == 301 and a.history == b.history and not a.converged
     assert a.rmse < a.history[0] / 3
     np.testing.assert_array_equal(a.factors.user, b.factors.user)

@@ -269,7 +269,6 @@ def test_one_cycle_drives_adam_beta1_and_restores_it(ds):
         sched.step()
     assert betas == want_b and hist.steps.lr.tolist() == want_lr
     assert betas[0][0] == 0.95 and min(b[0] for b in betas) < 0.86
-    assert all(b[1] == 0.99 for b in betas)
     assert opt.param_groups[0]["betas"] == (0.9, 0.99) and opt.param_groups[0]["lr"] == 1e-2
     moms, on_step = recorder(lambda o: o.param_groups[0]["momentum"])  # and plain SGD gets none
     fit(bias_model(ds), ds, bs=256, sched=schedules.OneCycle(), seed=0, on_step=on_step)
