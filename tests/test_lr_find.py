@@ -30,12 +30,10 @@ def test_same_losses_as_fit_with_the_same_schedule_and_batches(ds):
     (u, m, y), valid = ds.tensors("train"), ds.tensors("valid")
     n, bs = 650, 64  # 11 batches per epoch, the last one 10 ratings: epoch boundaries must match
     part, steps, start, end = (u[:n], m[:n], y[:n]), 3 * math.ceil(n / bs), 1e-3, 0.5
-    kw = dict(bs=bs, seed=3, device="cpu")
+    kw, find = dict(bs=bs, seed=3, device="cpu"), dict(start_lr=start, end_lr=end, num_it=steps)
     model_a = fresh(ds)
     opt_a = optim.SGD(model_a.parameters(), lr=0.7, momentum=0.9)  # the package's from-scratch SGD
-    res = lr_find(
-        model_a, part, opt_a, start_lr=start, end_lr=end, num_it=steps, stop_div=False, **kw
-    )
+    res = lr_find(model_a, part, opt_a, stop_div=False, **find, **kw)
     model_b = fresh(ds)
     opt_b = optim.SGD(model_b.parameters(), lr=start, momentum=0.9)
     sched = lambda s: (end / start) ** (s / steps)  # noqa: E731
@@ -50,10 +48,7 @@ def test_model_and_optimizer_are_restored(ds, untouched):
     model = fresh(ds)
     opt = torch.optim.Adam(train.param_groups(model, 0.1), lr=3e-3)
     train.fit(model, ds, 1, opt, bs=256, seed=0, device="cpu", progress=False)  # Adam's state
-    model.eval()
-    twin_model = copy.deepcopy(model)
-    twin_opt = torch.optim.Adam(train.param_groups(twin_model, 0.1), lr=3e-3)
-    twin_opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+    twin_model, twin_opt = copy.deepcopy((model.eval(), opt))  # one copy: twin_opt steps twin_model
     check = untouched(model, opt)
     assert len(lr_find(model, ds, opt, start_lr=1e-5, end_lr=10.0, num_it=60, bs=128).lrs) > 5
     check()  # weights, moments, lr and decay per group
@@ -82,8 +77,7 @@ def test_geometric_rates_and_stopping_when_the_smoothed_loss_explodes(ds):
     assert res.stopped == "end" and len(res.lrs) == 40
     i = np.arange(40)
     np.testing.assert_allclose(res.lrs, 1e-4 * 1000.0 ** (i / 40), rtol=1e-14)
-    np.testing.assert_allclose(res.lrs[1:] / res.lrs[:-1], 1000.0 ** (1 / 40), rtol=1e-13)
-    assert res.lrs[0] == 1e-4 and res.lrs[-1] < 1e-1
+    assert res.lrs[0] == 1e-4
     assert lr_at(40, 1e-4, 1e-1, 40) == pytest.approx(1e-1, rel=1e-14)
     ew = EWMA(0.9)
     np.testing.assert_array_equal(res.smooth, [ew.update(v) for v in res.losses])
@@ -102,17 +96,14 @@ def test_suggestions_on_closed_form_curves():
     assert min_over_10(lrs, bowl, skip_start=3) == pytest.approx(10**-3.0, rel=1e-12)
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        (dict(start_lr=1.0, end_lr=0.1), "start_lr=1.0, end_lr=0.1"),
-        (dict(start_lr=float("nan")), "start_lr=nan"),
-        (dict(start_lr=0.0), "start_lr=0.0"),
-        (dict(num_it=1), "num_it=1"),
-        (dict(bs=0), "bs=0"),
-        (dict(start_lr=1e-3, end_lr=1.0, num_it=30), "method='valley'"),  # a bad suggestion method
-    ],
-)
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(start_lr=1.0, end_lr=0.1), "start_lr=1.0, end_lr=0.1"),
+    (dict(start_lr=float("nan")), "start_lr=nan"),
+    (dict(start_lr=0.0), "start_lr=0.0"),
+    (dict(num_it=1), "num_it=1"),
+    (dict(bs=0), "bs=0"),
+    (dict(start_lr=1e-3, end_lr=1.0, num_it=30), "method='valley'"),  # a bad suggestion method
+])  # fmt: skip
 def test_bad_arguments_are_refused(ds, kwargs, match):
     model = fresh(ds)
     sgd = torch.optim.SGD(model.parameters(), lr=1.0)

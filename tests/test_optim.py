@@ -116,42 +116,31 @@ def _adam_state(m, v):
 def _sheet_cases():
     """Each exact equivalence: (sheet, its start, the torch optimizer, torch's state), built fresh."""
     seeded, reset = graddesc.reset("momentum", "seeded"), graddesc.reset("momentum")
-    adam, adam_seeded = graddesc.reset("adam"), graddesc.reset("adam", "seeded")
-    s = graddesc.reset("adamw")
+    adam_reset, s = graddesc.reset("adam"), graddesc.reset("adamw")
     g = 2 * (1 + graddesc.X[0] - graddesc.Y[0])  # the first row's de/db; de/da is x times it
     adamw = dict(lr=s["lr"], betas=(s["beta1"], s["beta2"]), eps=s["eps"], weight_decay=s["wd"])
+
+    def sgd(lr=1e-4, **kw):
+        return lambda ps: torch.optim.SGD(ps, lr=lr, **kw)
+
+    def damped(beta):  # m <- beta m + (1 - beta) g is torch's buffer with dampening = beta
+        return sgd(momentum=beta, dampening=beta)
+
+    def adam(ps):
+        return torch.optim.Adam(ps, lr=1.0, betas=(0.7, 0.9), eps=0.0)
+
     return {
-        "basic": ("basic", None, lambda ps: torch.optim.SGD(ps, lr=1e-4), None),
-        # m <- beta m + (1 - beta) g is torch's buffer with dampening = beta; both start at g.
-        "momentum-0.9-seeded": (
-            "momentum", {**seeded, "beta1": 0.9},
-            lambda ps: torch.optim.SGD(ps, lr=1e-4, momentum=0.9, dampening=0.9), None,
-        ),
-        "momentum-0.5-seeded": (
-            "momentum", {**seeded, "beta1": 0.5},
-            lambda ps: torch.optim.SGD(ps, lr=1e-4, momentum=0.5, dampening=0.5), None,
-        ),
+        "basic": ("basic", None, sgd(), None),
+        # Seeded, both buffers start at the first gradient g.
+        "momentum-0.9-seeded": ("momentum", {**seeded, "beta1": 0.9}, damped(0.9), None),
+        "momentum-0.5-seeded": ("momentum", {**seeded, "beta1": 0.5}, damped(0.5), None),
         # From m = 0 the (1 - beta) weighting is a learning rate (1 - beta) times smaller.
-        "momentum-from-zero": (
-            "momentum", {**seeded, "m": np.zeros(2)},
-            lambda ps: torch.optim.SGD(ps, lr=1e-4 * (1 - 0.9), momentum=0.9),
-            [{"momentum_buffer": f64(0)} for _ in "ba"],
-        ),
-        "momentum-from-reset": (
-            "momentum", None,
-            lambda ps: torch.optim.SGD(ps, lr=1e-4, momentum=0.9, dampening=0.9),
-            [{"momentum_buffer": f64(m)} for m in reset["m"]],
-        ),
-        "adam-seeded": (
-            "adam", adam_seeded,
-            lambda ps: torch.optim.Adam(ps, lr=1.0, betas=(0.7, 0.9), eps=0.0),
-            _adam_state((g, graddesc.X[0] * g), (g * g, (graddesc.X[0] * g) ** 2)),
-        ),
-        "adam-from-reset": (
-            "adam", None,
-            lambda ps: torch.optim.Adam(ps, lr=1.0, betas=(0.7, 0.9), eps=0.0),
-            _adam_state(adam["m"], adam["v"]),
-        ),
+        "momentum-from-zero": ("momentum", {**seeded, "m": np.zeros(2)}, sgd(1e-4 * (1 - 0.9), momentum=0.9),
+                               [{"momentum_buffer": f64(0)} for _ in "ba"]),
+        "momentum-from-reset": ("momentum", None, damped(0.9), [{"momentum_buffer": f64(m)} for m in reset["m"]]),
+        "adam-seeded": ("adam", graddesc.reset("adam", "seeded"), adam,
+                        _adam_state((g, graddesc.X[0] * g), (g * g, (graddesc.X[0] * g) ** 2))),
+        "adam-from-reset": ("adam", None, adam, _adam_state(adam_reset["m"], adam_reset["v"])),
         "adamw-torch": ("adamw", None, lambda ps: torch.optim.AdamW(ps, **adamw), None),
         "adamw-lesson5": ("adamw", None, lambda ps: optim.AdamW(ps, **adamw), None),
     }  # fmt: skip

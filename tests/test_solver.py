@@ -36,15 +36,12 @@ def _fd_grad(ratings: np.ndarray, f: Factors, h: float = 1e-6) -> np.ndarray:
 def test_rmse_matches_the_definition_cell_by_cell():
     r = _ratings()
     f = init_factors(*r.shape, n_factors=3, bias=True, seed=3)
-    total, count = 0.0, 0
-    for i in range(r.shape[0]):
-        for j in range(r.shape[1]):
-            if not math.isnan(r[i, j]):
-                p = sum(f.user[i, k] * f.movie[j, k] for k in range(3)) + f.user_bias[i]
-                p += f.movie_bias[j]
-                total += (r[i, j] - p) ** 2
-                count += 1
-    assert math.isclose(rmse(r, f), math.sqrt(total / count), rel_tol=1e-14)
+    errors = []
+    for (i, j), x in np.ndenumerate(r):
+        if not math.isnan(x):
+            p = sum(f.user[i, k] * f.movie[j, k] for k in range(3)) + f.user_bias[i]
+            errors.append((x - (p + f.movie_bias[j])) ** 2)
+    assert math.isclose(rmse(r, f), math.sqrt(sum(errors) / len(errors)), rel_tol=1e-14)
     pred = predict(f, ~np.isnan(r))
     assert (pred[np.isnan(r)] == 0).all()  # the sheet's IF(blank, 0, ...)
 
@@ -102,8 +99,7 @@ def test_fit_on_the_lessons_crosstab_reaches_a_stationary_point(bias, ml2016):
 def test_adam_also_descends_and_is_deterministic():
     r = _ratings(seed=2, n_users=10, n_movies=10)
     f0 = init_factors(10, 10, n_factors=3, seed=1)
-    a = fit(r, f0, method="adam", max_iter=300, lr=0.05)
-    b = fit(r, f0, method="adam", max_iter=300, lr=0.05)
+    a, b = (fit(r, f0, method="adam", max_iter=300, lr=0.05) for _ in range(2))
     assert len(a.history) == 301 and a.history == b.history and not a.converged
     assert a.rmse < a.history[0] / 3
     np.testing.assert_array_equal(a.factors.user, b.factors.user)
