@@ -29,11 +29,13 @@ def bias_model(d: data.Ratings) -> models.EmbeddingDotBias:
 
 
 def fit(model, d, epochs=1, opt=None, **kw) -> train.History:
+    """train.fit on the CPU without a progress bar; plain SGD at 0.1 unless `opt` is given."""
     opt = opt or torch.optim.SGD(model.parameters(), lr=0.1)
     return train.fit(model, d, epochs, opt, **{"progress": False, "device": "cpu", **kw})
 
 
 def run(d, seed=0, epochs=2, bs=32, data=None, **kw):
+    """A fresh bias model fitted with SGD(0.5, momentum 0.9) on `data` (default: `d`)."""
     model = bias_model(d)
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     return model, opt, fit(model, d if data is None else data, epochs, opt, bs=bs, seed=seed, **kw)
@@ -56,7 +58,10 @@ def numpy_mse(model, u, m, y) -> float:
 def test_fit_equals_a_hand_written_loop_and_on_step_sees_each_update(ds):
     """Oracle: the textbook loop over the same permutations (one seeded randperm per epoch)."""
     seen = []  # what on_step sees: the step, the weights after its update, its loss
-    on_step = lambda step, mdl, o, loss: seen.append((step, flat(mdl), loss))  # noqa: E731
+
+    def on_step(step, mdl, o, loss):
+        seen.append((step, flat(mdl), loss))
+
     model, _, hist = run(ds, seed=7, epochs=2, bs=50, on_step=on_step)
     ref = bias_model(ds)
     opt = torch.optim.SGD(ref.parameters(), lr=0.5, momentum=0.9)
