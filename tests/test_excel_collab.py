@@ -105,9 +105,7 @@ def synthetic(tmp_path_factory):
 
 def test_named_blocks_cover_every_formula_cell(synthetic):
     ct, path, wb = synthetic
-    want = collab.expected(
-        ct, init_factors(15, 15, seed=42), init_factors(15, 15, bias=True, seed=42)
-    )
+    want = collab.expected(ct, *(init_factors(15, 15, bias=b, seed=42) for b in (False, True)))
     named, formula_cells = set(), set()
     for name, block in want.items():
         assert np.shape(book.cells(wb, name)) == block.shape, name
