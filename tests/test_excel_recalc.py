@@ -139,8 +139,7 @@ def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeyp
     wb.active["A1"] = 1
     with pytest.raises(book.WorkbookError, match="folder .*missing.* does not exist"):
         book.save_atomic(wb, tmp_path / "missing" / "x.xlsx")
-    target = tmp_path / "x.xlsx"
-    book.save_atomic(wb, target)
+    target = book.save_atomic(wb, tmp_path / "x.xlsx")
     before = target.read_bytes()
     os.umask(umask := os.umask(0))
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not 0600
@@ -158,9 +157,8 @@ def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeyp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Workbook, "save", crash)
-    wb2 = Workbook()
     with pytest.raises(book.WorkbookError, match="No space left"):
-        book.save_atomic(wb2, target)
+        book.save_atomic(Workbook(), target)
     assert target.read_bytes() == before  # the old workbook is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.xlsx", "x.xlsx"]  # no temp file left
 
