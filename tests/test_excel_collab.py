@@ -43,11 +43,9 @@ def fits(cell, value: float) -> bool:
 
 
 @pytest.mark.libreoffice
-def test_libreoffice_recalculation_equals_python_block_by_block(
-    tmp_path, movielens_2016, ml2018, nasty
-):
+def test_libreoffice_recalculation_equals_python_block_by_block(tmp_path, ml2016, ml2018, nasty):
     require_soffice()
-    ct16, ct18 = crosstab(data.load(movielens_2016)), crosstab(ml2018)
+    ct16, ct18 = crosstab(ml2016), crosstab(ml2018)
     ex16 = collab.export(ct16, tmp_path)
     (tmp_path / "y2018").mkdir()
     ex18 = collab.export(ct18, tmp_path / "y2018", max_iter=100)
