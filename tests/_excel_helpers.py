@@ -1,28 +1,31 @@
-"""Shared by the workbook tests: skip LibreOffice checks where soffice is missing, except in CI."""
+"""Shared by the workbook tests: soffice or a skip (a failure in CI), block comparisons, widths."""
 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
-import pytest
+from conftest import need
 
+from lesson5.excel import book
 from lesson5.excel.recalc import find_soffice
 
 
 def require_soffice() -> str:
     """The soffice path; skip the test when it is missing, but fail in CI (where .ci/run installs it)."""
     path = find_soffice()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(
-                "LibreOffice (soffice) is missing in CI; .ci/run should install libreoffice-calc-nogui"
-            )
-        pytest.skip(
-            "LibreOffice (soffice) is not installed; install libreoffice-calc-nogui to run this check"
-        )
+    need(path is not None, "LibreOffice (soffice) is not installed; install libreoffice-calc-nogui")
     return path
+
+
+def first(wb, name: str):
+    """The first cell of the defined name `name`."""
+    return book.cells(wb, name)[0][0]
+
+
+def width(cell) -> float:
+    """The width of the cell's column, in characters."""
+    return cell.parent.column_dimensions[cell.column_letter].width
 
 
 def assert_close(got: object, want: float, where: str, rel: float = 1e-9) -> None:

@@ -67,16 +67,15 @@ def test_tie_rule_on_a_hand_made_table():
 
 def test_bad_input_gives_clear_errors():
     r = pd.DataFrame(dict(userId=[1, 1, 2, 3], movieId=[10, 11, 10, 12], rating=[4.0, 3, 5, 1]))
-    with pytest.raises(CrosstabError, match="top 4 users but the ratings hold only 3 users"):
-        crosstab(r, top_n=4)
-    with pytest.raises(CrosstabError, match="top 5 movies but the ratings hold only 3 movies"):
-        crosstab(pd.concat([r, r.assign(userId=[4, 5, 6, 7])]), top_n=5)
-    with pytest.raises(CrosstabError, match=r"lacks column\(s\) \['rating'\]"):
-        crosstab(r.drop(columns="rating"), top_n=2)
-    with pytest.raises(CrosstabError, match="at least 1"):
-        crosstab(r, top_n=0)
     # The most active user (1) never rated the most rated movie (9).
-    disjoint = pd.DataFrame({"userId": [1, 1, 1, 2, 3, 4, 5], "movieId": [1, 2, 3, 9, 9, 9, 9]})
-    disjoint["rating"] = 3.0
-    with pytest.raises(CrosstabError, match="the top 1 users rated none of the top 1 movies"):
-        crosstab(disjoint, top_n=1)
+    disjoint = pd.DataFrame(dict(userId=[1, 1, 1, 2, 3, 4, 5], movieId=[1, 2, 3, 9, 9, 9, 9]))
+    seven_users = pd.concat([r, r.assign(userId=[4, 5, 6, 7])])
+    for ratings, n, pattern in (
+        (r, 4, "top 4 users but the ratings hold only 3 users"),
+        (seven_users, 5, "top 5 movies but the ratings hold only 3 movies"),
+        (r.drop(columns="rating"), 2, r"lacks column\(s\) \['rating'\]"),
+        (r, 0, "at least 1"),
+        (disjoint.assign(rating=3.0), 1, "the top 1 users rated none of the top 1 movies"),
+    ):
+        with pytest.raises(CrosstabError, match=pattern):
+            crosstab(ratings, top_n=n)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _excel_helpers import assert_blocks, assert_close, require_soffice
+from _excel_helpers import assert_blocks, assert_close, first, require_soffice, width
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula
@@ -31,10 +31,6 @@ def where(wb, name: str) -> str:
     return wb.defined_names[name].attr_text.split("!")[1].replace("$", "")
 
 
-def first(wb, name: str):
-    return book.cells(wb, name)[0][0]
-
-
 def cells_in(sheet: str, ref: str) -> set:
     """{(sheet, column, row)} of every cell of the range `ref`."""
     c0, r0, c1, r1 = range_boundaries(ref.replace("$", ""))
@@ -43,16 +39,13 @@ def cells_in(sheet: str, ref: str) -> set:
 
 def fits(cell, value: float) -> bool:
     """The value, shown with the cell's number format and font, fits its column (no ###)."""
-    width = cell.parent.column_dimensions[get_column_letter(cell.column)].width
-    return book.shown_width(value, cell.number_format, bool(cell.font.b)) <= width
+    return book.shown_width(value, cell.number_format, bool(cell.font.b)) <= width(cell)
 
 
 @pytest.mark.libreoffice
-def test_libreoffice_recalculation_equals_python_block_by_block(
-    tmp_path, movielens_2016, ml2018, nasty
-):
+def test_libreoffice_recalculation_equals_python_block_by_block(tmp_path, ml2016, ml2018, nasty):
     require_soffice()
-    ct16, ct18 = crosstab(data.load(movielens_2016)), crosstab(ml2018)
+    ct16, ct18 = crosstab(ml2016), crosstab(ml2018)
     ex16 = collab.export(ct16, tmp_path)
     (tmp_path / "y2018").mkdir()
     ex18 = collab.export(ct18, tmp_path / "y2018", max_iter=100)
@@ -83,8 +76,7 @@ def test_libreoffice_recalculation_equals_python_block_by_block(
     assert_close(after["dotprod_rmse"][0, 0], rmse(ct16.ratings, edited_f), "RMSE after the edit")
     assert after["dotprod_rmse"][0, 0] > got[1]["dotprod_rmse"][0, 0] + 0.01
     assert_close(after["long_rmse"][0, 0], after["dotprod_rmse"][0, 0], "long_format = dotprod")
-    for f in range(5):
-        assert_close(after["word_emb_user_mmult"][0, f], user[6, f], "word_emb lookup of user 7")
+    assert_blocks(after, {"word_emb_user_mmult": user[6:7]}, "word_emb lookup of user 7")
     wb = load_workbook(edited)
     for values in got[:5]:
         for sheet in ("dotprod", "bias"):
@@ -111,9 +103,7 @@ def synthetic(tmp_path_factory):
 
 def test_named_blocks_cover_every_formula_cell(synthetic):
     ct, path, wb = synthetic
-    want = collab.expected(
-        ct, init_factors(15, 15, seed=42), init_factors(15, 15, bias=True, seed=42)
-    )
+    want = collab.expected(ct, *(init_factors(15, 15, bias=b, seed=42) for b in (False, True)))
     named, formula_cells = set(), set()
     for name, block in want.items():
         assert np.shape(book.cells(wb, name)) == block.shape, name

@@ -118,22 +118,20 @@ def test_recalculated_names_raises_on_problems(tmp_path, monkeypatch):
 
 
 def test_recalculate_errors_are_clear(tmp_path, monkeypatch):
-    good = _closed_form_book(tmp_path / "good.xlsx")
-    monkeypatch.setenv("LESSON5_SOFFICE", str(tmp_path / "nowhere"))
+    good, out = _closed_form_book(tmp_path / "good.xlsx"), tmp_path / "out"
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(RecalcError, match="soffice.*not found"):
-        recalculate(good)
-    for body, match, timeout in (
-        ("exec /bin/sleep 30", "more than 1 s", 1),
-        ("echo 'no display' >&2\nexit 3", r"exit 3\): no display", 180),
+    slow = script(tmp_path / "slow", "exec /bin/sleep 30")
+    fails = script(tmp_path / "fails", "echo 'no display' >&2\nexit 3")
+    for soffice, args, match in (
+        (tmp_path / "nowhere", (good,), "soffice.*not found"),
+        (slow, (good, out, 1), "more than 1 s"),
+        (fails, (good, out), r"exit 3\): no display"),
+        (fails, (tmp_path / "missing.xlsx", out), "no such file"),
+        (fails, (good, tmp_path), "must differ"),
     ):
-        monkeypatch.setenv("LESSON5_SOFFICE", str(script(tmp_path / "soffice", body)))
+        monkeypatch.setenv("LESSON5_SOFFICE", str(soffice))
         with pytest.raises(RecalcError, match=match):
-            recalculate(good, tmp_path / "out", timeout=timeout)
-    with pytest.raises(RecalcError, match="no such file"):
-        recalculate(tmp_path / "missing.xlsx", tmp_path / "out")
-    with pytest.raises(RecalcError, match="must differ"):
-        recalculate(good, tmp_path)
+            recalculate(*args)
 
 
 def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeypatch):
@@ -141,8 +139,7 @@ def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeyp
     wb.active["A1"] = 1
     with pytest.raises(book.WorkbookError, match="folder .*missing.* does not exist"):
         book.save_atomic(wb, tmp_path / "missing" / "x.xlsx")
-    target = tmp_path / "x.xlsx"
-    book.save_atomic(wb, target)
+    target = book.save_atomic(wb, tmp_path / "x.xlsx")
     before = target.read_bytes()
     os.umask(umask := os.umask(0))
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not 0600
@@ -160,9 +157,8 @@ def test_save_atomic_refuses_bad_targets_and_never_half_writes(tmp_path, monkeyp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Workbook, "save", crash)
-    wb2 = Workbook()
     with pytest.raises(book.WorkbookError, match="No space left"):
-        book.save_atomic(wb2, target)
+        book.save_atomic(Workbook(), target)
     assert target.read_bytes() == before  # the old workbook is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.xlsx", "x.xlsx"]  # no temp file left
 
