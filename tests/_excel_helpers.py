@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from conftest import need
+from _helpers import need
 
 from lesson5.excel import book
 from lesson5.excel.recalc import find_soffice

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from _helpers import need
 
 from lesson5 import data, download
 
@@ -14,15 +14,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Notebooks first: they are the longest files, and one left to the end would keep one worker
     busy while the other idles (`make test` runs the files in this order, --no-loadscope-reorder)."""
     items.sort(key=lambda item: item.path.suffix != ".ipynb")
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip on a developer's machine, but fail in CI, where every prerequisite must be present."""
-    if condition:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI run lacks a prerequisite: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import gzip
-import io
 import os
 import re
 import signal
@@ -13,55 +12,20 @@ import struct
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 from subprocess import PIPE
 
 import numpy as np
 import pytest
+from _helpers import ROOT, one_line, python, write, zip_of
 
 from lesson5 import atomic, data, device, download, read
 from lesson5.tools import cli
 
-ROOT = Path(__file__).resolve().parents[1]
 HEADER = "userId,movieId,rating,timestamp\n"
 GOOD = HEADER + "1,31,2.5,1260759144\n1,1029,3.0,1260759179\n2,31,4.0,1260759185\n"
 MOVIES = "movieId,title,genres\n31,Dangerous Minds (1995),Drama\n1029,Dumbo (1941),Animation\n"
 R3 = "userId,movieId,rating\n"
-
-
-# write, zip_of, one_line and python are shared with test_hostile_*.py and test_data.py.
-def write(folder: Path, content: str | bytes | None, name: str = "ratings.csv") -> Path:
-    """Write a file (None: make a folder of that name)."""
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if content is None:
-        path.mkdir()
-    else:
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-    return path
-
-
-def zip_of(members: dict[str, str | bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in members.items():
-            zf.writestr(name, content)
-    return buf.getvalue()
-
-
-def one_line(stderr: str) -> str:
-    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    return lines[0]
-
-
-def python(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
-    """`python *args` in a child that imports this checkout; text output, 300 s at most."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    kw = {"capture_output": True, "text": True, "timeout": 300, **kw}
-    return subprocess.run([sys.executable, *args], env=env, **kw)
 
 
 def patch(raw: bytes, *edits: tuple[bytes, int, bytes | int | None]) -> bytes:
@@ -97,12 +61,14 @@ def case(files, pattern: str, source: str = "ratings.csv", loader=read.load_rati
 NUL = r"holds binary data \(a NUL byte\)"
 CASES = [
     # CSV shape
-    case(HEADER + "1,31,2.5,1260759144,x\n1,1029,3.0,1260759179,y\n", r"ratings.csv, line 2: 5 fields but the header has 4 \(extra value 'x'\)"),  # noqa: E501
+    case(HEADER + "1,31,2.5,1260759144,x\n1,1029,3.0,1260759179,y\n",
+         r"ratings.csv, line 2: 5 fields but the header has 4 \(extra value 'x'\)"),
     case(GOOD + "3,7,4.0,1260759185,oops\n", r"line 5: 5 fields .* \(extra value 'oops'\)"),
     case(GOOD + "3,7,4.0\n", r"line 5: 3 fields but the header has 4 \(no value for 'timestamp'\)"),
     case(GOOD + '3,"7,4.0,1\n4,8,3.0,2\n', r"ratings.csv, line 5: a quote opened here is never closed"),  # noqa: E501
     case(R3 + "1,31,2.5\n\n\n1,32,x\n", r"line 5, column 'rating': value 'x' is not a number"),
-    case({"movies.csv": 'movieId,title\n31,"two\nlines"\n\n31,Again\n'}, r"movies.csv, line 5, column 'movieId': value '31' is a duplicate", ".", read.load_movies),  # noqa: E501
+    case({"movies.csv": 'movieId,title\n31,"two\nlines"\n\n31,Again\n'},
+         r"movies.csv, line 5, column 'movieId': value '31' is a duplicate", ".", read.load_movies),
     case("userId,movieId,rating,rating\n1,31,2.5,3\n", r"column 'rating' appears twice in the header"),  # noqa: E501
     case("userId,rating\n1,2.5\n", r"ratings.csv: missing required column\(s\) \['movieId'\]"),
     case("1,31,2.5,1260759144\n", r"missing required column.*no header line; add userId,movieId,rating,timestamp as its first line"),  # noqa: E501
@@ -117,7 +83,8 @@ CASES = [
     case(GOOD.encode("utf-16-be"), NUL + r".*UTF-16"),
     case(b"userId,movieId,rating\n1,31,2.5\n1,\xe9,3\n", r"line 3, column 'movieId': byte 0xe9 is not UTF-8"),  # noqa: E501
     case({"ratings.csv": GOOD, "movies.csv": "movieId,title\n31,Minds\n1029,Am\xe9lie (2001)\n".encode("latin-1")},  # noqa: E501
-         r"movies.csv, line 3, column 'title': byte 0xe9 is not UTF-8 \(the value reads 'Am\\\\xe9lie \(2001\)'\); the file looks like Latin-1.*save it as UTF-8$", ".", data.load),  # noqa: E501
+         r"movies.csv, line 3, column 'title': byte 0xe9 is not UTF-8 \(the value reads 'Am\\\\xe9lie \(2001\)'\); the file looks like Latin-1.*save it as UTF-8$",  # noqa: E501
+         ".", data.load),
     # values
     case(R3 + "1,31,2.5\n1,x,3\n", r"ratings.csv, line 3, column 'movieId': value 'x' is not an integer"),  # noqa: E501
     case(R3 + "1,31,2.5\n2.5,32,3\n", r"line 3, column 'userId': value '2.5' is not an integer"),
@@ -126,13 +93,15 @@ CASES = [
     case(R3 + "1,31,2.5\n1,32,5.5\n", r"line 3, column 'rating': value '5.5' is outside \[0.5, 5.0\]"),  # noqa: E501
     case(R3 + "1,31,0\n", r"line 2, column 'rating': value '0' is outside"),
     case(R3 + "1,31,nan\n", r"line 2, column 'rating': value 'nan' is not a number"),
-    case(R3 + "1,31,2.5\n2,31,3\n1,31,4\n", r"line 4, columns \('userId', 'movieId'\): duplicate pair \(1, 31\), first seen on line 2"),  # noqa: E501
+    case(R3 + "1,31,2.5\n2,31,3\n1,31,4\n",
+         r"line 4, columns \('userId', 'movieId'\): duplicate pair \(1, 31\), first seen on line 2"),  # noqa: E501
     *(case(R3 + f"1,31,2.5\n{v},32,3\n", rf"line 3, column 'userId': value '{v}' does not fit in a 64-bit integer")  # noqa: E501
       for v in (10**20, 2**63, -(2**63) - 1, "1e30")),
     case(HEADER + "1,31,2.5,99999999999999999999\n", r"line 2, column 'timestamp': value '99999999999999999999' does not fit"),  # noqa: E501
     case(R3 + "1.0,1,3\n9007199254740993,2,4\n", r"line 3, column 'userId': .* too large to be exact"),  # noqa: E501
     case({"ratings.csv": GOOD, "movies.csv": "movieId,name\n31,x\n"}, r"missing required column\(s\) \['title'\]", ".", data.load),  # noqa: E501
-    case({"ratings.csv": GOOD, "movies.csv": "movieId,title\n31,Dangerous Minds\nx,Dumbo\n"}, r"movies.csv, line 3, column 'movieId': value 'x' is not an integer", "ratings.csv", data.load),  # noqa: E501
+    case({"ratings.csv": GOOD, "movies.csv": "movieId,title\n31,Dangerous Minds\nx,Dumbo\n"},
+         r"movies.csv, line 3, column 'movieId': value 'x' is not an integer", "ratings.csv", data.load),  # noqa: E501
     # every release's format, gzip'd too: the message names file, line, column and value
     *(case({name + gz: gzip.compress(text.encode()) if gz else text}, rf"/{name + gz}, line 2{where}", name + gz)  # noqa: E501
       for name, text, where in [
@@ -151,12 +120,16 @@ CASES = [
     case({"a/ratings.csv": GOOD, "b/ratings.csv": GOOD}, r"holds 2 ratings.csv files \(a/ratings.csv, b/ratings.csv\)", "."),  # noqa: E501
     case({"two.zip": zip_of({"a/ratings.csv": GOOD, "b/ratings.csv": GOOD})}, r"two.zip holds 2 ratings.csv files \(a/ratings.csv, b/ratings.csv\)", "two.zip"),  # noqa: E501
     case({"x/ratings.csv": GOOD, "y/movies.csv": MOVIES},  # another data set's titles are not these
-         r"only holds no movies.csv beside \S*x/ratings.csv \(nor movies.dat or u.item, as older MovieLens releases name it, nor a \.gz\)$", ".", data.load),  # noqa: E501
+         r"only holds no movies.csv beside \S*x/ratings.csv \(nor movies.dat or u.item, as older MovieLens releases name it, nor a \.gz\)$",  # noqa: E501
+         ".", data.load),
     case({"broken.zip": b"PK\x03\x04 not really a zip"}, r"broken.zip is not a valid zip file", "broken.zip"),  # noqa: E501
-    case({"d.zip": patch(zip_of({"ml/ratings.csv": GOOD * 50, "ml/movies.csv": MOVIES}), (b"PK\x03\x04", 60, None))}, r"d.zip is damaged: ml/ratings.csv cannot be extracted .*download it again", "d.zip"),  # noqa: E501
+    case({"d.zip": patch(zip_of({"ml/ratings.csv": GOOD * 50, "ml/movies.csv": MOVIES}), (b"PK\x03\x04", 60, None))},  # noqa: E501
+         r"d.zip is damaged: ml/ratings.csv cannot be extracted .*download it again", "d.zip"),
     case({"p.zip": patch(zip_of({"ml/ratings.csv": GOOD}), (b"PK\x03\x04", 6, 1), (b"PK\x01\x02", 8, 1))}, r"p.zip is password-protected: .*unzip it yourself", "p.zip"),  # noqa: E501 (the encrypted flag set)
-    case({"l.zip": declared(zip_of({"ml/ratings.csv": GOOD * 20000}), 100)}, r"l.zip is damaged: ml/ratings.csv cannot be extracted", "l.zip"),  # noqa: E501 (read only as far as it says)
-    case({"b.zip": declared(zip_of({"ml/ratings.csv": GOOD * 2000}), 1_100_000_000)}, r"b.zip!ml/ratings.csv would unpack .* into 1.10 GB .*zip bomb", "b.zip"),  # noqa: E501
+    case({"l.zip": declared(zip_of({"ml/ratings.csv": GOOD * 20000}), 100)},  # noqa: E501 (read only as far as it says)
+         r"l.zip is damaged: ml/ratings.csv cannot be extracted", "l.zip"),
+    case({"b.zip": declared(zip_of({"ml/ratings.csv": GOOD * 2000}), 1_100_000_000)},
+         r"b.zip!ml/ratings.csv would unpack .* into 1.10 GB .*zip bomb", "b.zip"),
     case({"ratings.csv.gz": gz_bomb()}, r"ratings.csv.gz would unpack .* zip bomb", "ratings.csv.gz"),  # noqa: E501
 ]  # fmt: skip
 
@@ -178,13 +151,18 @@ def test_a_bad_file_is_one_line_naming_the_problem(tmp_path, files, source, load
     "files, loader, column, values",
     [
         ({"ratings.csv": codecs.BOM_UTF8 + GOOD.encode()}, read.load_ratings, "userId", [1, 1, 2]),
-        ({"ratings.csv": GOOD.replace("\n", "\r\n")}, read.load_ratings, "timestamp", [1260759144, 1260759179, 1260759185]),  # noqa: E501
-        ({"ratings.csv": R3 + "1.0,31,2.5\n2,32.0,3\n"}, read.load_ratings, ["userId", "movieId"], [[1, 31], [2, 32]]),
-        ({"ratings.csv": f"{R3}{2**53},1,3\n{2**53 + 1},1,4\n{2**63 - 1},2,5\n"}, read.load_ratings, "userId", [2**53, 2**53 + 1, 2**63 - 1]),  # noqa: E501 (beyond float64's precision, still distinct)
-        ({"movies.csv": 'movieId,title\n31,"Minds, Dangerous (1995)"\n1029,"Say ""Dumbo"""\n'}, read.load_movies, "title", ["Minds, Dangerous (1995)", 'Say "Dumbo"']),  # noqa: E501
+        ({"ratings.csv": GOOD.replace("\n", "\r\n")}, read.load_ratings, "timestamp",
+         [1260759144, 1260759179, 1260759185]),
+        ({"ratings.csv": R3 + "1.0,31,2.5\n2,32.0,3\n"}, read.load_ratings, ["userId", "movieId"],
+         [[1, 31], [2, 32]]),
+        ({"ratings.csv": f"{R3}{2**53},1,3\n{2**53 + 1},1,4\n{2**63 - 1},2,5\n"}, read.load_ratings,
+         "userId", [2**53, 2**53 + 1, 2**63 - 1]),  # beyond float64's precision, still distinct
+        ({"movies.csv": 'movieId,title\n31,"Minds, Dangerous (1995)"\n1029,"Say ""Dumbo"""\n'},
+         read.load_movies, "title", ["Minds, Dangerous (1995)", 'Say "Dumbo"']),
         ({"ml-latest-small": zip_of({"ml/ratings.csv": GOOD, "ml/movies.csv": MOVIES})},  # no .zip
          lambda p: data.load(p / "ml-latest-small").movies, "title", ["Dangerous Minds (1995)", "Dumbo (1941)"]),  # noqa: E501
-        ({"ratings.csv": GOOD}, lambda p: data.load(p / "ratings.csv").movies, "title", ["movie 31", "movie 1029"]),  # noqa: E501 (a bare ratings.csv with no titles beside it)
+        ({"ratings.csv": GOOD}, lambda p: data.load(p / "ratings.csv").movies, "title",
+         ["movie 31", "movie 1029"]),  # a bare ratings.csv with no titles beside it
     ],
 )  # fmt: skip
 def test_what_looks_odd_but_is_fine_loads(tmp_path, files, loader, column, values):

@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from test_bad_input import write
+from _helpers import write
 
 from lesson5 import data, download, read
 from lesson5.tools import cli
@@ -165,8 +165,6 @@ def test_load_and_the_cache_folder_follow_the_user_setting(monkeypatch, movielen
     """data.load() in a notebook reads $LESSON5_DATA: a cache folder, a MovieLens copy, or synthetic."""
     monkeypatch.setenv("LESSON5_SOURCE", "synthetic")  # an earlier version's variable: ignored
     monkeypatch.setenv("LESSON5_DATA", str(movielens_zip.parent))
-    assert download.data_dir() == movielens_zip.parent
-    assert download.data_dir(tmp_path / "arg") == tmp_path / "arg"  # an argument wins
     assert data.load().source == str(movielens_zip.resolve())  # the cache folder's zip
     monkeypatch.setenv("LESSON5_DATA", "synthetic")
     assert data.load().source == "synthetic"
@@ -177,11 +175,14 @@ def test_load_and_the_cache_folder_follow_the_user_setting(monkeypatch, movielen
         monkeypatch.setenv("LESSON5_DATA", str(setting))
         assert data.load().n_users == 20
     assert data.load("synthetic").n_users == 300  # an argument wins over the setting
+
+
+def test_the_cache_folder_and_a_summary_naming_the_home_folder_as_a_tilde(monkeypatch, tmp_path):
+    monkeypatch.setenv("LESSON5_DATA", str(tmp_path / "env"))
+    assert download.data_dir() == tmp_path / "env"
+    assert download.data_dir(tmp_path / "arg") == tmp_path / "arg"  # an argument wins
     monkeypatch.delenv("LESSON5_DATA")
     assert "lesson5" in str(download.data_dir())
-
-
-def test_a_summary_names_the_home_folder_as_a_tilde(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert download.shown(tmp_path / ".cache" / "lesson5") == "~/.cache/lesson5"
     assert download.shown("/srv/data") == "/srv/data"

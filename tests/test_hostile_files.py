@@ -7,7 +7,7 @@ import gzip
 
 import numpy as np
 import pytest
-from test_bad_input import write, zip_of
+from _helpers import write, zip_of
 
 from lesson5 import data, read
 

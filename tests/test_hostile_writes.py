@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from _excel_helpers import require_soffice
+from _helpers import one_line, python, write
 from openpyxl import load_workbook
-from test_bad_input import one_line, python, write
 
 from lesson5 import atomic
 from lesson5.excel import book, collab, recalc

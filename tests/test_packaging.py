@@ -18,7 +18,7 @@ CI = (ROOT / ".ci" / "run").read_text()
 def environment_yml() -> tuple[list[str], list[str]]:
     """(conda dependencies, pip dependencies) of environment.yml, read without a YAML library:
     the items of `dependencies:` up to the next top-level key, pip's the ones indented deeper."""
-    text = (ROOT / "environment.yml").read_text().split("\ndependencies:\n", 1)[1]
+    text = re.split(r"^dependencies:.*\n", (ROOT / "environment.yml").read_text(), flags=re.M)[1]
     block = re.split(r"^\w", text, maxsplit=1, flags=re.M)[0]
     conda = re.findall(r"^ {0,2}- (.+?)\s*$", block, re.M)
     return [c for c in conda if c != "pip:"], re.findall(r"^ {3,}- (.+?)\s*$", block, re.M)

@@ -42,6 +42,7 @@ def run(d, seed=0, epochs=2, bs=32, data=None, **kw):
 
 
 def recorder(read):
+    """A list, and an on_step callback that appends read(opt) to it after every step."""
     seen = []
     return seen, lambda step, model, opt, loss: seen.append(read(opt))
 
@@ -185,7 +186,8 @@ def test_divergence_names_epoch_and_batch(ds):
     for match, model, kw in [
         (r"loss is nan at epoch 1 \(0-based\), batch 3 of", bias_model(ds), dict(epochs=3, loss_fn=poisoned)),
         ("epoch 0.*lower the learning rate", dot, dict(epochs=2, opt=torch.optim.SGD(dot.parameters(), lr=1e6))),
-        ("validation MSE is nan after epoch 0", bias_model(ds), dict(on_step=poison)),  # validation catches it
+        # validation catches it
+        ("validation MSE is nan after epoch 0", bias_model(ds), dict(on_step=poison)),
     ]:  # fmt: skip
         with pytest.raises(train.DivergenceError, match=match):
             fit(model, ds, bs=32, seed=0, **kw)
@@ -195,9 +197,12 @@ def test_bad_arguments_and_data_are_refused_before_any_training(ds):
     model = bias_model(ds)
     before = flat(model).clone()
     (u, m, y), valid = ds.tensors("train"), ds.tensors("valid")
-    (uv, mv, yv), n = valid, ds.n_users - 1
-    small, empty = models.EmbeddingDotBias(n, ds.n_movies, 5), models.EmbeddingDot(30, 40, 0)
-    small_before, one = flat(small).clone(), torch.optim.SGD([torch.zeros(1, requires_grad=True)])
+    uv, mv, yv = valid
+    n = ds.n_users - 1
+    small = models.EmbeddingDotBias(n, ds.n_movies, 5)
+    small_before = flat(small).clone()
+    empty = models.EmbeddingDot(30, 40, 0)  # no weights for the optimizer: it gets a stand-in
+    stand_in = torch.optim.SGD([torch.zeros(1, requires_grad=True)])
     for error, match, call in [
         (ValueError, "epochs >= 1", lambda: fit(model, ds, 0)),
         (TypeError, "sched must be", lambda: fit(model, ds, sched="cosine")),
@@ -207,7 +212,7 @@ def test_bad_arguments_and_data_are_refused_before_any_training(ds):
         (IndexError, rf"user row number {n} is outside the model's {n} users", lambda: fit(small, ds)),
         (IndexError, "movie row number -1",
          lambda: fit(small, ((u.clamp(max=0), m - 1, y), (uv.clamp(max=0), mv, yv)))),
-        (ValueError, r"u.weight has no elements \(shape \(30, 0\)\): is n_fac", lambda: fit(empty, ds, 1, one)),
+        (ValueError, r"u.weight has no elements \(shape \(30, 0\)\): is n_fac", lambda: fit(empty, ds, 1, stand_in)),
     ]:  # fmt: skip
         with pytest.raises(error, match=match):
             call()
@@ -398,8 +403,9 @@ def test_small_batches_train_on_one_thread_unless_the_user_chose(ds, monkeypatch
         return set(seen)
 
     assert used() == {1} and used(2) == {2}
-    with dev.training_threads(None, dev.SMALL_BATCH, torch.device("cpu")) as n:
-        assert n == before  # a big batch keeps every thread
+    for bs, want in ((64, 1), (dev.SMALL_BATCH, before)):  # a big batch keeps every thread
+        with dev.training_threads(None, bs, torch.device("cpu")) as n:
+            assert n == want == torch.get_num_threads()
     monkeypatch.setattr(dev, "_TORCH_THREADS", before + 1)  # the user set their own count
     assert used() == {before}
     with pytest.raises(ValueError, match="threads=0"):
