@@ -390,11 +390,13 @@ def test_cuda_training_matches_cpu(ds):
     np.testing.assert_allclose(out["cuda"], out["cpu"], rtol=1e-4)
 
 
-def test_small_batches_train_on_one_thread_unless_the_user_chose(ds, monkeypatch):
+def test_small_batches_train_on_one_thread_unless_the_user_chose(ds, monkeypatch, request):
     """Two trainings at once on two cores must not spin two pools each (benchmarks/threads.py)."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(dev, "_TORCH_THREADS", torch.get_num_threads())  # as torch chose it
-    before = torch.get_num_threads()
+    request.addfinalizer(functools.partial(torch.set_num_threads, torch.get_num_threads()))
+    before = 2  # as torch chose it on two cores (`make test` runs with OMP_NUM_THREADS=1)
+    torch.set_num_threads(before)
+    monkeypatch.setattr(dev, "_TORCH_THREADS", before)
 
     def used(threads=None):
         seen, spy = recorder(lambda o: torch.get_num_threads())
