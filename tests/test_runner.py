@@ -4,19 +4,17 @@ and must fail within seconds, naming the cell, keeping the cells that ran (the c
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from unittest import mock
 
 import nbformat
+from _helpers import python
 
 from lesson5 import data as D
 from lesson5 import download
 from lesson5.tools import cli
 
-ROOT = Path(__file__).resolve().parents[1]
 TOY = [
     "from lesson5 import data\nds = data.load()\nprint('source:', ds.source, ds.n_users)",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\n"
@@ -184,10 +182,9 @@ def test_a_dead_and_a_hung_kernel_fail_their_notebooks_promptly_and_the_next_run
     for name, (cell, _) in says.items():
         _notebook(nbs / f"{name}.ipynb", ["print('before')", cell, "print('after')"])
     _notebook(nbs / "02_fine.ipynb", ["print('still here')"])
-    cmd = [sys.executable, "-m", "lesson5", "run", "--notebooks", str(nbs), "--out", str(out)]
-    cmd += ["--no-workbooks", "--timeout", "3", "--data", "synthetic"]
-    env, start = {**os.environ, "PYTHONPATH": str(ROOT)}, time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=150, env=env)
+    argv = ["run", "--notebooks", str(nbs), "--out", str(out), "--no-workbooks", "--timeout", "3"]
+    start = time.perf_counter()
+    proc = python("-m", "lesson5", *argv, "--data", "synthetic", timeout=150)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert time.perf_counter() - start < 40  # the hung cell alone would take 60 s
     for name, (_, why) in says.items():
